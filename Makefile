@@ -1,0 +1,35 @@
+# sedbench — every target creates the virtual environment when it is missing.
+# GPU users: make setup TORCH="torch==2.13.0 --index-url <your CUDA wheel index>"
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= data
+
+.PHONY: setup demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sedbench data generate synth --out $(DATA)/synth --overwrite
+	$(BIN)/sedbench data info $(DATA)/synth
+	$(BIN)/sedbench data features $(DATA)/synth
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m sedbench.bench --out results/bench.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check sedbench tests
+
+clean:
+	rm -rf $(VENV) results/cache

@@ -1,0 +1,3 @@
+from sedbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""``sedbench``: the command line. Subcommand first; heavy libraries load only when used."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from sedbench import __version__
+from sedbench.errors import SedbenchError
+
+
+def _add_mixture_args(p: argparse.ArgumentParser, minutes_train: float) -> None:
+    p.add_argument("--out", type=Path, help="output folder (default: $SEDBENCH_DATA/NAME or ./data/NAME)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same dataset (default 0)")
+    p.add_argument("--minutes-train", type=float, default=minutes_train, help=f"training audio, minutes (default {minutes_train:g})")
+    p.add_argument("--minutes-validation", type=float, help="validation audio, minutes (default: train / 3, i.e. 60/20/20)")
+    p.add_argument("--minutes-test", type=float, help="test audio, minutes (default: train / 3)")
+    p.add_argument("--mixture-seconds", type=float, default=60.0, help="length of one mixture file, s (default 60)")
+    p.add_argument("--tracks", type=int, default=3, help="simultaneous layers of events (default 3)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sedbench",
+        description="Grid-search and benchmark harness for polyphonic sound event detection "
+                    "(CRNN study of Cakir et al., TASLP 2017).",
+        epilog="Quick start: `make demo`, then `make test`. Data: `sedbench data generate synth`.")
+    parser.add_argument("--version", action="version", version=f"sedbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = sub.add_parser("data", help="generate, mix, inspect, prepare and featurize datasets")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
+
+    gen = dsub.add_parser("generate", help="write the embedded synthetic dataset (no download)",
+                          description="Polyphonic mixtures of 16 synthesized classes built like TUT-SED Synthetic 2016.")
+    gen.add_argument("name", choices=["synth"], help="dataset to generate")
+    _add_mixture_args(gen, 12.0)
+    gen.add_argument("--instances-per-class", type=int, default=20,
+                     help="distinct sources per class, split 60/20/20 (default 20; paper: 994/16 = 62)")
+    gen.add_argument("--sample-rate", type=int, default=44100, help="Hz (default 44100, as the paper)")
+    gen.add_argument("--paper-size", action="store_true",
+                     help="the paper's size: 100 mixtures, about 566 minutes, 62 instances per class")
+
+    mix = dsub.add_parser("mix", help="build mixtures from a folder of isolated events (one subfolder per class)")
+    mix.add_argument("--events", type=Path, required=True, help="folder of class subfolders, e.g. ESC-10")
+    mix.add_argument("--name", default="esc10_mix", help="dataset name (default esc10_mix)")
+    _add_mixture_args(mix, 12.0)
+
+    info = dsub.add_parser("info", help="classes, hours per split, events per class, polyphony")
+    info.add_argument("dataset", help="a dataset folder or a registered name (looked up under $SEDBENCH_DATA or ./data)")
+    info.add_argument("--layout", help="force a layout (default: detected)")
+    info.add_argument("--fold", type=int, default=1, help="fold for fold-based datasets (default 1)")
+
+    prep = dsub.add_parser("prepare", help="download, verify (md5) and extract a public dataset")
+    prep.add_argument("name", help="tut_sed_synth_2016, tut_sed_2016, chime_home, urban_sed, esc10, esc50")
+    prep.add_argument("--root", type=Path, help="destination (default: $SEDBENCH_DATA/NAME or ./data/NAME)")
+
+    feat = dsub.add_parser("features", help="compute (or load from cache) the features of every file")
+    feat.add_argument("dataset", help="a dataset folder or a registered name")
+    feat.add_argument("--kind", default="logmel", choices=["logmel", "stft", "mfcc"])
+    feat.add_argument("--cache", type=Path, help="cache folder (default: $SEDBENCH_CACHE or ~/.cache/sedbench/features)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "data":
+            if args.data_command is None:
+                parser.parse_args(["data", "--help"])
+            return DATA_COMMANDS[args.data_command](args)
+    except SedbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _out(args, name: str) -> Path:
+    from sedbench.data.layouts import data_home
+
+    return args.out if args.out is not None else data_home() / name
+
+
+def cmd_generate(args) -> int:
+    from sedbench.data.mix import MixtureRecipe, split_minutes, write_mixture_dataset
+    from sedbench.data.synth import PAPER_SIZE, SynthBank, instances_per_class
+
+    if args.paper_size:
+        total_min = PAPER_SIZE["minutes"]
+        minutes = split_minutes(0.6 * total_min, 0.2 * total_min, 0.2 * total_min)
+        recipe = MixtureRecipe(mixture_seconds=total_min * 60 / PAPER_SIZE["mixtures"], tracks=args.tracks)
+        n_inst = 62
+    else:
+        minutes = split_minutes(args.minutes_train, args.minutes_validation, args.minutes_test)
+        recipe = MixtureRecipe(mixture_seconds=args.mixture_seconds, tracks=args.tracks)
+        n_inst = args.instances_per_class
+    bank = SynthBank(args.seed, args.sample_rate, instances_per_class(n_inst))
+    out = _out(args, "synth")
+    t0 = time.perf_counter()
+    write_mixture_dataset(out, "synth", bank, recipe, minutes, args.sample_rate, args.seed,
+                          overwrite=args.overwrite, progress=not args.quiet,
+                          extra={"instances_per_class": n_inst, "families": _families()})
+    secs = sum(minutes.values()) * 60
+    wall = time.perf_counter() - t0
+    print(f"wrote {out}: {secs / 60:.1f} min of audio in {wall:.1f} s ({secs / wall:.0f}x real time)")
+    return 0
+
+
+def _families() -> dict[str, str]:
+    from sedbench.data.synth import CLASSES
+
+    return {c.label: c.family for c in CLASSES}
+
+
+def cmd_mix(args) -> int:
+    from sedbench.data.mix import EventFolderBank, MixtureRecipe, split_minutes, write_mixture_dataset
+
+    bank = EventFolderBank(args.events, seed=args.seed)
+    minutes = split_minutes(args.minutes_train, args.minutes_validation, args.minutes_test)
+    recipe = MixtureRecipe(mixture_seconds=args.mixture_seconds, tracks=args.tracks)
+    readmes = sorted(args.events.glob("README*"))
+    files = {"SOURCE_README.md": f"Source events: {args.events.resolve()}\n\n" + readmes[0].read_text(encoding="utf-8")} \
+        if readmes else {}
+    out = _out(args, args.name)
+    t0 = time.perf_counter()
+    write_mixture_dataset(out, args.name, bank, recipe, minutes, bank.sample_rate, args.seed,
+                          overwrite=args.overwrite, progress=not args.quiet, extra_files=files,
+                          extra={"source_events": str(args.events.resolve())})
+    print(f"wrote {out} from {args.events} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from sedbench.data.info import format_info
+    from sedbench.data.layouts import load_dataset
+
+    print(format_info(load_dataset(args.dataset, layout=args.layout, fold=args.fold)))
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from sedbench.data.layouts import data_home
+    from sedbench.data.prepare import prepare
+
+    root = prepare(args.name, args.root or data_home() / args.name)
+    print(f"{args.name} ready in {root}")
+    return 0
+
+
+def cmd_features(args) -> int:
+    from sedbench.data.datamodule import split_features
+    from sedbench.data.features import FeatureCache, FeatureParams
+    from sedbench.data.layouts import load_dataset
+
+    ds = load_dataset(args.dataset)
+    cache = FeatureCache(args.cache)
+    params = FeatureParams(kind=args.kind)
+    t0 = time.perf_counter()
+    secs = 0.0
+    for split in ds.splits:
+        split_features(ds, split, params, cache)
+        secs += sum(r.duration or 0.0 for r in ds.recordings(split))
+    wall = time.perf_counter() - t0
+    print(f"{ds.name}: {params.kind} features of {secs / 60:.1f} min of audio in {wall:.2f} s "
+          f"({secs / wall:.0f}x real time; cache {cache.dir}: {cache.hits} hits, {cache.misses} computed)")
+    return 0
+
+
+DATA_COMMANDS = {"generate": cmd_generate, "mix": cmd_mix, "info": cmd_info, "prepare": cmd_prepare,
+                 "features": cmd_features}

@@ -1,0 +1,230 @@
+"""Acoustic features, their on-disk cache, frame targets and normalization.
+
+Paper (Cakir et al. 2017, Sec. III-D): STFT in 40 ms frames with 50 % overlap, 40 mel
+bands spanning 0 Hz to Nyquist, logarithm, then per-band z-normalization with the
+training set's statistics. Variants for the baselines: the linear STFT magnitude
+(N_FFT/2+1 bins) and MFCCs with deltas and accelerations (DCASE2016 GMM baseline:
+20 static coefficients without c0, deltas over 9 frames: 59 dimensions).
+
+Frame ``i`` describes the interval ``[i*hop, (i+1)*hop)``: the analysis window is centred
+on it, so features, targets (onset floor, offset ceil, as sed_eval rasterizes) and
+the metrics' frame grid line up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sedbench.data.annotations import Event
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    kind: str = "logmel"          # logmel | stft | mfcc
+    n_mels: int = 40
+    frame_seconds: float = 0.04
+    hop_seconds: float = 0.02
+    fmin: float = 0.0
+    fmax: float | None = None     # None = Nyquist
+    window: str = "hamming"
+    n_mfcc: int = 20              # mfcc: static coefficients kept (c0 excluded when include_c0 is false)
+    include_c0: bool = False
+    deltas: bool = True           # mfcc: append deltas and accelerations
+    delta_width: int = 9
+
+    def __post_init__(self):
+        if self.kind not in ("logmel", "stft", "mfcc"):
+            raise ValueError(f"features.kind must be logmel, stft or mfcc, got {self.kind!r}")
+        if not 0 < self.hop_seconds <= self.frame_seconds:
+            raise ValueError("features: need 0 < hop_seconds <= frame_seconds")
+
+    def n_features(self, sample_rate: int) -> int:
+        if self.kind == "logmel":
+            return self.n_mels
+        if self.kind == "stft":
+            return self.n_fft(sample_rate) // 2 + 1
+        static = self.n_mfcc - (0 if self.include_c0 else 1)
+        return static * (3 if self.deltas else 1)
+
+    def n_fft(self, sample_rate: int) -> int:
+        return int(round(self.frame_seconds * sample_rate))
+
+    def hop(self, sample_rate: int) -> int:
+        return int(round(self.hop_seconds * sample_rate))
+
+
+def n_frames(n_samples: int, sample_rate: int, params: FeatureParams) -> int:
+    return max(1, math.ceil(n_samples / params.hop(sample_rate)))
+
+
+def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeatureParams()) -> np.ndarray:
+    """Features of a mono signal: ``(frames, features)`` float32, frame ``i`` centred on ``[i*hop, (i+1)*hop)``."""
+    import librosa
+
+    n_fft, hop = params.n_fft(sample_rate), params.hop(sample_rate)
+    T = n_frames(len(y), sample_rate, params)
+    left = (n_fft - hop) // 2
+    padded = np.zeros(left + T * hop + n_fft, dtype=np.float32)
+    padded[left:left + len(y)] = y
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:T]
+    win = librosa.filters.get_window(params.window, n_fft, fftbins=True).astype(np.float32)
+    power = np.abs(np.fft.rfft(frames * win, axis=1)) ** 2  # (T, n_fft/2+1)
+    if params.kind == "stft":
+        return np.sqrt(power).astype(np.float32)
+    fmax = params.fmax or sample_rate / 2
+    n_mels = params.n_mels
+    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=params.fmin, fmax=fmax)
+    mel_energy = power @ mel.T  # (T, n_mels)
+    logmel = np.log(mel_energy + 1e-10).astype(np.float32)
+    if params.kind == "logmel":
+        return logmel
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel_energy.T), n_mfcc=params.n_mfcc)  # (n_mfcc, T)
+    if not params.include_c0:
+        mfcc = mfcc[1:]
+    parts = [mfcc]
+    if params.deltas:
+        width = min(params.delta_width, T if T % 2 else T - 1)
+        if width >= 3:
+            parts += [librosa.feature.delta(mfcc, width=width, order=1), librosa.feature.delta(mfcc, width=width, order=2)]
+        else:
+            parts += [np.zeros_like(mfcc), np.zeros_like(mfcc)]
+    return np.concatenate(parts, axis=0).T.astype(np.float32)
+
+
+def frame_targets(events: Sequence[Event], classes: Sequence[str], n: int, hop_seconds: float) -> np.ndarray:
+    """Binary ``(n, K)`` activity on the frame grid, rasterized exactly as sed_eval does.
+
+    sed_eval (``event_list_to_event_roll``): ``floor(onset * 1 / res)`` and
+    ``ceil(offset * 1 / res)`` in floating point; the same expressions are used here.
+    """
+    index = {c: k for k, c in enumerate(classes)}
+    roll = np.zeros((n, len(classes)), dtype=np.float32)
+    for ev in events:
+        on = int(math.floor(ev.onset * 1 / float(hop_seconds)))
+        off = int(math.ceil(ev.offset * 1 / float(hop_seconds)))
+        roll[on:off, index[ev.label]] = 1.0
+    return roll
+
+
+def clip_targets(tags: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """Weak labels: a ``(K,)`` multi-hot vector."""
+    v = np.zeros(len(classes), dtype=np.float32)
+    for t in tags:
+        v[list(classes).index(t)] = 1.0
+    return v
+
+
+class FeatureCache:
+    """Features on disk keyed by audio *content* and feature parameters.
+
+    ``DIR/ab/<key>.npy`` where key = sha1(audio sha1, sample rate, parameters, version).
+    The content hash of a file is memoized under ``DIR/files/`` by (path, size, mtime),
+    so a warm hit reads no audio. Writes are atomic (temp file + rename): several
+    processes (sweep workers) share one cache safely.
+    """
+
+    def __init__(self, directory: str | Path | None = None):
+        self.dir = Path(directory) if directory is not None else default_cache_dir()
+        self.hits = self.misses = 0
+
+    def content_hash(self, path: Path) -> str:
+        st = path.stat()
+        stat_key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+        memo = self.dir / "files" / stat_key[:2] / stat_key
+        if memo.is_file():
+            return memo.read_text().strip()
+        h = hashlib.sha1()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.hexdigest()
+        _atomic_write_bytes(memo, digest.encode())
+        return digest
+
+    def key(self, path: Path, sample_rate: int, params: FeatureParams) -> str:
+        spec = json.dumps({"audio": self.content_hash(path), "sr": sample_rate, "v": CACHE_VERSION,
+                           **asdict(params)}, sort_keys=True)
+        return hashlib.sha1(spec.encode()).hexdigest()
+
+    def get(self, path: str | Path, sample_rate: int, params: FeatureParams = FeatureParams()) -> np.ndarray:
+        """Features of ``path`` at ``sample_rate``, computed and stored on a miss."""
+        from sedbench.data.audio import load_audio
+
+        path = Path(path)
+        target = self.path_for(self.key(path, sample_rate, params))
+        if target.is_file():
+            try:
+                feats = np.load(target, allow_pickle=False)
+                self.hits += 1
+                return feats
+            except (ValueError, OSError, EOFError):
+                target.unlink(missing_ok=True)  # a damaged entry is recomputed
+        self.misses += 1
+        y, sr = load_audio(path, sample_rate)
+        feats = extract(y, sr, params)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.save(f, feats, allow_pickle=False)
+        os.replace(tmp, target)
+        return feats
+
+    def path_for(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.npy"
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("SEDBENCH_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sedbench" / "features"
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Normalizer:
+    """Per-band z-normalization; statistics from the training split only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, features: Sequence[np.ndarray]) -> Normalizer:
+        total = sum(len(f) for f in features)
+        if total == 0:
+            raise ValueError("cannot fit normalization on an empty training split")
+        s = sum(f.astype(np.float64).sum(axis=0) for f in features)
+        ss = sum((f.astype(np.float64) ** 2).sum(axis=0) for f in features)
+        mean = s / total
+        std = np.sqrt(np.maximum(ss / total - mean**2, 0.0))
+        return cls(mean.astype(np.float32), np.where(std < 1e-6, 1.0, std).astype(np.float32))
+
+    def __call__(self, f: np.ndarray) -> np.ndarray:
+        return ((f - self.mean) / self.std).astype(np.float32)
+
+
+def params_from_config(cfg) -> tuple[FeatureParams, str | None]:
+    """``FeatureParams`` and the cache folder from a ``features`` config mapping (Hydra or dict)."""
+    d = dict(cfg)
+    cache_dir = d.pop("cache_dir", None)
+    known = FeatureParams.__dataclass_fields__
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ValueError(f"unknown features option(s) {unknown}; known: {sorted(known)}")
+    return FeatureParams(**d), cache_dir

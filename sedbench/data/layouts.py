@@ -1,0 +1,332 @@
+"""Readers for the published dataset layouts, all returning the in-memory :class:`Dataset`.
+
+=====================  ======================================================  ===========
+name                   layout read                                             labels
+=====================  ======================================================  ===========
+folder, synth,         ``dataset.yaml``, ``audio/<split>/``, ``metadata/<split>.tsv``  strong
+esc10_mix
+tut_sed_synth_2016     ``audio/*.wav``, ``meta/<stem>.txt``, ``evaluation_setup/``  strong
+tut_sed_2016           ``audio/<scene>/``, ``meta/<scene>/*.ann``,              strong
+                       ``evaluation_setup/<scene>_fold<k>_{train,evaluate}.txt``
+chime_home             ``development_chunks_refined_crossval_dcase2016.csv``,  weak
+                       ``chunks/<name>.csv`` (majority vote), ``<name>.16kHz.wav``
+urban_sed              ``audio/<split>/``, ``annotations/<split>/<stem>.txt``   strong
+desed                  DCASE tsv per subset (``metadata/...tsv``, ``audio/...``)  strong
+esc10, esc50           ESC-10 class folders ``NNN - Name/<fold>-<id>-<take>.ogg``  weak
+                       or ESC-50 ``meta/esc50.csv`` + ``audio/``
+=====================  ======================================================  ===========
+
+Fold-based sets (TUT-SED 2016, CHiME-Home, ESC) take ``fold=k``: test = fold k,
+validation = the next fold, train = the rest (for TUT-SED 2016: validation = the
+training files that fold k+1 evaluates).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sedbench.data.annotations import read_event_list, read_event_table
+from sedbench.data.dataset import Dataset, Recording, collect_recordings, finalize_recordings, list_audio, read_folder
+from sedbench.errors import DataError
+
+URBAN_SED_CLASSES = ("air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
+                     "engine_idling", "gun_shot", "jackhammer", "siren", "street_music")
+DESED_CLASSES = ("Alarm_bell_ringing", "Blender", "Cat", "Dishes", "Dog", "Electric_shaver_toothbrush",
+                 "Frying", "Running_water", "Speech", "Vacuum_cleaner")
+CHIME_TAGS = {"c": "child speech", "m": "adult male speech", "f": "adult female speech",
+              "v": "video game/tv", "p": "percussive sound", "b": "broadband noise", "o": "other"}
+DESED_SUBSETS = {
+    "train": ("audio/train/synthetic21_train/soundscapes", "metadata/train/synthetic21_train/soundscapes.tsv"),
+    "validation": ("audio/validation/synthetic21_validation/soundscapes",
+                   "metadata/validation/synthetic21_validation/soundscapes.tsv"),
+    "test": ("audio/validation/validation", "metadata/validation/validation.tsv"),
+}
+
+
+def _find_root(root: Path, marker: str, name: str) -> Path:
+    """``root`` itself or its single extracted subfolder, whichever holds ``marker``."""
+    if not root.is_dir():
+        from sedbench.data.dataset import missing_dataset_error
+
+        raise missing_dataset_error(root, name)
+    for cand in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        if list(cand.glob(marker)):
+            return cand
+    raise DataError(root, f"not a {name} folder (no {marker} here or in a subfolder)",
+                    f"point data.root at the extracted {name} dataset or run `sedbench data prepare {name} --root {root}`")
+
+
+def _fold_splits(groups: dict[int, list[Recording]], fold: int, n_folds: int, path: Path) -> dict[str, list[Recording]]:
+    if fold not in groups:
+        raise DataError(path, f"fold {fold} not found (folds present: {sorted(groups)})", "choose data.fold among them")
+    val = fold % n_folds + 1
+    return {"train": [r for f, rs in sorted(groups.items()) if f not in (fold, val) for r in rs],
+            "validation": groups.get(val, []), "test": groups[fold]}
+
+
+def read_tut_sed_synth_2016(root: str | Path, **_) -> Dataset:
+    root = _find_root(Path(root), "meta/*.txt", "tut_sed_synth_2016")
+    setup = root / "evaluation_setup"
+    audio = {p.stem: p for p in list_audio(root / "audio")}
+    events = {p.stem: read_event_list(p) for p in sorted((root / "meta").glob("*.txt"))}
+    classes = tuple(sorted({e.label for evs in events.values() for e in evs}))
+
+    def listed(name: str) -> list[str]:
+        path = setup / name
+        if not path.is_file():
+            raise DataError(path, "evaluation setup list not found", "extract TUT-SED-synthetic-2016.meta.zip into the root")
+        stems = []
+        for line in path.read_text().splitlines():
+            if line.strip():
+                stem = Path(line.split("\t")[0].strip()).stem
+                if stem not in audio:
+                    raise DataError(path, f"audio file {line.split()[0]!r} not found", "extract all audio archives")
+                stems.append(stem)
+        return list(dict.fromkeys(stems))
+
+    val = set(listed("validate.txt"))
+    train = [s for s in listed("train+validate.txt") if s not in val] if (setup / "train+validate.txt").is_file() \
+        else listed("train.txt")
+    test = listed("test.txt")
+
+    def recs(stems) -> list[Recording]:
+        return finalize_recordings([Recording(audio[s], list(events.get(s, []))) for s in stems])
+
+    return Dataset("tut_sed_synth_2016", classes, 44100,
+                   {"train": recs(train), "validation": recs(sorted(val)), "test": recs(test)}, root)
+
+
+def read_tut_sed_2016(root: str | Path, fold: int = 1, **_) -> Dataset:
+    root = _find_root(Path(root), "meta/*/*.ann", "tut_sed_2016")
+    anns = {f"{p.parent.name}/{p.stem}": p for p in sorted((root / "meta").glob("*/*.ann"))}
+    events = {k: read_event_list(p) for k, p in anns.items()}
+    classes = tuple(sorted({e.label for evs in events.values() for e in evs}))
+    scenes = sorted({k.split("/")[0] for k in anns})
+
+    def fold_files(k: int, part: str) -> list[str]:
+        keys = []
+        for scene in scenes:
+            path = root / "evaluation_setup" / f"{scene}_fold{k}_{part}.txt"
+            if not path.is_file():
+                raise DataError(path, "evaluation setup list not found", "extract TUT-sound-events-2016-development.meta.zip")
+            for lineno, line in enumerate(path.read_text().splitlines(), 1):
+                if line.strip():
+                    rel = Path(line.split("\t")[0].strip())
+                    key = f"{rel.parent.name}/{rel.stem}"
+                    if not (root / "audio" / rel.parent.name / rel.name).is_file():
+                        raise DataError(path, f"audio file {str(rel)!r} not found", "extract the audio archive", lineno)
+                    keys.append(key)
+        return list(dict.fromkeys(keys))
+
+    test = fold_files(fold, "evaluate")
+    nxt = set(fold_files(fold % 4 + 1, "evaluate"))
+    train_all = fold_files(fold, "train")
+
+    def recs(keys) -> list[Recording]:
+        return finalize_recordings([Recording(root / "audio" / f"{k}.wav", list(events.get(k, [])), group=k.split("/")[0])
+                                    for k in keys])
+
+    return Dataset("tut_sed_2016", classes, 44100,
+                   {"train": recs([k for k in train_all if k not in nxt]),
+                    "validation": recs([k for k in train_all if k in nxt]), "test": recs(test)}, root)
+
+
+def read_chime_home(root: str | Path, fold: int = 1, sample_mode: str = "16kHz", **_) -> Dataset:
+    marker = "development_chunks_refined_crossval_dcase2016.csv"
+    root = _find_root(Path(root), marker, "chime_home")
+    groups: dict[int, list[Recording]] = {}
+    index = root / marker
+    for lineno, row in enumerate(csv.reader(index.read_text().splitlines()), 1):
+        if len(row) < 3 or not row[2].strip().isdigit():
+            raise DataError(index, "expected 'id,chunkname,fold'", "restore the file from the archive", lineno)
+        chunk = row[1].strip()
+        wav = root / "chunks" / f"{chunk}.{sample_mode}.wav"
+        if not wav.is_file():
+            raise DataError(index, f"audio file {wav.name!r} not found", "extract chime_home.tar.gz completely", lineno)
+        tags = _chime_tags(root / "chunks" / f"{chunk}.csv")
+        groups.setdefault(int(row[2]) + 1, []).append(Recording(wav, tags=tags, group=chunk.split("_chunk")[0]))
+    splits = _fold_splits(groups, fold, len(groups), index)
+    sr = 16000 if sample_mode == "16kHz" else 48000
+    return Dataset("chime_home", tuple(CHIME_TAGS.values()), sr,
+                   {k: finalize_recordings(v) for k, v in splits.items()}, root, weak=True)
+
+
+def _chime_tags(path: Path) -> tuple[str, ...]:
+    if not path.is_file():
+        raise DataError(path, "chunk annotation not found", "extract chime_home.tar.gz completely")
+    for lineno, row in enumerate(csv.reader(path.read_text().splitlines()), 1):
+        if row and row[0].strip() == "majorityvote":
+            codes = row[1].strip() if len(row) > 1 else ""
+            bad = [c for c in codes if c not in CHIME_TAGS and c not in "SU"]
+            if bad:
+                raise DataError(path, f"unknown tag code(s) {bad}", f"use codes {''.join(CHIME_TAGS)}SU", lineno)
+            return tuple(sorted({CHIME_TAGS[c] for c in codes if c in CHIME_TAGS}))
+    raise DataError(path, "no 'majorityvote' row", "restore the chunk annotation from the archive")
+
+
+def read_urban_sed(root: str | Path, **_) -> Dataset:
+    root = _find_root(Path(root), "annotations/*", "urban_sed")
+    splits = {}
+    for split, folder in (("train", "train"), ("validation", "validate"), ("test", "test")):
+        recs = []
+        for wav in list_audio(root / "audio" / folder):
+            ann = root / "annotations" / folder / f"{wav.stem}.txt"
+            recs.append(Recording(wav, read_event_list(ann, URBAN_SED_CLASSES) if ann.is_file() else []))
+        splits[split] = finalize_recordings(recs)
+    return Dataset("urban_sed", URBAN_SED_CLASSES, 44100, splits, root)
+
+
+def read_desed(root: str | Path, subsets: dict | None = None, classes=DESED_CLASSES, sample_rate: int = 16000,
+               **_) -> Dataset:
+    root = Path(root)
+    if not root.is_dir():
+        from sedbench.data.dataset import missing_dataset_error
+
+        raise missing_dataset_error(root, "desed")
+    splits = {}
+    for split, (audio_dir, tsv) in (subsets or DESED_SUBSETS).items():
+        tsv_path = root / tsv
+        if not tsv_path.is_file():
+            raise DataError(tsv_path, f"DESED metadata for split {split!r} not found",
+                            "set data.subsets to your tsv/audio folders or download DESED")
+        splits[split] = collect_recordings(tsv_path, root / audio_dir, classes,
+                                           rows=read_event_table(tsv_path, classes, header=True))
+    return Dataset("desed", tuple(classes), sample_rate, splits, root)
+
+
+_ESC10_DIR = re.compile(r"^(\d{3}) - (.+)$")
+_ESC_NAME = re.compile(r"^(\d)-(\d+)-([A-Za-z])")
+
+
+def read_esc(root: str | Path, fold: int = 1, variant: str = "esc10", **_) -> Dataset:
+    """ESC-10 (class folders, as in its repository) or ESC-50 (``meta/esc50.csv``), clip labels."""
+    root = Path(root)
+    if not root.is_dir():
+        from sedbench.data.dataset import missing_dataset_error
+
+        raise missing_dataset_error(root, variant)
+    groups: dict[int, list[Recording]] = {}
+    meta = root / "meta" / "esc50.csv"
+    if meta.is_file():
+        classes = set()
+        for lineno, row in enumerate(csv.DictReader(meta.read_text().splitlines()), 2):
+            if variant == "esc10" and row.get("esc10", "").strip() != "True":
+                continue
+            wav = root / "audio" / row["filename"]
+            if not wav.is_file():
+                raise DataError(meta, f"audio file {row['filename']!r} not found", "extract ESC-50 completely", lineno)
+            classes.add(row["category"])
+            groups.setdefault(int(row["fold"]), []).append(
+                Recording(wav, tags=(row["category"],), group=f"{row['fold']}-{row['src_file']}"))
+    else:
+        class_dirs = [(d, _ESC10_DIR.match(d.name)) for d in sorted(root.iterdir()) if d.is_dir()]
+        class_dirs = [(d, m.group(2)) for d, m in class_dirs if m]
+        if not class_dirs:
+            raise DataError(root, "neither ESC-10 class folders ('001 - Dog bark') nor meta/esc50.csv found",
+                            f"point data.root at the ESC folder or run `sedbench data prepare {variant} --root {root}`")
+        classes = {c for _, c in class_dirs}
+        for d, label in class_dirs:
+            for clip in list_audio(d):
+                m = _ESC_NAME.match(clip.name)
+                if not m:
+                    raise DataError(clip, "name does not follow '<fold>-<clip id>-<take>.ogg'",
+                                    "keep the ESC file names: the fold comes from them")
+                groups.setdefault(int(m.group(1)), []).append(
+                    Recording(clip, tags=(label,), group=f"{m.group(1)}-{m.group(2)}"))
+    splits = _fold_splits(groups, fold, 5, root)
+    return Dataset(variant, tuple(sorted(classes)), 44100,
+                   {k: finalize_recordings(v) for k, v in splits.items()}, root, weak=True)
+
+
+@dataclass(frozen=True)
+class Archive:
+    url: str
+    md5: str | None  # None: no published checksum; prepare prints the digest it got
+
+
+@dataclass(frozen=True)
+class Layout:
+    reader: Callable[..., Dataset]
+    archives: tuple[Archive, ...] = ()
+    note: str = ""
+
+
+_TUT_SYN = "http://www.cs.tut.fi/sgn/arg/taslp2017-crnn-sed/datasets/TUT-SED-synthetic-2016/TUT-SED-synthetic-2016"
+_TUT16 = "https://zenodo.org/record/45759/files/TUT-sound-events-2016-development"
+LAYOUTS: dict[str, Layout] = {
+    "folder": Layout(read_folder),
+    "synth": Layout(read_folder, note="generated: `sedbench data generate synth --out DIR`"),
+    "esc10_mix": Layout(read_folder, note="generated: `sedbench data mix --events ESC10_DIR --out DIR`"),
+    "tut_sed_synth_2016": Layout(read_tut_sed_synth_2016, (
+        Archive(f"{_TUT_SYN}.meta.zip", "e2ae895bdf39f2a359a97bb0bcf76101"),
+        Archive(f"{_TUT_SYN}.audio.1.zip", "ede8b9c6d1b0d1d64bfc5791404f58fb"),
+        Archive(f"{_TUT_SYN}.audio.2.zip", "cde647a377a58fc74e3012139d65c447"),
+        Archive(f"{_TUT_SYN}.audio.3.zip", "5fc2824dcce442f441f4c6a975881789"),
+        Archive(f"{_TUT_SYN}.audio.4.zip", "4ba016d949171ccc8493d3d274009825"),
+        Archive(f"{_TUT_SYN}.audio.5.zip", "6a44578dd7738bd4ba044d5d2b9a5448"))),
+    "tut_sed_2016": Layout(read_tut_sed_2016, (
+        Archive(f"{_TUT16}.doc.zip", "33fd26a895530aef607a07b08704eacd"),
+        Archive(f"{_TUT16}.meta.zip", "7b29f0e2b82b3f264653cb4fa43da75d"),
+        Archive(f"{_TUT16}.audio.zip", "a6006efaa85bb69d5064b00c6802a8f8"))),
+    "chime_home": Layout(read_chime_home, (
+        Archive("https://archive.org/download/chime-home/chime_home.tar.gz", "9ce9d584e229b465b3aa08db2d7fee67"),)),
+    "urban_sed": Layout(read_urban_sed, (
+        Archive("https://zenodo.org/record/1324404/files/URBAN-SED_v2.0.0.tar.gz", None),)),
+    "desed": Layout(read_desed, note="DESED is assembled by its own scripts (github.com/turpaultn/DESED); "
+                                     "point data.root at the result"),
+    "esc10": Layout(read_esc, (Archive("https://github.com/karoldvl/ESC-10/archive/master.zip", None),)),
+    "esc50": Layout(lambda root, **kw: read_esc(root, variant="esc50", **kw),
+                    (Archive("https://github.com/karoldvl/ESC-50/archive/master.zip", None),)),
+}
+
+
+def data_home() -> Path:
+    """Where named datasets live: ``$SEDBENCH_DATA`` or ``./data``."""
+    return Path(os.environ.get("SEDBENCH_DATA", "data"))
+
+
+def detect_layout(root: Path) -> str:
+    """Guess the layout of a folder from the files that only that layout has."""
+    probes = [("folder", "dataset.yaml"), ("esc50", "meta/esc50.csv"),
+              ("chime_home", "development_chunks_refined_crossval_dcase2016.csv"),
+              ("tut_sed_2016", "meta/*/*.ann"), ("tut_sed_synth_2016", "meta/*.txt"),
+              ("urban_sed", "annotations/validate"), ("desed", "metadata/validation/*.tsv")]
+    for cand in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        for name, pattern in probes:
+            if list(cand.glob(pattern)):
+                return name
+        if any(_ESC10_DIR.match(p.name) for p in cand.iterdir() if p.is_dir()):
+            return "esc10"
+    raise DataError(root, "unknown dataset layout",
+                    f"pass the layout name (one of {', '.join(sorted(LAYOUTS))}) or convert it to the folder layout")
+
+
+def load_dataset(name_or_dir: str | Path, root: str | Path | None = None, layout: str | None = None,
+                 **options) -> Dataset:
+    """Load a dataset by registered name (root defaults to ``data_home()/NAME``) or by folder."""
+    name = str(name_or_dir)
+    if name in LAYOUTS and root is None and not Path(name).is_dir():
+        root = data_home() / name
+        layout = layout or name
+    elif root is None:
+        root = Path(name)
+        if not root.is_dir():
+            from sedbench.data.dataset import missing_dataset_error
+
+            raise missing_dataset_error(root, name if name in LAYOUTS else "")
+        layout = layout or detect_layout(root)
+    else:
+        layout = layout or (name if name in LAYOUTS else detect_layout(Path(root)))
+    if layout not in LAYOUTS:
+        raise DataError(None, f"unknown dataset layout {layout!r}", f"use one of {', '.join(sorted(LAYOUTS))}")
+    root = Path(root)
+    if not root.is_dir():
+        from sedbench.data.dataset import missing_dataset_error
+
+        raise missing_dataset_error(root, layout)
+    return LAYOUTS[layout].reader(root, **options)

@@ -1,0 +1,125 @@
+"""Sequences for training and evaluation (Cakir et al. 2017, Sec. III-D).
+
+Training: the training files' frames are concatenated and cut into sub-sequences of
+``seq_len`` frames; every epoch the start index moves by 73 frames ("a fixed amount
+that is not a factor of the sequence length"), wrapping around so no frame is lost.
+Validation/test: each file is covered by non-overlapping sequences; the last one is
+zero-padded and its padding masked, and each sequence knows its file and start frame
+so predictions can be stitched back into per-file activity matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+SHIFT = 73
+
+
+class TrainSequences:
+    """Map-style dataset: index = start frame in the concatenated training stream."""
+
+    def __init__(self, features: Sequence[np.ndarray], targets: Sequence[np.ndarray], seq_len: int):
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        self.x = np.concatenate(features).astype(np.float32)
+        self.y = np.concatenate(targets).astype(np.float32)
+        self.seq_len = seq_len
+        if len(self.x) < seq_len:  # tiny training split: repeat it to fill one sequence
+            reps = -(-seq_len // len(self.x))
+            self.x, self.y = np.tile(self.x, (reps, 1)), np.tile(self.y, (reps, 1))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def n_sequences(self) -> int:
+        return len(self.x) // self.seq_len
+
+    def __getitem__(self, start: int) -> dict:
+        idx = (start + np.arange(self.seq_len)) % len(self.x)
+        return {"x": self.x[idx], "y": self.y[idx], "mask": np.ones(self.seq_len, np.float32)}
+
+
+class ShiftedStartSampler:
+    """Yields the sequence start frames of one epoch: ``(epoch*73 mod seq_len) + k*seq_len``.
+
+    Lightning calls ``set_epoch`` on a loader's sampler before every epoch, so the shift
+    follows the trainer's epoch counter (also after resuming from a checkpoint).
+    """
+
+    def __init__(self, stream_len: int, seq_len: int, shuffle: bool = True, seed: int = 0, shift: int = SHIFT):
+        self.stream_len, self.seq_len, self.shuffle, self.seed, self.shift = stream_len, seq_len, shuffle, seed, shift
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def starts(self) -> np.ndarray:
+        offset = (self.epoch * self.shift) % self.seq_len
+        return (offset + np.arange(max(1, self.stream_len // self.seq_len)) * self.seq_len) % self.stream_len
+
+    def __iter__(self) -> Iterator[int]:
+        s = self.starts()
+        if self.shuffle:
+            s = np.random.default_rng((self.seed, self.epoch)).permutation(s)
+        return iter(s.tolist())
+
+    def __len__(self) -> int:
+        return max(1, self.stream_len // self.seq_len)
+
+
+@dataclass(frozen=True)
+class Piece:
+    file: int
+    start: int
+    length: int  # valid frames (the rest is padding)
+
+
+class EvalSequences:
+    """Non-overlapping ``seq_len`` pieces of every file; padding is masked."""
+
+    def __init__(self, features: Sequence[np.ndarray], targets: Sequence[np.ndarray], seq_len: int):
+        self.features, self.targets, self.seq_len = list(features), list(targets), seq_len
+        self.pieces = [Piece(i, s, min(seq_len, len(f) - s))
+                       for i, f in enumerate(self.features) for s in range(0, len(f), seq_len)]
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def __getitem__(self, i: int) -> dict:
+        p = self.pieces[i]
+        x = np.zeros((self.seq_len, self.features[p.file].shape[1]), np.float32)
+        y = np.zeros((self.seq_len, self.targets[p.file].shape[1]), np.float32)
+        mask = np.zeros(self.seq_len, np.float32)
+        x[:p.length] = self.features[p.file][p.start:p.start + p.length]
+        y[:p.length] = self.targets[p.file][p.start:p.start + p.length]
+        mask[:p.length] = 1.0
+        return {"x": x, "y": y, "mask": mask, "file": p.file, "start": p.start}
+
+    def stitch(self, outputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per-piece ``(seq_len, K)`` outputs (in piece order) -> per-file ``(frames, K)`` arrays."""
+        if len(outputs) != len(self.pieces):
+            raise ValueError(f"expected {len(self.pieces)} piece outputs, got {len(outputs)}")
+        files = [np.zeros((len(f), outputs[0].shape[-1]), np.float32) for f in self.features] if outputs else []
+        for p, out in zip(self.pieces, outputs, strict=True):
+            files[p.file][p.start:p.start + p.length] = out[:p.length]
+        return files
+
+
+class ClipSequences:
+    """Weak labels: one item per clip, cut or zero-padded to ``seq_len`` frames, clip target."""
+
+    def __init__(self, features: Sequence[np.ndarray], tags: Sequence[np.ndarray], seq_len: int):
+        self.features, self.tags, self.seq_len = list(features), list(tags), seq_len
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        f = self.features[i][: self.seq_len]
+        x = np.zeros((self.seq_len, f.shape[1]), np.float32)
+        mask = np.zeros(self.seq_len, np.float32)
+        x[: len(f)], mask[: len(f)] = f, 1.0
+        return {"x": x, "y": self.tags[i], "mask": mask, "file": i, "start": 0}

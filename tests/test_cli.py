@@ -1,0 +1,35 @@
+import subprocess
+import sys
+
+from sedbench.cli import main
+
+
+def test_help_answers_without_heavy_imports():
+    code = ("import sys; from sedbench.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'librosa', 'mlflow', 'optuna', 'numpy', 'soundfile') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "usage: sedbench" in out and "HEAVY []" in out
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "sedbench", "data", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for action in ("generate", "mix", "info", "prepare", "features"):
+        assert action in out.stdout
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert main(["data", "info", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "dataset folder not found" in err and "sedbench data generate synth" in err
+    assert "Traceback" not in err
+
+
+def test_missing_named_dataset_says_how_to_prepare(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path))
+    assert main(["data", "info", "tut_sed_2016"]) == 2
+    err = capsys.readouterr().err
+    assert "sedbench data prepare tut_sed_2016 --root" in err and str(tmp_path / "tut_sed_2016") in err
