@@ -127,7 +127,12 @@ def _families() -> dict[str, str]:
 
 
 def cmd_mix(args) -> int:
-    from sedbench.data.mix import EventFolderBank, MixtureRecipe, split_minutes, write_mixture_dataset
+    from sedbench.data.mix import (
+        EventFolderBank,
+        MixtureRecipe,
+        split_minutes,
+        write_mixture_dataset,
+    )
 
     bank = EventFolderBank(args.events, seed=args.seed)
     minutes = split_minutes(args.minutes_train, args.minutes_validation, args.minutes_test)

@@ -2,7 +2,14 @@ import logging
 
 import pytest
 
-from sedbench.data.annotations import Event, clip_events, merge_overlaps, read_event_list, read_event_table, write_event_table
+from sedbench.data.annotations import (
+    Event,
+    clip_events,
+    merge_overlaps,
+    read_event_list,
+    read_event_table,
+    write_event_table,
+)
 from sedbench.errors import DataError
 
 CLASSES = ["dog", "rain"]

@@ -10,8 +10,19 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from sedbench.data.dataset import Dataset, Recording
-from sedbench.data.features import FeatureCache, FeatureParams, Normalizer, clip_targets, frame_targets
-from sedbench.data.sequences import ClipSequences, EvalSequences, ShiftedStartSampler, TrainSequences
+from sedbench.data.features import (
+    FeatureCache,
+    FeatureParams,
+    Normalizer,
+    clip_targets,
+    frame_targets,
+)
+from sedbench.data.sequences import (
+    ClipSequences,
+    EvalSequences,
+    ShiftedStartSampler,
+    TrainSequences,
+)
 
 
 def split_features(ds: Dataset, split: str, params: FeatureParams, cache: FeatureCache,

@@ -17,7 +17,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sedbench.data.annotations import Event, clip_events, merge_overlaps, read_event_table, write_event_table
+from sedbench.data.annotations import (
+    Event,
+    clip_events,
+    merge_overlaps,
+    read_event_table,
+    write_event_table,
+)
 from sedbench.data.audio import AUDIO_EXTENSIONS, audio_info
 from sedbench.errors import DataError
 

@@ -37,7 +37,7 @@ class FeatureParams:
     fmin: float = 0.0
     fmax: float | None = None     # None = Nyquist
     window: str = "hamming"
-    n_mfcc: int = 20              # mfcc: static coefficients kept (c0 excluded when include_c0 is false)
+    n_mfcc: int = 20              # mfcc: coefficients computed; c0 left out of the statics unless include_c0
     include_c0: bool = False
     deltas: bool = True           # mfcc: append deltas and accelerations
     delta_width: int = 9
@@ -54,7 +54,7 @@ class FeatureParams:
         if self.kind == "stft":
             return self.n_fft(sample_rate) // 2 + 1
         static = self.n_mfcc - (0 if self.include_c0 else 1)
-        return static * (3 if self.deltas else 1)
+        return static + (2 * self.n_mfcc if self.deltas else 0)
 
     def n_fft(self, sample_rate: int) -> int:
         return int(round(self.frame_seconds * sample_rate))
@@ -89,9 +89,8 @@ def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeaturePara
     if params.kind == "logmel":
         return logmel
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel_energy.T), n_mfcc=params.n_mfcc)  # (n_mfcc, T)
-    if not params.include_c0:
-        mfcc = mfcc[1:]
-    parts = [mfcc]
+    # DCASE2016 baseline: c0 is dropped from the statics only; deltas and accelerations keep it (19+20+20 = 59)
+    parts = [mfcc if params.include_c0 else mfcc[1:]]
     if params.deltas:
         width = min(params.delta_width, T if T % 2 else T - 1)
         if width >= 3:

@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sedbench.data.annotations import read_event_list, read_event_table
-from sedbench.data.dataset import Dataset, Recording, collect_recordings, finalize_recordings, list_audio, read_folder
+from sedbench.data.dataset import (
+    Dataset,
+    Recording,
+    collect_recordings,
+    finalize_recordings,
+    list_audio,
+    read_folder,
+)
 from sedbench.errors import DataError
 
 URBAN_SED_CLASSES = ("air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",

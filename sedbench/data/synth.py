@@ -132,9 +132,11 @@ def _glass(p: dict, r: Rng, n: int, sr: int) -> np.ndarray:
         s = np.zeros(m, np.float32)
         s += 2.0 * _noise(r, m, sr, 1500, 16000) * _env_exp(m, sr, 0.006)
         tt = np.arange(m) / sr
+        hi = min(14000.0, 0.45 * sr)
+        lo = min(p["lo"], hi / 2)
         for _ in range(p["shards"]):
             d = min(r.exponential(0.08), 0.5)
-            f = np.exp(r.uniform(np.log(p["lo"]), np.log(min(14000, 0.45 * sr))))
+            f = np.exp(r.uniform(np.log(lo), np.log(hi)))
             e = np.where(tt >= d, np.exp(-(tt - d) / (p["tau"] * r.uniform(0.4, 1.6))), 0.0)
             s += (r.uniform(0.2, 1.0) * e * np.sin(2 * np.pi * f * tt + r.uniform(0, 6.3))).astype(np.float32)
         _add(y, int(t * sr), s, r.uniform(0.5, 1.0))
@@ -412,8 +414,10 @@ def _alarm(p: dict, r: Rng, n: int, sr: int) -> np.ndarray:
             f, gate = p["f"] * np.where((t // (p["on"] + 0.3)) % 2 == 0, 1.0, p["ratio"]), 1.0
         else:
             f, gate = np.full(m, p["f"]), ((t % (p["on"] + p["off"])) < p["on"]).astype(np.float32)
-        ph = _phase(np.minimum(f, 0.15 * sr), sr, r)
-        s = np.sin(ph) + p["odd"] * np.sin(3 * ph) / 3 + p["odd"] * np.sin(5 * ph) / 5
+        f = np.minimum(f, 0.4 * sr)
+        ph = _phase(f, sr, r)
+        nyq = 0.45 * sr  # odd overtones (square-ish timbre) only where they do not alias
+        s = np.sin(ph) + p["odd"] * (np.sin(3 * ph) / 3 * (3 * f < nyq) + np.sin(5 * ph) / 5 * (5 * f < nyq))
         _add(y, int(start * sr), (s * gate * _env_ar(m, sr, 0.01, 0.05)).astype(np.float32))
     return y
 

@@ -1,0 +1,196 @@
+"""Each reader on a tiny fixture written in that dataset's published layout."""
+
+import pytest
+import soundfile as sf
+from conftest import write_wav
+
+from sedbench.data.annotations import Event
+from sedbench.data.layouts import LAYOUTS, detect_layout, load_dataset
+from sedbench.errors import DataError
+
+
+def tut_synth(root):
+    root = root / "TUT-SED-synthetic-2016"  # the archives extract into this folder
+    names = [f"TUT-SED-synthetic-2016-mix-{i}" for i in range(1, 6)]
+    for i, n in enumerate(names):
+        write_wav(root / "audio" / f"{n}.wav", seconds=3.0, sr=8000, seed=i)
+        (root / "meta" / f"{n}.txt").parent.mkdir(parents=True, exist_ok=True)
+        (root / "meta" / f"{n}.txt").write_text(f"0.5\t1.5\tdog barking\n1.0\t2.5\train\n{0.1 + i / 20}\t0.4\tgun shot\n"
+                                                if i != 4 else "0.0\t3.0\tbus\n")
+    setup = root / "evaluation_setup"
+    setup.mkdir()
+    (setup / "train+validate.txt").write_text("".join(f"audio/{n}.wav\n" for n in names[:3]))
+    (setup / "validate.txt").write_text(f"audio/{names[2]}.wav\n")
+    (setup / "test.txt").write_text("".join(f"audio/{n}.wav\n" for n in names[3:]))
+    (setup / "evaluate.txt").write_text(f"audio/{names[3]}.wav\t0.5\t1.5\tdog barking\n")
+    return root.parent
+
+
+def test_tut_sed_synth_2016(tmp_path):
+    ds = load_dataset("tut_sed_synth_2016", root=tut_synth(tmp_path))
+    assert ds.classes == ("bus", "dog barking", "gun shot", "rain")
+    assert [len(ds.recordings(s)) for s in ("train", "validation", "test")] == [2, 1, 2]
+    assert Event(0.5, 1.5, "dog barking") in ds.recordings("train")[0].events
+    assert detect_layout(tmp_path) == "tut_sed_synth_2016"
+
+
+def tut2016(root):
+    root = root / "TUT-sound-events-2016-development"
+    scenes = {"home": ["a001", "a002", "a003", "a004"], "residential_area": ["b001", "b002", "b003", "b004"]}
+    for scene, files in scenes.items():
+        for i, f in enumerate(files):
+            write_wav(root / "audio" / scene / f"{f}.wav", seconds=2.0, sr=8000, channels=2, seed=i)  # binaural
+            ann = root / "meta" / scene / f"{f}.ann"
+            ann.parent.mkdir(parents=True, exist_ok=True)
+            label = "(object) rustling" if scene == "home" else "bird singing"
+            ann.write_text(f"0.100000\t0.900000\t{label}\n1.000000\t2.500000\tpeople walking\n")
+        setup = root / "evaluation_setup"
+        setup.mkdir(exist_ok=True)
+        for k in range(1, 5):
+            test = files[k - 1]
+            (setup / f"{scene}_fold{k}_train.txt").write_text(
+                "".join(f"audio/{scene}/{f}.wav\t{scene}\t0.1\t0.9\tx\n" for f in files if f != test))
+            (setup / f"{scene}_fold{k}_evaluate.txt").write_text(f"audio/{scene}/{test}.wav\t{scene}\t0.1\t0.9\tx\n")
+            (setup / f"{scene}_fold{k}_test.txt").write_text(f"audio/{scene}/{test}.wav\n")
+    return root
+
+
+def test_tut_sed_2016_folds_and_clipping(tmp_path, caplog):
+    root = tut2016(tmp_path)
+    ds = load_dataset(str(tmp_path), fold=2)
+    assert ds.name == "tut_sed_2016" and ds.classes == ("(object) rustling", "bird singing", "people walking")
+    assert sorted(r.name for r in ds.recordings("test")) == ["a002.wav", "b002.wav"]
+    assert sorted(r.name for r in ds.recordings("validation")) == ["a003.wav", "b003.wav"]
+    assert sorted(r.name for r in ds.recordings("train")) == ["a001.wav", "a004.wav", "b001.wav", "b004.wav"]
+    rec = ds.recordings("test")[0]
+    assert rec.events[-1] == Event(1.0, 2.0, "people walking")  # clipped to the 2-s audio
+    assert "extend past the end" in caplog.text
+    assert detect_layout(root) == "tut_sed_2016"
+
+
+def test_tut_sed_2016_binaural_is_mixed_to_mono(tmp_path):
+    from sedbench.data.audio import load_audio
+
+    ds = load_dataset("tut_sed_2016", root=tut2016(tmp_path))
+    y, sr = load_audio(ds.recordings("train")[0].audio, ds.sample_rate)
+    assert y.ndim == 1 and sr == 44100
+
+
+def chime(root):
+    root = root / "chime_home"
+    chunks = ["CR_lounge_220110_0731.s0_chunk0", "CR_lounge_220110_0731.s0_chunk1", "CR_kitchen_200110_1502.s1_chunk3",
+              "CR_kitchen_200110_1502.s1_chunk4", "CR_lounge_200110_1700.s2_chunk2"]
+    codes = ["cmS", "fv", "pbo", "S", "U"]
+    for c, code in zip(chunks, codes, strict=True):
+        write_wav(root / "chunks" / f"{c}.16kHz.wav", seconds=4.0, sr=16000)
+        write_wav(root / "chunks" / f"{c}.48kHz.wav", seconds=4.0, sr=48000)
+        (root / "chunks" / f"{c}.csv").write_text(f"segmentname,{c}\nchunknumber,0\nannotation1,{code}\nmajorityvote,{code}\n")
+    (root / "development_chunks_refined_crossval_dcase2016.csv").write_text(
+        "".join(f"{i},{c},{i}\n" for i, c in enumerate(chunks)))
+    return root
+
+
+def test_chime_home_weak_labels(tmp_path):
+    ds = load_dataset("chime_home", root=chime(tmp_path), fold=1)
+    assert ds.weak and ds.sample_rate == 16000 and len(ds.classes) == 7
+    (test,) = ds.recordings("test")
+    assert test.tags == ("adult male speech", "child speech")
+    assert ds.recordings("validation")[0].tags == ("adult female speech", "video game/tv")
+    assert {r.tags for r in ds.recordings("train")} == {("broadband noise", "other", "percussive sound"), ()}
+
+
+def test_chime_home_bad_tag_code(tmp_path):
+    root = chime(tmp_path)
+    (root / "chunks" / "CR_lounge_220110_0731.s0_chunk1.csv").write_text("majorityvote,fxz\n")
+    with pytest.raises(DataError, match=r"chunk1.csv:1: unknown tag code\(s\) \['x', 'z'\]"):
+        load_dataset("chime_home", root=root)
+
+
+def urban(root):
+    root = root / "URBAN-SED_v2.0.0"
+    for split in ("train", "validate", "test"):
+        for i in range(2):
+            write_wav(root / "audio" / split / f"soundscape_{split}_bimodal{i}.wav", seconds=3.0, sr=8000)
+            ann = root / "annotations" / split / f"soundscape_{split}_bimodal{i}.txt"
+            ann.parent.mkdir(parents=True, exist_ok=True)
+            ann.write_text("0.25\t1.5\tdog_bark\n1.0\t2.9\tsiren\n")
+    return root
+
+
+def test_urban_sed(tmp_path):
+    ds = load_dataset(str(urban(tmp_path)))
+    assert ds.name == "urban_sed" and len(ds.classes) == 10
+    assert [len(ds.recordings(s)) for s in ("train", "validation", "test")] == [2, 2, 2]
+    assert ds.recordings("test")[1].events == [Event(0.25, 1.5, "dog_bark"), Event(1.0, 2.9, "siren")]
+
+
+def test_urban_sed_unknown_label(tmp_path):
+    root = urban(tmp_path)
+    (root / "annotations" / "test" / "soundscape_test_bimodal0.txt").write_text("0\t1\tdog_bark\n0\t1\tlion\n")
+    with pytest.raises(DataError, match=r"bimodal0.txt:2: unknown label 'lion'"):
+        load_dataset("urban_sed", root=root)
+
+
+def desed(root):
+    root = root / "DESED"
+    from sedbench.data.layouts import DESED_SUBSETS
+
+    for i, (audio_dir, tsv) in enumerate(DESED_SUBSETS.values()):
+        write_wav(root / audio_dir / f"{i}.wav", seconds=10.0, sr=16000)
+        (root / tsv).parent.mkdir(parents=True, exist_ok=True)
+        (root / tsv).write_text(f"filename\tonset\toffset\tevent_label\n{i}.wav\t0.0\t2.5\tSpeech\n{i}.wav\t3\t9.5\tBlender\n")
+    return root
+
+
+def test_desed(tmp_path):
+    root = desed(tmp_path)
+    ds = load_dataset("desed", root=root)
+    assert len(ds.classes) == 10 and ds.sample_rate == 16000
+    assert ds.recordings("validation")[0].events == [Event(0.0, 2.5, "Speech"), Event(3.0, 9.5, "Blender")]
+    assert detect_layout(root) == "desed"
+
+
+def esc10(root):
+    root = root / "ESC-10-master"
+    for c, name in ((1, "Dog bark"), (2, "Rain")):
+        for fold in range(1, 6):
+            p = root / f"{c:03d} - {name}" / f"{fold}-{1000 * c + fold}-A.ogg"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(p), 0.1 * __import__("numpy").ones(8000), 44100, format="OGG", subtype="VORBIS")
+    return root
+
+
+def test_esc10_layout(tmp_path):
+    ds = load_dataset(str(esc10(tmp_path)), fold=5)
+    assert ds.name == "esc10" and ds.classes == ("Dog bark", "Rain") and ds.weak
+    assert [r.name for r in ds.recordings("test")] == ["5-1005-A.ogg", "5-2005-A.ogg"]
+    assert [r.name for r in ds.recordings("validation")] == ["1-1001-A.ogg", "1-2001-A.ogg"]
+
+
+def test_esc50_layout(tmp_path):
+    root = tmp_path / "ESC-50-master"
+    rows = ["filename,fold,target,category,esc10,src_file,take"]
+    for fold in range(1, 6):
+        for target, cat, is10 in ((0, "dog", "True"), (5, "cat", "False")):
+            name = f"{fold}-{100 + fold}-A-{target}.wav"
+            write_wav(root / "audio" / name, seconds=0.5, sr=44100)
+            rows.append(f"{name},{fold},{target},{cat},{is10},{100 + fold},A")
+    (root / "meta").mkdir()
+    (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    assert load_dataset("esc50", root=root).classes == ("cat", "dog")
+    ds10 = load_dataset("esc10", root=root, fold=1)
+    assert ds10.classes == ("dog",) and [r.tags for r in ds10.recordings("test")] == [("dog",)]
+
+
+def test_unknown_layout_and_not_a_layout_folder(tmp_path):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "x.txt").write_text("hi")
+    with pytest.raises(DataError, match="unknown dataset layout"):
+        load_dataset(str(tmp_path / "junk"))
+    with pytest.raises(DataError, match=r"not a urban_sed folder.*sedbench data prepare urban_sed"):
+        load_dataset("urban_sed", root=tmp_path / "junk")
+
+
+def test_every_downloadable_layout_names_its_archives():
+    for name in ("tut_sed_synth_2016", "tut_sed_2016", "chime_home"):
+        assert LAYOUTS[name].archives and all(a.md5 and len(a.md5) == 32 for a in LAYOUTS[name].archives)

@@ -1,0 +1,145 @@
+import csv
+import hashlib
+
+import numpy as np
+import pytest
+
+from sedbench.cli import main
+from sedbench.data.dataset import read_folder
+from sedbench.data.info import format_info, split_stats
+from sedbench.data.mix import MixtureRecipe, detect_activity, write_mixture_dataset
+from sedbench.data.synth import CLASSES, LABELS, SynthBank, instances_per_class
+from sedbench.errors import DataError
+
+
+def test_generate_then_info_16_classes_3_splits_polyphony(synth_dir, capsys):
+    assert main(["data", "info", str(synth_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "classes: 16" in out and "splits: 3 (train, validation, test)" in out
+    ds = read_folder(synth_dir)
+    assert ds.classes == LABELS and ds.sample_rate == 16000
+    for split in ("train", "validation", "test"):
+        st = split_stats(ds, split)
+        assert st.mean_polyphony > 1.5, (split, st.mean_polyphony)
+        assert st.max_polyphony >= 2
+    # every class occurs in the training split
+    assert all(n > 0 for n in split_stats(ds, "train").events.values())
+    assert "mean poly" in format_info(ds)
+
+
+def test_split_sizes_follow_60_20_20(synth_dir):
+    ds = read_folder(synth_dir)
+    hours = {s: split_stats(ds, s).hours for s in ds.splits}
+    assert hours["train"] == pytest.approx(3 / 60, rel=0.01)
+    assert hours["validation"] == pytest.approx(1 / 60, rel=0.01) and hours["test"] == pytest.approx(1 / 60, rel=0.01)
+
+
+def _sources(root):
+    with open(root / "metadata" / "sources.tsv") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def test_instances_disjoint_across_splits(synth_dir):
+    rows = _sources(synth_dir)
+    per_split = {s: {r["source"] for r in rows if r["split"] == s} for s in ("train", "validation", "test")}
+    assert all(per_split.values())
+    assert not (per_split["train"] & per_split["validation"] or per_split["train"] & per_split["test"]
+                or per_split["validation"] & per_split["test"])
+    assert all(r["source"].startswith(r["split"] + "/") for r in rows)
+
+
+def test_labels_come_from_energy_not_placement(synth_dir):
+    """Impulsive segments are placed for 3-15 s but annotated only where they sound."""
+    rows = _sources(synth_dir)
+    ds = read_folder(synth_dir)
+    placed = sum(float(r["offset"]) - float(r["onset"]) for r in rows if r["event_label"] == "glass smash")
+    annotated = sum(e.duration for split in ds.splits for rec in ds.recordings(split)
+                    for e in rec.events if e.label == "glass smash")
+    assert 0 < annotated < 0.6 * placed
+
+
+def _digest(root):
+    h = hashlib.sha1()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_deterministic_for_a_seed(tmp_path):
+    args = ["--minutes-train", "0.75", "--minutes-validation", "0.25", "--minutes-test", "0.25",
+            "--mixture-seconds", "15", "--sample-rate", "8000", "--quiet"]
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        assert main(["data", "generate", "synth", "--out", str(tmp_path / name), "--seed", seed, *args]) == 0
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+
+
+def test_class_durations_mirror_table_iii():
+    """Average annotated durations: within a factor 2 of Table III, and ranked alike."""
+    sr, rng = 16000, np.random.default_rng(0)
+    bank = SynthBank(0, sr, instances_per_class(10))
+    ours = []
+    for c in CLASSES:
+        durs = []
+        for k in range(10):
+            y, _ = bank.segment("train", c.label, f"train/{c.label}/{k % 6:03d}", rng, rng.uniform(3, 15))
+            durs += [b - a for a, b in detect_activity(y, sr)]
+        ours.append(np.mean(durs))
+        assert c.paper_avg_seconds / 2 < ours[-1] < c.paper_avg_seconds * 2, (c.label, ours[-1])
+    paper = [c.paper_avg_seconds for c in CLASSES]
+    rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    assert np.corrcoef(rank(ours), rank(paper))[0, 1] > 0.7
+
+
+def test_confusable_pairs_share_pitch_ranges():
+    """Cat meowing and baby crying overlap in f0 (the paper's worst confusion)."""
+    rng = np.random.default_rng(1)
+    cat = [CLASSES[LABELS.index("cat meowing")].draw(rng)["f0"] for _ in range(200)]
+    baby = [CLASSES[LABELS.index("baby crying")].draw(rng)["f0"] for _ in range(200)]
+    assert max(min(cat), min(baby)) < min(max(cat), max(baby))
+
+
+def test_activity_detection_bridges_short_gaps_only():
+    sr = 8000
+    y = np.zeros(sr * 4, np.float32)
+    y[0:sr // 2] = 0.5            # 0.0-0.5 s
+    y[int(0.8 * sr):sr] = 0.5     # gap 0.3 s: bridged
+    y[int(2.0 * sr):int(2.5 * sr)] = 0.5  # gap 1.0 s: a new event
+    assert detect_activity(y, sr, min_gap=0.5) == [(0.0, 1.0), (2.0, 2.5)]
+
+
+def test_refuses_to_overwrite_and_failure_leaves_output_intact(tmp_path, capsys):
+    out = tmp_path / "existing"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    assert main(["data", "generate", "synth", "--out", str(out), "--minutes-train", "0.3", "--quiet"]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err and (out / "keep.txt").read_text() == "precious"
+
+    class Exploding(SynthBank):
+        def segment(self, *a, **k):
+            raise RuntimeError("boom")
+
+    bank = Exploding(0, 8000, instances_per_class(3))
+    with pytest.raises(RuntimeError):
+        write_mixture_dataset(out, "synth", bank, MixtureRecipe(mixture_seconds=10), {"train": 0.2, "validation": 0.1,
+                              "test": 0.1}, 8000, 0, overwrite=True, progress=False)
+    assert (out / "keep.txt").read_text() == "precious" and sorted(p.name for p in tmp_path.iterdir()) == ["existing"]
+
+
+def test_bad_minutes_is_a_clear_error(tmp_path, capsys):
+    assert main(["data", "generate", "synth", "--out", str(tmp_path / "x"), "--minutes-train", "0"]) == 2
+    assert "--minutes-train must be > 0" in capsys.readouterr().err
+
+
+def test_no_instances_is_a_clear_error():
+    class Empty(SynthBank):
+        def instances(self, split):
+            return {}
+
+    from sedbench.data.mix import compose_mixture
+
+    with pytest.raises(DataError, match="no source instances"):
+        compose_mixture(Empty(0, 8000, instances_per_class(3)), "train", MixtureRecipe(), 5.0, 8000,
+                        np.random.default_rng(0))
