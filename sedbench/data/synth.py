@@ -44,14 +44,17 @@ def _env_ar(n: int, sr: int, attack: float, release: float) -> np.ndarray:
 def _shape(x: np.ndarray, sr: int, lo: float, hi: float, tilt: float = 0.0,
            peaks: tuple[tuple[float, float], ...] = ()) -> np.ndarray:
     """Filter ``x`` in the frequency domain: smooth band-pass [lo, hi], 1/f^tilt, resonant peaks."""
-    spec = np.fft.rfft(x)
-    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    from scipy import fft
+
+    n = fft.next_fast_len(len(x), real=True)  # segment lengths are arbitrary; keep the FFT fast
+    spec = fft.rfft(x, n=n)
+    f = np.fft.rfftfreq(n, 1.0 / sr)
     g = 1.0 / (1.0 + (lo / np.maximum(f, 1.0)) ** 4) / (1.0 + (f / hi) ** 4)
     if tilt:
         g = g * (np.maximum(f, 20.0) / 1000.0) ** (-tilt / 2.0)
     for fc, bw in peaks:
         g = g * (1.0 + 8.0 * np.exp(-0.5 * ((f - fc) / bw) ** 2))
-    y = np.fft.irfft(spec * g, n=len(x)).astype(np.float32)
+    y = fft.irfft(spec * g, n=n)[: len(x)].astype(np.float32)
     return y / (np.std(y) + 1e-9)
 
 

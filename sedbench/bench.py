@@ -1,0 +1,90 @@
+"""``make bench``: throughput of the data stage, as ratios measured in one run.
+
+Writes ``results/bench.json``: synth generation speed (audio seconds per wall second),
+feature extraction speed cold (computed) and warm (cache hit) with their ratio, and the
+wall time of ``sedbench --help`` against a bare ``python -c pass`` in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _best_wall(cmd: list[str], repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _features_pass(ds, cache) -> tuple[float, float]:
+    from sedbench.data.datamodule import split_features
+    from sedbench.data.features import FeatureParams
+
+    t0 = time.perf_counter()
+    for split in ds.splits:
+        split_features(ds, split, FeatureParams(), cache, progress=False)
+    return time.perf_counter() - t0, sum(r.duration or 0 for s in ds.splits for r in ds.recordings(s))
+
+
+def run(minutes_train: float = 3.0) -> dict:
+    from sedbench.cli import main
+    from sedbench.data.dataset import read_folder
+    from sedbench.data.features import FeatureCache
+
+    with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
+        out = Path(tmp) / "synth"
+        t0 = time.perf_counter()
+        main(["data", "generate", "synth", "--out", str(out), "--minutes-train", str(minutes_train), "--quiet"])
+        gen_wall = time.perf_counter() - t0
+        ds = read_folder(out)
+        t0 = time.perf_counter()
+        import librosa  # noqa: F401  (one-time import, reported apart from per-file extraction)
+
+        import_wall = time.perf_counter() - t0
+        cache = FeatureCache(Path(tmp) / "cache")
+        cold_wall, audio_s = _features_pass(ds, cache)
+        warm_wall, _ = _features_pass(ds, cache)
+        assert cache.hits == cache.misses, "second pass must be all cache hits"
+    help_wall = _best_wall([sys.executable, "-m", "sedbench", "--help"])
+    python_wall = _best_wall([sys.executable, "-c", "pass"])
+    return {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "synth_generation": {"audio_seconds": round(audio_s, 1), "wall_seconds": round(gen_wall, 2),
+                             "audio_s_per_wall_s": round(audio_s / gen_wall, 1)},
+        "features_logmel": {"files": cache.misses, "librosa_import_seconds": round(import_wall, 3),
+                            "cold_wall_seconds": round(cold_wall, 3),
+                            "warm_wall_seconds": round(warm_wall, 3),
+                            "cold_audio_s_per_wall_s": round(audio_s / cold_wall, 1),
+                            "warm_audio_s_per_wall_s": round(audio_s / warm_wall, 1),
+                            "warm_over_cold_speedup": round(cold_wall / warm_wall, 1)},
+        "cli_help": {"wall_seconds": round(help_wall, 3), "bare_python_wall_seconds": round(python_wall, 3),
+                     "ratio_to_bare_python": round(help_wall / python_wall, 2)},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("results/bench.json"))
+    ap.add_argument("--minutes-train", type=float, default=3.0)
+    args = ap.parse_args(argv)
+    result = run(args.minutes_train)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
