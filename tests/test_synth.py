@@ -143,3 +143,22 @@ def test_no_instances_is_a_clear_error():
     with pytest.raises(DataError, match="no source instances"):
         compose_mixture(Empty(0, 8000, instances_per_class(3)), "train", MixtureRecipe(), 5.0, 8000,
                         np.random.default_rng(0))
+
+
+def test_paper_size_is_100_mixtures_566_minutes(tmp_path, monkeypatch):
+    """--paper-size asks for the paper's 100 mixtures, 566 min, 60/20/20 (not generated here: 3 GB)."""
+    import sedbench.data.mix as mix
+
+    seen = {}
+
+    def capture(out, name, bank, recipe, minutes, sr, seed, **kw):
+        seen.update(recipe=recipe, minutes=minutes, bank=bank, sr=sr)
+        return out
+
+    monkeypatch.setattr(mix, "write_mixture_dataset", capture)
+    assert main(["data", "generate", "synth", "--out", str(tmp_path / "p"), "--paper-size", "--quiet"]) == 0
+    total = sum(seen["minutes"].values())
+    n_mix = sum(round(m * 60 / seen["recipe"].mixture_seconds) for m in seen["minutes"].values())
+    assert total == pytest.approx(566.0) and n_mix == 100 and seen["sr"] == 44100
+    assert seen["minutes"]["train"] == pytest.approx(0.6 * 566)
+    assert sum(seen["bank"].n_inst.values()) == 62

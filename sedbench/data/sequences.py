@@ -39,7 +39,7 @@ class TrainSequences:
 
     def __getitem__(self, start: int) -> dict:
         idx = (start + np.arange(self.seq_len)) % len(self.x)
-        return {"x": self.x[idx], "y": self.y[idx], "mask": np.ones(self.seq_len, np.float32)}
+        return {"x": self.x[idx], "y": self.y[idx], "mask": np.ones(self.seq_len, np.float32), "start": start}
 
 
 class ShiftedStartSampler:
