@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     prep = dsub.add_parser("prepare", help="download, verify (md5) and extract a public dataset")
     prep.add_argument("name", help="tut_sed_synth_2016, tut_sed_2016, chime_home, urban_sed, esc10, esc50")
     prep.add_argument("--root", type=Path, help="destination (default: $SEDBENCH_DATA/NAME or ./data/NAME)")
+    prep.add_argument("--features", action="store_true", help="also compute and cache log-mel features")
 
     feat = dsub.add_parser("features", help="compute (or load from cache) the features of every file")
     feat.add_argument("dataset", help="a dataset folder or a registered name")
@@ -163,17 +164,26 @@ def cmd_prepare(args) -> int:
 
     root = prepare(args.name, args.root or data_home() / args.name)
     print(f"{args.name} ready in {root}")
+    if args.features:
+        from sedbench.data.layouts import load_dataset
+
+        _featurize(load_dataset(args.name, root=root), None, "logmel")
     return 0
 
 
 def cmd_features(args) -> int:
-    from sedbench.data.datamodule import split_features
-    from sedbench.data.features import FeatureCache, FeatureParams
     from sedbench.data.layouts import load_dataset
 
-    ds = load_dataset(args.dataset)
-    cache = FeatureCache(args.cache)
-    params = FeatureParams(kind=args.kind)
+    _featurize(load_dataset(args.dataset), args.cache, args.kind)
+    return 0
+
+
+def _featurize(ds, cache_dir: Path | None, kind: str) -> None:
+    from sedbench.data.datamodule import split_features
+    from sedbench.data.features import FeatureCache, FeatureParams
+
+    cache = FeatureCache(cache_dir)
+    params = FeatureParams(kind=kind)
     t0 = time.perf_counter()
     secs = 0.0
     for split in ds.splits:
@@ -182,7 +192,6 @@ def cmd_features(args) -> int:
     wall = time.perf_counter() - t0
     print(f"{ds.name}: {params.kind} features of {secs / 60:.1f} min of audio in {wall:.2f} s "
           f"({secs / wall:.0f}x real time; cache {cache.dir}: {cache.hits} hits, {cache.misses} computed)")
-    return 0
 
 
 DATA_COMMANDS = {"generate": cmd_generate, "mix": cmd_mix, "info": cmd_info, "prepare": cmd_prepare,

@@ -71,3 +71,9 @@ def test_clip_events_past_end_warns(caplog):
 def test_merge_overlaps_per_class():
     evs = [Event(0, 1, "dog"), Event(0.5, 2, "dog"), Event(2, 3, "dog"), Event(0.2, 0.4, "rain")]
     assert merge_overlaps(evs) == [Event(0, 3, "dog"), Event(0.2, 0.4, "rain")]
+
+
+def test_header_after_comment_lines(tmp_path):
+    p = tmp_path / "c.tsv"
+    p.write_text("# made by hand\nfilename\tonset\toffset\tevent_label\na.wav\t0\t1\tdog\n")
+    assert [(n, ln) for ln, n, _ in read_event_table(p, CLASSES)] == [("a.wav", 3)]

@@ -33,3 +33,29 @@ def test_missing_named_dataset_says_how_to_prepare(tmp_path, monkeypatch, capsys
     assert main(["data", "info", "tut_sed_2016"]) == 2
     err = capsys.readouterr().err
     assert "sedbench data prepare tut_sed_2016 --root" in err and str(tmp_path / "tut_sed_2016") in err
+
+
+def test_info_on_weak_labels_and_features_cache(tmp_path, capsys):
+    from conftest import esc10_or_skip
+
+    esc = esc10_or_skip()
+    assert main(["data", "info", str(esc)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset esc10" in out and "weak (clip tags)" in out and "classes: 10" in out
+    assert "Dog bark" in out and "mean poly" not in out
+
+
+def test_features_command_cold_then_warm(synth_dir, tmp_path, capsys):
+    from sedbench.data.dataset import read_folder
+
+    n = sum(len(v) for v in read_folder(synth_dir).splits.values())
+    for expected in (f"0 hits, {n} computed", f"{n} hits, 0 computed"):
+        assert main(["data", "features", str(synth_dir), "--cache", str(tmp_path / "c")]) == 0
+        assert expected in capsys.readouterr().out
+
+
+def test_generate_into_a_file_path(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["data", "generate", "synth", "--out", str(f), "--minutes-train", "0.2", "--quiet"]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err and f.read_text() == "x"

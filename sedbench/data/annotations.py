@@ -68,12 +68,12 @@ def read_event_table(path: str | Path, classes: Sequence[str] | None = None,
     path = Path(path)
     rows = _read_rows(path, sep)
     out: list[tuple[int, str, Event | None]] = []
-    for lineno, fields in rows:
-        if lineno == 1 and header is not False and [f.strip() for f in fields[:4]] == list(TSV_HEADER):
+    for i, (lineno, fields) in enumerate(rows):
+        if i == 0 and header is not False and [f.strip() for f in fields[:4]] == list(TSV_HEADER):
             continue
-        if lineno == 1 and header is True:
+        if i == 0 and header is True:
             raise DataError(path, f"expected the header {' '.join(TSV_HEADER)!r}",
-                            "add a first line with the column names, tab separated", 1)
+                            "add a first line with the column names, tab separated", lineno)
         fields = [f.strip() for f in fields]
         if len(fields) == 1 or (len(fields) >= 2 and not any(fields[1:])):
             out.append((lineno, fields[0], None))

@@ -171,8 +171,8 @@ def read_weak_table(tsv: Path, audio_dir: Path, classes: Sequence[str]) -> list[
     from sedbench.data.annotations import _read_rows
 
     recs = {p.relative_to(audio_dir).as_posix(): Recording(p, tags=()) for p in list_audio(audio_dir)}
-    for lineno, fields in _read_rows(tsv, "\t"):
-        if lineno == 1 and fields[0].strip() == "filename":
+    for i, (lineno, fields) in enumerate(_read_rows(tsv, "\t")):
+        if i == 0 and fields[0].strip() == "filename":
             continue
         key = _resolve_name(fields[0].strip(), audio_dir, recs)
         if key is None:

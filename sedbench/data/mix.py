@@ -181,6 +181,8 @@ def write_mixture_dataset(out: str | Path, name: str, bank: SourceBank, recipe: 
     from sedbench.data.audio import write_audio
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "output path exists and is not a folder", "choose another --out")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DataError(out, "output folder exists and is not empty",
                         "choose another --out, or pass --overwrite to replace it")
