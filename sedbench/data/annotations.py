@@ -66,7 +66,7 @@ def read_event_table(path: str | Path, classes: Sequence[str] | None = None,
     ``header=None`` accepts the file with or without the DCASE header.
     """
     path = Path(path)
-    rows = _read_rows(path, sep)
+    rows = read_rows(path, sep)
     out: list[tuple[int, str, Event | None]] = []
     for i, (lineno, fields) in enumerate(rows):
         if i == 0 and header is not False and [f.strip() for f in fields[:4]] == list(TSV_HEADER):
@@ -93,7 +93,7 @@ def read_event_list(path: str | Path, classes: Sequence[str] | None = None) -> l
     """
     path = Path(path)
     events = []
-    for lineno, fields in _read_rows(path, None):
+    for lineno, fields in read_rows(path, None):
         fields = [f.strip() for f in fields if f.strip() != ""]
         if len(fields) < 3:
             raise DataError(path, f"expected 'onset offset event_label', got {len(fields)} field(s)",
@@ -115,7 +115,7 @@ def _last_event_fields(fields: list[str], path: Path, lineno: int) -> list[str]:
     raise DataError(path, "no onset/offset pair found in the line", "write onset<TAB>offset<TAB>label", lineno)
 
 
-def _read_rows(path: Path, sep: str | None) -> list[tuple[int, list[str]]]:
+def read_rows(path: Path, sep: str | None) -> list[tuple[int, list[str]]]:
     if not path.is_file():
         raise DataError(path, "annotation file not found", "check the path or re-create the dataset")
     try:

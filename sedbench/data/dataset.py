@@ -22,6 +22,7 @@ from sedbench.data.annotations import (
     clip_events,
     merge_overlaps,
     read_event_table,
+    read_rows,
     write_event_table,
 )
 from sedbench.data.audio import AUDIO_EXTENSIONS, audio_info
@@ -38,7 +39,7 @@ class Recording:
     events: list[Event] = field(default_factory=list)
     tags: tuple[str, ...] | None = None
     duration: float | None = None
-    group: str = ""  # recordings of one group (source, fold) never straddle splits
+    group: str = ""  # the original recording or session it comes from (ESC source clip, CHiME session, scene)
 
     @property
     def name(self) -> str:
@@ -168,10 +169,8 @@ def _resolve_name(name: str, audio_dir: Path, recs: dict[str, Recording]) -> str
 
 def read_weak_table(tsv: Path, audio_dir: Path, classes: Sequence[str]) -> list[Recording]:
     """Weak labels: tsv ``filename event_labels`` with comma-separated labels (DESED weak format)."""
-    from sedbench.data.annotations import _read_rows
-
     recs = {p.relative_to(audio_dir).as_posix(): Recording(p, tags=()) for p in list_audio(audio_dir)}
-    for i, (lineno, fields) in enumerate(_read_rows(tsv, "\t")):
+    for i, (lineno, fields) in enumerate(read_rows(tsv, "\t")):
         if i == 0 and fields[0].strip() == "filename":
             continue
         key = _resolve_name(fields[0].strip(), audio_dir, recs)

@@ -37,6 +37,7 @@ from sedbench.data.dataset import (
     collect_recordings,
     finalize_recordings,
     list_audio,
+    missing_dataset_error,
     read_folder,
 )
 from sedbench.errors import DataError
@@ -58,8 +59,6 @@ DESED_SUBSETS = {
 def _find_root(root: Path, marker: str, name: str) -> Path:
     """``root`` itself or its single extracted subfolder, whichever holds ``marker``."""
     if not root.is_dir():
-        from sedbench.data.dataset import missing_dataset_error
-
         raise missing_dataset_error(root, name)
     for cand in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
         if list(cand.glob(marker)):
@@ -192,8 +191,6 @@ def read_desed(root: str | Path, subsets: dict | None = None, classes=DESED_CLAS
                **_) -> Dataset:
     root = Path(root)
     if not root.is_dir():
-        from sedbench.data.dataset import missing_dataset_error
-
         raise missing_dataset_error(root, "desed")
     splits = {}
     for split, (audio_dir, tsv) in (subsets or DESED_SUBSETS).items():
@@ -214,8 +211,6 @@ def read_esc(root: str | Path, fold: int = 1, variant: str = "esc10", **_) -> Da
     """ESC-10 (class folders, as in its repository) or ESC-50 (``meta/esc50.csv``), clip labels."""
     root = Path(root)
     if not root.is_dir():
-        from sedbench.data.dataset import missing_dataset_error
-
         raise missing_dataset_error(root, variant)
     groups: dict[int, list[Recording]] = {}
     meta = root / "meta" / "esc50.csv"
@@ -323,8 +318,6 @@ def load_dataset(name_or_dir: str | Path, root: str | Path | None = None, layout
     elif root is None:
         root = Path(name)
         if not root.is_dir():
-            from sedbench.data.dataset import missing_dataset_error
-
             raise missing_dataset_error(root, name if name in LAYOUTS else "")
         layout = layout or detect_layout(root)
     else:
@@ -333,7 +326,5 @@ def load_dataset(name_or_dir: str | Path, root: str | Path | None = None, layout
         raise DataError(None, f"unknown dataset layout {layout!r}", f"use one of {', '.join(sorted(LAYOUTS))}")
     root = Path(root)
     if not root.is_dir():
-        from sedbench.data.dataset import missing_dataset_error
-
         raise missing_dataset_error(root, layout)
     return LAYOUTS[layout].reader(root, **options)

@@ -270,7 +270,7 @@ def _horse_draw(r: Rng) -> dict:
     return {"f": r.uniform(400, 1800), "period": r.uniform(0.5, 1.0), "tau": r.uniform(0.015, 0.045)}
 
 
-def _hits(p: dict, r: Rng, n: int, sr: int, times: list[float], m_sec: float,
+def _hits(r: Rng, n: int, sr: int, times: list[float], m_sec: float,
           make: Callable[[int], np.ndarray]) -> np.ndarray:
     y = np.zeros(n, np.float32)
     m = int(m_sec * sr)
@@ -291,7 +291,7 @@ def _horse(p: dict, r: Rng, n: int, sr: int) -> np.ndarray:
         f = p["f"] * r.uniform(0.8, 1.25)
         return _noise(r, m, sr, 100, 6000, peaks=((f, f / 8), (2.3 * f, f / 6))) * _env_exp(m, sr, p["tau"], 0.001)
 
-    return _hits(p, r, n, sr, times, 0.25, clop)
+    return _hits(r, n, sr, times, 0.25, clop)
 
 
 def _steps_draw(r: Rng) -> dict:
@@ -314,7 +314,7 @@ def _steps(p: dict, r: Rng, n: int, sr: int) -> np.ndarray:
         sc[int(0.03 * sr):int(0.03 * sr) + k] = np.hanning(k)
         return heel + 0.5 * _noise(r, m, sr, 2 * p["lo"], p["hi"], tilt=0.5) * sc
 
-    return _hits(p, r, n, sr, times, 0.3, step)
+    return _hits(r, n, sr, times, 0.3, step)
 
 
 def _moto_draw(r: Rng) -> dict:
