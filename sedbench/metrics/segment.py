@@ -34,11 +34,15 @@ COUNTS = ("Ntp", "Ntn", "Nfp", "Nfn", "Nref", "Nsys")
 
 
 def _fill(on: np.ndarray, off: np.ndarray, cls: np.ndarray, length: int, n_classes: int) -> np.ndarray:
-    """Boolean roll with ``roll[on[i]:off[i], cls[i]] = True`` for every i (empty slices allowed)."""
-    diff = np.zeros((length + 1, n_classes), np.int32)
-    np.add.at(diff, (on, cls), 1)
-    np.add.at(diff, (off, cls), -1)
-    return np.cumsum(diff[:length], axis=0) > 0
+    """Boolean roll with ``roll[on[i]:off[i], cls[i]] = True`` for every i (empty slices allowed).
+
+    Built class-major (contiguous along time, where the cumulative sum runs) and returned
+    as a ``(length, n_classes)`` view.
+    """
+    diff = np.zeros((n_classes, length + 1), np.int32)
+    np.add.at(diff, (cls, on), 1)
+    np.add.at(diff, (cls, off), -1)
+    return (np.cumsum(diff[:, :length], axis=1) > 0).T
 
 
 def rasterize(onsets: np.ndarray, offsets: np.ndarray, cls: np.ndarray, n_classes: int,
@@ -152,11 +156,12 @@ class SegmentAccumulator:
         ref, est = _fit(ref, n), _fit(est, n)
         self.files += 1
         self.evaluated_seconds += evaluated_length
-        tp, tn = ref & est, ~ref & ~est
-        fp, fn = est & ~ref, ref & ~est
-        per_class = np.stack([m.sum(axis=0) for m in (tp, tn, fp, fn, ref, est)], axis=1)
+        tp = ref & est
+        # per class: FP = Nsys - TP, FN = Nref - TP, TN = segments - Nref - Nsys + TP
+        ntp_c, nref_c, nsys_c = (np.count_nonzero(m, axis=0).astype(np.int64) for m in (tp, ref, est))
+        per_class = np.stack([ntp_c, n - nref_c - nsys_c + ntp_c, nsys_c - ntp_c, nref_c - ntp_c, nref_c, nsys_c], axis=1)
         self.class_wise += per_class
-        nref, nsys, ntp = ref.sum(axis=1), est.sum(axis=1), tp.sum(axis=1)
+        nref, nsys, ntp = (m.sum(axis=1, dtype=np.int32) for m in (ref, est, tp))
         for key, col in zip(COUNTS, per_class.sum(axis=0).tolist(), strict=True):
             self.overall[key] += col
         self.overall["S"] += int((np.minimum(nref, nsys) - ntp).sum())
@@ -190,9 +195,9 @@ def _fit(roll: np.ndarray, n: int) -> np.ndarray:
     """sed_eval's ``match_event_roll_lengths`` to a given length: pad with zeros or cut."""
     if roll.shape[0] >= n:
         return roll[:n]
-    out = np.zeros((n, roll.shape[1]), bool)
-    out[: roll.shape[0]] = roll
-    return out
+    out = np.zeros((roll.shape[1], n), bool)  # class-major like the rolls of _fill
+    out[:, : roll.shape[0]] = roll.T
+    return out.T
 
 
 def segment_scores(reference: dict[str, Sequence[Event]], estimated: dict[str, Sequence[Event]],

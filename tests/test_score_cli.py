@@ -1,0 +1,44 @@
+import json
+
+import numpy as np
+
+from sedbench.cli import main
+from sedbench.data.annotations import Event, write_event_table
+
+
+def _write(path, rng, files=4):
+    rows = []
+    for f in range(files):
+        for _ in range(10):
+            on = round(float(rng.uniform(0, 50)), 3)
+            rows.append((f"f{f}.wav", Event(on, round(on + float(rng.uniform(0.1, 6)), 3), str(rng.choice(["a", "b", "c"])))))
+    rows.append(("silent.wav", None))
+    write_event_table(path, rows)
+
+
+def test_score_fast_equals_sed_eval_engine(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    _write(tmp_path / "ref.tsv", rng)
+    _write(tmp_path / "est.tsv", rng)
+    out = {}
+    for engine in ("fast", "sed_eval"):
+        assert main(["score", str(tmp_path / "ref.tsv"), str(tmp_path / "est.tsv"), "--engine", engine, "--json"]) == 0
+        out[engine] = json.loads(capsys.readouterr().out)
+    for res in ("0.02", "1"):
+        for part in ("overall", "class_average"):
+            assert out["fast"][res][part] == out["sed_eval"][res][part]
+        for label, cw in out["fast"][res]["class_wise"].items():
+            for key in ("f_measure", "precision", "recall", "error_rate"):
+                assert cw[key] == out["sed_eval"][res]["class_wise"][label][key]
+    assert 0 < out["fast"]["1"]["overall"]["f_measure"] < 1
+
+
+def test_score_table_and_bad_input(tmp_path, capsys):
+    write_event_table(tmp_path / "r.tsv", [("x.wav", Event(0, 2, "dog"))])
+    write_event_table(tmp_path / "e.tsv", [("x.wav", Event(0, 1, "dog"))])
+    assert main(["score", str(tmp_path / "r.tsv"), str(tmp_path / "e.tsv"), "--resolution", "1.0"]) == 0
+    out = capsys.readouterr().out
+    assert "1-s segments" in out and "F1 66.7 %" in out and "dog" in out
+    (tmp_path / "bad.tsv").write_text("filename\tonset\toffset\tevent_label\nx.wav\t3\t1\tdog\n")
+    assert main(["score", str(tmp_path / "r.tsv"), str(tmp_path / "bad.tsv")]) == 2
+    assert "bad.tsv:2: onset 3.0 s is not before offset 1.0 s" in capsys.readouterr().err
