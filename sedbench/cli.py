@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     feat.add_argument("--kind", default="logmel", choices=["logmel", "stft", "mfcc"])
     feat.add_argument("--cache", type=Path, help="cache folder (default: $SEDBENCH_CACHE or ~/.cache/sedbench/features)")
 
+    for name, text in (("train", "train one configuration: sedbench train [hydra overrides], e.g. model=cnn "
+                                 "model.maps=96 trainer=paper; -m for a multirun"),
+                       ("params", "print the trainable parameter count: sedbench params [overrides] [n_classes=K]")):
+        p = sub.add_parser(name, help=text, description=text + ". Config groups: data, features, model, trainer, "
+                                                               "tracking (see conf/).")
+        p.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides, e.g. model.pool=[5,4,2]")
+
     score = sub.add_parser("score", help="score a system output against a reference (DCASE tsv files)",
                            description="Segment-based F1, precision, recall and error rate, micro-averaged over "
                                        "files, computed exactly as sed_eval does (or by sed_eval itself).")
@@ -80,7 +87,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+HYDRA_TASKS = ("train", "params")
+
+
+def conf_dir() -> Path:
+    """The Hydra config folder: $SEDBENCH_CONF or the repository's conf/."""
+    import os
+
+    return Path(os.environ.get("SEDBENCH_CONF") or Path(__file__).resolve().parents[1] / "conf")
+
+
+def run_hydra(task: str, overrides: list[str]) -> int:
+    """Run ``task`` under Hydra's own command line (overrides, -m multirun, --cfg job, ...)."""
+    import hydra
+
+    from sedbench.training import train as tasks
+
+    folder = conf_dir()
+    if not (folder / "config.yaml").is_file():
+        raise SedbenchError(f"{folder}: Hydra configs not found. Fix: run from a sedbench checkout "
+                            "(pip install -e .) or set SEDBENCH_CONF to its conf/ folder")
+    fn = _clean_errors({"train": tasks.train, "params": tasks.params}[task])
+    saved = sys.argv
+    if task == "params":  # a count, not a run: no output folder, no log file
+        overrides = [*overrides, "hydra.output_subdir=null", "hydra.run.dir=.", "hydra/job_logging=none",
+                     "hydra/hydra_logging=none"]
+    sys.argv = [f"sedbench {task}", *overrides]
+    try:
+        hydra.main(config_path=str(folder), config_name="config", version_base="1.3")(fn)()
+    except SystemExit as exc:  # Hydra exits on its own errors (bad override syntax, unknown key)
+        return int(exc.code or 0)
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def _clean_errors(fn):
+    """User errors (bad data, impossible config) end the run with the message, not a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(cfg):
+        try:
+            return fn(cfg)
+        except SedbenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapped
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in HYDRA_TASKS and not {"-h", "--help"} & set(argv[1:2]):
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+        try:
+            return run_hydra(argv[0], argv[1:])
+        except SedbenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")

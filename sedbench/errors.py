@@ -12,6 +12,10 @@ class SedbenchError(Exception):
     """A user-facing error: the CLI prints it without a traceback."""
 
 
+class ConfigError(SedbenchError, ValueError):
+    """An impossible configuration (e.g. a pooling schedule that pools more bands than there are)."""
+
+
 class DataError(SedbenchError):
     """Bad input data.
 

@@ -79,6 +79,10 @@ class SEDDataModule(pl.LightningDataModule):
             else:
                 self.sets[split] = EvalSequences(feats, targets, self.seq_len)
 
+    def clip_targets(self, split: str) -> np.ndarray:
+        """Weak labels of ``split`` as a ``(clips, classes)`` array, in loader order."""
+        return np.stack(self.sets[split].tags)
+
     def _loader(self, split: str, **kw) -> DataLoader:
         return DataLoader(self.sets[split], batch_size=self.batch_size, num_workers=self.num_workers, **kw)
 

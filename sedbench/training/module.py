@@ -1,0 +1,108 @@
+"""The LightningModule: binary cross-entropy on frames (or clips), sed_eval-exact scores.
+
+Validation and test predictions are stitched back into per-file activity, thresholded
+at C and scored against the reference *events* with :class:`SegmentAccumulator`, so the
+logged ``val/f1_frm`` is the number sed_eval gives for the same output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sedbench.metrics.segment import SegmentAccumulator
+
+
+class SEDModule(pl.LightningModule):
+    def __init__(self, net: nn.Module, classes: Sequence[str], hop: float, threshold: float = 0.5,
+                 weak: bool = False):
+        super().__init__()
+        self.net, self.classes, self.hop, self.threshold, self.weak = net, list(classes), hop, threshold, weak
+        self._probs: list[np.ndarray] = []
+        self.scores: dict[str, dict] = {}
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x, mask)
+
+    def _loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        if self.weak:
+            return F.binary_cross_entropy_with_logits(logits, batch["y"])
+        per_frame = F.binary_cross_entropy_with_logits(logits, batch["y"], reduction="none").mean(-1)  # (B, T)
+        mask = batch["mask"]
+        return (per_frame * mask).sum() / mask.sum().clamp_min(1.0)
+
+    def training_step(self, batch: dict, _: int) -> torch.Tensor:
+        loss = self._loss(self(batch["x"], batch["mask"]), batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} at epoch {self.current_epoch}")
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["x"]))
+        return loss
+
+    def _eval_step(self, batch: dict, stage: str) -> None:
+        logits = self(batch["x"], batch["mask"])
+        self.log(f"{stage}/loss", self._loss(logits, batch), on_epoch=True, batch_size=len(batch["x"]))
+        self._probs.append(torch.sigmoid(logits).float().cpu().numpy())
+
+    def validation_step(self, batch: dict, _: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict, _: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_validation_epoch_start(self) -> None:
+        self._probs = []
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def on_validation_epoch_end(self) -> None:
+        scores = self.score("validation", resolutions=(self.hop,))
+        for key in ("f1_frm", "er_frm", "f1_clip", "eer"):
+            if key in scores:
+                self.log(f"val/{key}", scores[key], prog_bar=key.startswith("f1"))
+
+    def on_test_epoch_end(self) -> None:
+        scores = self.score("test", resolutions=(self.hop, 1.0))
+        self.scores["test"] = scores
+        for key, value in scores.items():
+            if key != "class_wise":
+                self.log(f"test/{key}", value)
+
+    def score(self, split: str, resolutions: Sequence[float]) -> dict:
+        """Scores of the collected probabilities of ``split``: F1/ER per resolution, class-wise F1."""
+        dm = self.trainer.datamodule
+        probs = np.concatenate(self._probs) if self._probs else np.zeros((0,))
+        self._probs = []
+        if self.weak:
+            return self._score_clips(probs, dm.clip_targets(split))
+        files = dm.sets[split].stitch(list(probs))
+        refs = [rec.events for rec in dm.ds.recordings(split)]
+        out: dict = {}
+        for res in resolutions:
+            acc = SegmentAccumulator(self.classes, res)
+            for ref, p in zip(refs, files, strict=True):
+                acc.add_frames(ref, p > self.threshold, self.hop)
+            r = acc.result()
+            tag = "frm" if res == self.hop else f"{res:g}sec"
+            out[f"f1_{tag}"], out[f"er_{tag}"] = r.f1, r.er
+            if res == self.hop:
+                out["precision_frm"], out["recall_frm"] = r.overall["precision"], r.overall["recall"]
+                out["class_wise"] = {c: v["f_measure"] for c, v in r.class_wise.items()}
+        return {k: (v if isinstance(v, dict) else float(np.nan_to_num(v))) for k, v in out.items()}
+
+    def _score_clips(self, probs: np.ndarray, targets: np.ndarray) -> dict:
+        from sedbench.metrics.tagging import accuracy, mean_eer
+
+        pred, ref = probs > self.threshold, targets > 0
+        tp, fp, fn = (pred & ref).sum(), (pred & ~ref).sum(), (~pred & ref).sum()
+        eer, per_class = mean_eer(targets, probs)
+        return {"f1_clip": float(2 * tp / max(1, 2 * tp + fp + fn)), "eer": float(np.nan_to_num(eer, nan=1.0)),
+                "accuracy": accuracy(targets, probs),
+                "class_wise": {c: float(e) for c, e in zip(self.classes, per_class, strict=True)}}
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters())  # default parameters, as the paper

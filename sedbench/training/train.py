@@ -1,0 +1,151 @@
+"""``train(cfg)``: one configuration, trained and scored the paper's way, recorded in MLflow.
+
+Reads top to bottom: seed, data, model, callbacks, logger, trainer, fit, test on the best
+weights, record, return the optimized metric (validation F1_frm) for sweeps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def run_name(cfg: DictConfig) -> str:
+    """A name derived from the hyperparameters, so a re-run of a cell lands under the same name."""
+    m = cfg.model
+    pool = ".".join(str(p) for p in m.pool) or "none"
+    kernel = "x".join(str(k) for k in m.kernel)
+    return (f"{m.name}-maps{m.maps}-pool{pool}-rnn{m.rnn_layers}{m.cell if m.rnn_layers else ''}"
+            f"-fnn{m.fnn_layers}-k{kernel}-seq{cfg.data.seq_len}-{cfg.data.name}-seed{cfg.seed}")
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = str(v)
+    return out
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(cfg.get("run_dir") or Path("results/runs") / run_name(cfg))
+
+
+def train(cfg: DictConfig) -> float:
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    from sedbench.data.datamodule import build_datamodule
+    from sedbench.models.crnn import build_model, count_parameters
+    from sedbench.training.module import SEDModule
+
+    pl.seed_everything(cfg.seed, workers=True)
+    if cfg.trainer.get("num_threads"):
+        torch.set_num_threads(int(cfg.trainer.num_threads))
+    run_dir = output_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed)
+    dm.setup("fit")
+    net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
+    n_params = count_parameters(net)
+    module = SEDModule(net, dm.classes, hop=dm.params.hop_seconds, threshold=cfg.threshold, weak=dm.ds.weak)
+    monitor = "val/f1_clip" if dm.ds.weak else cfg.optimized_metric
+
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
+                                 save_top_k=1, save_last=False)
+    stopper = EarlyStopping(monitor=monitor, mode="max", patience=cfg.trainer.patience)
+    logger = make_logger(cfg, n_params)
+    t = cfg.trainer
+    trainer = pl.Trainer(accelerator=t.accelerator, devices=t.devices, precision=t.precision,
+                         max_epochs=t.max_epochs, max_time=t.max_time, deterministic=t.deterministic,
+                         limit_train_batches=t.limit_train_batches, limit_val_batches=t.limit_val_batches,
+                         log_every_n_steps=t.log_every_n_steps, num_sanity_val_steps=0,
+                         callbacks=[checkpoint, stopper], logger=logger, default_root_dir=str(run_dir),
+                         enable_model_summary=False)
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    fit_seconds = time.perf_counter() - t0
+    trainer.test(module, datamodule=dm, ckpt_path="best" if checkpoint.best_model_path else None, verbose=False)
+
+    test = module.scores["test"]
+    best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
+    metrics = {monitor: best, **{f"test/{k}": v for k, v in test.items() if k != "class_wise"},
+               "n_params": n_params, "fit_seconds": round(fit_seconds, 2), "epochs": trainer.current_epoch,
+               "class_wise_test_f1" if not dm.ds.weak else "class_wise_test_eer": test["class_wise"]}
+    record(logger, cfg, metrics, run_dir)
+    print(summary(cfg, metrics, run_dir, logger))
+    return best
+
+
+def make_logger(cfg: DictConfig, n_params: int):
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    uri = cfg.tracking.uri
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    artifacts = Path(cfg.tracking.get("artifacts", "results/mlartifacts")).resolve()
+    tags = {"family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.data.name, "seed": str(cfg.seed)}
+    logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, tags=tags,
+                          run_name=cfg.tracking.run_name or run_name(cfg), artifact_location=artifacts.as_uri())
+    logger.log_hyperparams({**flatten(OmegaConf.to_container(cfg, resolve=True)), "n_params": n_params})
+    return logger
+
+
+def record(logger, cfg: DictConfig, metrics: dict, run_dir: Path) -> None:
+    """metrics.json and the resolved config in the run folder; final metrics and artifacts in MLflow."""
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    client, run_id = logger.experiment, logger.run_id
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for label, v in value.items():
+                client.log_metric(run_id, f"test/f1_frm/{label}" if "f1" in key else f"test/eer/{label}", float(v))
+        elif isinstance(value, (int, float)):  # the best validation score beside its per-epoch curve
+            client.log_metric(run_id, f"{key}_best" if key.startswith("val/") else key, float(value))
+    client.log_artifact(run_id, str(run_dir / "config.yaml"))
+    client.log_artifact(run_id, str(run_dir / "metrics.json"))
+
+
+def summary(cfg: DictConfig, metrics: dict, run_dir: Path, logger) -> str:
+    keys = [k for k in ("val/f1_frm", "val/f1_clip", "test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec",
+                        "test/f1_clip", "test/eer", "test/accuracy") if k in metrics]
+    lines = [f"\n{run_name(cfg)}  ({metrics['n_params']:,} parameters, {metrics['epochs']} epochs, "
+             f"{metrics['fit_seconds']:.0f} s fit)"]
+    lines += [f"  {k:<14}{metrics[k]:.4f}" for k in keys]
+    lines.append(f"  run folder: {run_dir}   MLflow run: {logger.run_id} ({cfg.tracking.uri})")
+    return "\n".join(lines)
+
+
+def params(cfg: DictConfig) -> int:
+    """Trainable parameter count of the configured model (``n_classes=K`` or the dataset's classes)."""
+    from sedbench.data.features import params_from_config
+    from sedbench.errors import SedbenchError
+    from sedbench.models.crnn import build_model, count_parameters
+
+    feats, _ = params_from_config(cfg.features)
+    n_classes, sr = cfg.get("n_classes"), 44100
+    if n_classes is None or feats.kind == "stft":
+        from sedbench.data.layouts import load_dataset
+
+        try:
+            ds = load_dataset(cfg.data.name, root=cfg.data.get("root"), layout=cfg.data.get("layout"))
+        except SedbenchError as exc:
+            if n_classes is None:
+                raise SedbenchError(f"{exc}\n(or pass n_classes=K to count without the dataset)") from None
+        else:
+            n_classes, sr = n_classes or len(ds.classes), ds.sample_rate
+    n = count_parameters(build_model(cfg.model, feats.n_features(sr), int(n_classes)))
+    print(f"{n:,} trainable parameters  ({cfg.model.name}, {n_classes} classes, {feats.n_features(sr)} input features)")
+    return n

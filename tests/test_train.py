@@ -1,0 +1,72 @@
+"""`train(cfg)` on a tiny composed configuration: records, determinism, CLI."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from sedbench.training.train import run_name, train
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def tiny_cfg(synth_dir, tmp_path, *extra):
+    overrides = ["data=folder", f"data.root={synth_dir}", "data.seq_len=64", "data.batch_size=8",
+                 "model.maps=8", "trainer.max_epochs=2", "trainer.max_time=null", "trainer.num_threads=1",
+                 f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/artifacts",
+                 f"features.cache_dir={tmp_path}/cache", f"+run_dir={tmp_path}/run", *extra]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+@pytest.mark.slow
+def test_train_records_everything(synth_dir, tmp_path):
+    import mlflow
+
+    cfg = tiny_cfg(synth_dir, tmp_path)
+    best = train(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["val/f1_frm"] == best and 0 <= best <= 1
+    for key in ("test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec", "n_params", "fit_seconds"):
+        assert key in metrics and math.isfinite(metrics[key])
+    assert len(metrics["class_wise_test_f1"]) == 16 and (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
+    assert run.info.run_name == run_name(cfg) == "crnn-maps8-pool5.4.2-rnn1gru-fnn0-k5x5-seq64-folder-seed0"
+    assert run.data.params["model.maps"] == "8" and run.data.params["model.pool"] == "[5, 4, 2]"
+    assert run.data.tags["family"] == "crnn" and run.data.tags["dataset"] == "folder" and run.data.tags["seed"] == "0"
+    for key in ("test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec", "n_params", "fit_seconds",
+                "test/f1_frm/glass smash"):
+        assert key in run.data.metrics, key
+    assert run.data.metrics["test/f1_frm"] == pytest.approx(metrics["test/f1_frm"])
+    history = client.get_metric_history(run.info.run_id, "val/f1_frm")
+    assert len(history) == 2 and len(client.get_metric_history(run.info.run_id, "train/loss")) == 2
+    assert client.get_metric_history(run.info.run_id, "val/er_frm")
+    assert run.data.metrics["val/f1_frm_best"] == pytest.approx(best) == max(h.value for h in history)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "metrics.json"} <= artifacts
+
+
+@pytest.mark.slow
+def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
+    results = []
+    for i in range(2):
+        cfg = tiny_cfg(synth_dir, tmp_path / str(i), "model=cnn", "model.maps=8")
+        train(cfg)
+        m = json.loads((tmp_path / str(i) / "run" / "metrics.json").read_text())
+        results.append({k: v for k, v in m.items() if k != "fit_seconds"})
+    assert results[0] == results[1]
+
+
+def test_cli_params_and_bad_override(capsys):
+    from sedbench.cli import main
+
+    assert main(["params", "model=rnn", "n_classes=16"]) == 0
+    assert "4,538,384 trainable parameters" in capsys.readouterr().out
+    assert main(["params", "model=crnn", "model.pool=[8,8]", "n_classes=16"]) == 2
+    err = capsys.readouterr().err
+    assert "model.pool [8, 8] cannot pool 40 bands" in err and "Traceback" not in err
+    assert main(["params", "model.nonexistent=3"]) != 0
