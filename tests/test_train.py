@@ -70,3 +70,28 @@ def test_cli_params_and_bad_override(capsys):
     err = capsys.readouterr().err
     assert "model.pool [8, 8] cannot pool 40 bands" in err and "Traceback" not in err
     assert main(["params", "model.nonexistent=3"]) != 0
+
+
+@pytest.mark.slow
+def test_weak_labels_with_temporal_pooling(tmp_path):
+    """Clip tags (CHiME-Home / ESC style): temporal max-pooling, clip F1, EER and accuracy."""
+    import yaml
+    from conftest import write_wav
+
+    root = tmp_path / "weak"
+    for split, n in (("train", 12), ("validation", 4), ("test", 4)):
+        lines = ["filename\tevent_labels"]
+        for i in range(n):
+            label = ("low", "high")[i % 2]
+            write_wav(root / "audio" / split / f"{i}.wav", seconds=1.0, sr=16000, freq=300.0 if label == "low" else 3000.0,
+                      seed=i)
+            lines.append(f"{i}.wav\t{label}")
+        (root / "metadata").mkdir(parents=True, exist_ok=True)
+        (root / "metadata" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    (root / "dataset.yaml").write_text(yaml.safe_dump({"name": "weak", "classes": ["high", "low"],
+                                                       "sample_rate": 16000, "weak": True}))
+    cfg = tiny_cfg(root, tmp_path, "model.temporal_pool=true", "data.seq_len=50", "trainer.max_epochs=3")
+    train(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"val/f1_clip", "test/f1_clip", "test/eer", "test/accuracy"} <= set(metrics)
+    assert 0 <= metrics["test/eer"] <= 1 and set(metrics["class_wise_test_eer"]) == {"high", "low"}
