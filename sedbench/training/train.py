@@ -70,7 +70,7 @@ def train(cfg: DictConfig) -> float:
     t = cfg.trainer
     trainer = pl.Trainer(accelerator=t.accelerator, devices=t.devices, precision=t.precision,
                          max_epochs=t.max_epochs, max_time=t.max_time, deterministic=t.deterministic,
-                         limit_train_batches=t.limit_train_batches, limit_val_batches=t.limit_val_batches,
+                         limit_train_batches=t.limit_train_batches,  # validation always covers every file
                          log_every_n_steps=t.log_every_n_steps, num_sanity_val_steps=0,
                          callbacks=[checkpoint, stopper], logger=logger, default_root_dir=str(run_dir),
                          enable_model_summary=False)
