@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "tracking (see conf/).")
         p.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides, e.g. model.pool=[5,4,2]")
 
+    sw = sub.add_parser("sweep", help="run sweeps/NAME.yaml on an Optuna study; the same command again resumes",
+                        description="Run a sweep definition. Completed trials are never repeated; failed or "
+                                    "interrupted ones are retried. Several processes may share one study.")
+    sw.add_argument("name", help="a file sweeps/NAME.yaml (e.g. demo, paper_grid_crnn)")
+    sw.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides, e.g. data=esc10_mix sweep.n_jobs=2")
+
     score = sub.add_parser("score", help="score a system output against a reference (DCASE tsv files)",
                            description="Segment-based F1, precision, recall and error rate, micro-averaged over "
                                        "files, computed exactly as sed_eval does (or by sed_eval itself).")
@@ -87,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-HYDRA_TASKS = ("train", "params")
+HYDRA_TASKS = ("train", "params", "sweep")
 
 
 def conf_dir() -> Path:
@@ -107,7 +113,16 @@ def run_hydra(task: str, overrides: list[str]) -> int:
     if not (folder / "config.yaml").is_file():
         raise SedbenchError(f"{folder}: Hydra configs not found. Fix: run from a sedbench checkout "
                             "(pip install -e .) or set SEDBENCH_CONF to its conf/ folder")
-    fn = _clean_errors({"train": tasks.train, "params": tasks.params}[task])
+    if task == "sweep":
+        if not overrides or overrides[0].startswith("-") or "=" in overrides[0]:
+            raise SedbenchError("usage: sedbench sweep NAME [overrides]; NAME is a file sweeps/NAME.yaml")
+        name, overrides = overrides[0], overrides[1:]
+        sweeps = folder.parent / "sweeps"
+        if not (sweeps / f"{name}.yaml").is_file():
+            known = ", ".join(sorted(p.stem for p in sweeps.glob("*.yaml")))
+            raise SedbenchError(f"{sweeps / name}.yaml: no such sweep. Fix: one of {known}")
+        overrides = ["-m", f"+sweeps={name}", f"hydra.searchpath=[file://{folder.parent}]", *overrides]
+    fn = _clean_errors({"train": tasks.train, "params": tasks.params, "sweep": tasks.train}[task])
     saved = sys.argv
     if task == "params":  # a count, not a run: no output folder, no log file
         overrides = [*overrides, "hydra.output_subdir=null", "hydra.run.dir=.", "hydra/job_logging=none",

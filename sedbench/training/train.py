@@ -44,35 +44,57 @@ def output_dir(cfg: DictConfig) -> Path:
 def train(cfg: DictConfig) -> float:
     import pytorch_lightning as pl
     import torch
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-
-    from sedbench.data.datamodule import build_datamodule
-    from sedbench.models.crnn import build_model, count_parameters
-    from sedbench.training.module import SEDModule
 
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
     run_dir = output_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
+    logger = make_logger(cfg)
+    try:
+        return _train(cfg, run_dir, logger)
+    except BaseException as exc:  # recorded, then raised: a sweep marks the trial failed (or pruned) and goes on
+        record_failure(logger, run_dir, exc)
+        raise
+
+
+def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    from sedbench.data.datamodule import build_datamodule
+    from sedbench.models.crnn import build_model, count_parameters
+    from sedbench.training.module import SEDModule
 
     dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed)
     dm.setup("fit")
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
     n_params = count_parameters(net)
+    logger.log_hyperparams({"n_params": n_params})
     module = SEDModule(net, dm.classes, hop=dm.params.hop_seconds, threshold=cfg.threshold, weak=dm.ds.weak)
     monitor = "val/f1_clip" if dm.ds.weak else cfg.optimized_metric
 
+    callbacks = []
+    trial = cfg.get("trial") or {}
+    if trial.get("number") is not None and cfg.sweep.pruner != "none":
+        from sedbench.training.callbacks import OptunaPruning
+
+        callbacks.append(OptunaPruning(trial.study, trial.storage, int(trial.number), cfg.sweep.pruner, monitor))
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                                  save_top_k=1, save_last=False)
     stopper = EarlyStopping(monitor=monitor, mode="max", patience=cfg.trainer.patience)
-    logger = make_logger(cfg, n_params)
+    return _fit_and_test(cfg, dm, module, monitor, [checkpoint, stopper, *callbacks], checkpoint, logger, run_dir,
+                         n_params)
+
+
+def _fit_and_test(cfg, dm, module, monitor, callbacks, checkpoint, logger, run_dir, n_params) -> float:
+    import pytorch_lightning as pl
+
     t = cfg.trainer
     trainer = pl.Trainer(accelerator=t.accelerator, devices=t.devices, precision=t.precision,
                          max_epochs=t.max_epochs, max_time=t.max_time, deterministic=t.deterministic,
                          limit_train_batches=t.limit_train_batches,  # validation always covers every file
                          log_every_n_steps=t.log_every_n_steps, num_sanity_val_steps=0,
-                         callbacks=[checkpoint, stopper], logger=logger, default_root_dir=str(run_dir),
+                         callbacks=callbacks, logger=logger, default_root_dir=str(run_dir),
                          enable_model_summary=False)
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
@@ -83,13 +105,14 @@ def train(cfg: DictConfig) -> float:
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
     metrics = {monitor: best, **{f"test/{k}": v for k, v in test.items() if k != "class_wise"},
                "n_params": n_params, "fit_seconds": round(fit_seconds, 2), "epochs": trainer.current_epoch,
+               "family": cfg.model.family, "run_name": run_name(cfg), "mlflow_run_id": logger.run_id,
                "class_wise_test_f1" if not dm.ds.weak else "class_wise_test_eer": test["class_wise"]}
     record(logger, cfg, metrics, run_dir)
     print(summary(cfg, metrics, run_dir, logger))
     return best
 
 
-def make_logger(cfg: DictConfig, n_params: int):
+def make_logger(cfg: DictConfig):
     from pytorch_lightning.loggers import MLFlowLogger
 
     uri = cfg.tracking.uri
@@ -97,10 +120,40 @@ def make_logger(cfg: DictConfig, n_params: int):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     artifacts = Path(cfg.tracking.get("artifacts", "results/mlartifacts")).resolve()
     tags = {"family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.data.name, "seed": str(cfg.seed)}
+    trial = cfg.get("trial") or {}
+    if trial.get("number") is not None:
+        tags.update({"sweep": str(trial.study), "trial": str(trial.number)})
+        if trial.get("parent_run_id"):
+            tags["mlflow.parentRunId"] = str(trial.parent_run_id)  # nests the trial under its sweep in the UI
     logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, tags=tags,
                           run_name=cfg.tracking.run_name or run_name(cfg), artifact_location=artifacts.as_uri())
-    logger.log_hyperparams({**flatten(OmegaConf.to_container(cfg, resolve=True)), "n_params": n_params})
+    logger.log_hyperparams(flatten(OmegaConf.to_container(cfg, resolve=True)))
     return logger
+
+
+def ensure_experiment(client, tracking) -> str:
+    """The experiment id of ``tracking.experiment``, created with the project's artifact folder."""
+    exp = client.get_experiment_by_name(tracking.experiment)
+    if exp is not None:
+        return exp.experiment_id
+    artifacts = Path(tracking.get("artifacts", "results/mlartifacts")).resolve()
+    return client.create_experiment(tracking.experiment, artifact_location=artifacts.as_uri())
+
+
+def record_failure(logger, run_dir: Path, exc: BaseException) -> None:
+    """Keep the traceback as an MLflow artifact and mark the run failed (killed when pruned or interrupted)."""
+    import traceback
+
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        (run_dir / "traceback.txt").write_text(text)
+        client, run_id = logger.experiment, logger.run_id
+        client.log_artifact(run_id, str(run_dir / "traceback.txt"))
+        pruned = type(exc).__name__ == "TrialPruned"
+        client.set_tag(run_id, "outcome", "pruned" if pruned else type(exc).__name__)
+        client.set_terminated(run_id, "KILLED" if pruned or isinstance(exc, KeyboardInterrupt) else "FAILED")
+    except Exception:  # recording must never hide the original error
+        pass
 
 
 def record(logger, cfg: DictConfig, metrics: dict, run_dir: Path) -> None:
@@ -109,6 +162,8 @@ def record(logger, cfg: DictConfig, metrics: dict, run_dir: Path) -> None:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     client, run_id = logger.experiment, logger.run_id
     for key, value in metrics.items():
+        if isinstance(value, str):
+            continue
         if isinstance(value, dict):
             for label, v in value.items():
                 client.log_metric(run_id, f"test/f1_frm/{label}" if "f1" in key else f"test/eer/{label}", float(v))

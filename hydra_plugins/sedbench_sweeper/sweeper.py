@@ -1,0 +1,288 @@
+"""``hydra/sweeper=sedbench``: ask/tell an Optuna study, launch trials through Hydra's launcher.
+
+The sweep's settings are the ``sweep`` node of the composed config (see conf/config.yaml
+and sweeps/*.yaml); command-line sweeps (``model.maps=96,256``) add grid dimensions.
+"""
+
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("sedbench.sweep")
+
+
+@dataclass
+class SedbenchSweeperConf:
+    _target_: str = "hydra_plugins.sedbench_sweeper.sweeper.SedbenchSweeper"
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="sedbench", node=SedbenchSweeperConf, provider="sedbench")
+
+
+class SedbenchSweeper(Sweeper):
+    def __init__(self) -> None:
+        self.config: DictConfig | None = None
+        self.launcher = None
+        self.hydra_context: HydraContext | None = None
+        self.job_idx = 0
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
+                                                                task_function=task_function, config=config)
+
+    # ------------------------------------------------------------------ the sweep
+    def sweep(self, arguments: list[str]) -> Any:
+        import hashlib
+
+        import optuna
+
+        from sedbench import sweep as sw
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        cfg = self.config.sweep
+        base, cli_grid = self._split(arguments)
+        sampler_name = cfg.sampler
+        cells = sw.grid_cells(OmegaConf.to_container(cfg.grid, resolve=True) or [], cli_grid) \
+            if sampler_name == "grid" else []
+        name = cfg.name or "adhoc-" + hashlib.sha1(" ".join(sorted(base) + [sw.cell_key(c) for c in cells])
+                                                     .encode()).hexdigest()[:8]
+        sampler = {"grid": None, "tpe": optuna.samplers.TPESampler(seed=cfg.seed),
+                   "random": optuna.samplers.RandomSampler(seed=cfg.seed)}[sampler_name]
+        study = sw.open_study(name, cfg.storage, sampler=sampler, pruner=sw.make_pruner(cfg.pruner))
+        budget = cfg.n_trials or (len(cells) if cells else None)
+        if budget is None:
+            from sedbench.errors import ConfigError
+
+            raise ConfigError(f"sweep {name}: sweep.n_trials is required for the {sampler_name} sampler")
+        parent = self._parent_run(study, name)
+        stale = sw.fail_stale(study, cfg.heartbeat_seconds)
+        if stale:
+            log.warning("trials %s had lost their worker: marked failed, their cells will be retried", stale)
+        if cells:
+            added = sw.enqueue_missing(study, cells)
+            done = sw.done_count(study)
+            log.info("sweep %s: %d cells, %d done, %d to run now (storage %s)", name, len(cells), done, added,
+                     cfg.storage)
+        t0, fits, trained, failures, finished = time.perf_counter(), [], 0, 0, 0
+        status = "FINISHED"
+        try:
+            while sw.done_count(study) < budget:
+                batch = self._ask(study, sw, cells, cfg, base, name, parent, budget)
+                if not batch:
+                    break
+                results = self._launch(study, batch)
+                for (trial, _), ret in zip(batch, results, strict=True):
+                    ok = self._tell(study, trial, ret)
+                    finished += 1
+                    trained += 1
+                    if ok is None:
+                        failures += 1
+                    elif ok:
+                        fits.append(self._fit_seconds(study, trial))
+                if finished >= 4 and failures / finished > cfg.max_failure_rate:
+                    status = "FAILED"
+                    log.error("sweep %s: %d of %d trials failed (> max_failure_rate %.2f): stopping", name, failures,
+                              finished, cfg.max_failure_rate)
+                    break
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            self._close_parent(parent, status)
+            wall = time.perf_counter() - t0
+            print(sw.summary_table(study))
+            if trained == 0:
+                print(f"sweep {name}: nothing new to train ({sw.done_count(study)} of {budget} trials done)")
+            elif fits and sum(fits) > 0:
+                print(f"orchestration: sweep wall {wall:.0f} s / sum of trial fit times {sum(fits):.0f} s = "
+                      f"{wall / sum(fits):.2f}  ({trained} trials run now, {failures} failed)")
+        return study
+
+    # ------------------------------------------------------------------ steps
+    def _split(self, arguments: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        base, grid = [], {}
+        for o in parser.parse_overrides(arguments):
+            key = o.get_key_element()
+            if o.is_sweep_override():
+                if not o.is_discrete_sweep():
+                    from sedbench.errors import ConfigError
+
+                    raise ConfigError(f"{key}: only lists of values (a,b,c) can be swept on the command line")
+                grid[key] = [str(v) for v in o.sweep_string_iterator()]
+            else:
+                base.append(f"{key}={o.get_value_element_as_str()}")
+        return base, grid
+
+    def _ask(self, study, sw, cells, cfg, base, name, parent, budget) -> list:
+        from optuna.trial import TrialState
+
+        batch = []
+        want = max(1, min(int(cfg.n_jobs), budget - sw.done_count(study)))
+        while len(batch) < want:
+            if cells and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                break
+            trial = study.ask()
+            if cells:
+                if "cell" not in trial.user_attrs:  # another worker took the last waiting cell
+                    trial.set_user_attr("empty", True)
+                    study.tell(trial, state=TrialState.PRUNED)
+                    continue
+                if sw.is_duplicate(study, trial):
+                    trial.set_user_attr("duplicate", True)
+                    study.tell(trial, state=TrialState.PRUNED)
+                    continue
+                cell = sw.cell_from_key(trial.user_attrs["cell"])
+                choices = self._choices(cells)
+                for key in sw.cell_params(cell):  # fixed by the enqueued cell; recorded as Optuna params
+                    trial.suggest_categorical(key, choices[key])
+            else:
+                cell = self._suggest(trial, cfg.space)
+                trial.set_user_attr("cell", sw.cell_key(cell))
+            sw.mark_worker(study, trial)
+            trial.set_user_attr("overrides", [*base, *cell])
+            batch.append((trial, [*base, *cell, f"trial.number={trial.number}", f"trial.study={name}",
+                                  f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}"]))
+        return batch
+
+    @staticmethod
+    def _choices(cells) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for cell in cells:
+            for c in cell:
+                k, v = c.split("=", 1)
+                if v not in out.setdefault(k, []):
+                    out[k].append(v)
+        return out
+
+    @staticmethod
+    def _suggest(trial, space) -> list[str]:
+        """Define-by-run suggestion: a parameter with ``when`` is drawn only if its condition holds."""
+        from sedbench.sweep import format_value
+
+        chosen: dict[str, str] = {}
+        for key, spec in (space or {}).items():
+            spec = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else dict(spec)
+            cond = spec.get("when") or {}
+            if any(chosen.get(k) not in [format_value(v) for v in vals] for k, vals in cond.items()):
+                continue
+            if "choices" in spec:
+                value = trial.suggest_categorical(key, [format_value(c) for c in spec["choices"]])
+            elif spec.get("int"):
+                value = trial.suggest_int(key, spec["low"], spec["high"], log=spec.get("log", False))
+            else:
+                value = trial.suggest_float(key, spec["low"], spec["high"], log=spec.get("log", False))
+            chosen[key] = format_value(value)
+        return [f"{k}={v}" for k, v in chosen.items()]
+
+    def _launch(self, study, batch) -> list:
+        from optuna.trial import TrialState
+
+        stop = threading.Event()
+
+        def beat():
+            while not stop.wait(self.config.sweep.heartbeat_seconds):
+                for t, _ in batch:
+                    try:
+                        t.set_user_attr("heartbeat", time.time())
+                    except Exception:  # finished meanwhile
+                        pass
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            results = self.launcher.launch([overrides for _, overrides in batch], initial_job_idx=self.job_idx)
+        except KeyboardInterrupt:
+            for t, _ in batch:
+                t.set_user_attr("error", "interrupted (Ctrl-C)")
+                study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
+            log.warning("interrupted: trials %s marked failed; run the same command again to resume",
+                        [t.number for t, _ in batch])
+            raise
+        finally:
+            stop.set()
+        self.job_idx += len(batch)
+        return results
+
+    def _tell(self, study, trial, ret) -> bool | None:
+        """Record one finished job; True = completed, False = pruned, None = failed."""
+        import optuna
+        from optuna.trial import TrialState
+
+        from sedbench.sweep import read_metrics
+
+        out_dir = ret.hydra_cfg.hydra.runtime.output_dir if ret.hydra_cfg is not None else None
+        metrics = read_metrics(out_dir) if out_dir else {}
+        for key, value in metrics.items():
+            if not isinstance(value, dict):
+                trial.set_user_attr(key, value)
+        if out_dir:
+            trial.set_user_attr("output_dir", str(out_dir))
+        if ret.status == JobStatus.COMPLETED:
+            value = ret.return_value
+            if value is None or not math.isfinite(float(value)):
+                trial.set_user_attr("error", f"objective is {value}")
+                study.tell(trial, state=TrialState.FAIL)
+                log.warning("trial %d failed: objective is %s", trial.number, value)
+                return None
+            study.tell(trial, float(value))
+            return True
+        exc = ret._return_value
+        if isinstance(exc, optuna.TrialPruned):
+            study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial %d pruned", trial.number)
+            return False
+        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+        study.tell(trial, state=TrialState.FAIL)
+        log.warning("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
+        return None
+
+    @staticmethod
+    def _fit_seconds(study, trial) -> float:
+        return float(study.trials[trial.number].user_attrs.get("fit_seconds") or 0.0)
+
+    # ------------------------------------------------------------------ MLflow parent run
+    def _parent_run(self, study, name: str) -> str | None:
+        try:
+            from mlflow.tracking import MlflowClient
+
+            from sedbench.training.train import ensure_experiment
+
+            t = self.config.tracking
+            client = MlflowClient(t.uri)
+            run_id = study.user_attrs.get("mlflow_parent_run_id")
+            if run_id:
+                client.update_run(run_id, status="RUNNING")
+                return run_id
+            exp = ensure_experiment(client, t)
+            run = client.create_run(exp, run_name=f"sweep {name}", tags={"sweep": name, "kind": "sweep",
+                                                                          "sampler": self.config.sweep.sampler})
+            study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
+            return run.info.run_id
+        except Exception as exc:  # tracking must not stop a sweep
+            log.warning("no MLflow parent run (%s)", exc)
+            return None
+
+    def _close_parent(self, run_id: str | None, status: str) -> None:
+        if not run_id:
+            return
+        try:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(self.config.tracking.uri).set_terminated(run_id, status)
+        except Exception as exc:
+            log.warning("could not close the MLflow parent run (%s)", exc)

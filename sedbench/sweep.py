@@ -1,0 +1,190 @@
+"""Sweeps on an Optuna study: grid cells, claiming, resuming, stale workers, summaries.
+
+Plain functions used by the Hydra sweeper plugin (``hydra_plugins/sedbench_sweeper``).
+
+Resume and concurrency rest on the study itself (SQLite by default, any SQLAlchemy URL):
+
+* a grid cell is a set of Hydra overrides; missing cells are enqueued as WAITING trials,
+  and Optuna pops a WAITING trial atomically, so workers get distinct trials;
+* if two workers enqueued the same cell at once, the lowest-numbered live trial of a cell
+  wins and the others are marked ``duplicate`` before anything is trained;
+* a completed or pruned cell is never enqueued again; a failed one is (retry);
+* a RUNNING trial whose worker is gone (same host and the process is dead, or no
+  heartbeat for ``4 x heartbeat_seconds``) is failed, so its cell is retried.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+LIVE = ("WAITING", "RUNNING", "COMPLETE", "PRUNED")
+
+
+def grid_cells(blocks: Iterable[dict], extra: dict[str, list[str]] | None = None) -> list[tuple[str, ...]]:
+    """Cells of a conditional grid: the union over ``blocks`` of each block's cartesian product.
+
+    A block maps an override key to its values (``{"model": ["crnn", "cnn"], "model.maps": [96, 256]}``);
+    ``extra`` (sweeps given on the command line, ``model.maps=96,256``) multiplies every block.
+    A cell is a sorted tuple of ``key=value`` override strings.
+    """
+    blocks = [dict(b) for b in blocks] or [{}]
+    cells: list[tuple[str, ...]] = []
+    for block in blocks:
+        dims = {**{k: [format_value(v) for v in (vals if isinstance(vals, (list, tuple)) else [vals])]
+                   for k, vals in block.items()}, **(extra or {})}
+        keys = sorted(dims)
+        for combo in itertools.product(*(dims[k] for k in keys)):
+            cell = tuple(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+            if cell and cell not in cells:
+                cells.append(cell)
+    return cells
+
+
+def format_value(v) -> str:
+    """A config value as Hydra override text: lists as ``[5,4,2]``, booleans lower-case."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "ListConfig":
+        return "[" + ",".join(format_value(x) for x in v) + "]"
+    return str(v)
+
+
+def cell_key(cell: Sequence[str]) -> str:
+    """The cell as stored in a trial's ``cell`` attribute (JSON: values may hold spaces)."""
+    return json.dumps(list(cell))
+
+
+def cell_from_key(key: str) -> list[str]:
+    return json.loads(key)
+
+
+def cell_params(cell: Sequence[str]) -> dict[str, str]:
+    return dict(c.split("=", 1) for c in cell)
+
+
+def open_study(name: str, storage_url: str, direction: str = "maximize", sampler=None, pruner=None):
+    import optuna
+    from optuna.storages import RDBStorage
+
+    if storage_url.startswith("sqlite:///"):
+        Path(storage_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        storage = RDBStorage(storage_url, engine_kwargs={"connect_args": {"timeout": 120}})
+    else:
+        storage = RDBStorage(storage_url, engine_kwargs={"pool_pre_ping": True})
+    return optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
+                               pruner=pruner, load_if_exists=True)
+
+
+def make_pruner(name: str):
+    import optuna
+
+    pruners = {"none": optuna.pruners.NopPruner, "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=2),
+               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=2)}
+    if name not in pruners:
+        from sedbench.errors import ConfigError
+
+        raise ConfigError(f"sweep.pruner must be one of {sorted(pruners)}, got {name!r}")
+    return pruners[name]()
+
+
+def is_live(t) -> bool:
+    return t.state.name in LIVE and not t.user_attrs.get("duplicate") and not t.user_attrs.get("empty")
+
+
+def enqueue_missing(study, cells: Sequence[tuple[str, ...]]) -> int:
+    """Enqueue every cell without a live trial (failed cells come back); returns how many."""
+    live = {t.user_attrs.get("cell") for t in study.get_trials(deepcopy=False) if is_live(t)}
+    added = 0
+    for cell in cells:
+        if cell_key(cell) not in live:
+            study.enqueue_trial(cell_params(cell), user_attrs={"cell": cell_key(cell)})
+            added += 1
+    return added
+
+
+def is_duplicate(study, trial) -> bool:
+    """True when another live trial of the same cell is finished or has a lower number."""
+    key = trial.user_attrs.get("cell")
+    for t in study.get_trials(deepcopy=False):
+        if t.number != trial.number and t.user_attrs.get("cell") == key and is_live(t):
+            if t.state.name in ("COMPLETE", "PRUNED") or t.number < trial.number:
+                return True
+    return False
+
+
+def mark_worker(study, trial) -> None:
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", os.getpid())
+    trial.set_user_attr("heartbeat", time.time())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_stale(study, heartbeat_seconds: float) -> list[int]:
+    """Fail RUNNING trials whose worker is gone; returns their numbers."""
+    from optuna.trial import TrialState
+
+    host, now, failed = socket.gethostname(), time.time(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        a = t.user_attrs
+        dead_here = a.get("host") == host and a.get("pid") not in (None, os.getpid()) and not _pid_alive(a["pid"])
+        beat = a.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now)
+        silent = now - beat > 4 * heartbeat_seconds
+        if dead_here or silent:
+            trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+            study._storage.set_trial_user_attr(trial_id, "error", "worker died (interrupted trial)")
+            study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            failed.append(t.number)
+    return failed
+
+
+def done_count(study) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False) if is_live(t) and t.state.name in ("COMPLETE", "PRUNED"))
+
+
+def read_metrics(output_dir: str | Path) -> dict:
+    path = Path(output_dir) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def summary_table(study) -> str:
+    """Every cell's result and the best per family: the sweep's printed summary."""
+    rows, best = [], {}
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("duplicate") or t.user_attrs.get("empty"):
+            continue
+        a = t.user_attrs
+        family = a.get("family", "?")
+        val = t.value if t.state.name == "COMPLETE" else None
+        cell = " ".join(cell_from_key(a["cell"])) if a.get("cell") else ""
+        rows.append((t.number, t.state.name, family, a.get("n_params"), val, a.get("test/f1_frm"), a.get("test/er_frm"),
+                     cell))
+        if val is not None and (family not in best or val > best[family][4]):
+            best[family] = rows[-1]
+    fmt = lambda v, p=3: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{p}f}"  # noqa: E731
+    lines = [f"study {study.study_name}: {len(rows)} trials",
+             f"{'#':>4} {'state':<9}{'family':<8}{'params':>10}{'val F1':>8}{'test F1':>9}{'test ER':>9}  cell"]
+    for n, state, fam, params, val, f1, er, cell in rows:
+        lines.append(f"{n:>4} {state:<9}{fam:<8}{(f'{int(params):,}' if params else '-'):>10}{fmt(val):>8}"
+                     f"{fmt(f1):>9}{fmt(er):>9}  {cell}")
+    if best:
+        lines.append("best per family (by validation F1_frm):")
+        for fam, (n, _, _, params, val, f1, er, cell) in sorted(best.items(), key=lambda kv: -kv[1][4]):
+            lines.append(f"  {fam:<6} val F1_frm {fmt(val)}  test F1_frm {fmt(f1)}  ER_frm {fmt(er)}  "
+                         f"{int(params or 0):,} params  (trial {n}: {cell})")
+    return "\n".join(lines)
