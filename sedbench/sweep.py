@@ -69,17 +69,31 @@ def cell_params(cell: Sequence[str]) -> dict[str, str]:
     return dict(c.split("=", 1) for c in cell)
 
 
+def retry(fn, attempts: int = 6, first_wait: float = 0.2):
+    """Call ``fn`` again on a database error: workers starting together race to create schemas."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for i in range(attempts):
+        try:
+            return fn()
+        except SQLAlchemyError:
+            if i == attempts - 1:
+                raise
+            time.sleep(first_wait * 2**i)
+
+
 def open_study(name: str, storage_url: str, direction: str = "maximize", sampler=None, pruner=None):
     import optuna
     from optuna.storages import RDBStorage
 
     if storage_url.startswith("sqlite:///"):
         Path(storage_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        storage = RDBStorage(storage_url, engine_kwargs={"connect_args": {"timeout": 120}})
+        kwargs = {"connect_args": {"timeout": 120}}
     else:
-        storage = RDBStorage(storage_url, engine_kwargs={"pool_pre_ping": True})
-    return optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
-                               pruner=pruner, load_if_exists=True)
+        kwargs = {"pool_pre_ping": True}
+    storage = retry(lambda: RDBStorage(storage_url, engine_kwargs=kwargs))
+    return retry(lambda: optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
+                                             pruner=pruner, load_if_exists=True))
 
 
 def make_pruner(name: str):

@@ -73,6 +73,7 @@ class SedbenchSweeper(Sweeper):
         if stale:
             log.warning("trials %s had lost their worker: marked failed, their cells will be retried", stale)
         if cells:
+            self._check_grid(study, name, cells)
             added = sw.enqueue_missing(study, cells)
             done = sw.done_count(study)
             log.info("sweep %s: %d cells, %d done, %d to run now (storage %s)", name, len(cells), done, added,
@@ -158,6 +159,19 @@ class SedbenchSweeper(Sweeper):
             batch.append((trial, [*base, *cell, f"trial.number={trial.number}", f"trial.study={name}",
                                   f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}"]))
         return batch
+
+    def _check_grid(self, study, name: str, cells) -> None:
+        """A study keeps one grid: Optuna's categorical parameters cannot change their choices."""
+        from sedbench.errors import ConfigError
+
+        choices = self._choices(cells)
+        recorded = study.user_attrs.get("grid_choices")
+        if recorded is None:
+            study.set_user_attr("grid_choices", choices)
+        elif recorded != choices:
+            changed = sorted(k for k in set(recorded) | set(choices) if recorded.get(k) != choices.get(k))
+            raise ConfigError(f"sweep {name}: the grid differs from the one this study was started with "
+                              f"(keys {changed}). Fix: give the new grid its own sweep.name, or restore the grid")
 
     @staticmethod
     def _choices(cells) -> dict[str, list[str]]:
@@ -257,25 +271,33 @@ class SedbenchSweeper(Sweeper):
 
     # ------------------------------------------------------------------ MLflow parent run
     def _parent_run(self, study, name: str) -> str | None:
+        from sedbench.sweep import retry
+
         try:
-            from mlflow.tracking import MlflowClient
-
-            from sedbench.training.train import ensure_experiment
-
-            t = self.config.tracking
-            client = MlflowClient(t.uri)
-            run_id = study.user_attrs.get("mlflow_parent_run_id")
-            if run_id:
-                client.update_run(run_id, status="RUNNING")
-                return run_id
-            exp = ensure_experiment(client, t)
-            run = client.create_run(exp, run_name=f"sweep {name}", tags={"sweep": name, "kind": "sweep",
-                                                                          "sampler": self.config.sweep.sampler})
-            study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
-            return run.info.run_id
+            return retry(lambda: self._open_parent(study, name))
         except Exception as exc:  # tracking must not stop a sweep
             log.warning("no MLflow parent run (%s)", exc)
             return None
+
+    def _open_parent(self, study, name: str) -> str:
+        from mlflow.tracking import MlflowClient
+
+        from sedbench.training.train import ensure_experiment
+
+        t = self.config.tracking
+        client = MlflowClient(t.uri)
+        run_id = study.user_attrs.get("mlflow_parent_run_id")
+        if run_id:
+            client.update_run(run_id, status="RUNNING")
+            return run_id
+        exp = ensure_experiment(client, t)
+        run = client.create_run(exp, run_name=f"sweep {name}", tags={"sweep": name, "kind": "sweep",
+                                                                      "sampler": self.config.sweep.sampler})
+        study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
+        stored = study.user_attrs.get("mlflow_parent_run_id")
+        if stored != run.info.run_id:  # another worker created one at the same moment: use the stored one
+            client.delete_run(run.info.run_id)
+        return stored
 
     def _close_parent(self, run_id: str | None, status: str) -> None:
         if not run_id:

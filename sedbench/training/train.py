@@ -136,8 +136,13 @@ def ensure_experiment(client, tracking) -> str:
     exp = client.get_experiment_by_name(tracking.experiment)
     if exp is not None:
         return exp.experiment_id
+    from mlflow.exceptions import MlflowException
+
     artifacts = Path(tracking.get("artifacts", "results/mlartifacts")).resolve()
-    return client.create_experiment(tracking.experiment, artifact_location=artifacts.as_uri())
+    try:
+        return client.create_experiment(tracking.experiment, artifact_location=artifacts.as_uri())
+    except MlflowException:  # created by another worker meanwhile
+        return client.get_experiment_by_name(tracking.experiment).experiment_id
 
 
 def record_failure(logger, run_dir: Path, exc: BaseException) -> None:
