@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sedbench data generate synth --out $(DATA)/synth --overwrite
-	$(BIN)/sedbench data info $(DATA)/synth
-	$(BIN)/sedbench data features $(DATA)/synth
+	@test -f $(DATA)/synth_demo/dataset.yaml || \
+	  $(BIN)/sedbench data generate synth --out $(DATA)/synth_demo --minutes-train 8 --seed 0
+	$(BIN)/sedbench data info $(DATA)/synth_demo
+	$(BIN)/sedbench sweep demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

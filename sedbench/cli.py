@@ -138,14 +138,22 @@ def run_hydra(task: str, overrides: list[str]) -> int:
 
 
 def _clean_errors(fn):
-    """User errors (bad data, impossible config) end the run with the message, not a traceback."""
+    """User errors (bad data, impossible config) end a single run with the message, not a traceback.
+
+    In a multirun the exception goes on to the sweeper, which records the trial as failed.
+    """
     import functools
 
     @functools.wraps(fn)
     def wrapped(cfg):
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
         try:
             return fn(cfg)
         except SedbenchError as exc:
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
 

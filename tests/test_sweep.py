@@ -54,7 +54,7 @@ def test_grid_exhaustion_and_resume(tmp_path):
     assert again.returncode == 0 and "nothing new to train (4 of 4 trials done)" in again.stdout
     assert len(study(tmp_path).trials) == 4 and sum(trained(tmp_path).values()) == 4
     wider = run_app(tmp_path, "model.maps=1,2,3,4,5")  # another grid under the same name: refused, nothing run
-    assert wider.returncode != 0 and "the grid differs from the one this study was started with" in wider.stderr
+    assert wider.returncode == 2 and "the grid differs from the one this study was started with" in wider.stderr
     assert sum(trained(tmp_path).values()) == 4
 
 
@@ -85,7 +85,7 @@ def test_failure_rate_stops_the_sweep(tmp_path):
 
 
 def test_two_processes_share_one_sqlite_study(tmp_path):
-    args = ["model.maps=1,2,3,4,5,6,7,8", "+toy.sleep=0.3"]
+    args = ["model.maps=1,2,3,4,5,6,7,8", "+toy.sleep=1.0"]  # long enough that both workers overlap
     procs = [run_app(tmp_path, *args, wait=False) for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
@@ -123,3 +123,70 @@ def test_pruning(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     states = Counter(t.state.name for t in study(tmp_path).trials)
     assert states["PRUNED"] >= 3 and states["COMPLETE"] >= 5 and states["FAIL"] == 0
+
+
+def test_changed_base_overrides_are_refused(tmp_path):
+    assert run_app(tmp_path, "model.maps=1,2", "model=cnn").returncode == 0
+    r = run_app(tmp_path, "model.maps=1,2", "model=rnn")
+    assert r.returncode == 2 and "'model=cnn'" in r.stderr and "now [" in r.stderr and "'model=rnn'" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert run_app(tmp_path, "model.maps=1,2", "model=cnn", "sweep.n_jobs=2").returncode == 0  # neutral: fine
+
+
+SWEEP_CELLS = {"demo": 14, "paper_grid_crnn": 48, "paper_grid_cnn": 48, "paper_grid_rnn": 36, "filter_shape": 7,
+               "seq_len": 14, "seeds": 30, "small_data": 36}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).parents[1] / "sweeps").glob("*.yaml")))
+def test_every_sweep_definition_composes(name):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    repo = Path(__file__).resolve().parents[1]
+    with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"+sweeps={name}", f"hydra.searchpath=[file://{repo}]"])
+    sw = cfg.sweep
+    assert sw.name == name and sw.sampler in ("grid", "tpe", "random")
+    if sw.sampler == "grid":
+        cells = grid_cells(OmegaConf.to_container(sw.grid, resolve=True))
+        assert len(cells) == SWEEP_CELLS[name]
+        for cell in cells[:3]:  # each cell composes into a runnable config
+            with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
+                trial_cfg = compose(config_name="config", overrides=[f"+sweeps={name}", *cell,
+                                                                      f"hydra.searchpath=[file://{repo}]"])
+            assert trial_cfg.model.name in ("crnn", "cnn", "rnn")
+    else:
+        assert sw.n_trials and sw.space
+
+
+@pytest.mark.slow
+def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
+    """Ad-hoc grid through `sedbench train -m`: one cell trains, one fails (impossible pooling)."""
+    import mlflow
+
+    cmd = [sys.executable, "-m", "sedbench", "train", "-m", "data=folder", f"data.root={synth_dir}",
+           "data.seq_len=32", "model.maps=4", "model.pool=[5,4,2],[8,8]", "trainer.max_epochs=2",
+           "trainer.max_time=null", "trainer.num_threads=1", "sweep.name=real",
+           f"sweep.storage=sqlite:///{tmp_path}/optuna.db", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+           f"tracking.artifacts={tmp_path}/artifacts", f"features.cache_dir={tmp_path}/cache",
+           f"hydra.sweep.dir={tmp_path}/runs"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    st = study(tmp_path, "real")
+    ok, bad = sorted(st.trials, key=lambda t: t.state.name)
+    assert ok.state.name == "COMPLETE" and bad.state.name == "FAIL" and "cannot pool 40 bands" in bad.user_attrs["error"]
+    for key in ("mlflow_run_id", "n_params", "test/f1_frm", "test/er_frm", "test/f1_1sec", "fit_seconds"):
+        assert key in ok.user_attrs, key
+    assert ok.params == {"model.pool": "[5,4,2]"}
+
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
+    parent = [x for x in runs if x.data.tags.get("kind") == "sweep"]
+    children = [x for x in runs if x.data.tags.get("mlflow.parentRunId")]
+    assert len(parent) == 1 and len(children) == 2 and parent[0].info.status == "FINISHED"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent[0].info.run_id}
+    good = client.get_run(ok.user_attrs["mlflow_run_id"])
+    assert good.info.status == "FINISHED" and "test/f1_frm" in good.data.metrics
+    failed = next(c for c in children if c.info.run_id != good.info.run_id)
+    assert failed.info.status == "FAILED" and "traceback.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
+    assert "nothing new" not in r.stdout and "best per family" in r.stdout

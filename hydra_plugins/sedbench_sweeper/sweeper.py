@@ -46,6 +46,17 @@ class SedbenchSweeper(Sweeper):
 
     # ------------------------------------------------------------------ the sweep
     def sweep(self, arguments: list[str]) -> Any:
+        import sys
+
+        from sedbench.errors import SedbenchError
+
+        try:
+            return self._sweep(arguments)
+        except SedbenchError as exc:  # a user error: the message, not a traceback
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def _sweep(self, arguments: list[str]) -> Any:
         import hashlib
 
         import optuna
@@ -72,6 +83,7 @@ class SedbenchSweeper(Sweeper):
         stale = sw.fail_stale(study, cfg.heartbeat_seconds)
         if stale:
             log.warning("trials %s had lost their worker: marked failed, their cells will be retried", stale)
+        self._check_base(study, name, base)
         if cells:
             self._check_grid(study, name, cells)
             added = sw.enqueue_missing(study, cells)
@@ -159,6 +171,21 @@ class SedbenchSweeper(Sweeper):
             batch.append((trial, [*base, *cell, f"trial.number={trial.number}", f"trial.study={name}",
                                   f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}"]))
         return batch
+
+    # overrides that change where or how fast a sweep runs, not what its trials compute
+    NEUTRAL = ("hydra.", "hydra/", "sweep.", "tracking.", "trial.", "trainer.num_threads=", "data.num_workers=")
+
+    def _check_base(self, study, name: str, base: list[str]) -> None:
+        """A study's cells mean the same thing on every run: its result-relevant overrides are fixed."""
+        from sedbench.errors import ConfigError
+
+        relevant = sorted(o for o in base if not o.startswith(self.NEUTRAL))
+        recorded = study.user_attrs.get("base_overrides")
+        if recorded is None:
+            study.set_user_attr("base_overrides", relevant)
+        elif recorded != relevant:
+            raise ConfigError(f"sweep {name}: started with overrides {recorded}, now {relevant}; its finished cells "
+                              "would not mean the same. Fix: pass the same overrides, or a new sweep.name")
 
     def _check_grid(self, study, name: str, cells) -> None:
         """A study keeps one grid: Optuna's categorical parameters cannot change their choices."""
