@@ -98,20 +98,21 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_mid_trial_then_rerun_completes_the_grid(tmp_path, sig):
-    args = ["model.maps=1,2,3,4,5", "+toy.sleep=1.5"]
+    args = ["model.maps=1,2,3,4,5", "+toy.sleep=3"]
     proc = run_app(tmp_path, *args, wait=False)
     deadline = time.time() + 120
-    while sum(trained(tmp_path).values()) < 2 and time.time() < deadline:  # mid-way through the 2nd trial
-        time.sleep(0.1)
-    time.sleep(0.3)
+    while sum(trained(tmp_path).values()) < 2 and time.time() < deadline:  # the 2nd trial has started
+        time.sleep(0.05)
+    time.sleep(0.5)  # well inside its 3 s
     os.kill(proc.pid, sig)
     proc.communicate(timeout=60)
     st = study(tmp_path)
     running = [t for t in st.trials if t.state.name == "RUNNING"]
+    state = [(t.number, t.state.name, t.user_attrs.get("error")) for t in st.trials]
     if sig == signal.SIGINT:  # Ctrl-C: the running trial is marked failed, the study stays consistent
-        assert not running and any(t.user_attrs.get("error", "").startswith("interrupted") for t in st.trials)
+        assert not running and any(t.user_attrs.get("error", "").startswith("interrupted") for t in st.trials), state
     else:
-        assert len(running) == 1  # SIGKILL leaves it running; the rerun finds the dead worker
+        assert len(running) == 1, state  # SIGKILL leaves it running; the rerun finds the dead worker
     r = run_app(tmp_path, *args)
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 5
@@ -190,3 +191,24 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
     failed = next(c for c in children if c.info.run_id != good.info.run_id)
     assert failed.info.status == "FAILED" and "traceback.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
     assert "nothing new" not in r.stdout and "best per family" in r.stdout
+
+
+def test_tpe_conditional_space_and_budget(tmp_path):
+    space = ("++sweep.space={model.maps:{low:1,high:50,int:true},model.rnn_layers:{choices:[0,1]},"
+             "model.cell:{choices:[gru,lstm],when:{model.rnn_layers:[1]}}}")
+    for budget in (3, 7):
+        r = run_app(tmp_path, "sweep.sampler=tpe", f"sweep.n_trials={budget}", space)
+        assert r.returncode == 0, r.stdout + r.stderr
+    trials = [t for t in study(tmp_path).trials if t.state.name == "COMPLETE"]
+    assert len(trials) == 7 and sum(trained(tmp_path).values()) == 7  # a total budget across restarts
+    for t in trials:
+        assert ("model.cell" in t.params) == (t.params["model.rnn_layers"] == "1")  # conditional parameter
+
+
+def test_parallel_trials_through_the_joblib_launcher(tmp_path):
+    r = run_app(tmp_path, "model.maps=1,2,3,4", "+toy.sleep=1.0", "sweep.n_jobs=2", "hydra/launcher=joblib",
+                "hydra.launcher.n_jobs=2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 4
+    pids = {line.split()[1] for line in (tmp_path / "trained.log").read_text().splitlines()}
+    assert len(pids) == 2  # two worker processes
