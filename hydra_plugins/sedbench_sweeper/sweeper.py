@@ -79,18 +79,19 @@ class SedbenchSweeper(Sweeper):
             from sedbench.errors import ConfigError
 
             raise ConfigError(f"sweep {name}: sweep.n_trials is required for the {sampler_name} sampler")
+        self._check_base(study, name, base)
+        if cells:
+            self._check_grid(study, name, cells)
         parent = self._parent_run(study, name)
         stale = sw.fail_stale(study, cfg.heartbeat_seconds)
         if stale:
             log.warning("trials %s had lost their worker: marked failed, their cells will be retried", stale)
-        self._check_base(study, name, base)
         if cells:
-            self._check_grid(study, name, cells)
             added = sw.enqueue_missing(study, cells)
             done = sw.done_count(study)
             log.info("sweep %s: %d cells, %d done, %d to run now (storage %s)", name, len(cells), done, added,
                      cfg.storage)
-        t0, fits, trained, failures, finished = time.perf_counter(), [], 0, 0, 0
+        t0, fits, failures, finished = time.perf_counter(), [], 0, 0
         status = "FINISHED"
         try:
             while sw.done_count(study) < budget:
@@ -101,7 +102,6 @@ class SedbenchSweeper(Sweeper):
                 for (trial, _), ret in zip(batch, results, strict=True):
                     ok = self._tell(study, trial, ret)
                     finished += 1
-                    trained += 1
                     if ok is None:
                         failures += 1
                     elif ok:
@@ -118,11 +118,11 @@ class SedbenchSweeper(Sweeper):
             self._close_parent(parent, status)
             wall = time.perf_counter() - t0
             print(sw.summary_table(study))
-            if trained == 0:
+            if finished == 0:
                 print(f"sweep {name}: nothing new to train ({sw.done_count(study)} of {budget} trials done)")
             elif fits and sum(fits) > 0:
                 print(f"orchestration: sweep wall {wall:.0f} s / sum of trial fit times {sum(fits):.0f} s = "
-                      f"{wall / sum(fits):.2f}  ({trained} trials run now, {failures} failed)")
+                      f"{wall / sum(fits):.2f}  ({finished} trials run now, {failures} failed)")
         return study
 
     # ------------------------------------------------------------------ steps
