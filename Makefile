@@ -22,6 +22,7 @@ demo: $(STAMP)
 	  $(BIN)/sedbench data generate synth --out $(DATA)/synth_demo --minutes-train 8 --seed 0
 	$(BIN)/sedbench data info $(DATA)/synth_demo
 	$(BIN)/sedbench sweep demo
+	$(BIN)/sedbench report demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

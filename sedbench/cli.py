@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("name", help="a file sweeps/NAME.yaml (e.g. demo, paper_grid_crnn)")
     sw.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides, e.g. data=esc10_mix sweep.n_jobs=2")
 
+    rep = sub.add_parser("report", help="tables and plots of a sweep: results/NAME/index.md",
+                         description="The paper's tables and figures from a sweep's Optuna study and MLflow runs.")
+    rep.add_argument("name", help="the sweep (Optuna study) name, e.g. demo")
+    rep.add_argument("--storage", default="sqlite:///results/optuna.db", help="Optuna storage URL")
+    rep.add_argument("--tracking", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or "
+                                                        "sqlite:///results/mlflow.db)")
+    rep.add_argument("--out", type=Path, help="output folder (default results/NAME)")
+
     score = sub.add_parser("score", help="score a system output against a reference (DCASE tsv files)",
                            description="Segment-based F1, precision, recall and error rate, micro-averaged over "
                                        "files, computed exactly as sed_eval does (or by sed_eval itself).")
@@ -178,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "score":
             return cmd_score(args)
+        if args.command == "report":
+            return cmd_report(args)
         if args.command == "data":
             if args.data_command is None:
                 parser.parse_args(["data", "--help"])
@@ -325,4 +335,19 @@ def cmd_score(args) -> int:
 
     for res, (r, t) in results.items():
         print(score_table(r, f"segment-based, {res:g}-s segments ({args.engine}, {t:.3f} s)"))
+    return 0
+
+
+def cmd_report(args) -> int:
+    import os
+
+    from sedbench.report.write import write_report
+
+    tracking = args.tracking or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///results/mlflow.db"
+    try:
+        out = write_report(args.name, args.storage, tracking, args.out or Path("results") / args.name)
+    except KeyError:
+        raise SedbenchError(f"no sweep named {args.name!r} in {args.storage}. Fix: run `sedbench sweep "
+                            f"{args.name}` first, or pass --storage") from None
+    print(f"report: {out / 'index.md'}")
     return 0

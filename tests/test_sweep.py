@@ -192,6 +192,14 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
     assert failed.info.status == "FAILED" and "traceback.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
     assert "nothing new" not in r.stdout and "best per family" in r.stdout
 
+    from sedbench.cli import main
+
+    out = tmp_path / "report"
+    assert main(["report", "real", "--storage", f"sqlite:///{tmp_path}/optuna.db",
+                 "--tracking", f"sqlite:///{tmp_path}/mlflow.db", "--out", str(out)]) == 0
+    per_class = (out / "per_class.md").read_text()  # class-wise F1 read back from the MLflow run
+    assert "| glass smash |" in per_class and "CRNN" in per_class and "[per_class.md]" in (out / "index.md").read_text()
+
 
 def test_tpe_conditional_space_and_budget(tmp_path):
     space = ("++sweep.space={model.maps:{low:1,high:50,int:true},model.rnn_layers:{choices:[0,1]},"
