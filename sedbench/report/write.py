@@ -59,6 +59,18 @@ def _figure():
     return plt, fig, ax
 
 
+def _finish(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: dict) -> str:
+    """Every plot: labelled axes with units, a title, a legend; saved as PNG and closed."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(**legend)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path.name
+
+
 def completed(rows: list[TrialRow]) -> list[TrialRow]:
     return [r for r in rows if r.state == "COMPLETE"]
 
@@ -97,14 +109,8 @@ def write_params_vs_f1(rows: list[TrialRow], out: Path) -> str | None:
         ax.scatter([r.attrs["n_params"] for r in sel], [100 * r.get("test/f1_frm") for r in sel], c=color,
                    marker=marker, label=fam.upper(), alpha=0.8, edgecolors="black", linewidths=0.4)
     ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (count, log scale)")
-    ax.set_ylabel("test F1_frm (%)")
-    ax.set_title("Parameters vs. accuracy (cf. Cakir et al. 2017, Fig. 4)")
-    ax.legend(title="family")
-    fig.tight_layout()
-    fig.savefig(out / "params_vs_f1.png")
-    plt.close(fig)
-    return "params_vs_f1.png"
+    return _finish(plt, fig, ax, out / "params_vs_f1.png", "trainable parameters (count, log scale)",
+                   "test F1_frm (%)", "Parameters vs. accuracy (cf. Cakir et al. 2017, Fig. 4)", {"title": "family"})
 
 
 def write_best(rows: list[TrialRow], out: Path) -> str | None:
@@ -191,14 +197,9 @@ def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
         ax.bar(xs, ys, width=width, color=_style(f)[0], label=f.upper(), edgecolor="black", linewidth=0.4)
     ax.set_xticks([j + width * (len(fams) - 1) / 2 for j in range(len(shapes))])
     ax.set_xticklabels([f"({s.strip('[]')})" for s in shapes])
-    ax.set_xlabel("filter shape (frequency, time) [bins, frames]")
-    ax.set_ylabel("mean test F1_frm (%)")
-    ax.set_title("Accuracy vs. convolution filter shape (cf. Table IV)")
-    ax.legend(title="family")
-    fig.tight_layout()
-    fig.savefig(out / "filter_shape.png")
-    plt.close(fig)
-    return ["filter_shape.md", "filter_shape.png"]
+    return ["filter_shape.md", _finish(plt, fig, ax, out / "filter_shape.png",
+                                       "filter shape (frequency, time) [bins, frames]", "mean test F1_frm (%)",
+                                       "Accuracy vs. convolution filter shape (cf. Table IV)", {"title": "family"})]
 
 
 def write_seq_len(rows: list[TrialRow], out: Path) -> str | None:
@@ -216,14 +217,8 @@ def write_seq_len(rows: list[TrialRow], out: Path) -> str | None:
         color, marker = _style(f)
         ax.plot(*zip(*pts, strict=True), color=color, marker=marker, label=f.upper())
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("sequence length (s, log scale; 20 ms frames)")
-    ax.set_ylabel("mean test F1_frm (%)")
-    ax.set_title("Accuracy vs. sequence length")
-    ax.legend(title="family")
-    fig.tight_layout()
-    fig.savefig(out / "seq_len.png")
-    plt.close(fig)
-    return "seq_len.png"
+    return _finish(plt, fig, ax, out / "seq_len.png", "sequence length (s, log scale; 20 ms frames)",
+                   "mean test F1_frm (%)", "Accuracy vs. sequence length", {"title": "family"})
 
 
 def write_importance(study, out: Path) -> str | None:
@@ -244,14 +239,9 @@ def write_importance(study, out: Path) -> str | None:
     keys = list(imp)[::-1]
     ax.barh(keys, [imp[k] for k in keys], color="tab:blue", edgecolor="black", linewidth=0.4,
             label="fANOVA importance")
-    ax.set_xlabel("importance for validation F1_frm (fraction of variance, fANOVA)")
-    ax.set_ylabel("hyperparameter")
-    ax.set_title(f"Hyperparameter importance ({study.study_name})")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out / "importance.png")
-    plt.close(fig)
-    return "importance.png"
+    return _finish(plt, fig, ax, out / "importance.png",
+                   "importance for validation F1_frm (fraction of variance, fANOVA)", "hyperparameter",
+                   f"Hyperparameter importance ({study.study_name})", {"loc": "lower right"})
 
 
 def write_report(name: str, storage: str, tracking_uri: str | None, out: Path) -> Path:
