@@ -133,7 +133,7 @@ def is_duplicate(study, trial) -> bool:
     return False
 
 
-def mark_worker(study, trial) -> None:
+def mark_worker(trial) -> None:
     trial.set_user_attr("host", socket.gethostname())
     trial.set_user_attr("pid", os.getpid())
     trial.set_user_attr("heartbeat", time.time())

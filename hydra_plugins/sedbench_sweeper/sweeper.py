@@ -166,7 +166,7 @@ class SedbenchSweeper(Sweeper):
             else:
                 cell = self._suggest(trial, cfg.space)
                 trial.set_user_attr("cell", sw.cell_key(cell))
-            sw.mark_worker(study, trial)
+            sw.mark_worker(trial)
             trial.set_user_attr("overrides", [*base, *cell])
             batch.append((trial, [*base, *cell, f"trial.number={trial.number}", f"trial.study={name}",
                                   f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}"]))
