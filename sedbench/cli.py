@@ -331,7 +331,7 @@ def cmd_score(args) -> int:
                                         "files": r.files, "evaluated_seconds": r.evaluated_seconds, "seconds": round(t, 4)}
                           for res, (r, t) in results.items()}, indent=2, default=float))
         return 0
-    from sedbench.report_text import score_table
+    from sedbench.report.text import score_table
 
     for res, (r, t) in results.items():
         print(score_table(r, f"segment-based, {res:g}-s segments ({args.engine}, {t:.3f} s)"))

@@ -80,8 +80,9 @@ class SedbenchSweeper(Sweeper):
 
             raise ConfigError(f"sweep {name}: sweep.n_trials is required for the {sampler_name} sampler")
         self._check_base(study, name, base)
+        self.grid_choices = self._choices(cells)
         if cells:
-            self._check_grid(study, name, cells)
+            self._check_grid(study, name)
         parent = self._parent_run(study, name)
         stale = sw.fail_stale(study, cfg.heartbeat_seconds)
         if stale:
@@ -100,12 +101,12 @@ class SedbenchSweeper(Sweeper):
                     break
                 results = self._launch(study, batch)
                 for (trial, _), ret in zip(batch, results, strict=True):
-                    ok = self._tell(study, trial, ret)
+                    ok, metrics = self._tell(study, trial, ret)
                     finished += 1
                     if ok is None:
                         failures += 1
                     elif ok:
-                        fits.append(self._fit_seconds(study, trial))
+                        fits.append(float(metrics.get("fit_seconds") or 0.0))
                 if finished >= 4 and failures / finished > cfg.max_failure_rate:
                     status = "FAILED"
                     log.error("sweep %s: %d of %d trials failed (> max_failure_rate %.2f): stopping", name, failures,
@@ -160,9 +161,8 @@ class SedbenchSweeper(Sweeper):
                     study.tell(trial, state=TrialState.PRUNED)
                     continue
                 cell = sw.cell_from_key(trial.user_attrs["cell"])
-                choices = self._choices(cells)
                 for key in sw.cell_params(cell):  # fixed by the enqueued cell; recorded as Optuna params
-                    trial.suggest_categorical(key, choices[key])
+                    trial.suggest_categorical(key, self.grid_choices[key])
             else:
                 cell = self._suggest(trial, cfg.space)
                 trial.set_user_attr("cell", sw.cell_key(cell))
@@ -187,11 +187,11 @@ class SedbenchSweeper(Sweeper):
             raise ConfigError(f"sweep {name}: started with overrides {recorded}, now {relevant}; its finished cells "
                               "would not mean the same. Fix: pass the same overrides, or a new sweep.name")
 
-    def _check_grid(self, study, name: str, cells) -> None:
+    def _check_grid(self, study, name: str) -> None:
         """A study keeps one grid: Optuna's categorical parameters cannot change their choices."""
         from sedbench.errors import ConfigError
 
-        choices = self._choices(cells)
+        choices = self.grid_choices
         recorded = study.user_attrs.get("grid_choices")
         if recorded is None:
             study.set_user_attr("grid_choices", choices)
@@ -259,8 +259,8 @@ class SedbenchSweeper(Sweeper):
         self.job_idx += len(batch)
         return results
 
-    def _tell(self, study, trial, ret) -> bool | None:
-        """Record one finished job; True = completed, False = pruned, None = failed."""
+    def _tell(self, study, trial, ret) -> tuple[bool | None, dict]:
+        """Record one finished job: (True = completed, False = pruned, None = failed; its metrics.json)."""
         import optuna
         from optuna.trial import TrialState
 
@@ -279,22 +279,18 @@ class SedbenchSweeper(Sweeper):
                 trial.set_user_attr("error", f"objective is {value}")
                 study.tell(trial, state=TrialState.FAIL)
                 log.warning("trial %d failed: objective is %s", trial.number, value)
-                return None
+                return None, metrics
             study.tell(trial, float(value))
-            return True
+            return True, metrics
         exc = ret._return_value
         if isinstance(exc, optuna.TrialPruned):
             study.tell(trial, state=TrialState.PRUNED)
             log.info("trial %d pruned", trial.number)
-            return False
+            return False, metrics
         trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
         study.tell(trial, state=TrialState.FAIL)
         log.warning("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
-        return None
-
-    @staticmethod
-    def _fit_seconds(study, trial) -> float:
-        return float(study.trials[trial.number].user_attrs.get("fit_seconds") or 0.0)
+        return None, metrics
 
     # ------------------------------------------------------------------ MLflow parent run
     def _parent_run(self, study, name: str) -> str | None:
