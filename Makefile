@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup browser demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,23 @@ demo: $(STAMP)
 	  $(BIN)/sedbench data generate synth --out $(DATA)/synth_demo --minutes-train 8 --seed 0
 	$(BIN)/sedbench data info $(DATA)/synth_demo
 	$(BIN)/sedbench sweep demo
+	$(BIN)/sedbench evaluate --sweep demo --pitch-shift=-2,-1,1,2
 	$(BIN)/sedbench report demo
+	@echo
+	@echo "Demo report: results/demo/index.md (tables as Markdown, figures as PNG with their data as CSV)."
+	@echo "Dashboard:   $(BIN)/sedbench dashboard            then open http://127.0.0.1:5000 (MLflow runs)"
+	@echo "             $(BIN)/sedbench dashboard --optuna   also http://127.0.0.1:8080 (Optuna study); Ctrl-C stops"
 
-test: $(STAMP)
+# Headless Chromium for the dashboard's browser test (Debian packages), installed when missing and root.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium and chromium-driver (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "note: chromium/chromium-driver are missing and this is not root: the browser test will skip"; fi; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

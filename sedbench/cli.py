@@ -88,6 +88,32 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "sqlite:///results/mlflow.db)")
     rep.add_argument("--out", type=Path, help="output folder (default results/NAME)")
 
+    ev = sub.add_parser("evaluate", help="re-score recorded runs' best weights, e.g. on pitch-shifted test audio",
+                        description="Re-score the best weights of recorded runs on their test data (or data=... "
+                                    "overrides), with the test audio pitch-shifted by quarter tones through librosa "
+                                    "(paper Fig. 5). Logs pitch_shift/* to the same MLflow runs; the sweep's "
+                                    "report then adds pitch_shift.png.")
+    ev.add_argument("run_ids", nargs="*", metavar="RUN_ID",
+                    help="MLflow run ids, then optional data overrides, e.g. data=synth data.root=/other/test/set")
+    ev.add_argument("--sweep", help="instead of run ids: the best trial of each family in this sweep")
+    ev.add_argument("--pitch-shift", default="", help="quarter tones, comma-separated, e.g. -2,-1,1,2")
+    ev.add_argument("--storage", default="sqlite:///results/optuna.db", help="Optuna storage URL (with --sweep)")
+    ev.add_argument("--tracking", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or "
+                                                      "sqlite:///results/mlflow.db)")
+
+    dash = sub.add_parser("dashboard", help="the MLflow UI (and --optuna: the Optuna dashboard) on 127.0.0.1",
+                          description="Browse runs and sweeps. Serves the project's MLflow store on 127.0.0.1; "
+                                      "Ctrl-C stops the servers and every worker process they started.")
+    dash.add_argument("--port", type=int, default=5000, help="MLflow UI port (default 5000)")
+    dash.add_argument("--optuna", action="store_true", help="also serve the Optuna dashboard over --storage")
+    dash.add_argument("--optuna-port", type=int, default=8080, help="Optuna dashboard port (default 8080)")
+    dash.add_argument("--tracking", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or "
+                                                        "sqlite:///results/mlflow.db)")
+    dash.add_argument("--storage", default="sqlite:///results/optuna.db", help="Optuna storage URL")
+    dash.add_argument("--artifacts", type=Path, default=Path("results/mlartifacts"),
+                      help="artifact folder for experiments created from the UI (default results/mlartifacts)")
+    dash.add_argument("--workers", type=int, default=1, help="MLflow server worker processes (default 1)")
+
     score = sub.add_parser("score", help="score a system output against a reference (DCASE tsv files)",
                            description="Segment-based F1, precision, recall and error rate, micro-averaged over "
                                        "files, computed exactly as sed_eval does (or by sed_eval itself).")
@@ -188,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_score(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "evaluate":
+            return cmd_evaluate(args)
+        if args.command == "dashboard":
+            from sedbench.dashboard import serve
+
+            return serve(tracking_uri(args), args.port, args.artifacts, args.storage if args.optuna else None,
+                         args.optuna_port, args.workers, log=Path("results/dashboard.log"))
         if args.command == "data":
             if args.data_command is None:
                 parser.parse_args(["data", "--help"])
@@ -338,12 +371,39 @@ def cmd_score(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
+def tracking_uri(args) -> str:
     import os
 
+    return args.tracking or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///results/mlflow.db"
+
+
+def cmd_evaluate(args) -> int:
+    from sedbench.training.evaluate import evaluate_run, format_results, parse_shifts
+
+    shifts = parse_shifts(args.pitch_shift)
+    overrides = [a for a in args.run_ids if "=" in a]
+    run_ids = [a for a in args.run_ids if "=" not in a]
+    if args.sweep:
+        from sedbench.report.collect import collect
+        from sedbench.report.write import best_per_family
+
+        try:
+            rows, _ = collect(args.sweep, args.storage, None)
+        except KeyError:
+            raise SedbenchError(f"no sweep named {args.sweep!r} in {args.storage}. Fix: run `sedbench sweep "
+                                f"{args.sweep}` first, or pass --storage") from None
+        run_ids += [r.attrs["mlflow_run_id"] for r in best_per_family(rows).values() if r.attrs.get("mlflow_run_id")]
+    if not run_ids:
+        raise SedbenchError("nothing to evaluate. Fix: give MLflow run ids or --sweep NAME")
+    for run_id in run_ids:
+        print(format_results(run_id, evaluate_run(run_id, tracking_uri(args), shifts, overrides)))
+    return 0
+
+
+def cmd_report(args) -> int:
     from sedbench.report.write import write_report
 
-    tracking = args.tracking or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///results/mlflow.db"
+    tracking = tracking_uri(args)
     try:
         out = write_report(args.name, args.storage, tracking, args.out or Path("results") / args.name)
     except KeyError:

@@ -48,3 +48,23 @@ def esc10_or_skip() -> Path:
 
 def pytest_configure(config):
     os.environ.setdefault("SEDBENCH_DATA", str(REPO / "data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(synth_dir, tmp_path_factory):
+    """A real three-trial sweep (one CRNN, CNN and RNN of 8 maps, one epoch each) on ``synth_dir``."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    root = tmp_path_factory.mktemp("tiny_sweep")
+    sw = SimpleNamespace(name="tiny", root=root, storage=f"sqlite:///{root}/optuna.db",
+                         tracking=f"sqlite:///{root}/mlflow.db")
+    cmd = [str(Path(sys.executable).with_name("sedbench")), "sweep", "demo", f"data.root={synth_dir}",
+           "sweep.grid=[{model:[crnn,cnn,rnn],model.maps:[8]}]", f"sweep.name={sw.name}",
+           f"sweep.storage={sw.storage}", f"tracking.uri={sw.tracking}", f"tracking.artifacts={root}/artifacts",
+           f"hydra.sweep.dir={root}/runs", "trainer.max_epochs=1", "trainer.max_time=null", "data.seq_len=64",
+           "trainer.num_threads=1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return sw

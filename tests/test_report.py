@@ -19,7 +19,7 @@ def test_report_of_a_sweep_in_progress(tmp_path, capsys):
     for item in ("trials.csv", "params_vs_f1.png", "best.md", "scores.md", "filter_shape.md", "filter_shape.png",
                  "seq_len.png", "importance.png"):
         assert f"]({item})" in index and (out / item).is_file(), item
-    assert "per_class.md" not in index  # the toy trials record no class-wise scores
+    assert "](per_class.md)" not in index and "per_class.md: needs runs with class-wise" in index  # toy trials
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12 and {r["state"] for r in rows} == {"COMPLETE", "WAITING"}

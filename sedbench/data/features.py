@@ -150,17 +150,24 @@ class FeatureCache:
         _atomic_write_bytes(memo, digest.encode())
         return digest
 
-    def key(self, path: Path, sample_rate: int, params: FeatureParams) -> str:
-        spec = json.dumps({"audio": self.content_hash(path), "sr": sample_rate, "v": CACHE_VERSION,
-                           **asdict(params)}, sort_keys=True)
+    def key(self, path: Path, sample_rate: int, params: FeatureParams, pitch_shift: int = 0) -> str:
+        spec = {"audio": self.content_hash(path), "sr": sample_rate, "v": CACHE_VERSION, **asdict(params)}
+        if pitch_shift:
+            spec["pitch_shift_quarter_tones"] = pitch_shift
+        spec = json.dumps(spec, sort_keys=True)
         return hashlib.sha1(spec.encode()).hexdigest()
 
-    def get(self, path: str | Path, sample_rate: int, params: FeatureParams = FeatureParams()) -> np.ndarray:
-        """Features of ``path`` at ``sample_rate``, computed and stored on a miss."""
+    def get(self, path: str | Path, sample_rate: int, params: FeatureParams = FeatureParams(),
+            pitch_shift: int = 0) -> np.ndarray:
+        """Features of ``path`` at ``sample_rate``, computed and stored on a miss.
+
+        ``pitch_shift``: the audio is first pitch-shifted by that many quarter tones (librosa's
+        phase-vocoder pitch shift, 24 bins per octave), as in the paper's robustness test (Fig. 5).
+        """
         from sedbench.data.audio import load_audio
 
         path = Path(path)
-        target = self.path_for(self.key(path, sample_rate, params))
+        target = self.path_for(self.key(path, sample_rate, params, pitch_shift))
         if target.is_file():
             try:
                 feats = np.load(target, allow_pickle=False)
@@ -170,6 +177,10 @@ class FeatureCache:
                 target.unlink(missing_ok=True)  # a damaged entry is recomputed
         self.misses += 1
         y, sr = load_audio(path, sample_rate)
+        if pitch_shift:
+            import librosa
+
+            y = librosa.effects.pitch_shift(y, sr=sr, n_steps=pitch_shift, bins_per_octave=24).astype(np.float32)
         feats = extract(y, sr, params)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -218,3 +218,23 @@ def group_by_file(rows: Iterable[tuple[str, Event | None]]) -> dict[str, list[Ev
         if ev is not None:
             out[name].append(ev)
     return out
+
+
+def score_activity(references: Sequence[Sequence[Event]], probabilities: Sequence[np.ndarray],
+                   classes: Sequence[str], hop: float, threshold: float = 0.5,
+                   resolutions: Sequence[float] = (1.0,)) -> dict:
+    """Per-file ``(frames, K)`` probabilities, thresholded at ``threshold``, scored against the reference
+    events: ``f1_frm``/``er_frm`` on the frame grid (``hop``) and ``f1_<r>sec``/``er_<r>sec`` per other
+    resolution, with frame precision/recall and class-wise frame F1 (``class_wise``)."""
+    out: dict = {}
+    for res in (hop, *[r for r in resolutions if r != hop]):
+        acc = SegmentAccumulator(classes, res)
+        for ref, p in zip(references, probabilities, strict=True):
+            acc.add_frames(ref, p > threshold, hop)
+        r = acc.result()
+        tag = "frm" if res == hop else f"{res:g}sec"
+        out[f"f1_{tag}"], out[f"er_{tag}"] = r.f1, r.er
+        if res == hop:
+            out["precision_frm"], out["recall_frm"] = r.overall["precision"], r.overall["recall"]
+            out["class_wise"] = {c: v["f_measure"] for c, v in r.class_wise.items()}
+    return {k: (v if isinstance(v, dict) else float(np.nan_to_num(v))) for k, v in out.items()}

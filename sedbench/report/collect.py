@@ -15,6 +15,7 @@ class TrialRow:
     attrs: dict
     metrics: dict[str, float] = field(default_factory=dict)      # final MLflow metrics of the run
     class_f1: dict[str, float] = field(default_factory=dict)     # test/f1_frm/<class>
+    pitch_shift: dict[int, float] = field(default_factory=dict)  # test F1_frm per pitch shift (quarter tones)
 
     def get(self, key: str, default=float("nan")):
         value = self.metrics.get(key, self.attrs.get(key, default))
@@ -54,7 +55,12 @@ def collect(study_name: str, storage: str, tracking_uri: str | None = None) -> t
             except Exception:  # a run deleted from the store: keep what the study has
                 data = None
             if data is not None:
+                if "pitch_shift/f1_frm" in data.metrics:  # from `sedbench evaluate --pitch-shift`; latest per step
+                    history = sorted(client.get_metric_history(run_id, "pitch_shift/f1_frm"), key=lambda m: m.timestamp)
+                    row.pitch_shift = {int(m.step): m.value for m in history}
                 for key, value in data.metrics.items():
+                    if key.startswith("pitch_shift/"):
+                        continue
                     if key.startswith("test/f1_frm/"):
                         row.class_f1[key[len("test/f1_frm/"):]] = value
                     elif math.isfinite(value):

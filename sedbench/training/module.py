@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sedbench.metrics.segment import SegmentAccumulator
+from sedbench.metrics.segment import score_activity
 
 
 class SEDModule(pl.LightningModule):
@@ -25,6 +25,7 @@ class SEDModule(pl.LightningModule):
         self.net, self.classes, self.hop, self.threshold, self.weak = net, list(classes), hop, threshold, weak
         self._probs: list[np.ndarray] = []
         self.scores: dict[str, dict] = {}
+        self.test_probs: list[np.ndarray] = []  # per-file (frames, K) test probabilities of the last test run
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x, mask)
@@ -60,39 +61,30 @@ class SEDModule(pl.LightningModule):
     on_test_epoch_start = on_validation_epoch_start
 
     def on_validation_epoch_end(self) -> None:
-        scores = self.score("validation", resolutions=(self.hop,))
+        scores = self.score("validation", resolutions=())
         for key in ("f1_frm", "er_frm", "f1_clip", "eer"):
             if key in scores:
                 self.log(f"val/{key}", scores[key], prog_bar=key.startswith("f1"))
 
     def on_test_epoch_end(self) -> None:
-        scores = self.score("test", resolutions=(self.hop, 1.0))
+        scores = self.score("test", resolutions=(1.0,))
         self.scores["test"] = scores
         for key, value in scores.items():
             if key != "class_wise":
                 self.log(f"test/{key}", value)
 
     def score(self, split: str, resolutions: Sequence[float]) -> dict:
-        """Scores of the collected probabilities of ``split``: F1/ER per resolution, class-wise F1."""
+        """Scores of the collected probabilities of ``split``: F1/ER on frames and per extra resolution."""
         dm = self.trainer.datamodule
         probs = np.concatenate(self._probs) if self._probs else np.zeros((0,))
         self._probs = []
         if self.weak:
             return self._score_clips(probs, dm.clip_targets(split))
         files = dm.sets[split].stitch(list(probs))
+        if split == "test":
+            self.test_probs = files
         refs = [rec.events for rec in dm.ds.recordings(split)]
-        out: dict = {}
-        for res in resolutions:
-            acc = SegmentAccumulator(self.classes, res)
-            for ref, p in zip(refs, files, strict=True):
-                acc.add_frames(ref, p > self.threshold, self.hop)
-            r = acc.result()
-            tag = "frm" if res == self.hop else f"{res:g}sec"
-            out[f"f1_{tag}"], out[f"er_{tag}"] = r.f1, r.er
-            if res == self.hop:
-                out["precision_frm"], out["recall_frm"] = r.overall["precision"], r.overall["recall"]
-                out["class_wise"] = {c: v["f_measure"] for c, v in r.class_wise.items()}
-        return {k: (v if isinstance(v, dict) else float(np.nan_to_num(v))) for k, v in out.items()}
+        return score_activity(refs, files, self.classes, self.hop, self.threshold, resolutions)
 
     def _score_clips(self, probs: np.ndarray, targets: np.ndarray) -> dict:
         from sedbench.metrics.tagging import accuracy, mean_eer

@@ -108,8 +108,31 @@ def _fit_and_test(cfg, dm, module, monitor, callbacks, checkpoint, logger, run_d
                "family": cfg.model.family, "run_name": run_name(cfg), "mlflow_run_id": logger.run_id,
                "class_wise_test_f1" if not dm.ds.weak else "class_wise_test_eer": test["class_wise"]}
     record(logger, cfg, metrics, run_dir)
+    if cfg.tracking.get("log_model", True):
+        log_model(logger, cfg, dm, module, run_dir)
     print(summary(cfg, metrics, run_dir, logger))
     return best
+
+
+def log_model(logger, cfg: DictConfig, dm, module, run_dir: Path) -> None:
+    """The best weights as a bundle (``model/model.pt``) and, for strong labels, the test excerpt the report
+    plots (``activity.npz``), so that evaluation and reports need only MLflow."""
+    from sedbench.training.artifacts import (
+        ACTIVITY_PATH,
+        BUNDLE_PATH,
+        bundle_from_training,
+        write_activity,
+    )
+
+    client, run_id = logger.experiment, logger.run_id
+    path = bundle_from_training(module.net, cfg, dm).save(run_dir / BUNDLE_PATH)
+    client.log_artifact(run_id, str(path), artifact_path=str(Path(BUNDLE_PATH).parent))
+    if module.test_probs and not dm.ds.weak:
+        test = dm.sets["test"]
+        names = [rec.name for rec in dm.ds.recordings("test")]
+        write_activity(run_dir / ACTIVITY_PATH, names, test.features, test.targets, module.test_probs,
+                       list(dm.classes), dm.params.hop_seconds)
+        client.log_artifact(run_id, str(run_dir / ACTIVITY_PATH))
 
 
 def make_logger(cfg: DictConfig):

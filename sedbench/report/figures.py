@@ -1,0 +1,162 @@
+"""The report's figures that need a run's artifacts or extra evaluations, all read from MLflow.
+
+- ``activity.png`` (paper Figs. 3 and 6): input features, ground truth and each family's
+  event probabilities on one test excerpt (``activity.npz`` of each family's best run).
+- ``filters.png`` (Fig. 7): inputs that maximize units of each convolutional layer of the
+  best CRNN (else CNN), by 100 steps of gradient ascent from Gaussian noise.
+- ``pitch_shift.png`` (Fig. 5): change of test F1_frm with the test audio pitch-shifted,
+  from ``sedbench evaluate --pitch-shift``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from sedbench.report.collect import TrialRow
+from sedbench.report.common import best_per_family, figure, finish, style, write_csv
+from sedbench.training.artifacts import ACTIVITY_PATH, BUNDLE_PATH
+
+Fetch = Callable[[str, str], "Path | None"]  # (run id, artifact path) -> local file, None when missing
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_activity(rows: list[TrialRow], fetch: Fetch, out: Path) -> str | None:
+    """Input, ground truth and each family's probabilities on the same test excerpt."""
+    found: dict[str, dict] = {}
+    for fam, r in best_per_family(rows).items():
+        path = fetch(r.attrs.get("mlflow_run_id", ""), ACTIVITY_PATH)
+        if path is not None:
+            with np.load(path) as z:
+                found[fam] = {k: z[k] for k in z.files}
+    if not found:
+        return None
+    ref = next(iter(found.values()))
+    same = {f: a for f, a in found.items()
+            if str(a["filename"]) == str(ref["filename"]) and float(a["start"]) == float(ref["start"])}
+    classes = [str(c) for c in ref["classes"]]
+    truth = ref["truth"].astype(bool)
+    shown = [k for k in range(len(classes)) if truth[:, k].any()] or list(range(len(classes)))
+    hop, start = float(ref["hop"]), float(ref["start"])
+    T = len(truth)
+    extent_t = (start, start + T * hop)
+
+    write_csv(out / "activity.csv", ["time_s", *[f"truth/{classes[k]}" for k in shown],
+                                     *[f"{f}/{classes[k]}" for f in same for k in shown]],
+              [[round(start + t * hop, 3), *truth[t, shown].astype(int),
+                *[round(float(a["probs"][t, k]), 4) for a in same.values() for k in shown]] for t in range(T)])
+    plt = _pyplot()
+    panels = 2 + len(same)
+    fig, axes = plt.subplots(panels, 1, figsize=(9, 0.8 + 1.9 * panels), dpi=150, sharex=True,
+                             constrained_layout=True)
+    feats = ref["features"].astype(np.float32)
+    im = axes[0].imshow(feats.T, aspect="auto", origin="lower", cmap="magma", extent=(*extent_t, 0, feats.shape[1]))
+    axes[0].set_ylabel("mel band")
+    axes[0].set_title(f"input features (log mel, z-normalized): {ref['filename']}")
+    fig.colorbar(im, ax=axes[0], pad=0.01, label="z-score")
+    labels = [classes[k] for k in shown]
+
+    def roll(ax, values, title, label):
+        im = ax.imshow(values[:, shown].T, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
+                       interpolation="nearest", extent=(*extent_t, -0.5, len(shown) - 0.5))
+        ax.set_yticks(range(len(shown)), labels, fontsize=6)
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, pad=0.01, label=label)
+
+    roll(axes[1], truth.astype(np.float32), "ground truth", "active")
+    for ax, (fam, a) in zip(axes[2:], same.items(), strict=True):
+        roll(ax, a["probs"].astype(np.float32), f"{fam.upper()}: event activity probability", "probability")
+    axes[-1].set_xlabel("time in the test file (s)")
+    fig.suptitle("Event activity on a test excerpt (cf. Cakir et al. 2017, Figs. 3 and 6); classes absent "
+                 "from the excerpt omitted", fontsize=9)
+    fig.savefig(out / "activity.png")
+    plt.close(fig)
+    return "activity.png"
+
+
+def write_filters(rows: list[TrialRow], fetch: Fetch, out: Path, per_layer: int = 3, steps: int = 100) -> str | None:
+    """Gradient-ascent inputs for units of each conv layer of the best CRNN (or CNN) of the sweep."""
+    from sedbench.models.visualize import receptive_field, strongest_units
+    from sedbench.training.artifacts import Bundle
+
+    best = best_per_family(rows)
+    order = [f for f in ("crnn", "cnn") if f in best] + [f for f in best if f not in ("crnn", "cnn")]
+    for fam in order:  # the first family whose best run has a network with conv layers
+        path = fetch(best[fam].attrs.get("mlflow_run_id", ""), BUNDLE_PATH)
+        bundle = Bundle.load(path) if path is not None else None
+        if bundle is not None and getattr(bundle.net, "pool", None):
+            pick = best[fam]
+            break
+    else:
+        return None
+    n_bands = bundle.features.n_features(bundle.sample_rate)
+    frames = 2 * receptive_field(bundle.net, len(bundle.net.pool)) + 7
+    units = strongest_units(bundle.net, n_bands, per_layer=per_layer, frames=frames, steps=steps)
+    layers = sorted({u.layer for u in units})
+    write_csv(out / "filters.csv", ["layer", "channel", "activation_after_ascent", "receptive_field_frames"],
+              [[u.layer, u.channel, round(u.activation, 4), receptive_field(bundle.net, u.layer)] for u in units])
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(layers), per_layer, figsize=(2.3 * per_layer + 1, 2.2 * len(layers) + 0.6),
+                             dpi=150, squeeze=False, constrained_layout=True)
+    vmax = max(float(np.abs(u.pattern).max()) for u in units)
+    im = None
+    for row, layer in enumerate(layers):
+        mine = [u for u in units if u.layer == layer]
+        rf = receptive_field(bundle.net, layer)
+        for col in range(per_layer):
+            ax = axes[row, col]
+            if col >= len(mine):
+                ax.axis("off")
+                continue
+            u = mine[col]
+            c = frames // 2
+            lo = max(0, c - rf // 2 - 2)
+            crop = u.pattern[lo:c + rf // 2 + 3]
+            im = ax.imshow(crop.T, aspect="auto", origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                           extent=(lo - c - 0.5, lo - c + len(crop) - 0.5, -0.5, n_bands - 0.5))
+            ax.set_title(f"layer {layer}, unit {u.channel}", fontsize=8)
+            ax.tick_params(labelsize=6)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            if col == 0:
+                ax.set_ylabel("mel band")
+            if row == len(layers) - 1:
+                ax.set_xlabel("time (frames of 20 ms)")
+    fig.colorbar(im, ax=axes, shrink=0.6, label="input (z-score)")
+    fig.suptitle(f"Inputs that maximize conv units, {steps} gradient-ascent steps from Gaussian noise\n"
+                 f"({pick.family.upper()} trial {pick.number}; cf. Cakir et al. 2017, Fig. 7)", fontsize=9)
+    fig.savefig(out / "filters.png")
+    plt.close(fig)
+    return "filters.png"
+
+
+def write_pitch_shift(rows: list[TrialRow], out: Path) -> str | None:
+    """Absolute change of test F1_frm against pitch shift, mean over each family's evaluated runs."""
+    runs = [r for r in rows if r.pitch_shift and 0 in r.pitch_shift]
+    if not runs:
+        return None
+    write_csv(out / "pitch_shift.csv", ["trial", "family", "quarter_tones", "test_f1_frm", "change_f1_frm"],
+              [[r.number, r.family, q, f, f - r.pitch_shift[0]] for r in runs for q, f in sorted(r.pitch_shift.items())])
+    plt, fig, ax = figure()
+    for fam in sorted({r.family for r in runs}):
+        mine = [r for r in runs if r.family == fam]
+        shifts = sorted({q for r in mine for q in r.pitch_shift})
+        ys = [100 * statistics.fmean(r.pitch_shift[q] - r.pitch_shift[0] for r in mine if q in r.pitch_shift)
+              for q in shifts]
+        color, marker = style(fam)
+        ax.plot(shifts, ys, color=color, marker=marker, label=f"{fam.upper()} ({len(mine)} run{'s' * (len(mine) > 1)})")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return finish(plt, fig, ax, out / "pitch_shift.png", "pitch shift of the test audio (quarter tones)",
+                  "change in test F1_frm (percentage points)",
+                  "Frequency-shift robustness (cf. Cakir et al. 2017, Fig. 5)", {"title": "family"})

@@ -1,0 +1,121 @@
+"""What a run leaves in MLflow beside its metrics, so that later stages need nothing else.
+
+- ``model/model.pt``, a :class:`Bundle`: the best weights with the architecture, the feature
+  settings, the training set's normalization and the class list. ``sedbench evaluate``
+  re-scores it on new (e.g. pitch-shifted) audio; the report's filter figure reads its weights.
+- ``activity.npz``: input features, ground truth and the model's event probabilities on one
+  test excerpt, the same excerpt for every run on the same test data (paper Figs. 3 and 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sedbench.data.features import FeatureParams, Normalizer
+
+BUNDLE_PATH = "model/model.pt"
+ACTIVITY_PATH = "activity.npz"
+EXCERPT_SECONDS = 30.0
+
+
+@dataclass
+class Bundle:
+    net: object                  # sedbench.models.crnn.CRNN, in eval mode
+    model_cfg: dict
+    features: FeatureParams
+    normalizer: Normalizer
+    classes: list[str]
+    sample_rate: int
+    seq_len: int
+    threshold: float
+    data_cfg: dict
+
+    def save(self, path: str | Path) -> Path:
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"format": 1, "state_dict": self.net.state_dict(), "model": self.model_cfg,
+                    "n_in": self.features.n_features(self.sample_rate), "features": asdict(self.features),
+                    "mean": torch.from_numpy(self.normalizer.mean), "std": torch.from_numpy(self.normalizer.std),
+                    "classes": list(self.classes), "sample_rate": self.sample_rate, "seq_len": self.seq_len,
+                    "threshold": self.threshold, "data": self.data_cfg}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Bundle:
+        import torch
+
+        from sedbench.errors import DataError
+        from sedbench.models.crnn import build_model
+
+        try:
+            d = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise DataError(path, f"not a sedbench model bundle ({type(exc).__name__}: {exc})",
+                            "re-download it from the run's MLflow artifacts (model/model.pt)") from None
+        net = build_model(d["model"], int(d["n_in"]), len(d["classes"]))
+        net.load_state_dict(d["state_dict"])
+        net.eval()
+        return cls(net, d["model"], FeatureParams(**d["features"]),
+                   Normalizer(d["mean"].numpy(), d["std"].numpy()), list(d["classes"]), int(d["sample_rate"]),
+                   int(d["seq_len"]), float(d["threshold"]), d["data"])
+
+    def predict(self, features: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Raw ``(frames, F)`` features of one file -> ``(frames, K)`` event probabilities.
+
+        Normalized with the training statistics and cut into the same non-overlapping
+        ``seq_len`` pieces as validation and test during training, so the outputs are those
+        the run was scored on.
+        """
+        import torch
+
+        from sedbench.data.sequences import EvalSequences
+
+        seqs = EvalSequences([self.normalizer(features)], [np.zeros((len(features), 1), np.float32)], self.seq_len)
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(seqs), batch_size):
+                items = [seqs[j] for j in range(i, min(len(seqs), i + batch_size))]
+                x = torch.from_numpy(np.stack([it["x"] for it in items]))
+                mask = torch.from_numpy(np.stack([it["mask"] for it in items]))
+                outs.extend(torch.sigmoid(self.net(x, mask)).numpy())
+        return seqs.stitch(outs)[0]
+
+
+def bundle_from_training(net, cfg, dm) -> Bundle:
+    """The bundle of a trained network and the data module it was trained on."""
+    from omegaconf import OmegaConf
+
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    return Bundle(net, model_cfg, dm.params, dm.normalizer, list(dm.classes), dm.ds.sample_rate, dm.seq_len,
+                  float(cfg.threshold), data_cfg)
+
+
+def pick_excerpt(targets: list[np.ndarray], frames: int) -> tuple[int, int]:
+    """``(file, start frame)`` of the ``frames``-long window with the most distinct classes, then the most
+    activity; it depends on the ground truth only, so every model on the same test set shows the same one."""
+    best, where = (-1, -1.0), (0, 0)
+    for i, t in enumerate(targets):
+        for start in range(0, max(1, len(t) - frames + 1), max(1, frames // 6)):
+            w = t[start:start + frames]
+            score = (int((w.sum(axis=0) > 0).sum()), float(w.sum()))
+            if score > best:
+                best, where = score, (i, start)
+    return where
+
+
+def write_activity(path: Path, names: list[str], features: list[np.ndarray], targets: list[np.ndarray],
+                   probs: list[np.ndarray], classes: list[str], hop: float) -> Path:
+    """The test excerpt of :func:`pick_excerpt` as ``activity.npz`` (float16 to stay small)."""
+    frames = int(round(EXCERPT_SECONDS / hop))
+    i, start = pick_excerpt(targets, frames)
+    sl = slice(start, start + frames)
+    np.savez_compressed(path, filename=np.array(names[i]), start=np.array(start * hop), hop=np.array(hop),
+                        classes=np.array(classes), features=features[i][sl].astype(np.float16),
+                        truth=targets[i][sl].astype(np.uint8), probs=probs[i][sl].astype(np.float16))
+    return path

@@ -1,0 +1,131 @@
+"""``sedbench evaluate``: re-score a recorded run's best weights, optionally on pitch-shifted test audio.
+
+The paper's frequency-shift test (Sec. IV-B4, Fig. 5): each network, trained on the original
+data, is scored on the test mixtures pitch-shifted by librosa by +-1 and +-2 quarter tones.
+Results go to the same MLflow run as ``pitch_shift/<metric>`` with the shift (quarter
+tones) as the step; step 0 is the unshifted re-score, equal to the run's ``test/f1_frm``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from sedbench.errors import SedbenchError
+from sedbench.training.artifacts import BUNDLE_PATH, Bundle
+
+METRICS = ("f1_frm", "er_frm", "f1_1sec", "er_1sec")
+
+
+def parse_shifts(text: str | None) -> list[int]:
+    """``"-2,-1,1,2"`` -> ``[-2, -1, 1, 2]`` (quarter tones); 0 is always scored as the reference."""
+    if not text:
+        return []
+    try:
+        shifts = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SedbenchError(f"--pitch-shift={text!r}: expected whole quarter tones separated by commas. "
+                            "Fix: e.g. --pitch-shift=-2,-1,1,2") from None
+    return sorted(set(shifts) - {0})
+
+
+def download_bundle(client, run_id: str, dst: Path) -> Bundle:
+    import os
+
+    from mlflow.exceptions import MlflowException
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise SedbenchError(f"no MLflow run {run_id!r} in {client.tracking_uri}. Fix: copy a run id from "
+                            "`sedbench dashboard` or results/NAME/trials.csv, or pass --tracking") from None
+    try:
+        path = client.download_artifacts(run_id, BUNDLE_PATH, str(dst))
+    except (MlflowException, OSError):
+        raise SedbenchError(f"run {run_id} has no {BUNDLE_PATH} artifact (a failed run, a toy run, or one recorded "
+                            "with tracking.log_model=false). Fix: evaluate a completed training run") from None
+    return Bundle.load(path)
+
+
+def data_config(stored: dict, overrides: Sequence[str]) -> dict:
+    """The run's data config with ``data=NAME`` (a config group) and ``data.key=value`` overrides applied."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    bad = [o for o in overrides if not (o.startswith("data=") or o.startswith("data."))]
+    if bad:
+        raise SedbenchError(f"evaluate takes data overrides only, got {bad}. Fix: e.g. data=synth "
+                            "data.root=/path/to/test/data")
+    cfg = OmegaConf.create({"data": stored})
+    groups = [o for o in overrides if o.startswith("data=")]
+    if groups:
+        from hydra import compose, initialize_config_dir
+
+        from sedbench.cli import conf_dir
+
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=groups)
+    for o in overrides:
+        if o.startswith("data."):
+            key, _, value = o.partition("=")
+            OmegaConf.update(cfg, key, yaml.safe_load(value) if value else None, force_add=True)
+    return OmegaConf.to_container(cfg.data, resolve=True)
+
+
+def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir: str | None = None,
+                    progress: bool = True) -> dict[int, dict]:
+    """Scores of ``bundle`` on the test split of ``data`` for shift 0 and each of ``shifts`` (quarter tones)."""
+    from tqdm.auto import tqdm
+
+    from sedbench.data.features import FeatureCache
+    from sedbench.data.layouts import load_dataset
+    from sedbench.metrics.segment import score_activity
+
+    ds = load_dataset(data["name"], root=data.get("root"), layout=data.get("layout"), fold=data.get("fold", 1))
+    if ds.weak:
+        raise SedbenchError(f"{ds.name}: weak (clip) labels; pitch-shift evaluation scores frame activity. "
+                            "Fix: evaluate a run trained on a strongly labelled dataset")
+    if list(ds.classes) != bundle.classes:
+        raise SedbenchError(f"{ds.name}: classes {list(ds.classes)} differ from the model's {bundle.classes}. "
+                            "Fix: evaluate on data with the classes the run was trained on")
+    recs = ds.recordings("test")
+    cache = FeatureCache(cache_dir)
+    refs = [rec.events for rec in recs]
+    results = {}
+    for q in [0, *shifts]:
+        probs = [bundle.predict(cache.get(rec.audio, ds.sample_rate, bundle.features, pitch_shift=q))
+                 for rec in tqdm(recs, desc=f"pitch shift {q:+d} quarter tones", unit="file", disable=not progress,
+                                 leave=False)]
+        results[q] = score_activity(refs, probs, bundle.classes, bundle.features.hop_seconds, bundle.threshold)
+    return results
+
+
+def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], overrides: Sequence[str] = (),
+                 progress: bool = True) -> dict[int, dict]:
+    """Evaluate a recorded run and log ``pitch_shift/<metric>`` (step = quarter tones) to the same run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = download_bundle(client, run_id, Path(tmp))
+    data = data_config(bundle.data_cfg, overrides)
+    results = evaluate_bundle(bundle, data, shifts, progress=progress)
+    for q, scores in results.items():
+        for key in METRICS:
+            client.log_metric(run_id, f"pitch_shift/{key}", scores[key], step=q)
+        client.log_metric(run_id, "pitch_shift/delta_f1_frm", scores["f1_frm"] - results[0]["f1_frm"], step=q)
+    client.set_tag(run_id, "pitch_shift_data", data["name"])
+    return results
+
+
+def format_results(run_id: str, results: dict[int, dict]) -> str:
+    base = results[0]["f1_frm"]
+    lines = [f"run {run_id}: test scores against pitch shift (quarter tones)",
+             f"  {'shift':>6}{'F1_frm %':>10}{'change':>9}{'ER_frm':>8}{'F1_1sec %':>11}{'ER_1sec':>9}"]
+    for q in sorted(results):
+        r = results[q]
+        lines.append(f"  {q:>+6d}{100 * r['f1_frm']:>10.1f}{100 * (r['f1_frm'] - base):>+9.1f}{r['er_frm']:>8.3f}"
+                     f"{100 * r['f1_1sec']:>11.1f}{r['er_1sec']:>9.3f}")
+    return "\n".join(lines)
