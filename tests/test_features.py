@@ -33,7 +33,10 @@ def test_variants_dimensions():
     assert extract(y, 44100, FeatureParams(kind="stft")).shape == (50, 1764 // 2 + 1)
     assert extract(y, 44100, FeatureParams(kind="mfcc")).shape == (50, 59)  # DCASE2016 GMM baseline
     assert FeatureParams(kind="mfcc").n_features(44100) == 59 and FeatureParams().n_features(16000) == 40
-    with pytest.raises(ValueError, match="logmel, stft or mfcc"):
+    gammatone = FeatureParams(kind="gammatone", n_mels=128, frame_seconds=0.023, hop_seconds=0.0115, fmin=50.0)
+    assert extract(y, 44100, gammatone).shape == (87, 256) == (87, gammatone.n_features(44100))  # bands + deltas
+    assert extract(y, 44100, FeatureParams(kind="waveform")).shape == (50, 882)
+    with pytest.raises(ValueError, match="logmel, stft, mfcc, gammatone or waveform"):
         FeatureParams(kind="cqt")
 
 

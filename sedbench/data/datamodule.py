@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +26,46 @@ from sedbench.data.sequences import (
 )
 
 
-def split_features(ds: Dataset, split: str, params: FeatureParams, cache: FeatureCache,
-                   progress: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Features and targets (frame rolls, or clip tags for weak datasets) of one split."""
+@dataclass(frozen=True)
+class Augment:
+    """Extra training copies of each file, time-stretched and pitch-shifted by random amounts (ACRNN:
+    rates in [0.8, 1.3], shifts in [-3.5, 3.5] semitones). Event times are scaled with the stretch."""
+
+    copies: int = 0
+    time_stretch: tuple[float, float] = (1.0, 1.0)
+    pitch_shift: tuple[float, float] = (0.0, 0.0)   # semitones
+
+    @classmethod
+    def from_config(cls, cfg) -> Augment:
+        d = dict(cfg or {})
+        return cls(int(d.get("copies", 0)), tuple(d.get("time_stretch", (1.0, 1.0))),
+                   tuple(d.get("pitch_shift", (0.0, 0.0))))
+
+    def variants(self, seed: int, index: int) -> list[tuple[float, float]]:
+        """``(rate, quarter tones)`` of each copy of file ``index``: the same for the same seed."""
+        rng = np.random.default_rng([seed, index])
+        return [(round(float(rng.uniform(*self.time_stretch)), 3), round(2 * float(rng.uniform(*self.pitch_shift)), 2))
+                for _ in range(self.copies)]
+
+
+def split_features(ds: Dataset, split: str, params: FeatureParams, cache: FeatureCache, progress: bool = True,
+                   augment: Augment = Augment(), seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Features and targets (frame rolls, or clip tags for weak datasets) of one split; the training split
+    gains ``augment.copies`` stretched and shifted copies of each file."""
     from tqdm.auto import tqdm
 
     feats, targets = [], []
     recs: Sequence[Recording] = ds.recordings(split)
-    for rec in tqdm(recs, desc=f"features {ds.name}/{split}", unit="file", disable=not progress, leave=False):
-        f = cache.get(rec.audio, ds.sample_rate, params)
-        feats.append(f)
-        if ds.weak:
-            targets.append(clip_targets(rec.tags or (), ds.classes))
-        else:
-            targets.append(frame_targets(rec.events, ds.classes, len(f), params.hop_seconds))
+    for i, rec in enumerate(tqdm(recs, desc=f"features {ds.name}/{split}", unit="file", disable=not progress,
+                                 leave=False)):
+        for rate, quarter_tones in [(1.0, 0.0), *(augment.variants(seed, i) if split == "train" else [])]:
+            f = cache.get(rec.audio, ds.sample_rate, params, pitch_shift=quarter_tones, time_stretch=rate)
+            feats.append(f)
+            if ds.weak:
+                targets.append(clip_targets(rec.tags or (), ds.classes))
+            else:
+                events = [replace(e, onset=e.onset / rate, offset=e.offset / rate) for e in rec.events]
+                targets.append(frame_targets(events, ds.classes, len(f), params.hop_seconds))
     return feats, targets
 
 
@@ -47,8 +74,9 @@ class SEDDataModule(pl.LightningDataModule):
 
     def __init__(self, dataset: Dataset, features: FeatureParams = FeatureParams(), seq_len: int = 256,
                  batch_size: int = 16, num_workers: int = 0, cache_dir: str | Path | None = None,
-                 seed: int = 0, progress: bool = True):
+                 seed: int = 0, progress: bool = True, segment_overlap: float = 0.0, augment: Augment = Augment()):
         super().__init__()
+        self.segment_overlap, self.augment = segment_overlap, augment
         self.ds, self.params, self.seq_len = dataset, features, seq_len
         self.batch_size, self.num_workers, self.seed, self.progress = batch_size, num_workers, seed, progress
         self.cache = FeatureCache(cache_dir)
@@ -66,14 +94,17 @@ class SEDDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.sets:
             return
-        raw = {s: split_features(self.ds, s, self.params, self.cache, self.progress) for s in self.ds.splits}
+        raw = {s: split_features(self.ds, s, self.params, self.cache, self.progress, self.augment, self.seed)
+               for s in self.ds.splits}
         if "train" not in raw:
             raise ValueError(f"dataset {self.ds.name!r} has no training split")
-        self.normalizer = Normalizer.fit(raw["train"][0])
+        # raw audio (features=waveform) stays as it is: the network normalizes its own features
+        self.normalizer = Normalizer.identity(self.n_features) if self.params.kind == "waveform" \
+            else Normalizer.fit(raw["train"][0])
         for split, (feats, targets) in raw.items():
             feats = [self.normalizer(f) for f in feats]
             if self.ds.weak:
-                self.sets[split] = ClipSequences(feats, targets, self.seq_len)
+                self.sets[split] = ClipSequences(feats, targets, self.seq_len, self.segment_overlap)
             elif split == "train":
                 self.sets[split] = TrainSequences(feats, targets, self.seq_len)
             else:
@@ -109,4 +140,5 @@ def build_datamodule(data_cfg, features_cfg, seed: int = 0, progress: bool = Tru
     ds = load_dataset(d["name"], root=d.get("root"), layout=d.get("layout"), fold=d.get("fold", 1))
     return SEDDataModule(ds, params, seq_len=int(d["seq_len"]), batch_size=int(d["batch_size"]),
                          num_workers=int(d.get("num_workers", 0)), cache_dir=cache_dir, seed=seed,
-                         progress=progress)
+                         progress=progress, segment_overlap=float(d.get("segment_overlap", 0.0)),
+                         augment=Augment.from_config(d.get("augment")))

@@ -30,8 +30,8 @@ CACHE_VERSION = 1
 
 @dataclass(frozen=True)
 class FeatureParams:
-    kind: str = "logmel"          # logmel | stft | mfcc
-    n_mels: int = 40
+    kind: str = "logmel"          # logmel | stft | mfcc | gammatone | waveform
+    n_mels: int = 40              # mel bands (logmel, mfcc) or gammatone bands
     frame_seconds: float = 0.04
     hop_seconds: float = 0.02
     fmin: float = 0.0
@@ -43,14 +43,18 @@ class FeatureParams:
     delta_width: int = 9
 
     def __post_init__(self):
-        if self.kind not in ("logmel", "stft", "mfcc"):
-            raise ValueError(f"features.kind must be logmel, stft or mfcc, got {self.kind!r}")
+        if self.kind not in ("logmel", "stft", "mfcc", "gammatone", "waveform"):
+            raise ValueError(f"features.kind must be logmel, stft, mfcc, gammatone or waveform, got {self.kind!r}")
         if not 0 < self.hop_seconds <= self.frame_seconds:
             raise ValueError("features: need 0 < hop_seconds <= frame_seconds")
 
     def n_features(self, sample_rate: int) -> int:
+        if self.kind == "waveform":
+            return self.hop(sample_rate)
         if self.kind == "logmel":
             return self.n_mels
+        if self.kind == "gammatone":
+            return self.n_mels * (2 if self.deltas else 1)
         if self.kind == "stft":
             return self.n_fft(sample_rate) // 2 + 1
         static = self.n_mfcc - (0 if self.include_c0 else 1)
@@ -73,6 +77,10 @@ def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeaturePara
 
     n_fft, hop = params.n_fft(sample_rate), params.hop(sample_rate)
     T = n_frames(len(y), sample_rate, params)
+    if params.kind == "waveform":  # the samples of each hop, for networks that compute their own features
+        out = np.zeros(T * hop, dtype=np.float32)
+        out[:len(y)] = y
+        return out.reshape(T, hop)
     left = (n_fft - hop) // 2
     padded = np.zeros(left + T * hop + n_fft, dtype=np.float32)
     padded[left:left + len(y)] = y
@@ -82,6 +90,8 @@ def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeaturePara
     if params.kind == "stft":
         return np.sqrt(power).astype(np.float32)
     fmax = params.fmax or sample_rate / 2
+    if params.kind == "gammatone":
+        return log_gammatone(power, sample_rate, n_fft, params)
     n_mels = params.n_mels
     mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=params.fmin, fmax=fmax)
     mel_energy = power @ mel.T  # (T, n_mels)
@@ -98,6 +108,37 @@ def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeaturePara
         else:
             parts += [np.zeros_like(mfcc), np.zeros_like(mfcc)]
     return np.concatenate(parts, axis=0).T.astype(np.float32)
+
+
+def erb_space(fmin: float, fmax: float, n: int) -> np.ndarray:
+    """``n`` centre frequencies (Hz) equally spaced on the ERB-rate scale (Glasberg & Moore 1990)."""
+    rate = np.linspace(21.4 * np.log10(1 + 0.00437 * fmin), 21.4 * np.log10(1 + 0.00437 * fmax), n)
+    return (10 ** (rate / 21.4) - 1) / 0.00437
+
+
+def gammatone_weights(sample_rate: int, n_fft: int, n_bands: int, fmin: float, fmax: float) -> np.ndarray:
+    """``(n_bands, n_fft/2+1)`` power responses of 4th-order gammatone filters (bandwidth 1.019 ERB),
+    each summing to one: a gammatone filterbank applied to the STFT power spectrum."""
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    fc = erb_space(fmin, fmax, n_bands)[:, None]
+    width = 1.019 * 24.7 * (4.37 * fc / 1000 + 1)
+    w = (1 + ((freqs[None] - fc) / width) ** 2) ** -4.0
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def log_gammatone(power: np.ndarray, sample_rate: int, n_fft: int, params: FeatureParams) -> np.ndarray:
+    """Log gammatone band energies ``(T, bands)``, with their deltas appended when ``params.deltas``
+    (ACRNN's two input channels)."""
+    import librosa
+
+    fmin = params.fmin or 50.0
+    w = gammatone_weights(sample_rate, n_fft, params.n_mels, fmin, params.fmax or sample_rate / 2)
+    lg = np.log(power @ w.T + 1e-10).astype(np.float32)
+    if not params.deltas:
+        return lg
+    width = min(params.delta_width, len(lg) if len(lg) % 2 else len(lg) - 1)
+    delta = librosa.feature.delta(lg.T, width=width, order=1).T if width >= 3 else np.zeros_like(lg)
+    return np.concatenate([lg, delta.astype(np.float32)], axis=1)
 
 
 def frame_targets(events: Sequence[Event], classes: Sequence[str], n: int, hop_seconds: float) -> np.ndarray:
@@ -150,24 +191,29 @@ class FeatureCache:
         _atomic_write_bytes(memo, digest.encode())
         return digest
 
-    def key(self, path: Path, sample_rate: int, params: FeatureParams, pitch_shift: int = 0) -> str:
+    def key(self, path: Path, sample_rate: int, params: FeatureParams, pitch_shift: float = 0,
+            time_stretch: float = 1.0) -> str:
         spec = {"audio": self.content_hash(path), "sr": sample_rate, "v": CACHE_VERSION, **asdict(params)}
         if pitch_shift:
             spec["pitch_shift_quarter_tones"] = pitch_shift
+        if time_stretch != 1.0:
+            spec["time_stretch"] = time_stretch
         spec = json.dumps(spec, sort_keys=True)
         return hashlib.sha1(spec.encode()).hexdigest()
 
     def get(self, path: str | Path, sample_rate: int, params: FeatureParams = FeatureParams(),
-            pitch_shift: int = 0) -> np.ndarray:
+            pitch_shift: float = 0, time_stretch: float = 1.0) -> np.ndarray:
         """Features of ``path`` at ``sample_rate``, computed and stored on a miss.
 
         ``pitch_shift``: the audio is first pitch-shifted by that many quarter tones (librosa's
         phase-vocoder pitch shift, 24 bins per octave), as in the paper's robustness test (Fig. 5).
+        ``time_stretch``: and played that many times faster (``librosa.effects.time_stretch``), for
+        augmentation (ACRNN).
         """
         from sedbench.data.audio import load_audio
 
         path = Path(path)
-        target = self.path_for(self.key(path, sample_rate, params, pitch_shift))
+        target = self.path_for(self.key(path, sample_rate, params, pitch_shift, time_stretch))
         if target.is_file():
             try:
                 feats = np.load(target, allow_pickle=False)
@@ -181,6 +227,10 @@ class FeatureCache:
             import librosa
 
             y = librosa.effects.pitch_shift(y, sr=sr, n_steps=pitch_shift, bins_per_octave=24).astype(np.float32)
+        if time_stretch != 1.0:
+            import librosa
+
+            y = librosa.effects.time_stretch(y, rate=time_stretch).astype(np.float32)
         feats = extract(y, sr, params)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -213,6 +263,10 @@ class Normalizer:
 
     mean: np.ndarray
     std: np.ndarray
+
+    @classmethod
+    def identity(cls, n: int) -> Normalizer:
+        return cls(np.zeros(n, np.float32), np.ones(n, np.float32))
 
     @classmethod
     def fit(cls, features: Sequence[np.ndarray]) -> Normalizer:

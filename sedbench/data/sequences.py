@@ -109,17 +109,41 @@ class EvalSequences:
 
 
 class ClipSequences:
-    """Weak labels: one item per clip, cut or zero-padded to ``seq_len`` frames, clip target."""
+    """Weak labels: each clip cut into ``seq_len``-frame segments (zero-padded and masked when shorter),
+    each segment carrying its clip's target.
 
-    def __init__(self, features: Sequence[np.ndarray], tags: Sequence[np.ndarray], seq_len: int):
+    ``overlap=0`` keeps one segment per clip, its first ``seq_len`` frames. With ``overlap`` in
+    (0, 1), segments start every ``seq_len * (1 - overlap)`` frames and a last one ends at the
+    clip's end (ACRNN: 128 frames, 50 %); a clip's score is the mean over its segments.
+    """
+
+    def __init__(self, features: Sequence[np.ndarray], tags: Sequence[np.ndarray], seq_len: int,
+                 overlap: float = 0.0):
+        if not 0 <= overlap < 1:
+            raise ValueError(f"data.segment_overlap must be in [0, 1), got {overlap}")
         self.features, self.tags, self.seq_len = list(features), list(tags), seq_len
+        step = max(1, round(seq_len * (1 - overlap)))
+        self.segments: list[tuple[int, int]] = []
+        for i, f in enumerate(self.features):
+            starts = list(range(0, max(1, len(f) - seq_len + 1), step)) if overlap else [0]
+            if overlap and starts[-1] + seq_len < len(f):
+                starts.append(len(f) - seq_len)
+            self.segments += [(i, s) for s in starts]
+        self.clip_of = np.array([i for i, _ in self.segments])
 
     def __len__(self) -> int:
-        return len(self.features)
+        return len(self.segments)
 
-    def __getitem__(self, i: int) -> dict:
-        f = self.features[i][: self.seq_len]
+    def __getitem__(self, j: int) -> dict:
+        i, start = self.segments[j]
+        f = self.features[i][start:start + self.seq_len]
         x = np.zeros((self.seq_len, f.shape[1]), np.float32)
         mask = np.zeros(self.seq_len, np.float32)
         x[: len(f)], mask[: len(f)] = f, 1.0
-        return {"x": x, "y": self.tags[i], "mask": mask, "file": i, "start": 0}
+        return {"x": x, "y": self.tags[i], "mask": mask, "file": i, "start": start}
+
+    def per_clip(self, segment_scores: np.ndarray) -> np.ndarray:
+        """``(segments, K)`` scores in item order -> ``(clips, K)``, the mean over each clip's segments."""
+        out = np.zeros((len(self.features), segment_scores.shape[1]), np.float64)
+        np.add.at(out, self.clip_of, segment_scores)
+        return (out / np.bincount(self.clip_of, minlength=len(self.features))[:, None]).astype(np.float32)

@@ -225,7 +225,8 @@ def score_activity(references: Sequence[Sequence[Event]], probabilities: Sequenc
                    resolutions: Sequence[float] = (1.0,)) -> dict:
     """Per-file ``(frames, K)`` probabilities, thresholded at ``threshold``, scored against the reference
     events: ``f1_frm``/``er_frm`` on the frame grid (``hop``) and ``f1_<r>sec``/``er_<r>sec`` per other
-    resolution, with frame precision/recall and class-wise frame F1 (``class_wise``)."""
+    resolution, with frame precision/recall and class-wise frame F1 (``class_wise``), precision
+    (``class_precision``) and recall (``class_recall``)."""
     out: dict = {}
     for res in (hop, *[r for r in resolutions if r != hop]):
         acc = SegmentAccumulator(classes, res)
@@ -237,4 +238,7 @@ def score_activity(references: Sequence[Sequence[Event]], probabilities: Sequenc
         if res == hop:
             out["precision_frm"], out["recall_frm"] = r.overall["precision"], r.overall["recall"]
             out["class_wise"] = {c: v["f_measure"] for c, v in r.class_wise.items()}
-    return {k: (v if isinstance(v, dict) else float(np.nan_to_num(v))) for k, v in out.items()}
+            out["class_precision"] = {c: v["precision"] for c, v in r.class_wise.items()}
+            out["class_recall"] = {c: v["recall"] for c, v in r.class_wise.items()}
+    return {k: ({c: float(np.nan_to_num(x)) for c, x in v.items()} if isinstance(v, dict) else float(np.nan_to_num(v)))
+            for k, v in out.items()}

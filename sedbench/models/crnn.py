@@ -116,12 +116,31 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-MODEL_KEYS = ("maps", "pool", "rnn_layers", "fnn_layers", "kernel", "cell", "bidirectional", "dropout",
-              "temporal_pool")
+# model.arch -> (module, class, the config keys it takes); other model keys (name, family) are labels
+ARCHS = {
+    "crnn": ("sedbench.models.crnn", "CRNN", ("maps", "pool", "rnn_layers", "fnn_layers", "kernel", "cell",
+                                              "bidirectional", "dropout", "temporal_pool")),
+    "crnn_attention": ("sedbench.models.attention", "CRNNAttention", ("hop_seconds", "frame_seconds", "n_mels",
+                                                                      "maps", "pool", "kernel", "rnn_layers",
+                                                                      "heads", "dropout")),
+    "acrnn": ("sedbench.models.acrnn", "ACRNN", ("channels", "blocks", "convs_per_block", "rnn_units",
+                                                 "rnn_layers", "dropout")),
+    "fnn": ("sedbench.models.fnn", "FNN", ("units", "layers", "maxout_pool", "context", "dropout")),
+    "vggish": ("sedbench.models.vggish", "VGGishRNN", ("channels", "pool", "hidden", "rnn_layers", "cell",
+                                                       "bidirectional", "dropout")),
+}
 
 
-def build_model(model_cfg, n_in: int, n_classes: int) -> CRNN:
-    """The network from a ``model`` config mapping (Hydra or dict); other keys (name, family) are labels."""
-    cfg = dict(model_cfg)
-    return CRNN(n_in, n_classes, **{k: (list(cfg[k]) if k in ("pool", "kernel") else cfg[k])
-                                     for k in MODEL_KEYS if k in cfg})
+def build_model(model_cfg, n_in: int, n_classes: int) -> nn.Module:
+    """The network from a ``model`` config mapping (Hydra or dict); ``arch`` picks the class (default crnn)."""
+    import importlib
+
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
+    arch = cfg.get("arch", "crnn")
+    if arch not in ARCHS:
+        raise ConfigError(f"model.arch={arch!r} is not a network sedbench knows. Fix: one of {', '.join(ARCHS)} "
+                          "(model=gmm trains without a network)")
+    module, cls, keys = ARCHS[arch]
+    return getattr(importlib.import_module(module), cls)(n_in, n_classes, **{k: cfg[k] for k in keys if k in cfg})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+REPEATS = ("seed", "data.fold")  # parameters whose values repeat a configuration (mean ± std over them)
+
 
 @dataclass
 class TrialRow:
@@ -26,8 +28,9 @@ class TrialRow:
         return int(self.params.get("seed", self.attrs.get("seed", 0)) or 0)
 
     def config_key(self) -> str:
-        """The configuration without its seed: trials that differ only by seed are repeats."""
-        return " ".join(f"{k}={v}" for k, v in sorted(self.params.items()) if k != "seed")
+        """The configuration without its seed or cross-validation fold: trials that differ only by those
+        are repeats of one configuration."""
+        return " ".join(f"{k}={v}" for k, v in sorted(self.params.items()) if k not in REPEATS)
 
 
 def collect(study_name: str, storage: str, tracking_uri: str | None = None) -> tuple[list[TrialRow], object]:
@@ -59,8 +62,8 @@ def collect(study_name: str, storage: str, tracking_uri: str | None = None) -> t
                     history = sorted(client.get_metric_history(run_id, "pitch_shift/f1_frm"), key=lambda m: m.timestamp)
                     row.pitch_shift = {int(m.step): m.value for m in history}
                 for key, value in data.metrics.items():
-                    if key.startswith("pitch_shift/"):
-                        continue
+                    if key.startswith(("pitch_shift/", "test/precision_frm/", "test/recall_frm/")):
+                        continue  # the pitch-shift history is read above; class-wise P/R stay in MLflow
                     if key.startswith("test/f1_frm/"):
                         row.class_f1[key[len("test/f1_frm/"):]] = value
                     elif math.isfinite(value):

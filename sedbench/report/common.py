@@ -10,7 +10,8 @@ from pathlib import Path
 from sedbench.report.collect import TrialRow
 
 FAMILY_STYLE = {"crnn": ("tab:red", "o"), "cnn": ("tab:blue", "s"), "rnn": ("tab:green", "^"),
-                "fnn": ("tab:purple", "D"), "gmm": ("tab:gray", "x")}
+                "fnn": ("tab:purple", "D"), "gmm": ("tab:gray", "X"), "vggish_rnn": ("tab:brown", "P"),
+                "crnn_attention": ("tab:pink", "*")}
 
 
 def fmt(v: float, pct: bool = False) -> str:

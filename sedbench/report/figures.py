@@ -62,8 +62,8 @@ def write_activity(rows: list[TrialRow], fetch: Fetch, out: Path) -> str | None:
                              constrained_layout=True)
     feats = ref["features"].astype(np.float32)
     im = axes[0].imshow(feats.T, aspect="auto", origin="lower", cmap="magma", extent=(*extent_t, 0, feats.shape[1]))
-    axes[0].set_ylabel("mel band")
-    axes[0].set_title(f"input features (log mel, z-normalized): {ref['filename']}")
+    axes[0].set_ylabel("feature (band)")
+    axes[0].set_title(f"input features (z-normalized) of the best model: {ref['filename']}")
     fig.colorbar(im, ax=axes[0], pad=0.01, label="z-score")
     labels = [classes[k] for k in shown]
 

@@ -23,6 +23,7 @@ from sedbench.report.common import (
     write_csv,
 )
 
+CLIP_METRICS = (("test/accuracy", "accuracy"), ("test/f1_clip", "F1_clip"), ("test/eer", "EER"))
 METRICS = (("test/f1_frm", "F1_frm"), ("test/er_frm", "ER_frm"), ("test/f1_1sec", "F1_1sec"), ("test/er_1sec", "ER_1sec"))
 
 
@@ -72,7 +73,7 @@ def write_best(rows: list[TrialRow], out: Path) -> str | None:
 
 
 def write_scores(rows: list[TrialRow], out: Path) -> str | None:
-    """Table II: per family, its best configuration's scores as mean ± std over seeds."""
+    """Table II: per family, its best configuration's scores as mean ± std over seeds (and folds)."""
     groups: dict[tuple[str, str], list[TrialRow]] = defaultdict(list)
     for r in completed(rows):
         groups[(r.family, r.config_key())].append(r)
@@ -83,11 +84,21 @@ def write_scores(rows: list[TrialRow], out: Path) -> str | None:
         mean_val = statistics.fmean(t.get("val/f1_frm") for t in trials)
         if fam not in per_family or mean_val > statistics.fmean(t.get("val/f1_frm") for t in per_family[fam]):
             per_family[fam] = trials
-    lines = ["# Scores (Table II)", "", "Each family's best configuration (by mean validation F1_frm); mean ± std "
-             "over its seeds (n = number of seeds). F1 in %, ER as a ratio.", "",
-             "| method | n | " + " | ".join(name for _, name in METRICS) + " |", "|---|---:|" + "---:|" * len(METRICS)]
-    for fam, trials in sorted(per_family.items(), key=lambda kv: -statistics.fmean(t.get("test/f1_frm") for t in kv[1])):
-        cells = [mean_std([t.get(key) for t in trials], key.startswith("test/f1")) for key, _ in METRICS]
+    present = [(key, name) for key, name in METRICS + CLIP_METRICS
+               if any(not math.isnan(t.get(key)) for trials in per_family.values() for t in trials)]
+
+    def rank(kv):  # best first: frame F1 where there is one, else clip accuracy
+        values = [t.get("test/f1_frm") for t in kv[1]]
+        if all(math.isnan(v) for v in values):
+            values = [t.get("test/accuracy") for t in kv[1]]
+        return -statistics.fmean(0.0 if math.isnan(v) else v for v in values)
+
+    lines = ["# Scores (Table II)", "", "Each family's best configuration (by mean validation score); mean ± std "
+             "over its seeds and cross-validation folds (n = trials). F1 and accuracy in %, ER and EER as ratios.", "",
+             "| method | n | " + " | ".join(name for _, name in present) + " |", "|---|---:|" + "---:|" * len(present)]
+    for fam, trials in sorted(per_family.items(), key=rank):
+        cells = [mean_std([t.get(key) for t in trials], key.startswith(("test/f1", "test/accuracy")))
+                 for key, _ in present]
         lines.append(f"| {fam.upper()} | {len(trials)} | " + " | ".join(cells) + " |")
     (out / "scores.md").write_text("\n".join(lines) + "\n")
     return "scores.md"

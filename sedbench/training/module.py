@@ -20,9 +20,10 @@ from sedbench.metrics.segment import score_activity
 
 class SEDModule(pl.LightningModule):
     def __init__(self, net: nn.Module, classes: Sequence[str], hop: float, threshold: float = 0.5,
-                 weak: bool = False):
+                 weak: bool = False, weight_decay: float = 0.0):
         super().__init__()
         self.net, self.classes, self.hop, self.threshold, self.weak = net, list(classes), hop, threshold, weak
+        self.weight_decay = weight_decay
         self._probs: list[np.ndarray] = []
         self.scores: dict[str, dict] = {}
         self.test_probs: list[np.ndarray] = []  # per-file (frames, K) test probabilities of the last test run
@@ -70,7 +71,7 @@ class SEDModule(pl.LightningModule):
         scores = self.score("test", resolutions=(1.0,))
         self.scores["test"] = scores
         for key, value in scores.items():
-            if key != "class_wise":
+            if not isinstance(value, dict):
                 self.log(f"test/{key}", value)
 
     def score(self, split: str, resolutions: Sequence[float]) -> dict:
@@ -79,7 +80,7 @@ class SEDModule(pl.LightningModule):
         probs = np.concatenate(self._probs) if self._probs else np.zeros((0,))
         self._probs = []
         if self.weak:
-            return self._score_clips(probs, dm.clip_targets(split))
+            return self._score_clips(dm.sets[split].per_clip(probs), dm.clip_targets(split))
         files = dm.sets[split].stitch(list(probs))
         if split == "test":
             self.test_probs = files
@@ -97,4 +98,5 @@ class SEDModule(pl.LightningModule):
                 "class_wise": {c: float(e) for c, e in zip(self.classes, per_class, strict=True)}}
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters())  # default parameters, as the paper
+        # the paper's default Adam; weight_decay adds L2 regularization (ACRNN: 1e-4)
+        return torch.optim.Adam(self.parameters(), weight_decay=self.weight_decay)

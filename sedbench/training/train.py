@@ -16,6 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 def run_name(cfg: DictConfig) -> str:
     """A name derived from the hyperparameters, so a re-run of a cell lands under the same name."""
     m = cfg.model
+    if m.get("arch", "crnn") != "crnn":
+        knobs = "-".join(f"{k}{'.'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+                         for k, v in OmegaConf.to_container(m, resolve=True).items()
+                         if k not in ("name", "family", "arch", "dropout", "class_summary", "hop_seconds",
+                                      "frame_seconds", "blocks", "weight_decay"))
+        return f"{m.name}-{knobs}-seq{cfg.data.seq_len}-{cfg.data.name}-seed{cfg.seed}"
     pool = ".".join(str(p) for p in m.pool) or "none"
     kernel = "x".join(str(k) for k in m.kernel)
     return (f"{m.name}-maps{m.maps}-pool{pool}-rnn{m.rnn_layers}{m.cell if m.rnn_layers else ''}"
@@ -65,12 +71,15 @@ def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
     from sedbench.models.crnn import build_model, count_parameters
     from sedbench.training.module import SEDModule
 
+    if cfg.model.get("arch") == "gmm":
+        return _train_gmm(cfg, run_dir, logger)
     dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed)
     dm.setup("fit")
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
     n_params = count_parameters(net)
     logger.log_hyperparams({"n_params": n_params})
-    module = SEDModule(net, dm.classes, hop=dm.params.hop_seconds, threshold=cfg.threshold, weak=dm.ds.weak)
+    module = SEDModule(net, dm.classes, hop=dm.params.hop_seconds, threshold=cfg.threshold, weak=dm.ds.weak,
+                       weight_decay=float(cfg.model.get("weight_decay", 0.0)))
     monitor = "val/f1_clip" if dm.ds.weak else cfg.optimized_metric
 
     callbacks = []
@@ -103,10 +112,9 @@ def _fit_and_test(cfg, dm, module, monitor, callbacks, checkpoint, logger, run_d
 
     test = module.scores["test"]
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
-    metrics = {monitor: best, **{f"test/{k}": v for k, v in test.items() if k != "class_wise"},
-               "n_params": n_params, "fit_seconds": round(fit_seconds, 2), "epochs": trainer.current_epoch,
-               "family": cfg.model.family, "run_name": run_name(cfg), "mlflow_run_id": logger.run_id,
-               "class_wise_test_f1" if not dm.ds.weak else "class_wise_test_eer": test["class_wise"]}
+    metrics = {monitor: best, **scores_as_metrics(test, dm.ds.weak), "n_params": n_params,
+               "fit_seconds": round(fit_seconds, 2), "epochs": trainer.current_epoch, "family": cfg.model.family,
+               "run_name": run_name(cfg), "mlflow_run_id": logger.run_id}
     record(logger, cfg, metrics, run_dir)
     if cfg.tracking.get("log_model", True):
         log_model(logger, cfg, dm, module, run_dir)
@@ -133,6 +141,48 @@ def log_model(logger, cfg: DictConfig, dm, module, run_dir: Path) -> None:
         write_activity(run_dir / ACTIVITY_PATH, names, test.features, test.targets, module.test_probs,
                        list(dm.classes), dm.params.hop_seconds)
         client.log_artifact(run_id, str(run_dir / ACTIVITY_PATH))
+
+
+def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
+    """The GMM baseline: EM on the training frames, scored like the networks, recorded alike (no Lightning)."""
+    from sedbench.data.datamodule import split_features
+    from sedbench.data.features import FeatureCache, params_from_config
+    from sedbench.data.layouts import load_dataset
+    from sedbench.errors import ConfigError
+    from sedbench.metrics.segment import score_activity
+    from sedbench.models.gmm import GMMDetector
+
+    d = cfg.data
+    ds = load_dataset(d.name, root=d.get("root"), layout=d.get("layout"), fold=d.get("fold", 1))
+    if ds.weak:
+        raise ConfigError(f"model=gmm needs frame-level (strong) labels; {ds.name} has clip labels. Fix: a strongly "
+                          "labelled dataset (synth, tut_sed_*, urban_sed, desed, folder)")
+    params, cache_dir = params_from_config(cfg.features)
+    cache = FeatureCache(cache_dir)
+    m = cfg.model
+    gmm = GMMDetector(ds.classes, m.n_components, m.window_seconds, params.hop_seconds, m.get("max_frames"),
+                      m.max_iter, cfg.seed)
+    n_params = gmm.n_parameters(params.n_features(ds.sample_rate))
+    logger.log_hyperparams({"n_params": n_params})
+    t0 = time.perf_counter()
+    gmm.fit(*split_features(ds, "train", params, cache))
+    fit_seconds = time.perf_counter() - t0
+    scores = {}
+    for split in ("validation", "test"):
+        feats, _ = split_features(ds, split, params, cache)
+        probs = [gmm.predict(f) for f in feats]
+        scores[split] = score_activity([r.events for r in ds.recordings(split)], probs, ds.classes,
+                                       params.hop_seconds, cfg.threshold, (1.0,) if split == "test" else ())
+    val = scores["validation"]["f1_frm"]
+    logger.log_metrics({"val/f1_frm": val, "val/er_frm": scores["validation"]["er_frm"]}, step=0)
+    test = scores["test"]
+    metrics = {"val/f1_frm": val, **scores_as_metrics(test, False), "n_params": n_params,
+               "fit_seconds": round(fit_seconds, 2), "epochs": 0, "family": cfg.model.family,
+               "run_name": run_name(cfg), "mlflow_run_id": logger.run_id}
+    record(logger, cfg, metrics, run_dir)
+    logger.finalize("success")
+    print(summary(cfg, metrics, run_dir, logger))
+    return val
 
 
 def make_logger(cfg: DictConfig):
@@ -184,6 +234,22 @@ def record_failure(logger, run_dir: Path, exc: BaseException) -> None:
         pass
 
 
+# metrics.json key of a class-wise dict -> MLflow metric prefix (one metric per class)
+CLASS_METRICS = {"class_wise_test_f1": "test/f1_frm", "class_wise_test_precision": "test/precision_frm",
+                 "class_wise_test_recall": "test/recall_frm", "class_wise_test_eer": "test/eer"}
+
+
+def scores_as_metrics(test: dict, weak: bool) -> dict:
+    """Test scores as metrics.json keys: overall figures as ``test/<name>``, class-wise dicts by name."""
+    out = {f"test/{k}": v for k, v in test.items() if not isinstance(v, dict)}
+    if weak:
+        out["class_wise_test_eer"] = test["class_wise"]
+    else:
+        out.update(class_wise_test_f1=test["class_wise"], class_wise_test_precision=test["class_precision"],
+                   class_wise_test_recall=test["class_recall"])
+    return out
+
+
 def record(logger, cfg: DictConfig, metrics: dict, run_dir: Path) -> None:
     """metrics.json and the resolved config in the run folder; final metrics and artifacts in MLflow."""
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -194,7 +260,7 @@ def record(logger, cfg: DictConfig, metrics: dict, run_dir: Path) -> None:
             continue
         if isinstance(value, dict):
             for label, v in value.items():
-                client.log_metric(run_id, f"test/f1_frm/{label}" if "f1" in key else f"test/eer/{label}", float(v))
+                client.log_metric(run_id, f"{CLASS_METRICS[key]}/{label}", float(v))
         elif isinstance(value, (int, float)):  # the best validation score beside its per-epoch curve
             client.log_metric(run_id, f"{key}_best" if key.startswith("val/") else key, float(value))
     client.log_artifact(run_id, str(run_dir / "config.yaml"))
@@ -207,6 +273,11 @@ def summary(cfg: DictConfig, metrics: dict, run_dir: Path, logger) -> str:
     lines = [f"\n{run_name(cfg)}  ({metrics['n_params']:,} parameters, {metrics['epochs']} epochs, "
              f"{metrics['fit_seconds']:.0f} s fit)"]
     lines += [f"  {k:<14}{metrics[k]:.4f}" for k in keys]
+    if cfg.model.get("class_summary") and "class_wise_test_precision" in metrics:
+        lines.append(f"  {'class (test, frames)':<28}{'P %':>7}{'R %':>7}{'F1 %':>7}")
+        for c, f1 in metrics["class_wise_test_f1"].items():
+            lines.append(f"  {c:<28}{100 * metrics['class_wise_test_precision'][c]:>7.1f}"
+                         f"{100 * metrics['class_wise_test_recall'][c]:>7.1f}{100 * f1:>7.1f}")
     lines.append(f"  run folder: {run_dir}   MLflow run: {logger.run_id} ({cfg.tracking.uri})")
     return "\n".join(lines)
 
@@ -229,6 +300,11 @@ def params(cfg: DictConfig) -> int:
                 raise SedbenchError(f"{exc}\n(or pass n_classes=K to count without the dataset)") from None
         else:
             n_classes, sr = n_classes or len(ds.classes), ds.sample_rate
-    n = count_parameters(build_model(cfg.model, feats.n_features(sr), int(n_classes)))
+    if cfg.model.get("arch") == "gmm":
+        from sedbench.models.gmm import GMMDetector
+
+        n = GMMDetector(range(int(n_classes)), cfg.model.n_components).n_parameters(feats.n_features(sr))
+    else:
+        n = count_parameters(build_model(cfg.model, feats.n_features(sr), int(n_classes)))
     print(f"{n:,} trainable parameters  ({cfg.model.name}, {n_classes} classes, {feats.n_features(sr)} input features)")
     return n
