@@ -392,11 +392,18 @@ def cmd_evaluate(args) -> int:
         except KeyError:
             raise SedbenchError(f"no sweep named {args.sweep!r} in {args.storage}. Fix: run `sedbench sweep "
                                 f"{args.sweep}` first, or pass --storage") from None
-        run_ids += [r.attrs["mlflow_run_id"] for r in best_per_family(rows).values() if r.attrs.get("mlflow_run_id")]
-    if not run_ids:
+        best = {r.attrs["mlflow_run_id"]: r.family for r in best_per_family(rows).values() if r.attrs.get("mlflow_run_id")}
+    else:
+        best = {}
+    if not run_ids and not best:
         raise SedbenchError("nothing to evaluate. Fix: give MLflow run ids or --sweep NAME")
     for run_id in run_ids:
         print(format_results(run_id, evaluate_run(run_id, tracking_uri(args), shifts, overrides)))
+    for run_id, family in best.items():  # a sweep's best runs: one that cannot be evaluated does not stop the rest
+        try:
+            print(format_results(f"{run_id} ({family})", evaluate_run(run_id, tracking_uri(args), shifts, overrides)))
+        except SedbenchError as exc:
+            print(f"skipped {run_id} ({family}): {exc}", file=sys.stderr)
     return 0
 
 

@@ -57,6 +57,10 @@ def test_evaluate_errors(tiny_sweep, tmp_path, capsys):
     assert "no MLflow run '0123abcd'" in capsys.readouterr().err
     assert main(["evaluate", "--tracking", tiny_sweep.tracking]) == 2
     assert "give MLflow run ids or --sweep NAME" in capsys.readouterr().err
+    client = MlflowClient(f"sqlite:///{tmp_path}/m.db")
+    bare = client.create_run(client.create_experiment("x", artifact_location=(tmp_path / "a").as_uri())).info.run_id
+    assert main(["evaluate", bare, "--tracking", f"sqlite:///{tmp_path}/m.db"]) == 2
+    assert "has no model/model.pt artifact" in capsys.readouterr().err
 
 
 def test_gradient_ascent_drives_the_unit_up():
