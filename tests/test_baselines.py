@@ -189,6 +189,7 @@ def test_acrnn_trains_on_esc10_and_reports_accuracy(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["family"] == "acrnn" and metrics["val/f1_clip"] == best
     assert 0 <= metrics["test/accuracy"] <= 1 and len(metrics["class_wise_test_eer"]) == 10
+    assert metrics["run_name"].endswith("-esc10-fold1-seed0")  # cross-validated data: the fold in the name
 
 
 @pytest.mark.slow

@@ -61,13 +61,18 @@ def write_best(rows: list[TrialRow], out: Path) -> str | None:
     best = best_per_family(rows)
     if not best:
         return None
+    clips = any(not math.isnan(r.get("test/accuracy")) for r in best.values())  # clip classification runs
+    extra = " test accuracy (%) |" if clips else ""
     lines = ["# Best configuration per family (Table I)", "",
-             "Chosen by validation F1_frm; test scores of that trial.", "",
-             "| family | parameters | val F1_frm (%) | test F1_frm (%) | test ER_frm | configuration | trial |",
-             "|---|---:|---:|---:|---:|---|---:|"]
+             "Chosen by the validation score the sweep optimized (F1_frm; F1 on clips for clip labels); "
+             "test scores of that trial.", "",
+             f"| family | parameters | validation score (%) | test F1_frm (%) | test ER_frm |{extra} configuration | trial |",
+             "|---|---:|---:|---:|---:|" + ("---:|" if clips else "") + "---|---:|"]
     for fam, r in best.items():
+        acc = f" {fmt(r.get('test/accuracy'), True)} |" if clips else ""
+        config = r.config_key() or "base configuration"
         lines.append(f"| {fam.upper()} | {int(r.attrs.get('n_params', 0)):,} | {fmt(r.get('val/f1_frm'), True)} | "
-                     f"{fmt(r.get('test/f1_frm'), True)} | {fmt(r.get('test/er_frm'))} | `{r.config_key()}` | {r.number} |")
+                     f"{fmt(r.get('test/f1_frm'), True)} | {fmt(r.get('test/er_frm'))} |{acc} `{config}` | {r.number} |")
     (out / "best.md").write_text("\n".join(lines) + "\n")
     return "best.md"
 

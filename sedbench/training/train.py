@@ -21,11 +21,16 @@ def run_name(cfg: DictConfig) -> str:
                          for k, v in OmegaConf.to_container(m, resolve=True).items()
                          if k not in ("name", "family", "arch", "dropout", "class_summary", "hop_seconds",
                                       "frame_seconds", "blocks", "weight_decay"))
-        return f"{m.name}-{knobs}-seq{cfg.data.seq_len}-{cfg.data.name}-seed{cfg.seed}"
+        return f"{m.name}-{knobs}-seq{cfg.data.seq_len}-{_data_tag(cfg)}-seed{cfg.seed}"
     pool = ".".join(str(p) for p in m.pool) or "none"
     kernel = "x".join(str(k) for k in m.kernel)
     return (f"{m.name}-maps{m.maps}-pool{pool}-rnn{m.rnn_layers}{m.cell if m.rnn_layers else ''}"
-            f"-fnn{m.fnn_layers}-k{kernel}-seq{cfg.data.seq_len}-{cfg.data.name}-seed{cfg.seed}")
+            f"-fnn{m.fnn_layers}-k{kernel}-seq{cfg.data.seq_len}-{_data_tag(cfg)}-seed{cfg.seed}")
+
+
+def _data_tag(cfg: DictConfig) -> str:
+    """The dataset's name, with the fold for cross-validated datasets (``data.folds`` set)."""
+    return f"{cfg.data.name}-fold{cfg.data.fold}" if cfg.data.get("folds") else str(cfg.data.name)
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, str]:
