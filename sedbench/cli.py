@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--artifacts", type=Path, default=Path("results/mlartifacts"),
                       help="artifact folder for experiments created from the UI (default results/mlartifacts)")
     dash.add_argument("--workers", type=int, default=1, help="MLflow server worker processes (default 1)")
+    dash.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine "
+                                                         "only; anything else exposes the stores without a login)")
 
     score = sub.add_parser("score", help="score a system output against a reference (DCASE tsv files)",
                            description="Segment-based F1, precision, recall and error rate, micro-averaged over "
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             from sedbench.dashboard import serve
 
             return serve(tracking_uri(args), args.port, args.artifacts, args.storage if args.optuna else None,
-                         args.optuna_port, args.workers, log=Path("results/dashboard.log"))
+                         args.optuna_port, args.workers, log=Path("results/dashboard.log"), host=args.host)
         if args.command == "data":
             if args.data_command is None:
                 parser.parse_args(["data", "--help"])

@@ -1,6 +1,7 @@
 """``sedbench dashboard``: the MLflow UI (and the Optuna dashboard) over the project's stores, on 127.0.0.1.
 
-Each server runs in its own process group, so that stopping it (Ctrl-C, SIGTERM, or one server
+They listen on 127.0.0.1 only unless ``--host`` says otherwise (the stores are not protected by any
+login). Each server runs in its own process group, so that stopping it (Ctrl-C, SIGTERM, or one server
 exiting on its own) also stops every worker process it started.
 """
 
@@ -22,6 +23,9 @@ from sedbench.errors import SedbenchError
 HOST = "127.0.0.1"
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
 @dataclass
 class Server:
     name: str
@@ -34,12 +38,12 @@ class Server:
         return self.proc.pid  # start_new_session: the server leads its own process group
 
 
-def check_port(port: int, flag: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def check_port(port: int, flag: str, host: str = HOST) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
-            s.bind((HOST, port))
+            s.bind((host, port))
         except OSError:
-            raise SedbenchError(f"port {port} on {HOST} is in use (another dashboard?). Fix: {flag} with a free port, "
+            raise SedbenchError(f"port {port} on {host} is in use (another dashboard?). Fix: {flag} with a free port, "
                                 "or stop the program holding it") from None
 
 
@@ -53,26 +57,27 @@ def check_store(uri: str, what: str, fix: str) -> None:
         raise SedbenchError(f"{path}: no {what} yet. Fix: {fix}")
 
 
-def mlflow_command(tracking_uri: str, port: int, artifacts: Path, workers: int) -> list[str]:
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri, "--host", HOST,
+def mlflow_command(tracking_uri: str, port: int, artifacts: Path, workers: int, host: str = HOST) -> list[str]:
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri, "--host", host,
             "--port", str(port), "--workers", str(workers), "--default-artifact-root", artifacts.resolve().as_uri(),
             "--no-serve-artifacts"]
 
 
-def optuna_command(storage: str, port: int) -> list[str]:
+def optuna_command(storage: str, port: int, host: str = HOST) -> list[str]:
     exe = Path(sys.executable).with_name("optuna-dashboard")
     if not exe.is_file():
         raise SedbenchError(f"{exe}: optuna-dashboard is not installed. Fix: pip install optuna-dashboard "
                             "(it is a sedbench dependency: `make setup`)")
-    return [str(exe), storage, "--host", HOST, "--port", str(port)]
+    return [str(exe), storage, "--host", host, "--port", str(port)]
 
 
-def start(name: str, cmd: list[str], port: int, health: str, log: Path | None) -> Server:
+def start(name: str, cmd: list[str], port: int, health: str, log: Path | None, host: str = HOST) -> Server:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it open)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no GenAI job workers: runs only
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                             start_new_session=True)
-    return Server(name, f"http://{HOST}:{port}", health, proc)
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+    return Server(name, f"http://{url_host}:{port}", health, proc)
 
 
 def wait_ready(server: Server, timeout: float = 120.0) -> None:
@@ -115,22 +120,25 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 def serve(tracking_uri: str, port: int, artifacts: Path, storage: str | None = None, optuna_port: int = 8080,
-          workers: int = 1, log: Path | None = None) -> int:
+          workers: int = 1, log: Path | None = None, host: str = HOST) -> int:
     """Run the dashboards until Ctrl-C (or SIGTERM); returns the exit code."""
     check_store(tracking_uri, "MLflow store", "run `sedbench train` or `sedbench sweep NAME` first, or pass --tracking")
-    check_port(port, "--port")
-    commands = [("MLflow UI", mlflow_command(tracking_uri, port, artifacts, workers), port, "/health")]
+    check_port(port, "--port", host)
+    commands = [("MLflow UI", mlflow_command(tracking_uri, port, artifacts, workers, host), port, "/health")]
     if storage is not None:
         check_store(storage, "Optuna studies", "run `sedbench sweep NAME` first, or pass --storage")
-        check_port(optuna_port, "--optuna-port")
-        commands.append(("Optuna dashboard", optuna_command(storage, optuna_port), optuna_port, "/"))
+        check_port(optuna_port, "--optuna-port", host)
+        commands.append(("Optuna dashboard", optuna_command(storage, optuna_port, host), optuna_port, "/"))
+    if host not in LOOPBACK:
+        print(f"warning: serving on {host}: anyone who can reach this machine can read and change the runs",
+              file=sys.stderr)
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
     servers: list[Server] = []
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         for name, cmd, p, health in commands:
-            servers.append(start(name, cmd, p, health, log))
+            servers.append(start(name, cmd, p, health, log, host))
         for s in servers:
             wait_ready(s)
             print(f"{s.name}: {s.url}", flush=True)

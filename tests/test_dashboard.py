@@ -60,6 +60,16 @@ def dashboard(*args, timeout=180):
             proc.wait(timeout=60)
 
 
+def test_servers_listen_on_loopback_unless_told_otherwise(tmp_path):
+    from sedbench.cli import build_parser
+    from sedbench.dashboard import mlflow_command
+
+    args = build_parser().parse_args(["dashboard"])
+    assert args.host == "127.0.0.1"
+    cmd = mlflow_command("sqlite:///m.db", 5000, tmp_path, 1, args.host)
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+
+
 def test_dashboard_refuses_a_missing_store_and_a_busy_port(tmp_path, capsys):
     assert main(["dashboard", "--tracking", f"sqlite:///{tmp_path}/none.db"]) == 2
     assert "none.db: no MLflow store yet" in capsys.readouterr().err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import urllib.request
 from pathlib import Path
 
@@ -63,9 +62,51 @@ def prepare(name: str, root: str | Path, progress: bool = True) -> Path:
         path = fetch(archive, downloads, progress)
         stamp = downloads / f".{path.name}.extracted"
         if not stamp.is_file():
-            try:
-                shutil.unpack_archive(str(path), str(root))
-            except (shutil.ReadError, ValueError, OSError) as exc:
-                raise DataError(path, f"cannot extract ({exc})", "delete it and run prepare again") from None
+            safe_extract(path, root)
             stamp.touch()
     return root
+
+
+def safe_extract(archive: Path, root: Path) -> None:
+    """Extract a zip or tar archive into ``root``, refusing the whole archive when any member would land
+    outside ``root`` (``..`` or absolute paths, links pointing out, device files): nothing is written then."""
+    import os
+    import tarfile
+    import zipfile
+
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+
+    def refuse(member: str, why: str) -> DataError:
+        return DataError(archive, f"member {member!r} {why}; nothing was extracted",
+                         "do not use this archive: download it again from the dataset's official source")
+
+    def check(name: str, base: Path = root) -> None:
+        target = (base / name).resolve()
+        if os.path.isabs(name) or (target != root and root not in target.parents):
+            raise refuse(name, f"would be written outside {root}")
+
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    check(name)
+                z.extractall(root)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                for m in t.getmembers():
+                    check(m.name)
+                    if m.issym():
+                        check(m.linkname, (root / m.name).parent)
+                    elif m.islnk():
+                        check(m.linkname)
+                    elif not (m.isfile() or m.isdir()):
+                        raise refuse(m.name, "is a device or special file")
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: the stdlib's own guard as well
+                    t.extractall(root, filter="data")
+                else:
+                    t.extractall(root)
+        else:
+            raise DataError(archive, "not a zip or tar archive", "delete it and run prepare again")
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(archive, f"cannot extract ({exc})", "delete it and run prepare again") from None
