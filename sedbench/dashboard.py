@@ -47,12 +47,10 @@ def check_port(port: int, flag: str, host: str = HOST) -> None:
                                 "or stop the program holding it") from None
 
 
-def sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
-
-
 def check_store(uri: str, what: str, fix: str) -> None:
-    path = sqlite_path(uri)
+    from sedbench.sweep import sqlite_file
+
+    path = sqlite_file(uri)
     if path is not None and not path.is_file():
         raise SedbenchError(f"{path}: no {what} yet. Fix: {fix}")
 

@@ -82,12 +82,18 @@ def retry(fn, attempts: int = 6, first_wait: float = 0.2):
             time.sleep(first_wait * 2**i)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///PATH`` URL (Optuna storage or MLflow store), else None."""
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
 def open_study(name: str, storage_url: str, direction: str = "maximize", sampler=None, pruner=None):
     import optuna
     from optuna.storages import RDBStorage
 
-    if storage_url.startswith("sqlite:///"):
-        Path(storage_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_file(storage_url)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 120}}
     else:
         kwargs = {"pool_pre_ping": True}
@@ -191,14 +197,15 @@ def summary_table(study) -> str:
         if val is not None and (family not in best or val > best[family][4]):
             best[family] = rows[-1]
     fmt = lambda v, p=3: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{p}f}"  # noqa: E731
+    w = max([8, *(len(str(r[2])) + 1 for r in rows)])  # family column: as wide as the longest name
     lines = [f"study {study.study_name}: {len(rows)} trials",
-             f"{'#':>4} {'state':<9}{'family':<8}{'params':>10}{'val F1':>8}{'test F1':>9}{'test ER':>9}  cell"]
+             f"{'#':>4} {'state':<9}{'family':<{w}}{'params':>10}{'val F1':>8}{'test F1':>9}{'test ER':>9}  cell"]
     for n, state, fam, params, val, f1, er, cell in rows:
-        lines.append(f"{n:>4} {state:<9}{fam:<8}{(f'{int(params):,}' if params else '-'):>10}{fmt(val):>8}"
+        lines.append(f"{n:>4} {state:<9}{fam:<{w}}{(f'{int(params):,}' if params else '-'):>10}{fmt(val):>8}"
                      f"{fmt(f1):>9}{fmt(er):>9}  {cell}")
     if best:
         lines.append("best per family (by validation F1_frm):")
         for fam, (n, _, _, params, val, f1, er, cell) in sorted(best.items(), key=lambda kv: -kv[1][4]):
-            lines.append(f"  {fam:<6} val F1_frm {fmt(val)}  test F1_frm {fmt(f1)}  ER_frm {fmt(er)}  "
+            lines.append(f"  {fam:<{w}}val F1_frm {fmt(val)}  test F1_frm {fmt(f1)}  ER_frm {fmt(er)}  "
                          f"{int(params or 0):,} params  (trial {n}: {cell})")
     return "\n".join(lines)

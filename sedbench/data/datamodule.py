@@ -133,11 +133,11 @@ class SEDDataModule(pl.LightningDataModule):
 def build_datamodule(data_cfg, features_cfg, seed: int = 0, progress: bool = True) -> SEDDataModule:
     """Compose the data stage from the ``data`` and ``features`` config groups (Hydra or dicts)."""
     from sedbench.data.features import params_from_config
-    from sedbench.data.layouts import load_dataset
+    from sedbench.data.layouts import dataset_from_config
 
     d = dict(data_cfg)
     params, cache_dir = params_from_config(features_cfg)
-    ds = load_dataset(d["name"], root=d.get("root"), layout=d.get("layout"), fold=d.get("fold", 1))
+    ds = dataset_from_config(d)
     return SEDDataModule(ds, params, seq_len=int(d["seq_len"]), batch_size=int(d["batch_size"]),
                          num_workers=int(d.get("num_workers", 0)), cache_dir=cache_dir, seed=seed,
                          progress=progress, segment_overlap=float(d.get("segment_overlap", 0.0)),

@@ -328,3 +328,9 @@ def load_dataset(name_or_dir: str | Path, root: str | Path | None = None, layout
     if not root.is_dir():
         raise missing_dataset_error(root, layout)
     return LAYOUTS[layout].reader(root, **options)
+
+
+def dataset_from_config(data_cfg) -> Dataset:
+    """The dataset a ``data`` config mapping (Hydra or dict) names: name, root, layout, fold."""
+    d = dict(data_cfg)
+    return load_dataset(d["name"], root=d.get("root"), layout=d.get("layout"), fold=d.get("fold", 1))

@@ -54,7 +54,6 @@ class ACRNN(nn.Module):
         self.att_w = nn.Linear(2 * rnn_units, 2 * rnn_units)
         self.att_v = nn.Linear(2 * rnn_units, 1, bias=False)
         self.out = nn.Linear(2 * rnn_units, n_classes)
-        self.temporal_pool = True  # clip-level output
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape

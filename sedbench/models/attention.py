@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from sedbench.errors import ConfigError
+from sedbench.models.crnn import conv_blocks, pooled_bands
 
 
 class LogMel(nn.Module):
@@ -57,21 +58,12 @@ class CRNNAttention(nn.Module):
             raise ConfigError(f"model=crnn_attention needs features=waveform (the samples of each hop); got {n_in} "
                               f"features per frame, i.e. a {sample_rate} Hz sample rate. Fix: features=waveform")
         pool, kernel = [int(p) for p in pool], [int(k) for k in kernel]
-        f = n_mels
-        for p in pool:
-            f //= p
-        if f < 1:
-            raise ConfigError(f"model.pool {pool} pools more than {n_mels} mel bands. Fix: smaller factors")
+        f = pooled_bands(n_mels, pool)
         if (2 * maps) % heads:
             raise ConfigError(f"model.heads={heads} must divide 2 x model.maps = {2 * maps}")
         self.logmel = LogMel(sample_rate, n_in, round(frame_seconds * sample_rate), n_mels)
         self.norm_in = nn.BatchNorm1d(n_mels)
-        convs, c_in = [], 1
-        for p in pool:
-            convs += [nn.Conv2d(c_in, maps, (kernel[1], kernel[0]), padding="same"), nn.BatchNorm2d(maps), nn.ReLU(),
-                      nn.MaxPool2d((1, p)), nn.Dropout(dropout)]
-            c_in = maps
-        self.conv = nn.Sequential(*convs)
+        self.conv = conv_blocks(maps, pool, kernel, dropout)
         self.gru = nn.GRU(maps * f, maps, num_layers=rnn_layers, batch_first=True, bidirectional=True,
                           dropout=dropout if rnn_layers > 1 else 0.0)
         self.attention = nn.MultiheadAttention(2 * maps, heads, dropout=dropout, batch_first=True)

@@ -40,6 +40,28 @@ class LockedDropout(nn.Module):
         return x * mask
 
 
+def pooled_bands(n_bands: int, pool: Sequence[int]) -> int:
+    """Frequency bands left after max-pooling by each factor of ``pool`` in turn."""
+    f = n_bands
+    for p in pool:
+        if p < 1 or f // p < 1:
+            raise ConfigError(f"model.pool {list(pool)} cannot pool {n_bands} bands (stuck at {f} bands before {p}). "
+                              "Fix: pooling factors whose product is at most the number of bands")
+        f //= p
+    return f
+
+
+def conv_blocks(maps: int, pool: Sequence[int], kernel: Sequence[int], dropout: float) -> nn.Sequential:
+    """One block per pooling factor: "same" conv ``kernel`` (freq, time) with ``maps`` filters -> batch norm ->
+    ReLU -> max-pool over frequency -> dropout (five modules per block, which the unit visualization relies on)."""
+    convs, c_in = [], 1
+    for p in pool:
+        convs += [nn.Conv2d(c_in, maps, (kernel[1], kernel[0]), padding="same"), nn.BatchNorm2d(maps), nn.ReLU(),
+                  nn.MaxPool2d((1, p)), nn.Dropout(dropout)]
+        c_in = maps
+    return nn.Sequential(*convs)
+
+
 class CRNN(nn.Module):
     def __init__(self, n_in: int, n_classes: int, maps: int = 96, pool: Sequence[int] = (5, 4, 2),
                  rnn_layers: int = 1, fnn_layers: int = 0, kernel: Sequence[int] = (5, 5), cell: str = "gru",
@@ -50,19 +72,9 @@ class CRNN(nn.Module):
             raise ConfigError(f"model.kernel is [freq, time], got {kernel}. Fix: e.g. model.kernel=[5,5]")
         if cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell must be gru or lstm, got {cell!r}")
-        f = n_in
-        for p in pool:
-            if p < 1 or f // p < 1:
-                raise ConfigError(f"model.pool {pool} cannot pool {n_in} bands (stuck at {f} bands before {p}). "
-                                  "Fix: pooling factors whose product is at most the number of bands")
-            f //= p
+        f = pooled_bands(n_in, pool)
         self.pool, self.temporal_pool = pool, temporal_pool
-        convs, c_in = [], 1
-        for p in pool:
-            convs += [nn.Conv2d(c_in, maps, (kernel[1], kernel[0]), padding="same"), nn.BatchNorm2d(maps),
-                      nn.ReLU(), nn.MaxPool2d((1, p)), nn.Dropout(dropout)]
-            c_in = maps
-        self.conv = nn.Sequential(*convs)
+        self.conv = conv_blocks(maps, pool, kernel, dropout)
         width = maps * f if pool else n_in
         rnn_cls = nn.GRU if cell == "gru" else nn.LSTM
         self.rnns = nn.ModuleList()

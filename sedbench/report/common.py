@@ -43,12 +43,18 @@ def style(family: str) -> tuple[str, str]:
     return FAMILY_STYLE.get(family, ("tab:orange", "v"))
 
 
-def figure():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def figure():
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
     ax.grid(True, alpha=0.3)
     return plt, fig, ax

@@ -17,19 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from sedbench.report.collect import TrialRow
-from sedbench.report.common import best_per_family, figure, finish, style, write_csv
+from sedbench.report.common import best_per_family, figure, finish, pyplot, style, write_csv
 from sedbench.training.artifacts import ACTIVITY_PATH, BUNDLE_PATH
 
 Fetch = Callable[[str, str], "Path | None"]  # (run id, artifact path) -> local file, None when missing
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def write_activity(rows: list[TrialRow], fetch: Fetch, out: Path) -> str | None:
@@ -56,7 +47,7 @@ def write_activity(rows: list[TrialRow], fetch: Fetch, out: Path) -> str | None:
                                      *[f"{f}/{classes[k]}" for f in same for k in shown]],
               [[round(start + t * hop, 3), *truth[t, shown].astype(int),
                 *[round(float(a["probs"][t, k]), 4) for a in same.values() for k in shown]] for t in range(T)])
-    plt = _pyplot()
+    plt = pyplot()
     panels = 2 + len(same)
     fig, axes = plt.subplots(panels, 1, figsize=(9, 0.8 + 1.9 * panels), dpi=150, sharex=True,
                              constrained_layout=True)
@@ -106,7 +97,7 @@ def write_filters(rows: list[TrialRow], fetch: Fetch, out: Path, per_layer: int 
     layers = sorted({u.layer for u in units})
     write_csv(out / "filters.csv", ["layer", "channel", "activation_after_ascent", "receptive_field_frames"],
               [[u.layer, u.channel, round(u.activation, 4), receptive_field(bundle.net, u.layer)] for u in units])
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(layers), per_layer, figsize=(2.3 * per_layer + 1, 2.2 * len(layers) + 0.6),
                              dpi=150, squeeze=False, constrained_layout=True)
     vmax = max(float(np.abs(u.pattern).max()) for u in units)

@@ -205,24 +205,14 @@ def write_importance(study, out: Path) -> str | None:
 
 def artifact_fetcher(tracking_uri: str | None, folder: Path):
     """``fetch(run_id, path)``: a run's artifact downloaded under ``folder``, or None when it has none."""
-    import os
+    from sedbench.training.artifacts import download_artifact
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small file per figure
     client = None
     if tracking_uri:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri)
-
-    def fetch(run_id: str, path: str) -> Path | None:
-        if client is None or not run_id:
-            return None
-        try:
-            return Path(client.download_artifacts(run_id, path, str(folder)))
-        except Exception:  # no such artifact (older runs, toy runs, weak-label runs), or a deleted run
-            return None
-
-    return fetch
+    return lambda run_id, path: download_artifact(client, run_id, path, folder) if client and run_id else None
 
 
 HINTS = {

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sedbench.errors import SedbenchError
-from sedbench.training.artifacts import BUNDLE_PATH, Bundle
+from sedbench.training.artifacts import BUNDLE_PATH, Bundle, download_artifact
 
 METRICS = ("f1_frm", "er_frm", "f1_1sec", "er_1sec")
 
@@ -31,21 +31,17 @@ def parse_shifts(text: str | None) -> list[int]:
 
 
 def download_bundle(client, run_id: str, dst: Path) -> Bundle:
-    import os
-
     from mlflow.exceptions import MlflowException
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         client.get_run(run_id)
     except MlflowException:
         raise SedbenchError(f"no MLflow run {run_id!r} in {client.tracking_uri}. Fix: copy a run id from "
                             "`sedbench dashboard` or results/NAME/trials.csv, or pass --tracking") from None
-    try:
-        path = client.download_artifacts(run_id, BUNDLE_PATH, str(dst))
-    except (MlflowException, OSError):
+    path = download_artifact(client, run_id, BUNDLE_PATH, dst)
+    if path is None:
         raise SedbenchError(f"run {run_id} has no {BUNDLE_PATH} artifact (a failed run, a toy run, or one recorded "
-                            "with tracking.log_model=false). Fix: evaluate a completed training run") from None
+                            "with tracking.log_model=false). Fix: evaluate a completed training run")
     return Bundle.load(path)
 
 
@@ -80,10 +76,10 @@ def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir
     from tqdm.auto import tqdm
 
     from sedbench.data.features import FeatureCache
-    from sedbench.data.layouts import load_dataset
+    from sedbench.data.layouts import dataset_from_config
     from sedbench.metrics.segment import score_activity
 
-    ds = load_dataset(data["name"], root=data.get("root"), layout=data.get("layout"), fold=data.get("fold", 1))
+    ds = dataset_from_config(data)
     if ds.weak:
         raise SedbenchError(f"{ds.name}: weak (clip) labels; pitch-shift evaluation scores frame activity. "
                             "Fix: evaluate a run trained on a strongly labelled dataset")

@@ -117,9 +117,8 @@ def _fit_and_test(cfg, dm, module, monitor, callbacks, checkpoint, logger, run_d
 
     test = module.scores["test"]
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
-    metrics = {monitor: best, **scores_as_metrics(test, dm.ds.weak), "n_params": n_params,
-               "fit_seconds": round(fit_seconds, 2), "epochs": trainer.current_epoch, "family": cfg.model.family,
-               "run_name": run_name(cfg), "mlflow_run_id": logger.run_id}
+    metrics = run_metrics(cfg, logger, {monitor: best}, test, dm.ds.weak, n_params, fit_seconds,
+                          trainer.current_epoch)
     record(logger, cfg, metrics, run_dir)
     if cfg.tracking.get("log_model", True):
         log_model(logger, cfg, dm, module, run_dir)
@@ -152,13 +151,12 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     """The GMM baseline: EM on the training frames, scored like the networks, recorded alike (no Lightning)."""
     from sedbench.data.datamodule import split_features
     from sedbench.data.features import FeatureCache, params_from_config
-    from sedbench.data.layouts import load_dataset
+    from sedbench.data.layouts import dataset_from_config
     from sedbench.errors import ConfigError
     from sedbench.metrics.segment import score_activity
     from sedbench.models.gmm import GMMDetector
 
-    d = cfg.data
-    ds = load_dataset(d.name, root=d.get("root"), layout=d.get("layout"), fold=d.get("fold", 1))
+    ds = dataset_from_config(cfg.data)
     if ds.weak:
         raise ConfigError(f"model=gmm needs frame-level (strong) labels; {ds.name} has clip labels. Fix: a strongly "
                           "labelled dataset (synth, tut_sed_*, urban_sed, desed, folder)")
@@ -169,8 +167,9 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
                       m.max_iter, cfg.seed)
     n_params = gmm.n_parameters(params.n_features(ds.sample_rate))
     logger.log_hyperparams({"n_params": n_params})
+    train_features = split_features(ds, "train", params, cache)
     t0 = time.perf_counter()
-    gmm.fit(*split_features(ds, "train", params, cache))
+    gmm.fit(*train_features)
     fit_seconds = time.perf_counter() - t0
     scores = {}
     for split in ("validation", "test"):
@@ -180,10 +179,7 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
                                        params.hop_seconds, cfg.threshold, (1.0,) if split == "test" else ())
     val = scores["validation"]["f1_frm"]
     logger.log_metrics({"val/f1_frm": val, "val/er_frm": scores["validation"]["er_frm"]}, step=0)
-    test = scores["test"]
-    metrics = {"val/f1_frm": val, **scores_as_metrics(test, False), "n_params": n_params,
-               "fit_seconds": round(fit_seconds, 2), "epochs": 0, "family": cfg.model.family,
-               "run_name": run_name(cfg), "mlflow_run_id": logger.run_id}
+    metrics = run_metrics(cfg, logger, {"val/f1_frm": val}, scores["test"], False, n_params, fit_seconds, 0)
     record(logger, cfg, metrics, run_dir)
     logger.finalize("success")
     print(summary(cfg, metrics, run_dir, logger))
@@ -193,9 +189,12 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
 def make_logger(cfg: DictConfig):
     from pytorch_lightning.loggers import MLFlowLogger
 
+    from sedbench.sweep import sqlite_file
+
     uri = cfg.tracking.uri
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_file(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
     artifacts = Path(cfg.tracking.get("artifacts", "results/mlartifacts")).resolve()
     tags = {"family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.data.name, "seed": str(cfg.seed)}
     trial = cfg.get("trial") or {}
@@ -242,6 +241,13 @@ def record_failure(logger, run_dir: Path, exc: BaseException) -> None:
 # metrics.json key of a class-wise dict -> MLflow metric prefix (one metric per class)
 CLASS_METRICS = {"class_wise_test_f1": "test/f1_frm", "class_wise_test_precision": "test/precision_frm",
                  "class_wise_test_recall": "test/recall_frm", "class_wise_test_eer": "test/eer"}
+
+
+def run_metrics(cfg: DictConfig, logger, validation: dict, test: dict, weak: bool, n_params: int,
+                fit_seconds: float, epochs: int) -> dict:
+    """What a finished run records (metrics.json, MLflow, the sweep's trial attributes)."""
+    return {**validation, **scores_as_metrics(test, weak), "n_params": n_params, "fit_seconds": round(fit_seconds, 2),
+            "epochs": epochs, "family": cfg.model.family, "run_name": run_name(cfg), "mlflow_run_id": logger.run_id}
 
 
 def scores_as_metrics(test: dict, weak: bool) -> dict:
@@ -295,11 +301,11 @@ def params(cfg: DictConfig) -> int:
 
     feats, _ = params_from_config(cfg.features)
     n_classes, sr = cfg.get("n_classes"), 44100
-    if n_classes is None or feats.kind == "stft":
-        from sedbench.data.layouts import load_dataset
+    if n_classes is None or feats.kind in ("stft", "waveform"):  # input width depends on the sample rate
+        from sedbench.data.layouts import dataset_from_config
 
         try:
-            ds = load_dataset(cfg.data.name, root=cfg.data.get("root"), layout=cfg.data.get("layout"))
+            ds = dataset_from_config(cfg.data)
         except SedbenchError as exc:
             if n_classes is None:
                 raise SedbenchError(f"{exc}\n(or pass n_classes=K to count without the dataset)") from None
