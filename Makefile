@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= data
 
-.PHONY: setup browser demo test bench lint clean
+.PHONY: setup browser postgres demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,17 @@ browser:
 	  else echo "note: chromium/chromium-driver are missing and this is not root: the browser test will skip"; fi; \
 	fi
 
-test: $(STAMP) browser
+# PostgreSQL server binaries for the scale-out test (Debian package), installed when missing and root.
+# The test starts its own throwaway server on 127.0.0.1 (tests/test_postgres.py).
+postgres:
+	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing postgresql (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "note: PostgreSQL is missing and this is not root: the postgres test will skip"; fi; \
+	fi
+
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

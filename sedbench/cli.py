@@ -158,6 +158,8 @@ def run_hydra(task: str, overrides: list[str]) -> int:
             known = ", ".join(sorted(p.stem for p in sweeps.glob("*.yaml")))
             raise SedbenchError(f"{sweeps / name}.yaml: no such sweep. Fix: one of {known}")
         overrides = ["-m", f"+sweeps={name}", f"hydra.searchpath=[file://{folder.parent}]", *overrides]
+    if task != "params":
+        preflight(folder, overrides)
     fn = _clean_errors({"train": tasks.train, "params": tasks.params, "sweep": tasks.train}[task])
     saved = sys.argv
     if task == "params":  # a count, not a run: no output folder, no log file
@@ -171,6 +173,36 @@ def run_hydra(task: str, overrides: list[str]) -> int:
     finally:
         sys.argv = saved
     return 0
+
+
+# Hydra flags that print or inspect instead of running
+INSPECT_FLAGS = {"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--resolve", "--package", "-p",
+                 "--shell-completion", "-sc"}
+
+
+def preflight(folder: Path, overrides: list[str]) -> None:
+    """Before Hydra creates anything: compose the run's config (a sweep's first cell) and check that
+    every folder it writes to can be written and that its servers answer (sedbench.preflight)."""
+    if INSPECT_FLAGS & set(overrides):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from sedbench.preflight import check_run
+
+    multirun = "-m" in overrides or "--multirun" in overrides
+    try:
+        plain = []
+        for o in OverridesParser.create().parse_overrides([x for x in overrides if not x.startswith("-")]):
+            if not o.is_sweep_override():
+                plain.append(o.input_line)
+            elif o.is_discrete_sweep():  # the first value stands for all: paths do not depend on the cell
+                plain.append(f"{o.input_line.split('=', 1)[0]}={next(iter(o.sweep_string_iterator()))}")
+        with initialize_config_dir(config_dir=str(folder), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=plain, return_hydra_config=True)
+    except Exception:  # a bad override: Hydra itself reports it, with its own message
+        return
+    check_run(cfg, multirun)
 
 
 def _clean_errors(fn):

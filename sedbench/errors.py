@@ -16,6 +16,10 @@ class ConfigError(SedbenchError, ValueError):
     """An impossible configuration (e.g. a pooling schedule that pools more bands than there are)."""
 
 
+class DivergedError(SedbenchError, FloatingPointError):
+    """The training loss became NaN or infinite: the run stops (a sweep records the trial as failed)."""
+
+
 class DataError(SedbenchError):
     """Bad input data.
 

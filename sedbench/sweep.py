@@ -87,6 +87,54 @@ def sqlite_file(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
+def redact(url: str) -> str:
+    """A database URL with its password hidden, for messages and logs."""
+    import re
+
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up (no hang on a silent host)
+
+
+def engine_kwargs(url: str) -> dict:
+    """SQLAlchemy engine options for an Optuna storage URL: SQLite waits on locks; servers time out."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 120}}
+    kwargs: dict = {"pool_pre_ping": True}  # a connection the server dropped is replaced, not used
+    if url.startswith(("postgresql", "mysql")):
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    return kwargs
+
+
+def check_storage(url: str) -> None:
+    """Connect once to a server storage and fail with a clear error (not a hang) when it does not answer."""
+    from sedbench.errors import ConfigError
+
+    if url.startswith("sqlite"):
+        return
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    fix = ("Fix: start the database server, or correct sweep.storage (host, port, user, password, database); "
+           "see docs/scale-out.md")
+    try:
+        engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"sweep.storage {redact(url)!r} is not a usable database URL ({exc}). Fix: "
+                          "sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB with psycopg installed "
+                          "(pip install 'sedbench[postgres]')") from None
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise ConfigError(f"the Optuna storage {redact(url)} does not answer "
+                          f"({reason[0] if reason else type(exc).__name__}). {fix}") from None
+    finally:
+        engine.dispose()
+
+
 def open_study(name: str, storage_url: str, direction: str = "maximize", sampler=None, pruner=None):
     import optuna
     from optuna.storages import RDBStorage
@@ -94,10 +142,8 @@ def open_study(name: str, storage_url: str, direction: str = "maximize", sampler
     db = sqlite_file(storage_url)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-        kwargs = {"connect_args": {"timeout": 120}}
-    else:
-        kwargs = {"pool_pre_ping": True}
-    storage = retry(lambda: RDBStorage(storage_url, engine_kwargs=kwargs))
+    check_storage(storage_url)
+    storage = retry(lambda: RDBStorage(storage_url, engine_kwargs=engine_kwargs(storage_url)))
     return retry(lambda: optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
                                              pruner=pruner, load_if_exists=True))
 
@@ -155,8 +201,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def fail_stale(study, heartbeat_seconds: float) -> list[int]:
-    """Fail RUNNING trials whose worker is gone; returns their numbers."""
+def fail_stale(study, heartbeat_seconds: float) -> list:
+    """Fail RUNNING trials whose worker is gone (same host and its process is dead, or no heartbeat for
+    ``4 x heartbeat_seconds``); returns those trials as they were (their ``cell`` attribute says what to
+    retry). Several workers may check at once: a trial another worker has just failed is skipped."""
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     host, now, failed = socket.gethostname(), time.time(), []
@@ -166,11 +215,38 @@ def fail_stale(study, heartbeat_seconds: float) -> list[int]:
         beat = a.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now)
         silent = now - beat > 4 * heartbeat_seconds
         if dead_here or silent:
-            trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
-            study._storage.set_trial_user_attr(trial_id, "error", "worker died (interrupted trial)")
-            study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
-            failed.append(t.number)
+            storage = study._storage
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+            reason = "its worker process is gone" if dead_here else f"no heartbeat for {now - beat:.0f} s"
+            try:
+                storage.set_trial_user_attr(trial_id, "error", f"worker died (interrupted trial: {reason})")
+                if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                    failed.append(t)
+            except UpdateFinishedTrialError:  # finished (or failed by another worker) meanwhile
+                pass
     return failed
+
+
+def prune_leftovers(study) -> int:
+    """WAITING trials of cells that are already done (two workers enqueued the same cell at once) are
+    marked duplicate and pruned, so that a finished study holds no work; returns how many."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    done = {t.user_attrs.get("cell") for t in trials if is_live(t) and t.state.name in ("COMPLETE", "PRUNED")}
+    storage, pruned = study._storage, 0
+    for t in trials:
+        if t.state.name == "WAITING" and t.user_attrs.get("cell") in done:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+            try:  # a worker popping it meanwhile finds the same duplicate: either way it ends pruned
+                if storage.get_trial(trial_id).state == TrialState.WAITING:
+                    storage.set_trial_user_attr(trial_id, "duplicate", True)
+                    storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+                    pruned += 1
+            except UpdateFinishedTrialError:
+                pass
+    return pruned
 
 
 def done_count(study) -> int:

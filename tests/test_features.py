@@ -89,6 +89,35 @@ def test_cache_survives_processes_and_repairs_damage(tmp_path):
     assert again.get(wav, 16000).shape == (50, 40) and again.misses == 1
 
 
+def _flip_middle_byte(data: bytes) -> bytes:
+    i = len(data) // 2
+    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+
+
+@pytest.mark.parametrize("damage", {
+    "one flipped bit in the data": _flip_middle_byte,
+    "truncated": lambda d: d[: len(d) // 3],
+    "empty": lambda d: b"",
+    "a valid .npy without checksum": lambda d: d[:-12],
+}.items(), ids=lambda x: x if isinstance(x, str) else "")
+def test_a_damaged_cache_entry_is_detected_and_recomputed_not_trusted(tmp_path, damage, caplog):
+    name, fn = damage
+    wav = write_wav(tmp_path / "a.wav", seconds=1.0, sr=16000)
+    cache = FeatureCache(tmp_path / "cache")
+    fresh = cache.get(wav, 16000)
+    entry = cache.path_for(cache.key(wav, 16000, FeatureParams()))
+    entry.write_bytes(fn(entry.read_bytes()))
+    again = FeatureCache(tmp_path / "cache")
+    with caplog.at_level("WARNING"):
+        feats = again.get(wav, 16000)
+    assert again.misses == 1 and again.hits == 0, name
+    np.testing.assert_array_equal(feats, fresh)
+    assert "damaged feature-cache entry" in caplog.text and str(entry) in caplog.text
+    third = FeatureCache(tmp_path / "cache")
+    np.testing.assert_array_equal(third.get(wav, 16000), fresh)  # the repaired entry is used again
+    assert third.hits == 1
+
+
 def test_cache_reports_bad_audio_with_the_file(tmp_path):
     from sedbench.errors import DataError
 

@@ -16,10 +16,14 @@ from sedbench.sweep import cell_from_key, grid_cells
 APP = Path(__file__).with_name("sweep_app.py")
 
 
+def app_cmd(tmp_path, *args, name="s", log="trained.log") -> list[str]:
+    return [sys.executable, str(APP), "-m", f"sweep.name={name}", f"sweep.storage=sqlite:///{tmp_path}/optuna.db",
+            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/artifacts",
+            f"hydra.sweep.dir={tmp_path}/runs/{name}", f"+toy.log={tmp_path}/{log}", *args]
+
+
 def run_app(tmp_path, *args, name="s", wait=True, log="trained.log"):
-    cmd = [sys.executable, str(APP), "-m", f"sweep.name={name}", f"sweep.storage=sqlite:///{tmp_path}/optuna.db",
-           f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/artifacts",
-           f"hydra.sweep.dir={tmp_path}/runs/{name}", f"+toy.log={tmp_path}/{log}", *args]
+    cmd = app_cmd(tmp_path, *args, name=name, log=log)
     if not wait:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -220,3 +224,83 @@ def test_parallel_trials_through_the_joblib_launcher(tmp_path):
     assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 4
     pids = {line.split()[1] for line in (tmp_path / "trained.log").read_text().splitlines()}
     assert len(pids) == 2  # two worker processes
+
+
+def test_parallel_trials_through_the_local_launcher_preset(tmp_path):
+    """``hydra/launcher=local``: joblib processes, as many as sweep.n_jobs."""
+    r = run_app(tmp_path, "model.maps=1,2,3,4", "+toy.sleep=1.0", "sweep.n_jobs=2", "hydra/launcher=local")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 4
+    assert len({line.split()[1] for line in (tmp_path / "trained.log").read_text().splitlines()}) == 2
+
+
+def test_trials_through_submitit(tmp_path):
+    """The submitit launcher (SLURM's, here in its local mode: each trial a submitted job in its own
+    process) under the sedbench sweeper: results, failures and trial folders come back as with joblib."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install 'sedbench[slurm]'")
+    r = run_app(tmp_path, "model.maps=1,2,3", "+toy.fail=[2]", "sweep.n_jobs=3", "hydra/launcher=submitit_local",
+                "hydra.launcher.timeout_min=5")
+    assert r.returncode == 0, r.stdout + r.stderr
+    st = study(tmp_path)
+    states = {cell_from_key(t.user_attrs["cell"])[0]: t for t in st.trials}
+    assert states["model.maps=1"].state.name == "COMPLETE" and states["model.maps=3"].state.name == "COMPLETE"
+    assert states["model.maps=2"].state.name == "FAIL" and "toy failure" in states["model.maps=2"].user_attrs["error"]
+    assert len({line.split()[1] for line in (tmp_path / "trained.log").read_text().splitlines()}) == 3
+    assert (tmp_path / "runs" / "s" / ".submitit").is_dir()
+    assert Path(states["model.maps=1"].user_attrs["output_dir"]) == tmp_path / "runs" / "s" / "s" / "0"
+
+
+def test_the_slurm_preset_composes_for_a_cluster():
+    from hydra import compose, initialize_config_dir
+
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install 'sedbench[slurm]'")
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["hydra/launcher=slurm", "sweep.n_jobs=16",
+                                                       "hydra.launcher.partition=gpu"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher.array_parallelism == 16 and launcher.partition == "gpu" and launcher.gpus_per_node == 1
+
+
+def test_trials_through_ray(tmp_path):
+    """``hydra/launcher=ray_cluster``: trials as Ray tasks on a local Ray instance (where Ray installs)."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="Ray is optional: pip install 'sedbench[ray]'")
+    r = run_app(tmp_path, "model.maps=1,2,3", "+toy.fail=[2]", "sweep.n_jobs=3", "hydra/launcher=ray_cluster")
+    assert r.returncode == 0, r.stdout + r.stderr
+    states = {cell_from_key(t.user_attrs["cell"])[0]: t.state.name for t in study(tmp_path).trials}
+    assert states == {"model.maps=1": "COMPLETE", "model.maps=2": "FAIL", "model.maps=3": "COMPLETE"}
+
+
+def test_a_worker_on_another_host_that_dies_is_noticed_by_its_heartbeat(tmp_path):
+    """Worker a runs under another host name (a UTS namespace, as on another machine), so its process
+    cannot be looked up; once SIGKILLed, its trial falls silent and worker b fails and retries it."""
+    if os.geteuid() != 0 or subprocess.run(["unshare", "-u", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs root and `unshare -u` to give a worker another host name")
+    args = ["model.maps=1,2,3,4", "+toy.sleep=2", "sweep.heartbeat_seconds=0.5"]
+    a = subprocess.Popen(["unshare", "-u", "sh", "-c", 'hostname other-machine && exec "$@"', "sh",
+                          *app_cmd(tmp_path, *args, name="h")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(t.state.name == "RUNNING" and t.user_attrs.get("host") == "other-machine"
+                                              for t in _trials(tmp_path, "h")):
+        time.sleep(0.05)
+    a.kill()
+    a.communicate(timeout=60)
+    killed_at = time.time()
+    b = run_app(tmp_path, *args, name="h")
+    assert b.returncode == 0, b.stdout + b.stderr
+    st = study(tmp_path, "h")
+    assert sorted(completed_per_cell(st).values()) == [1] * 4
+    (dead,) = [t for t in st.trials if t.user_attrs.get("host") == "other-machine" and t.state.name == "FAIL"]
+    assert "no heartbeat for" in dead.user_attrs["error"]
+    assert "had lost their worker" in b.stdout + b.stderr
+    retry = next(t for t in st.trials if t.state.name == "COMPLETE" and t.user_attrs["cell"] == dead.user_attrs["cell"])
+    assert retry.datetime_start.timestamp() - killed_at >= 4 * 0.5 - 0.5  # not before it fell silent
+
+
+def _trials(tmp_path, name):
+    try:
+        return study(tmp_path, name).trials
+    except KeyError:  # the worker has not created the study yet
+        return []

@@ -84,9 +84,7 @@ class SedbenchSweeper(Sweeper):
         if cells:
             self._check_grid(study, name)
         parent = self._parent_run(study, name)
-        stale = sw.fail_stale(study, cfg.heartbeat_seconds)
-        if stale:
-            log.warning("trials %s had lost their worker: marked failed, their cells will be retried", stale)
+        self._reap(study, name, cells=[])  # enqueue_missing below retries every failed cell
         if cells:
             added = sw.enqueue_missing(study, cells)
             done = sw.done_count(study)
@@ -96,6 +94,7 @@ class SedbenchSweeper(Sweeper):
         status = "FINISHED"
         try:
             while sw.done_count(study) < budget:
+                self._reap(study, name, cells)  # a worker that died meanwhile: its cell is retried here
                 batch = self._ask(study, sw, cells, cfg, base, name, parent, budget)
                 if not batch:
                     break
@@ -116,6 +115,8 @@ class SedbenchSweeper(Sweeper):
             status = "KILLED"
             raise
         finally:
+            if sw.done_count(study) >= budget:
+                sw.prune_leftovers(study)
             self._close_parent(parent, status)
             wall = time.perf_counter() - t0
             print(sw.summary_table(study))
@@ -127,6 +128,37 @@ class SedbenchSweeper(Sweeper):
         return study
 
     # ------------------------------------------------------------------ steps
+    def _reap(self, study, name: str, cells) -> None:
+        """Fail the trials of dead workers, end their MLflow runs, and re-enqueue their grid cells."""
+        from sedbench import sweep as sw
+
+        stale = sw.fail_stale(study, self.config.sweep.heartbeat_seconds)
+        if not stale:
+            return
+        log.warning("trials %s had lost their worker: marked failed, their cells will be retried",
+                    [t.number for t in stale])
+        self._end_runs(name, stale)
+        keys = {t.user_attrs.get("cell") for t in stale}
+        sw.enqueue_missing(study, [c for c in cells if sw.cell_key(c) in keys])
+
+    def _end_runs(self, name: str, trials) -> None:
+        """A dead worker's MLflow run stays RUNNING forever: mark it KILLED (its metrics so far are kept)."""
+        try:
+            from mlflow.tracking import MlflowClient
+
+            from sedbench.training.train import ensure_experiment
+
+            client = MlflowClient(self.config.tracking.uri)
+            exp = ensure_experiment(client, self.config.tracking)
+            for t in trials:
+                runs = client.search_runs([exp], f"tags.sweep = '{name}' and tags.trial = '{t.number}' "
+                                                 "and attributes.status = 'RUNNING'")
+                for run in runs:
+                    client.set_tag(run.info.run_id, "outcome", "worker died")
+                    client.set_terminated(run.info.run_id, "KILLED")
+        except Exception as exc:  # tracking must not stop a sweep
+            log.warning("could not end the MLflow runs of trials %s (%s)", [t.number for t in trials], exc)
+
     def _split(self, arguments: list[str]) -> tuple[list[str], dict[str, list[str]]]:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         base, grid = [], {}
@@ -143,6 +175,7 @@ class SedbenchSweeper(Sweeper):
         return base, grid
 
     def _ask(self, study, sw, cells, cfg, base, name, parent, budget) -> list:
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         batch = []
@@ -152,13 +185,14 @@ class SedbenchSweeper(Sweeper):
                 break
             trial = study.ask()
             if cells:
-                if "cell" not in trial.user_attrs:  # another worker took the last waiting cell
-                    trial.set_user_attr("empty", True)
-                    study.tell(trial, state=TrialState.PRUNED)
-                    continue
-                if sw.is_duplicate(study, trial):
-                    trial.set_user_attr("duplicate", True)
-                    study.tell(trial, state=TrialState.PRUNED)
+                unwanted = ("empty" if "cell" not in trial.user_attrs  # another worker took the last waiting cell
+                            else "duplicate" if sw.is_duplicate(study, trial) else None)
+                if unwanted:
+                    try:
+                        trial.set_user_attr(unwanted, True)
+                        study.tell(trial, state=TrialState.PRUNED)
+                    except UpdateFinishedTrialError:  # pruned by a worker tidying up its finished grid
+                        pass
                     continue
                 cell = sw.cell_from_key(trial.user_attrs["cell"])
                 for key in sw.cell_params(cell):  # fixed by the enqueued cell; recorded as Optuna params
@@ -172,8 +206,10 @@ class SedbenchSweeper(Sweeper):
                                   f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}"]))
         return batch
 
-    # overrides that change where or how fast a sweep runs, not what its trials compute
-    NEUTRAL = ("hydra.", "hydra/", "sweep.", "tracking.", "trial.", "trainer.num_threads=", "data.num_workers=")
+    # overrides that change where or how fast a sweep runs, not what its trials compute (paths may differ
+    # between the machines of one sweep)
+    NEUTRAL = ("hydra.", "hydra/", "sweep.", "tracking.", "trial.", "trainer.num_threads=", "data.num_workers=",
+               "data.root=", "features.cache_dir=")
 
     def _check_base(self, study, name: str, base: list[str]) -> None:
         """A study's cells mean the same thing on every run: its result-relevant overrides are fixed."""
@@ -261,6 +297,17 @@ class SedbenchSweeper(Sweeper):
 
     def _tell(self, study, trial, ret) -> tuple[bool | None, dict]:
         """Record one finished job: (True = completed, False = pruned, None = failed; its metrics.json)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            return self._record(study, trial, ret)
+        except UpdateFinishedTrialError:  # another worker took this one for dead (no heartbeat) and failed it
+            log.warning("trial %d had been failed by another worker (no heartbeat seen); its cell was retried "
+                        "there, so this result is not counted (its run folder and MLflow run are kept)",
+                        trial.number)
+            return None, {}
+
+    def _record(self, study, trial, ret) -> tuple[bool | None, dict]:
         import optuna
         from optuna.trial import TrialState
 

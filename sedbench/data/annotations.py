@@ -115,13 +115,29 @@ def _last_event_fields(fields: list[str], path: Path, lineno: int) -> list[str]:
     raise DataError(path, "no onset/offset pair found in the line", "write onset<TAB>offset<TAB>label", lineno)
 
 
-def read_rows(path: Path, sep: str | None) -> list[tuple[int, list[str]]]:
+def read_text(path: Path, what: str = "annotation file") -> str:
+    """A metadata file's text (UTF-8, an optional BOM dropped), or a DataError naming it."""
     if not path.is_file():
-        raise DataError(path, "annotation file not found", "check the path or re-create the dataset")
+        raise DataError(path, f"{what} not found", "check the path or re-create the dataset")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read the {what} ({exc.strerror or exc})", "check its permissions") from None
+    if "\x00" in text:
+        raise DataError(path, "binary data (NUL bytes) in a text file", "save the file as plain UTF-8 text")
+    return text
+
+
+def read_csv(path: Path, what: str = "annotation file") -> list[tuple[int, list[str]]]:
+    """``(line, fields)`` of a comma-separated file (blank lines skipped)."""
+    text = read_text(path, what)
+    return [(n, row) for n, row in enumerate(csv.reader(text.splitlines()), 1) if row]
+
+
+def read_rows(path: Path, sep: str | None) -> list[tuple[int, list[str]]]:
+    text = read_text(path)
     rows = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -13,6 +13,7 @@ import numpy as np
 from sedbench.errors import DataError, note
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
+MIN_RATE, MAX_RATE = 1000, 768000  # plausible sample rates (Hz); others come from damaged headers
 
 
 def audio_info(path: str | Path) -> tuple[int, int, int]:
@@ -38,6 +39,9 @@ def load_audio(path: str | Path, sample_rate: int | None = None, *, quiet: bool 
         raise _unreadable(path, exc) from None
     if data.shape[0] == 0:
         raise DataError(path, "the audio file holds no samples", "re-export the file or remove it from the dataset")
+    if not MIN_RATE <= sr <= MAX_RATE:  # a damaged header: resampling from it would be meaningless (or huge)
+        raise DataError(path, f"implausible sample rate {sr} Hz in the header (expected {MIN_RATE}..{MAX_RATE} Hz)",
+                        "re-export the file; its header is damaged")
     if data.shape[1] > 1:
         if not quiet:
             note(f"{path}: {data.shape[1]} channels mixed down to mono", once=f"mono:{path.parent}")
@@ -53,6 +57,9 @@ def load_audio(path: str | Path, sample_rate: int | None = None, *, quiet: bool 
             note(f"{path}: sample rate {sr} Hz resampled to the dataset's {sample_rate} Hz",
                  once=f"sr:{path.parent}:{sr}")
         y = soxr.resample(y, sr, sample_rate).astype(np.float32, copy=False)
+        if len(y) == 0:
+            raise DataError(path, f"{len(data)} sample(s) at {sr} Hz leave nothing at {sample_rate} Hz",
+                            "remove the file from the dataset (it is far too short)")
         sr = sample_rate
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
 

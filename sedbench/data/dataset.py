@@ -23,6 +23,7 @@ from sedbench.data.annotations import (
     merge_overlaps,
     read_event_table,
     read_rows,
+    read_text,
     write_event_table,
 )
 from sedbench.data.audio import AUDIO_EXTENSIONS, audio_info
@@ -72,7 +73,7 @@ def read_dataset_yaml(path: Path) -> dict:
     import yaml
 
     try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        meta = yaml.safe_load(read_text(path, "dataset.yaml")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise DataError(path, f"invalid YAML ({getattr(exc, 'problem', exc)})", "fix the YAML syntax",
@@ -83,8 +84,16 @@ def read_dataset_yaml(path: Path) -> dict:
         if key not in meta:
             raise DataError(path, f"missing key {key!r}", "add it: classes is a list of labels, sample_rate in Hz")
     classes = meta["classes"]
-    if not isinstance(classes, list) or not classes or len(set(map(str, classes))) != len(classes):
+    if (not isinstance(classes, list) or not classes or len(set(map(str, classes))) != len(classes)
+            or not all(isinstance(c, (str, int)) and str(c).strip() for c in classes)):
         raise DataError(path, "classes must be a non-empty list of distinct labels", "list each class once")
+    sr = meta["sample_rate"]
+    whole = (isinstance(sr, int) and not isinstance(sr, bool)) or (isinstance(sr, float) and sr.is_integer())
+    if not whole or not 0 < sr <= 10**6:
+        raise DataError(path, f"sample_rate {sr!r} is not a sample rate in Hz", "write a whole number, e.g. 44100")
+    meta["sample_rate"] = int(sr)
+    if not isinstance(meta.get("weak", False), bool):
+        raise DataError(path, f"weak {meta['weak']!r} is not true or false", "write weak: true or weak: false")
     return meta
 
 

@@ -14,9 +14,11 @@ the metrics' frame grid line up.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -170,7 +172,8 @@ class FeatureCache:
     ``DIR/ab/<key>.npy`` where key = sha1(audio sha1, sample rate, parameters, version).
     The content hash of a file is memoized under ``DIR/files/`` by (path, size, mtime),
     so a warm hit reads no audio. Writes are atomic (temp file + rename): several
-    processes (sweep workers) share one cache safely.
+    processes (sweep workers) share one cache safely. Each entry carries a CRC-32 of its bytes;
+    a truncated or altered entry is detected on reading and recomputed, never used.
     """
 
     def __init__(self, directory: str | Path | None = None):
@@ -215,12 +218,14 @@ class FeatureCache:
         path = Path(path)
         target = self.path_for(self.key(path, sample_rate, params, pitch_shift, time_stretch))
         if target.is_file():
-            try:
-                feats = np.load(target, allow_pickle=False)
+            feats = read_entry(target)
+            if feats is not None:
                 self.hits += 1
                 return feats
-            except (ValueError, OSError, EOFError):
-                target.unlink(missing_ok=True)  # a damaged entry is recomputed
+            from sedbench.errors import log
+
+            log.warning("%s: damaged feature-cache entry (checksum or format); recomputing it from %s", target, path)
+            target.unlink(missing_ok=True)
         self.misses += 1
         y, sr = load_audio(path, sample_rate)
         if pitch_shift:
@@ -232,11 +237,7 @@ class FeatureCache:
 
             y = librosa.effects.time_stretch(y, rate=time_stretch).astype(np.float32)
         feats = extract(y, sr, params)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.save(f, feats, allow_pickle=False)
-        os.replace(tmp, target)
+        write_entry(target, feats)
         return feats
 
     def path_for(self, key: str) -> Path:
@@ -248,6 +249,33 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sedbench" / "features"
+
+
+ENTRY_MAGIC = b"SEDBCRC1"  # cache entry = .npy bytes + magic + CRC-32 of those bytes (little endian)
+
+
+def write_entry(path: Path, feats: np.ndarray) -> None:
+    """A cache entry with its checksum, written atomically."""
+    buf = io.BytesIO()
+    np.save(buf, feats, allow_pickle=False)
+    data = buf.getvalue()
+    _atomic_write_bytes(path, data + ENTRY_MAGIC + zlib.crc32(data).to_bytes(4, "little"))
+
+
+def read_entry(path: Path) -> np.ndarray | None:
+    """The array of a cache entry, or None when the file is truncated, altered or not an entry at all:
+    every byte is checked against the CRC-32 written with it, so a damaged entry is never trusted."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    body, magic, crc = data[:-12], data[-12:-4], data[-4:]
+    if len(data) < 12 or magic != ENTRY_MAGIC or zlib.crc32(body) != int.from_bytes(crc, "little"):
+        return None
+    try:
+        return np.load(io.BytesIO(body), allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return None
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -23,14 +23,13 @@ training files that fold k+1 evaluates).
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sedbench.data.annotations import read_event_list, read_event_table
+from sedbench.data.annotations import read_csv, read_event_list, read_event_table
 from sedbench.data.dataset import (
     Dataset,
     Recording,
@@ -147,7 +146,7 @@ def read_chime_home(root: str | Path, fold: int = 1, sample_mode: str = "16kHz",
     root = _find_root(Path(root), marker, "chime_home")
     groups: dict[int, list[Recording]] = {}
     index = root / marker
-    for lineno, row in enumerate(csv.reader(index.read_text().splitlines()), 1):
+    for lineno, row in read_csv(index, "CHiME-Home index"):
         if len(row) < 3 or not row[2].strip().isdigit():
             raise DataError(index, "expected 'id,chunkname,fold'", "restore the file from the archive", lineno)
         chunk = row[1].strip()
@@ -165,8 +164,8 @@ def read_chime_home(root: str | Path, fold: int = 1, sample_mode: str = "16kHz",
 def _chime_tags(path: Path) -> tuple[str, ...]:
     if not path.is_file():
         raise DataError(path, "chunk annotation not found", "extract chime_home.tar.gz completely")
-    for lineno, row in enumerate(csv.reader(path.read_text().splitlines()), 1):
-        if row and row[0].strip() == "majorityvote":
+    for lineno, row in read_csv(path, "chunk annotation"):
+        if row[0].strip() == "majorityvote":
             codes = row[1].strip() if len(row) > 1 else ""
             bad = [c for c in codes if c not in CHIME_TAGS and c not in "SU"]
             if bad:
@@ -203,6 +202,7 @@ def read_desed(root: str | Path, subsets: dict | None = None, classes=DESED_CLAS
     return Dataset("desed", tuple(classes), sample_rate, splits, root)
 
 
+ESC50_COLUMNS = ("filename", "fold", "category", "src_file")
 _ESC10_DIR = re.compile(r"^(\d{3}) - (.+)$")
 _ESC_NAME = re.compile(r"^(\d)-(\d+)-([A-Za-z])")
 
@@ -216,9 +216,18 @@ def read_esc(root: str | Path, fold: int = 1, variant: str = "esc10", **_) -> Da
     meta = root / "meta" / "esc50.csv"
     if meta.is_file():
         classes = set()
-        for lineno, row in enumerate(csv.DictReader(meta.read_text().splitlines()), 2):
-            if variant == "esc10" and row.get("esc10", "").strip() != "True":
+        rows = read_csv(meta, "ESC-50 metadata")
+        header = [h.strip() for h in rows[0][1]] if rows else []
+        missing = [c for c in ESC50_COLUMNS if c not in header]
+        if missing:
+            raise DataError(meta, f"the header lacks column(s) {missing}", "restore meta/esc50.csv from ESC-50", 1)
+        for lineno, values in rows[1:]:
+            row = dict(zip(header, (v.strip() for v in values), strict=False))
+            if variant == "esc10" and row.get("esc10") != "True":
                 continue
+            if any(not row.get(c) for c in ESC50_COLUMNS) or not row["fold"].isdigit():
+                raise DataError(meta, f"expected {len(header)} fields with a numeric fold, got {values}",
+                                "restore meta/esc50.csv from ESC-50", lineno)
             wav = root / "audio" / row["filename"]
             if not wav.is_file():
                 raise DataError(meta, f"audio file {row['filename']!r} not found", "extract ESC-50 completely", lineno)

@@ -41,7 +41,11 @@ class SEDModule(pl.LightningModule):
     def training_step(self, batch: dict, _: int) -> torch.Tensor:
         loss = self._loss(self(batch["x"], batch["mask"]), batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at epoch {self.current_epoch}")
+            from sedbench.errors import DivergedError
+
+            raise DivergedError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
+                                f"{self.global_step}: the model diverged, training stops. Fix: check the features "
+                                "for NaN/inf (`sedbench data info`), or use trainer.precision=32 if it was 16/bf16")
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["x"]))
         return loss
 

@@ -113,7 +113,7 @@ def _fit_and_test(cfg, dm, module, monitor, callbacks, checkpoint, logger, run_d
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     fit_seconds = time.perf_counter() - t0
-    trainer.test(module, datamodule=dm, ckpt_path="best" if checkpoint.best_model_path else None, verbose=False)
+    score_best_checkpoint(trainer, module, dm, checkpoint.best_model_path or None)
 
     test = module.scores["test"]
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
@@ -124,6 +124,21 @@ def _fit_and_test(cfg, dm, module, monitor, callbacks, checkpoint, logger, run_d
         log_model(logger, cfg, dm, module, run_dir)
     print(summary(cfg, metrics, run_dir, logger))
     return best
+
+
+def score_best_checkpoint(trainer, module, dm, best_path: str | None) -> None:
+    """Test with the best checkpoint's weights, loaded with ``weights_only=True``: a checkpoint file that
+    holds anything but tensors and plain values (a pickled object could run code) is refused."""
+    import pickle
+
+    from sedbench.errors import DataError
+
+    try:
+        trainer.test(module, datamodule=dm, ckpt_path=best_path, verbose=False, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise DataError(best_path, f"refused to load this checkpoint: it holds more than weights "
+                                   f"({str(exc).splitlines()[0][:200]})",
+                        "delete it and train again; never load checkpoints from an untrusted source") from None
 
 
 def log_model(logger, cfg: DictConfig, dm, module, run_dir: Path) -> None:
@@ -195,7 +210,6 @@ def make_logger(cfg: DictConfig):
     db = sqlite_file(uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    artifacts = Path(cfg.tracking.get("artifacts", "results/mlartifacts")).resolve()
     tags = {"family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.data.name, "seed": str(cfg.seed)}
     trial = cfg.get("trial") or {}
     if trial.get("number") is not None:
@@ -203,9 +217,18 @@ def make_logger(cfg: DictConfig):
         if trial.get("parent_run_id"):
             tags["mlflow.parentRunId"] = str(trial.parent_run_id)  # nests the trial under its sweep in the UI
     logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, tags=tags,
-                          run_name=cfg.tracking.run_name or run_name(cfg), artifact_location=artifacts.as_uri())
+                          run_name=cfg.tracking.run_name or run_name(cfg), artifact_location=artifact_location(cfg.tracking))
     logger.log_hyperparams(flatten(OmegaConf.to_container(cfg, resolve=True)))
     return logger
+
+
+def artifact_location(tracking) -> str | None:
+    """Where a new experiment keeps its artifacts: the project's folder with a local store; with a
+    tracking server (http/https), the server's own artifact store (``mlflow server --artifacts-destination``),
+    so that workers on other machines need no shared file system."""
+    if str(tracking.uri).startswith(("http://", "https://")):
+        return None
+    return Path(tracking.get("artifacts") or "results/mlartifacts").resolve().as_uri()
 
 
 def ensure_experiment(client, tracking) -> str:
@@ -215,9 +238,8 @@ def ensure_experiment(client, tracking) -> str:
         return exp.experiment_id
     from mlflow.exceptions import MlflowException
 
-    artifacts = Path(tracking.get("artifacts", "results/mlartifacts")).resolve()
     try:
-        return client.create_experiment(tracking.experiment, artifact_location=artifacts.as_uri())
+        return client.create_experiment(tracking.experiment, artifact_location=artifact_location(tracking))
     except MlflowException:  # created by another worker meanwhile
         return client.get_experiment_by_name(tracking.experiment).experiment_id
 

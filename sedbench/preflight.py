@@ -1,0 +1,91 @@
+"""Checks made before any training starts: every folder a run writes to is writable, the servers answer.
+
+A sweep that would fail on its first write after minutes of feature extraction, or hang on a tracking
+server that is down, fails here at once with the folder or URL and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from sedbench.errors import ConfigError
+
+HEALTH_TIMEOUT = 5.0  # seconds a tracking server gets to answer /health
+
+
+def check_writable(path: str | Path, what: str, key: str) -> None:
+    """``path`` (a folder, created later if missing) can be written: probed with a real temporary file,
+    so read-only mounts, full disks and permissions all count (``os.access`` is always True for root)."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    fix = f"Fix: make it writable, or set {key} to a writable folder"
+    if not existing.is_dir():
+        raise ConfigError(f"{path}: cannot write the {what} there: {existing} is a file, not a folder. {fix}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sedbench-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the {what} there ({exc.strerror or exc}"
+                          f"{'' if existing == path else f' in {existing}'}). {fix}") from None
+
+
+def check_tracking(uri: str) -> None:
+    """An MLflow tracking server (http/https URI) answers ``/health`` within a few seconds."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT) as r:
+            if r.status == 200:
+                return
+            reason = f"HTTP {r.status}"
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = str(getattr(exc, "reason", exc)) or type(exc).__name__
+    raise ConfigError(f"the MLflow tracking server {uri} does not answer ({reason}). Fix: start it "
+                      "(`mlflow server ...`, see docs/scale-out.md), or set tracking.uri / MLFLOW_TRACKING_URI")
+
+
+def run_targets(cfg, multirun: bool) -> list[tuple[Path, str, str]]:
+    """(folder, what, config key) for every place a run (or a sweep) writes to."""
+    from sedbench.data.features import default_cache_dir
+    from sedbench.sweep import sqlite_file
+
+    hydra = cfg.get("hydra")
+    out = []
+    if hydra is not None:
+        out.append((Path(hydra.sweep.dir if multirun else hydra.run.dir),
+                    "sweep's run folders" if multirun else "run folder", "hydra.sweep.dir" if multirun else "hydra.run.dir"))
+    tracking = cfg.tracking
+    db = sqlite_file(str(tracking.uri))
+    if db is not None:
+        out.append((db.parent, "MLflow store", "tracking.uri"))
+    if not str(tracking.uri).startswith(("http://", "https://")):  # a server stores artifacts itself
+        out.append((Path(tracking.get("artifacts") or "results/mlartifacts"), "MLflow artifacts", "tracking.artifacts"))
+    cache = cfg.features.get("cache_dir")
+    out.append((Path(cache) if cache else default_cache_dir(), "feature cache", "features.cache_dir (or SEDBENCH_CACHE)"))
+    if multirun:
+        storage = sqlite_file(str(cfg.sweep.storage))
+        if storage is not None:
+            out.append((storage.parent, "Optuna storage", "sweep.storage"))
+    return out
+
+
+def check_run(cfg, multirun: bool) -> None:
+    """Everything a run needs before it loads any data: writable folders, a live tracking server, and,
+    for a sweep, a storage that answers."""
+    for path, what, key in run_targets(cfg, multirun):
+        check_writable(path, what, key)
+    check_tracking(str(cfg.tracking.uri))
+    if multirun:
+        from sedbench.sweep import check_storage
+
+        check_storage(str(cfg.sweep.storage))
