@@ -192,6 +192,7 @@ def test_postgres_workers_share_a_grid_survive_sigkill_and_a_rerun_finishes_it(p
     retry = next(t for t in complete if t.user_attrs["cell"] == victim.user_attrs["cell"])
     assert retry.number > victim.number
     retried_after = retry.datetime_start.timestamp() - killed_at
+    noticed_after = dead.datetime_complete.timestamp() - killed_at  # failed and its cell queued again
     recovered = max(t.datetime_complete.timestamp() for t in complete) - killed_at
 
     exp = client.get_experiment_by_name("sedbench").experiment_id
@@ -210,6 +211,7 @@ def test_postgres_workers_share_a_grid_survive_sigkill_and_a_rerun_finishes_it(p
     print(f"\npostgres scale-out: {CELLS} cells, 2 workers, 1 killed (trial {victim.number}), "
           f"{len(final)} trials in all, completed by {dict(by)}, lost {CELLS - len(per_cell)}, "
           f"duplicates {sum(per_cell.values()) - len(per_cell)}, "
-          f"the killed cell retried as trial {retry.number} from {retried_after:.1f} s after the kill, "
+          f"the dead worker's trial failed and its cell queued again {noticed_after:.1f} s after the kill, "
+          f"retried as trial {retry.number} from {retried_after:.1f} s, "
           f"grid complete {recovered:.1f} s after the kill; rerun: "
           f"{(tmp_path / 'rerun.log').read_text().strip().splitlines()[-1]}")
