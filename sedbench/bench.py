@@ -1,8 +1,21 @@
-"""``make bench``: throughput of the data stage, as ratios measured in one run.
+"""``make bench``: every figure a ratio against a baseline measured in the same run.
 
-Writes ``results/bench.json``: synth generation speed (audio seconds per wall second),
-feature extraction speed cold (computed) and warm (cache hit) with their ratio, and the
-wall time of ``sedbench --help`` against a bare ``python -c pass`` in the same run.
+These machines are noisy, so nothing here is a timed assertion: each figure is the ratio of two
+measurements taken side by side (alternating where they are cheap enough to repeat), and
+``results/bench.json`` keeps both. The table printed at the end shows each ratio with its goal.
+
+1. training throughput: sedbench's Lightning loop against a plain PyTorch loop (same model,
+   batch, data and threads) on the paper's CRNN (3 x 256 maps, pooling (5,4,2), 1 GRU of 256,
+   16 classes, sequences of 256 frames);
+2. achieved FLOP/s of that training (FLOPs counted by torch per step) against the fp32
+   matrix-multiply rate torch reaches here; the same with bf16 autocast, and torch.compile;
+3. metrics: ``sedbench.metrics`` against sed_eval, 2 h x 16 classes, at 0.02 s and 1 s;
+4. data pipeline: frames per second the DataModule delivers against frames per second trained;
+5. feature cache: warm data set-up time against cold;
+6. sweep orchestration: a small sweep's wall time against the sum of its trials' fit times;
+7. CLI start-up: ``sedbench --help`` against ``python -c pass``;
+8. memory: peak RSS of a training run on a paper-size synth set (566 minutes), its features read
+   through memory maps of files beside the feature cache (``sedbench.data.frames``).
 """
 
 from __future__ import annotations
@@ -17,6 +30,19 @@ import tempfile
 import time
 from pathlib import Path
 
+GOALS = {  # figure: (goal, "min" = at least / "max" = at most)
+    "train_loop_ratio": (0.95, "min"),
+    "flops_fraction_fp32": (0.6, "min"),
+    "metrics_speedup_0.02s": (50.0, "min"),
+    "pipeline_over_training": (20.0, "min"),
+    "cache_warm_over_cold": (0.05, "max"),
+    "sweep_wall_over_fit": (1.15, "max"),
+    "cli_help_extra_seconds": (1.0, "max"),
+    "train_peak_rss_gb": (2.0, "max"),
+}
+PAPER_CRNN = {"maps": 256, "pool": [5, 4, 2], "rnn_layers": 1, "kernel": [5, 5]}
+SEQ_LEN, BATCH, N_CLASSES = 256, 8, 16
+
 
 def _best_wall(cmd: list[str], repeat: int = 5) -> float:
     best = float("inf")
@@ -27,16 +53,156 @@ def _best_wall(cmd: list[str], repeat: int = 5) -> float:
     return best
 
 
-def _features_pass(ds, cache) -> tuple[float, float]:
-    from sedbench.data.datamodule import split_features
-    from sedbench.data.features import FeatureParams
-
-    t0 = time.perf_counter()
-    for split in ds.splits:
-        split_features(ds, split, FeatureParams(), cache, progress=False)
-    return time.perf_counter() - t0, sum(r.duration or 0 for s in ds.splits for r in ds.recordings(s))
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+# --------------------------------------------------------------------------- 1-2. training
+def paper_crnn(n_in: int):
+    import torch
+
+    from sedbench.models.crnn import CRNN
+
+    torch.manual_seed(0)
+    return CRNN(n_in, N_CLASSES, **PAPER_CRNN)
+
+
+def flops_per_step(n_in: int) -> float:
+    """FLOPs of one training step (forward, backward) of the paper's CRNN on one batch, counted by torch."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sedbench.training.module import SEDModule
+
+    module = SEDModule(paper_crnn(n_in), [f"c{k}" for k in range(N_CLASSES)], hop=0.02)
+    batch = {"x": torch.randn(BATCH, SEQ_LEN, n_in), "y": torch.zeros(BATCH, SEQ_LEN, N_CLASSES),
+             "mask": torch.ones(BATCH, SEQ_LEN)}
+    with FlopCounterMode(display=False) as counter:
+        module._loss(module(batch["x"], batch["mask"]), batch).backward()
+    return float(counter.get_total_flops())
+
+
+def matmul_rate(dtype_name: str = "float32", n: int = 2048, repeat: int = 10) -> float:
+    """FLOP/s of an n x n matrix multiply, best of ``repeat``: what torch reaches on this machine."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    for _ in range(2):
+        a @ b
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def plain_loop(loader, n_in: int, steps: int, warmup: int, autocast: bool = False, compile_net: bool = False) -> dict:
+    """The baseline: a hand-written PyTorch loop with the same model, loss, optimizer and loader."""
+    import torch
+    import torch.nn.functional as F
+
+    net = paper_crnn(n_in)
+    net.train()
+    opt = torch.optim.Adam(net.parameters())
+    run = torch.compile(net) if compile_net else net
+    t_start = t_first = None
+    done = 0
+    while done < warmup + steps:
+        for batch in loader:
+            if done == warmup:
+                t_first = time.perf_counter()
+            elif done == 0:
+                t_start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                logits = run(batch["x"], batch["mask"])
+            per_frame = F.binary_cross_entropy_with_logits(logits.float(), batch["y"], reduction="none").mean(-1)
+            loss = (per_frame * batch["mask"]).sum() / batch["mask"].sum().clamp_min(1.0)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == warmup + steps:
+                break
+    wall = time.perf_counter() - t_first
+    return {"frames_per_second": steps * BATCH * SEQ_LEN / wall, "seconds_per_step": wall / steps,
+            "warmup_seconds": t_first - (t_start or t_first)}
+
+
+def sedbench_loop(dm, steps: int, warmup: int, precision: str = "32") -> dict:
+    """sedbench's loop: SEDModule under a Lightning Trainer configured as ``sedbench train`` does
+    (deterministic, the masked loss, the NaN guard, epoch metrics), without validation or logging."""
+    import pytorch_lightning as pl
+
+    from sedbench.training.module import SEDModule
+
+    marks: dict[str, float] = {}
+
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.global_step == warmup:
+                marks.setdefault("first", time.perf_counter())
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            marks["last"] = time.perf_counter()
+
+    module = SEDModule(paper_crnn(dm.n_features), dm.classes, hop=dm.params.hop_seconds)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps,
+                         deterministic=True, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[Clock()])
+    trainer.fit(module, train_dataloaders=dm.train_dataloader())
+    wall = marks["last"] - marks["first"]
+    return {"frames_per_second": steps * BATCH * SEQ_LEN / wall, "seconds_per_step": wall / steps}
+
+
+def bench_training(dm, steps: int, warmup: int, rounds: int, try_compile: bool) -> dict:
+    n_in = dm.n_features
+    loader = dm.train_dataloader()
+    plain, ours = [], []
+    for r in range(rounds):  # alternate, so that drifts in machine speed hit both alike
+        log(f"training throughput, round {r + 1}/{rounds}: plain PyTorch loop, then sedbench's loop")
+        plain.append(plain_loop(loader, n_in, steps, warmup))
+        ours.append(sedbench_loop(dm, steps, warmup))
+    best_plain = max(p["frames_per_second"] for p in plain)
+    best_ours = max(o["frames_per_second"] for o in ours)
+    log("bf16 autocast (trainer.precision=bf16-mixed) and the fp32/bf16 matmul rates")
+    bf16 = sedbench_loop(dm, steps, warmup, precision="bf16-mixed")
+    flops = flops_per_step(n_in)
+    peak32, peak16 = matmul_rate("float32"), matmul_rate("bfloat16")
+    per_frame = flops / (BATCH * SEQ_LEN)
+    out = {
+        "model": {**PAPER_CRNN, "classes": N_CLASSES, "seq_len": SEQ_LEN, "batch": BATCH,
+                  "parameters": sum(p.numel() for p in paper_crnn(n_in).parameters())},
+        "threads": __import__("torch").get_num_threads(), "steps_timed": steps, "warmup_steps": warmup,
+        "plain_frames_per_second": [round(p["frames_per_second"], 1) for p in plain],
+        "sedbench_frames_per_second": [round(o["frames_per_second"], 1) for o in ours],
+        "train_loop_ratio": best_ours / best_plain,
+        "flops_per_frame": per_frame,
+        "achieved_flops_fp32": per_frame * best_ours,
+        "matmul_flops_fp32": peak32,
+        "flops_fraction_fp32": per_frame * best_ours / peak32,
+        "bf16_frames_per_second": round(bf16["frames_per_second"], 1),
+        "bf16_speedup_over_fp32": bf16["frames_per_second"] / best_ours,
+        "achieved_flops_bf16": per_frame * bf16["frames_per_second"],
+        "matmul_flops_bf16": peak16,
+        "flops_fraction_bf16_of_fp32_matmul": per_frame * bf16["frames_per_second"] / peak32,
+        "flops_fraction_bf16_of_bf16_matmul": per_frame * bf16["frames_per_second"] / peak16,
+    }
+    if try_compile:
+        log("torch.compile of the plain loop (compile time reported apart)")
+        try:
+            compiled = plain_loop(loader, n_in, steps, warmup, compile_net=True)
+            out["compile_frames_per_second"] = round(compiled["frames_per_second"], 1)
+            out["compile_speedup_over_eager_plain"] = compiled["frames_per_second"] / best_plain
+            out["compile_warmup_seconds"] = round(compiled["warmup_seconds"], 1)
+        except Exception as exc:  # inductor needs a C++ compiler; report, do not fail the bench
+            out["compile_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return out
+
+
+# --------------------------------------------------------------------------- 3. metrics
 def score_case(hours: float = 2.0, n_classes: int = 16, files: int = 20, seed: int = 0):
     """Reference and system event lists: ``files`` files, ``hours`` in all, ``n_classes`` classes."""
     import numpy as np
@@ -62,73 +228,236 @@ def score_case(hours: float = 2.0, n_classes: int = 16, files: int = 20, seed: i
     return ref, est, classes
 
 
-def bench_score() -> dict:
+def bench_score(resolution: float) -> dict:
     from sedbench.metrics.event import sed_eval_segment
     from sedbench.metrics.segment import segment_scores
 
     ref, est, classes = score_case()
     t0 = time.perf_counter()
-    slow = sed_eval_segment(ref, est, classes, 0.02)
+    slow = sed_eval_segment(ref, est, classes, resolution)
     sed_eval_wall = time.perf_counter() - t0
     fast_wall = float("inf")
     for _ in range(3):
         t0 = time.perf_counter()
-        fast = segment_scores(ref, est, classes, 0.02)
+        fast = segment_scores(ref, est, classes, resolution)
         fast_wall = min(fast_wall, time.perf_counter() - t0)
-    assert fast.overall == slow.overall, "fast path must equal sed_eval"
-    return {"sed_eval_seconds": round(sed_eval_wall, 3), "fast_seconds": round(fast_wall, 4),
-            "speedup": round(sed_eval_wall / fast_wall, 1), "f1": round(fast.f1, 4), "identical": True}
+    identical = fast.overall == slow.overall and fast.class_wise == slow.class_wise
+    return {"sed_eval_seconds": round(sed_eval_wall, 3), "sedbench_seconds": round(fast_wall, 4),
+            "speedup": sed_eval_wall / fast_wall, "f1": round(fast.f1, 4), "er": round(fast.er, 4),
+            "identical": identical}
 
 
-def run(minutes_train: float = 3.0) -> dict:
-    import numpy as np
+# --------------------------------------------------------------------------- 4-5. data
+def bench_pipeline(dm) -> dict:
+    """Frames per second the training loader delivers (one epoch, no model)."""
+    loader = dm.train_dataloader()
+    t0, frames = time.perf_counter(), 0
+    for batch in loader:
+        frames += int(batch["mask"].sum())
+    return {"frames": frames, "frames_per_second": frames / (time.perf_counter() - t0)}
 
-    from sedbench.cli import main
-    from sedbench.data.dataset import read_folder
-    from sedbench.data.features import FeatureCache, extract
 
-    with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
-        out = Path(tmp) / "synth"
+def bench_cache(ds, cache_dir: Path) -> dict:
+    """``DataModule.setup()`` with an empty feature cache, then again with it warm (a new DataModule)."""
+    from sedbench.data.datamodule import SEDDataModule
+
+    walls = []
+    for _ in range(2):
+        dm = SEDDataModule(ds, seq_len=SEQ_LEN, batch_size=BATCH, cache_dir=cache_dir, progress=False)
         t0 = time.perf_counter()
-        main(["data", "generate", "synth", "--out", str(out), "--minutes-train", str(minutes_train), "--quiet"])
+        dm.setup("fit")
+        walls.append(time.perf_counter() - t0)
+    return {"cold_seconds": round(walls[0], 3), "warm_seconds": round(walls[1], 4),
+            "cache_warm_over_cold": walls[1] / walls[0], "dm": dm}
+
+
+# --------------------------------------------------------------------------- 6. sweep
+def bench_sweep(root: Path, work: Path, fit_seconds: int) -> dict:
+    """A 3-cell grid through ``sedbench train -m``, timed from outside (interpreter start included)."""
+    import optuna
+
+    storage = f"sqlite:///{work}/optuna.db"
+    cmd = [sys.executable, "-m", "sedbench", "train", "-m", "data=folder", f"data.root={root}", "model.maps=16,24,32",
+           f"trainer.max_time=00:00:00:{fit_seconds:02d}", "trainer.patience=1000", "sweep.name=bench",
+           f"sweep.storage={storage}", f"tracking.uri=sqlite:///{work}/mlflow.db",
+           f"tracking.artifacts={work}/artifacts", f"features.cache_dir={work}/cache",
+           f"hydra.sweep.dir={work}/sweep"]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"bench sweep failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    trials = optuna.load_study(study_name="bench", storage=storage).trials
+    fits = [float(t.user_attrs["fit_seconds"]) for t in trials if t.state.name == "COMPLETE"]
+    return {"trials": len(fits), "wall_seconds": round(wall, 1), "sum_fit_seconds": round(sum(fits), 1),
+            "sweep_wall_over_fit": wall / sum(fits)}
+
+
+# --------------------------------------------------------------------------- 8. memory
+def bench_memory(work: Path, minutes: float, train_seconds: int, root: Path | None = None) -> dict:
+    """Peak RSS of ``sedbench train`` (the paper's CRNN, 256-frame sequences) on a synth set of ``minutes``
+    (generated here, or an existing one at ``root``)."""
+    gen_wall = 0.0
+    if root is None:
+        root = work / "synth_big"
+        gen = [sys.executable, "-m", "sedbench", "data", "generate", "synth", "--out", str(root), "--quiet"]
+        gen += ["--paper-size"] if minutes >= 566 else ["--minutes-train", str(0.6 * minutes)]
+        t0 = time.perf_counter()
+        subprocess.run(gen, check=True, capture_output=True)
         gen_wall = time.perf_counter() - t0
-        ds = read_folder(out)
-        t0 = time.perf_counter()
-        extract(np.zeros(4410, np.float32), 44100)  # librosa loads lazily: one-time cost, reported apart
-        first_call_wall = time.perf_counter() - t0
-        cache = FeatureCache(Path(tmp) / "cache")
-        cold_wall, audio_s = _features_pass(ds, cache)
-        warm_wall, _ = _features_pass(ds, cache)
-        assert cache.hits == cache.misses, "second pass must be all cache hits"
-    score = bench_score()
-    help_wall = _best_wall([sys.executable, "-m", "sedbench", "--help"])
-    python_wall = _best_wall([sys.executable, "-c", "pass"])
-    return {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "synth_generation": {"audio_seconds": round(audio_s, 1), "wall_seconds": round(gen_wall, 2),
-                             "audio_s_per_wall_s": round(audio_s / gen_wall, 1)},
-        "features_logmel": {"files": cache.misses, "first_call_overhead_seconds": round(first_call_wall, 3),
-                            "cold_wall_seconds": round(cold_wall, 3),
-                            "warm_wall_seconds": round(warm_wall, 3),
-                            "cold_audio_s_per_wall_s": round(audio_s / cold_wall, 1),
-                            "warm_audio_s_per_wall_s": round(audio_s / warm_wall, 1),
-                            "warm_over_cold_speedup": round(cold_wall / warm_wall, 1)},
-        "score_2h_16_classes_0.02s": score,
-        "cli_help": {"wall_seconds": round(help_wall, 3), "bare_python_wall_seconds": round(python_wall, 3),
-                     "ratio_to_bare_python": round(help_wall / python_wall, 2)},
+    train_args = ["train", "data=folder", f"data.root={root}", "data.seq_len=256",
+                  f"trainer.max_time=00:00:00:{train_seconds:02d}", "tracking.log_model=false",
+                  f"tracking.uri=sqlite:///{work}/mlflow.db", f"tracking.artifacts={work}/artifacts",
+                  f"features.cache_dir={work}/cache", f"hydra.run.dir={work}/run"]
+    # the training process reports its own peak RSS as it exits (RUSAGE_CHILDREN would mix in the others)
+    probe = ("import resource, runpy, sys\n"
+             f"sys.argv = ['sedbench', *{train_args!r}]\n"
+             "try:\n    runpy.run_module('sedbench', run_name='__main__')\n"
+             "finally:\n    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    peak = [line.split()[1] for line in r.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
+    if r.returncode != 0 or not peak:
+        raise RuntimeError(f"bench memory run failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    audio_min = sum(p.stat().st_size for p in root.rglob("*.wav")) / 2 / 44100 / 60  # 16-bit mono
+    return {"audio_minutes": round(audio_min, 1), "generate_seconds": round(gen_wall, 1),
+            "train_wall_seconds": round(time.perf_counter() - t0, 1), "train_peak_rss_gb": int(peak[0]) / 2**20}
+
+
+# --------------------------------------------------------------------------- all
+def run(args) -> dict:
+    import torch
+
+    from sedbench.cli import main as cli
+    from sedbench.data.dataset import read_folder
+
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    result: dict = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
+                                "cpus": os.cpu_count(), "platform": platform.platform(),
+                                "cpu": _cpu_name()}}
+    with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
+        work = Path(tmp)
+        root = work / "synth"
+        log(f"generating a synth set with {args.minutes_train:g} training minutes")
+        cli(["data", "generate", "synth", "--out", str(root), "--minutes-train", str(args.minutes_train), "--quiet"])
+        ds = read_folder(root)
+        log("feature cache: DataModule set-up cold, then warm")
+        cache = bench_cache(ds, work / "cache")
+        dm = cache.pop("dm")
+        result["cache"] = cache
+        log("data pipeline: one epoch of the training loader")
+        result["pipeline"] = bench_pipeline(dm)
+        result["training"] = bench_training(dm, args.steps, args.warmup, args.rounds, not args.no_compile)
+        result["pipeline"]["pipeline_over_training"] = (result["pipeline"]["frames_per_second"]
+                                                        / max(result["training"]["sedbench_frames_per_second"]))
+        for res in (0.02, 1.0):
+            log(f"metrics at {res} s: sed_eval, then sedbench.metrics")
+            result[f"metrics_{res}s"] = bench_score(res)
+        log(f"sweep orchestration: 3 trials of {args.sweep_fit_seconds} s")
+        result["sweep"] = bench_sweep(root, work, args.sweep_fit_seconds)
+        log("CLI start-up")
+        help_wall = _best_wall([sys.executable, "-m", "sedbench", "--help"])
+        python_wall = _best_wall([sys.executable, "-c", "pass"])
+        result["cli"] = {"help_seconds": round(help_wall, 3), "python_seconds": round(python_wall, 3),
+                         "cli_help_extra_seconds": help_wall - python_wall, "ratio": help_wall / python_wall}
+        if args.memory_data is not None:
+            log(f"memory: training on {args.memory_data}")
+            result["memory"] = bench_memory(work, 0, args.memory_train_seconds, args.memory_data)
+        elif args.memory_minutes > 0:
+            log(f"memory: generating {args.memory_minutes:g} minutes of synth and training on it")
+            result["memory"] = bench_memory(work, args.memory_minutes, args.memory_train_seconds)
+    result["goals"] = goals(result)
+    return result
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def goals(result: dict) -> dict:
+    t = result["training"]
+    values = {
+        "train_loop_ratio": t["train_loop_ratio"],
+        "flops_fraction_fp32": t["flops_fraction_fp32"],
+        "metrics_speedup_0.02s": result["metrics_0.02s"]["speedup"],
+        "pipeline_over_training": result["pipeline"]["pipeline_over_training"],
+        "cache_warm_over_cold": result["cache"]["cache_warm_over_cold"],
+        "sweep_wall_over_fit": result["sweep"]["sweep_wall_over_fit"],
+        "cli_help_extra_seconds": result["cli"]["cli_help_extra_seconds"],
     }
+    if "memory" in result:
+        values["train_peak_rss_gb"] = result["memory"]["train_peak_rss_gb"]
+    out = {}
+    for key, value in values.items():
+        goal, kind = GOALS[key]
+        out[key] = {"value": value, "goal": goal, "kind": kind,
+                    "met": value >= goal if kind == "min" else value <= goal}
+    out["metrics_identical"] = {"value": all(result[f"metrics_{r}s"]["identical"] for r in (0.02, 1.0)),
+                                "goal": True, "kind": "equal",
+                                "met": all(result[f"metrics_{r}s"]["identical"] for r in (0.02, 1.0))}
+    return out
+
+
+LABELS = {
+    "train_loop_ratio": "1. training: sedbench loop / plain PyTorch loop (frames/s)",
+    "flops_fraction_fp32": "2. training FLOP/s / fp32 matmul FLOP/s",
+    "metrics_speedup_0.02s": "3. metrics: sed_eval time / sedbench time, 0.02 s",
+    "metrics_identical": "3. metrics: values identical to sed_eval (0.02 s, 1 s)",
+    "pipeline_over_training": "4. DataModule frames/s / training frames/s",
+    "cache_warm_over_cold": "5. feature cache: warm set-up / cold set-up",
+    "sweep_wall_over_fit": "6. sweep wall / sum of trial fit times",
+    "cli_help_extra_seconds": "7. `sedbench --help` - `python -c pass` (s)",
+    "train_peak_rss_gb": "8. peak RSS training on paper-size synth (GB)",
+}
+
+
+def table(result: dict) -> str:
+    lines = [f"{'figure':<58}{'value':>10}{'goal':>10}  met", "-" * 84]
+    for key, label in LABELS.items():
+        g = result["goals"].get(key)
+        if g is None:
+            lines.append(f"{label:<58}{'-':>10}{'':>10}  not measured")
+            continue
+        sign = ">=" if g["kind"] == "min" else "<=" if g["kind"] == "max" else "=="
+        value = g["value"] if isinstance(g["value"], bool) else f"{g['value']:.3g}"
+        lines.append(f"{label:<58}{value!s:>10}{sign + ' ' + str(g['goal']):>10}  {'yes' if g['met'] else 'NO'}")
+    t = result["training"]
+    lines += ["", f"training: {t['flops_per_frame'] / 1e6:.0f} MFLOP per frame; fp32 {t['achieved_flops_fp32'] / 1e9:.0f} "
+              f"GFLOP/s of {t['matmul_flops_fp32'] / 1e9:.0f} (matmul); bf16-mixed {t['bf16_speedup_over_fp32']:.2f}x "
+              f"fp32 speed ({t['achieved_flops_bf16'] / 1e9:.0f} GFLOP/s, bf16 matmul {t['matmul_flops_bf16'] / 1e9:.0f})"]
+    if "compile_speedup_over_eager_plain" in t:
+        lines.append(f"torch.compile: {t['compile_speedup_over_eager_plain']:.2f}x the eager plain loop "
+                     f"(compiling took {t['compile_warmup_seconds']:.0f} s)")
+    elif "compile_error" in t:
+        lines.append(f"torch.compile: {t['compile_error']}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("results/bench.json"))
-    ap.add_argument("--minutes-train", type=float, default=3.0)
+    ap.add_argument("--minutes-train", type=float, default=10.0, help="synth training minutes for items 1-6")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    ap.add_argument("--steps", type=int, default=6, help="timed training steps per loop")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed training steps before them")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of plain / sedbench loops")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
+    ap.add_argument("--sweep-fit-seconds", type=int, default=30, help="fit time of each of the 3 sweep trials")
+    ap.add_argument("--memory-minutes", type=float, default=566.0, help="synth minutes for item 8 (0: skip)")
+    ap.add_argument("--memory-data", type=Path, help="an existing synth set for item 8 (skips generating one)")
+    ap.add_argument("--memory-train-seconds", type=int, default=60, help="training time of the memory run")
     args = ap.parse_args(argv)
-    result = run(args.minutes_train)
+    result = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"wrote {args.out}")
+    args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    print(table(result))
+    print(f"\nwrote {args.out}")
     return 0
 
 

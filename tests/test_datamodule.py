@@ -32,7 +32,7 @@ def test_datamodule_with_lightning(synth_dir, tmp_path):
     b = next(iter(dm.val_dataloader()))
     assert b["x"].shape == (4, 64, 40) and b["y"].shape == (4, 64, 16) and b["mask"].shape == (4, 64)
     # normalized with training statistics
-    train_x = dm.sets["train"].x
+    train_x = dm.sets["train"].x[:]  # on disk (FrameFile): a slice reads it
     assert np.allclose(train_x.mean(0), 0, atol=1e-3) and np.allclose(train_x.std(0), 1, atol=1e-2)
     # every validation frame is covered exactly once
     n_frames = sum(len(f) for f in dm.sets["validation"].features)
@@ -55,3 +55,24 @@ def test_build_from_config(synth_dir, tmp_path):
                            "batch_size": 2}, {"kind": "logmel", "n_mels": 40, "cache_dir": str(tmp_path / "c")},
                           progress=False)
     assert dm.n_features == 40 and dm.classes[0] == "glass smash" and dm.seq_len == 32
+
+
+def test_features_live_on_disk_and_read_back_exactly(synth_dir, tmp_path):
+    """The DataModule's sequences come from unnamed files through memory maps; they equal sequences
+    built in memory from the same normalized features, frame for frame."""
+    from sedbench.data.datamodule import split_features
+    from sedbench.data.frames import FrameFile, MappedFrames
+    from sedbench.data.sequences import EvalSequences, TrainSequences
+
+    ds = read_folder(synth_dir)
+    dm = SEDDataModule(ds, FeatureParams(), seq_len=64, batch_size=4, cache_dir=tmp_path / "c", progress=False)
+    dm.setup("fit")
+    assert isinstance(dm.sets["train"].x, FrameFile) and dm.sets["train"].y.dtype == np.uint8
+    assert all(isinstance(f, MappedFrames) for f in dm.sets["test"].features)
+    for split, kind in (("train", TrainSequences), ("test", EvalSequences)):
+        feats, targets = split_features(ds, split, FeatureParams(), dm.cache, progress=False)
+        memory = kind([dm.normalizer(f) for f in feats], targets, 64)
+        on_disk = dm.sets[split]
+        for i in [0, 1, len(on_disk) // 2, len(on_disk) - 1]:  # train: i is a start frame (the last wraps)
+            a, b = memory[i], on_disk[i]
+            assert np.array_equal(a["x"], b["x"]) and np.array_equal(a["y"], b["y"]), (split, i)

@@ -53,3 +53,33 @@ def test_eval_sequences_cover_each_file_once_and_stitch_back():
 def test_clip_sequences_pad_and_cut():
     cs = ClipSequences([np.ones((5, 2)), np.ones((20, 2))], [np.array([1, 0.0]), np.array([0, 1.0])], seq_len=8)
     assert cs[0]["mask"].sum() == 5 and cs[1]["mask"].sum() == 8 and cs[1]["y"].tolist() == [0, 1]
+
+
+def test_frame_file_reads_any_rows_exactly(tmp_path):
+    from sedbench.data.frames import FrameFile
+
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(size=(n, 7)).astype(np.float32) for n in (1, 300, 4097, 2)]
+    ff = FrameFile(iter(blocks), 7, tmp_path)
+    whole = np.concatenate(blocks)
+    assert len(ff) == len(whole) and not list(tmp_path.iterdir())  # an unnamed file: nothing to clean up
+    for a, b in [(0, 1), (0, len(whole)), (299, 302), (1000, 3000), (len(whole) - 1, len(whole) + 5), (5, 5)]:
+        assert np.array_equal(ff[a:b], whole[a:b]), (a, b)
+    part = ff.part(2, 4097)
+    assert part.shape == (4097, 7) and np.array_equal(part[10:20], blocks[2][10:20])
+    assert np.array_equal(np.asarray(part), blocks[2])
+
+
+def test_training_stream_on_disk_wraps_like_in_memory(tmp_path):
+    from sedbench.data.frames import FrameFile
+
+    x = np.arange(50 * 3, dtype=np.float32).reshape(50, 3)
+    y = (np.arange(50 * 2).reshape(50, 2) % 3 == 0).astype(np.float32)
+    for seq_len in (16, 120):  # 120 > 50 frames: the window wraps more than once
+        memory = TrainSequences([x], [y], seq_len)
+        disk = TrainSequences.on_disk(FrameFile([x], 3, tmp_path), y.astype(np.uint8), seq_len)
+        for start in (0, 40, 49):
+            a, b = memory[start], disk[start]
+            assert np.array_equal(a["x"], b["x"]) and np.array_equal(a["y"], b["y"]) and len(b["x"]) == seq_len
+            idx = (start + np.arange(seq_len)) % 50
+            assert np.array_equal(b["x"], x[idx])

@@ -61,6 +61,16 @@ def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
     assert results[0] == results[1]
 
 
+def test_bf16_preset_trains_in_mixed_precision(synth_dir, tmp_path):
+    """trainer=cpu_bf16 (make bench's faster choice on CPUs with bf16 units) trains and scores."""
+    cfg = tiny_cfg(synth_dir, tmp_path, "trainer=cpu_bf16", "trainer.max_epochs=2", "trainer.max_time=null",
+                   "trainer.num_threads=1")
+    assert cfg.trainer.precision == "bf16-mixed"
+    best = train(cfg)
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["val/f1_frm"] == best and all(0 <= m[k] <= 1 for k in ("test/f1_frm", "test/f1_1sec"))
+
+
 def test_cli_params_and_bad_override(capsys):
     from sedbench.cli import main
 

@@ -92,23 +92,37 @@ class SEDDataModule(pl.LightningDataModule):
         return self.ds.classes
 
     def setup(self, stage: str | None = None) -> None:
+        """Features of every split, normalized with the training split's statistics.
+
+        Strong labels: one split at a time, the normalized features go to an unnamed file beside the
+        feature cache and are read per sequence through short-lived memory maps (``FrameFile``), so the
+        resident memory holds the targets (as uint8) but not the features: a paper-size set trains
+        in well under 2 GB. Weak labels (clip datasets, small) stay in memory.
+        """
         if self.sets:
             return
-        raw = {s: split_features(self.ds, s, self.params, self.cache, self.progress, self.augment, self.seed)
-               for s in self.ds.splits}
-        if "train" not in raw:
+        if "train" not in self.ds.splits:
             raise ValueError(f"dataset {self.ds.name!r} has no training split")
-        # raw audio (features=waveform) stays as it is: the network normalizes its own features
-        self.normalizer = Normalizer.identity(self.n_features) if self.params.kind == "waveform" \
-            else Normalizer.fit(raw["train"][0])
-        for split, (feats, targets) in raw.items():
-            feats = [self.normalizer(f) for f in feats]
+        from sedbench.data.frames import FrameFile
+
+        for split in ["train", *(s for s in self.ds.splits if s != "train")]:
+            feats, targets = split_features(self.ds, split, self.params, self.cache, self.progress, self.augment,
+                                            self.seed)
+            if split == "train":  # raw audio (features=waveform) stays as it is: the network normalizes it
+                self.normalizer = Normalizer.identity(self.n_features) if self.params.kind == "waveform" \
+                    else Normalizer.fit(feats)
             if self.ds.weak:
-                self.sets[split] = ClipSequences(feats, targets, self.seq_len, self.segment_overlap)
-            elif split == "train":
-                self.sets[split] = TrainSequences(feats, targets, self.seq_len)
+                self.sets[split] = ClipSequences([self.normalizer(f) for f in feats], targets, self.seq_len,
+                                                 self.segment_overlap)
+                continue
+            frames = FrameFile((self.normalizer(f) for f in feats), self.n_features, self.cache.dir / "frames")
+            if split == "train":
+                self.sets[split] = TrainSequences.on_disk(frames, np.concatenate(targets).astype(np.uint8),
+                                                          self.seq_len)
             else:
-                self.sets[split] = EvalSequences(feats, targets, self.seq_len)
+                self.sets[split] = EvalSequences([frames.part(i, len(f)) for i, f in enumerate(feats)],
+                                                 [t.astype(np.uint8) for t in targets], self.seq_len)
+            del feats, targets
 
     def clip_targets(self, split: str) -> np.ndarray:
         """Weak labels of ``split`` as a ``(clips, classes)`` array, in loader order."""

@@ -22,14 +22,21 @@ class TrainSequences:
     """Map-style dataset: index = start frame in the concatenated training stream."""
 
     def __init__(self, features: Sequence[np.ndarray], targets: Sequence[np.ndarray], seq_len: int):
+        self._init(np.concatenate(features).astype(np.float32), np.concatenate(targets), seq_len)
+
+    @classmethod
+    def on_disk(cls, frames, targets: np.ndarray, seq_len: int) -> TrainSequences:
+        """The stream's features in a :class:`sedbench.data.frames.FrameFile` (read per sequence, out of RSS)."""
+        obj = cls.__new__(cls)
+        obj._init(frames, targets, seq_len)
+        return obj
+
+    def _init(self, x, y: np.ndarray, seq_len: int) -> None:
         if seq_len < 1:
             raise ValueError(f"seq_len must be >= 1, got {seq_len}")
-        self.x = np.concatenate(features).astype(np.float32)
-        self.y = np.concatenate(targets).astype(np.float32)
-        self.seq_len = seq_len
-        if len(self.x) < seq_len:  # tiny training split: repeat it to fill one sequence
-            reps = -(-seq_len // len(self.x))
-            self.x, self.y = np.tile(self.x, (reps, 1)), np.tile(self.y, (reps, 1))
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"training stream: {len(x)} feature frames but {len(y)} target frames")
+        self.x, self.y, self.seq_len = x, y, seq_len  # y: 0/1 frames, any dtype (uint8 saves memory)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -37,9 +44,19 @@ class TrainSequences:
     def n_sequences(self) -> int:
         return len(self.x) // self.seq_len
 
+    def _window(self, a, start: int) -> np.ndarray:
+        """``seq_len`` rows from ``start``, wrapping around the stream's end (as often as needed)."""
+        parts, pos, need, n = [], start % len(self.x), self.seq_len, len(self.x)
+        while need:
+            take = min(need, n - pos)
+            parts.append(a[pos:pos + take])
+            need, pos = need - take, 0
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def __getitem__(self, start: int) -> dict:
-        idx = (start + np.arange(self.seq_len)) % len(self.x)
-        return {"x": self.x[idx], "y": self.y[idx], "mask": np.ones(self.seq_len, np.float32), "start": start}
+        return {"x": np.asarray(self._window(self.x, start), np.float32),
+                "y": self._window(self.y, start).astype(np.float32), "mask": np.ones(self.seq_len, np.float32),
+                "start": start}
 
 
 class ShiftedStartSampler:

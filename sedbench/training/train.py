@@ -287,15 +287,19 @@ def record(logger, cfg: DictConfig, metrics: dict, run_dir: Path) -> None:
     """metrics.json and the resolved config in the run folder; final metrics and artifacts in MLflow."""
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    from mlflow.entities import Metric
+
     client, run_id = logger.experiment, logger.run_id
+    now, batch = int(time.time() * 1000), []
     for key, value in metrics.items():
         if isinstance(value, str):
             continue
         if isinstance(value, dict):
-            for label, v in value.items():
-                client.log_metric(run_id, f"{CLASS_METRICS[key]}/{label}", float(v))
+            batch += [Metric(f"{CLASS_METRICS[key]}/{label}", float(v), now, 0) for label, v in value.items()]
         elif isinstance(value, (int, float)):  # the best validation score beside its per-epoch curve
-            client.log_metric(run_id, f"{key}_best" if key.startswith("val/") else key, float(value))
+            batch.append(Metric(f"{key}_best" if key.startswith("val/") else key, float(value), now, 0))
+    for i in range(0, len(batch), 1000):  # one request per 1000 metrics (MLflow's limit), not one per metric
+        client.log_batch(run_id, metrics=batch[i:i + 1000])
     client.log_artifact(run_id, str(run_dir / "config.yaml"))
     client.log_artifact(run_id, str(run_dir / "metrics.json"))
 
