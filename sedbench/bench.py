@@ -158,6 +158,8 @@ def sedbench_loop(dm, steps: int, warmup: int, precision: str = "32") -> dict:
 
 
 def bench_training(dm, steps: int, warmup: int, rounds: int, try_compile: bool) -> dict:
+    import torch
+
     n_in = dm.n_features
     loader = dm.train_dataloader()
     plain, ours = [], []
@@ -175,7 +177,7 @@ def bench_training(dm, steps: int, warmup: int, rounds: int, try_compile: bool) 
     out = {
         "model": {**PAPER_CRNN, "classes": N_CLASSES, "seq_len": SEQ_LEN, "batch": BATCH,
                   "parameters": sum(p.numel() for p in paper_crnn(n_in).parameters())},
-        "threads": __import__("torch").get_num_threads(), "steps_timed": steps, "warmup_steps": warmup,
+        "threads": torch.get_num_threads(), "steps_timed": steps, "warmup_steps": warmup,
         "plain_frames_per_second": [round(p["frames_per_second"], 1) for p in plain],
         "sedbench_frames_per_second": [round(o["frames_per_second"], 1) for o in ours],
         "train_loop_ratio": best_ours / best_plain,

@@ -80,12 +80,8 @@ def run_targets(cfg, multirun: bool) -> list[tuple[Path, str, str]]:
 
 
 def check_run(cfg, multirun: bool) -> None:
-    """Everything a run needs before it loads any data: writable folders, a live tracking server, and,
-    for a sweep, a storage that answers."""
+    """Everything a run needs before it loads any data: writable folders and a live tracking server.
+    (A sweep's storage is checked by the sweeper itself, before it opens the study.)"""
     for path, what, key in run_targets(cfg, multirun):
         check_writable(path, what, key)
     check_tracking(str(cfg.tracking.uri))
-    if multirun:
-        from sedbench.sweep import check_storage
-
-        check_storage(str(cfg.sweep.storage))

@@ -142,7 +142,6 @@ def open_study(name: str, storage_url: str, direction: str = "maximize", sampler
     db = sqlite_file(storage_url)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    check_storage(storage_url)
     storage = retry(lambda: RDBStorage(storage_url, engine_kwargs=engine_kwargs(storage_url)))
     return retry(lambda: optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
                                              pruner=pruner, load_if_exists=True))
@@ -215,8 +214,7 @@ def fail_stale(study, heartbeat_seconds: float) -> list:
         beat = a.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now)
         silent = now - beat > 4 * heartbeat_seconds
         if dead_here or silent:
-            storage = study._storage
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+            storage, trial_id = study._storage, t._trial_id
             reason = "its worker process is gone" if dead_here else f"no heartbeat for {now - beat:.0f} s"
             try:
                 storage.set_trial_user_attr(trial_id, "error", f"worker died (interrupted trial: {reason})")
@@ -238,7 +236,7 @@ def prune_leftovers(study) -> int:
     storage, pruned = study._storage, 0
     for t in trials:
         if t.state.name == "WAITING" and t.user_attrs.get("cell") in done:
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+            trial_id = t._trial_id
             try:  # a worker popping it meanwhile finds the same duplicate: either way it ends pruned
                 if storage.get_trial(trial_id).state == TrialState.WAITING:
                     storage.set_trial_user_attr(trial_id, "duplicate", True)

@@ -89,7 +89,8 @@ def test_failure_rate_stops_the_sweep(tmp_path):
 
 
 def test_two_processes_share_one_sqlite_study(tmp_path):
-    args = ["model.maps=1,2,3,4,5,6,7,8", "+toy.sleep=1.0"]  # long enough that both workers overlap
+    args = ["model.maps=1,2,3,4,5,6,7,8", "+toy.sleep=2.0"]  # long enough that both workers overlap, even when
+    # the second one starts slowly on a loaded machine
     procs = [run_app(tmp_path, *args, wait=False) for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs

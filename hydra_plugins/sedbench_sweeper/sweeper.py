@@ -73,6 +73,7 @@ class SedbenchSweeper(Sweeper):
                                                      .encode()).hexdigest()[:8]
         sampler = {"grid": None, "tpe": optuna.samplers.TPESampler(seed=cfg.seed),
                    "random": optuna.samplers.RandomSampler(seed=cfg.seed)}[sampler_name]
+        sw.check_storage(cfg.storage)  # a server that does not answer: one clear error, before anything runs
         study = sw.open_study(name, cfg.storage, sampler=sampler, pruner=sw.make_pruner(cfg.pruner))
         budget = cfg.n_trials or (len(cells) if cells else None)
         if budget is None:
