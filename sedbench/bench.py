@@ -8,7 +8,8 @@ measurements taken side by side (alternating where they are cheap enough to repe
    batch, data and threads) on the paper's CRNN (3 x 256 maps, pooling (5,4,2), 1 GRU of 256,
    16 classes, sequences of 256 frames);
 2. achieved FLOP/s of that training (FLOPs counted by torch per step) against the fp32
-   matrix-multiply rate torch reaches here; the same with bf16 autocast, and torch.compile;
+   matrix-multiply rate torch reaches here; the same with bf16 autocast where the CPU computes bf16
+   natively (elsewhere ``unsupported``, see ``sedbench.hardware``), and torch.compile;
 3. metrics: ``sedbench.metrics`` against sed_eval, 2 h x 16 classes, at 0.02 s and 1 s;
 4. data pipeline: frames per second the DataModule delivers against frames per second trained;
 5. feature cache: warm data set-up time against cold;
@@ -16,6 +17,8 @@ measurements taken side by side (alternating where they are cheap enough to repe
 7. CLI start-up: ``sedbench --help`` against ``python -c pass``;
 8. memory: peak RSS of a training run on a paper-size synth set (566 minutes), its features read
    through memory maps of files beside the feature cache (``sedbench.data.frames``).
+
+Every figure records the CPU it was measured on (torch's CPU capability and the model name).
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def paper_crnn(n_in: int):
     return CRNN(n_in, N_CLASSES, **PAPER_CRNN)
 
 
-def flops_per_step(n_in: int) -> float:
+def flops_per_step(n_in: int, batch_size: int = BATCH, seq_len: int = SEQ_LEN) -> float:
     """FLOPs of one training step (forward, backward) of the paper's CRNN on one batch, counted by torch."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -75,8 +78,8 @@ def flops_per_step(n_in: int) -> float:
     from sedbench.training.module import SEDModule
 
     module = SEDModule(paper_crnn(n_in), [f"c{k}" for k in range(N_CLASSES)], hop=0.02)
-    batch = {"x": torch.randn(BATCH, SEQ_LEN, n_in), "y": torch.zeros(BATCH, SEQ_LEN, N_CLASSES),
-             "mask": torch.ones(BATCH, SEQ_LEN)}
+    batch = {"x": torch.randn(batch_size, seq_len, n_in), "y": torch.zeros(batch_size, seq_len, N_CLASSES),
+             "mask": torch.ones(batch_size, seq_len)}
     with FlopCounterMode(display=False) as counter:
         module._loss(module(batch["x"], batch["mask"]), batch).backward()
     return float(counter.get_total_flops())
@@ -169,10 +172,9 @@ def bench_training(dm, steps: int, warmup: int, rounds: int, try_compile: bool) 
         ours.append(sedbench_loop(dm, steps, warmup))
     best_plain = max(p["frames_per_second"] for p in plain)
     best_ours = max(o["frames_per_second"] for o in ours)
-    log("bf16 autocast (trainer.precision=bf16-mixed) and the fp32/bf16 matmul rates")
-    bf16 = sedbench_loop(dm, steps, warmup, precision="bf16-mixed")
+    log("the fp32 matmul rate")
     flops = flops_per_step(n_in)
-    peak32, peak16 = matmul_rate("float32"), matmul_rate("bfloat16")
+    peak32 = matmul_rate("float32")
     per_frame = flops / (BATCH * SEQ_LEN)
     out = {
         "model": {**PAPER_CRNN, "classes": N_CLASSES, "seq_len": SEQ_LEN, "batch": BATCH,
@@ -185,12 +187,7 @@ def bench_training(dm, steps: int, warmup: int, rounds: int, try_compile: bool) 
         "achieved_flops_fp32": per_frame * best_ours,
         "matmul_flops_fp32": peak32,
         "flops_fraction_fp32": per_frame * best_ours / peak32,
-        "bf16_frames_per_second": round(bf16["frames_per_second"], 1),
-        "bf16_speedup_over_fp32": bf16["frames_per_second"] / best_ours,
-        "achieved_flops_bf16": per_frame * bf16["frames_per_second"],
-        "matmul_flops_bf16": peak16,
-        "flops_fraction_bf16_of_fp32_matmul": per_frame * bf16["frames_per_second"] / peak32,
-        "flops_fraction_bf16_of_bf16_matmul": per_frame * bf16["frames_per_second"] / peak16,
+        "bf16": bench_bf16(dm, steps, warmup, per_frame, best_ours, peak32),
     }
     if try_compile:
         log("torch.compile of the plain loop (compile time reported apart)")
@@ -202,6 +199,27 @@ def bench_training(dm, steps: int, warmup: int, rounds: int, try_compile: bool) 
         except Exception as exc:  # inductor needs a C++ compiler; report, do not fail the bench
             out["compile_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     return out
+
+
+def bench_bf16(dm, steps: int, warmup: int, per_frame: float, fp32_fps: float, peak32: float,
+               info: dict | None = None) -> dict:
+    """bf16 autocast training and the bf16 matmul rate, only where the CPU computes bf16 natively: emulated
+    bf16 takes minutes per step (``sedbench.hardware``), so elsewhere the figures are ``unsupported``."""
+    from sedbench.hardware import cpu_info, describe
+
+    info = info or cpu_info()
+    if not info["bf16_native"]:
+        log(f"bf16: not measured, this CPU has no native bf16 ({describe(info)})")
+        return {"status": "unsupported", "cpu_capability": info["capability"], "cpu_model": info["model"],
+                "reason": f"no native bf16: {describe(info)}"}
+    log(f"bf16 autocast (trainer.precision=bf16-mixed) and the bf16 matmul rate ({info['bf16_via']})")
+    fps = sedbench_loop(dm, steps, warmup, precision="bf16-mixed")["frames_per_second"]
+    peak16 = matmul_rate("bfloat16")
+    return {"status": "measured", "cpu_capability": info["capability"], "cpu_model": info["model"],
+            "via": info["bf16_via"], "frames_per_second": round(fps, 1), "speedup_over_fp32": fps / fp32_fps,
+            "achieved_flops": per_frame * fps, "matmul_flops": peak16,
+            "flops_fraction_of_fp32_matmul": per_frame * fps / peak32,
+            "flops_fraction_of_bf16_matmul": per_frame * fps / peak16}
 
 
 # --------------------------------------------------------------------------- 3. metrics
@@ -230,11 +248,11 @@ def score_case(hours: float = 2.0, n_classes: int = 16, files: int = 20, seed: i
     return ref, est, classes
 
 
-def bench_score(resolution: float) -> dict:
+def bench_score(resolution: float, hours: float = 2.0) -> dict:
     from sedbench.metrics.event import sed_eval_segment
     from sedbench.metrics.segment import segment_scores
 
-    ref, est, classes = score_case()
+    ref, est, classes = score_case(hours)
     t0 = time.perf_counter()
     slow = sed_eval_segment(ref, est, classes, resolution)
     sed_eval_wall = time.perf_counter() - t0
@@ -332,11 +350,14 @@ def run(args) -> dict:
 
     from sedbench.cli import main as cli
     from sedbench.data.dataset import read_folder
+    from sedbench.hardware import cpu_info, describe
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    info = cpu_info()
+    log(f"CPU: {describe(info)}")
     result: dict = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                                "cpus": os.cpu_count(), "platform": platform.platform(),
-                                "cpu": _cpu_name()}}
+                                "cpus": os.cpu_count(), "platform": platform.platform(), "cpu": info["model"],
+                                "cpu_capability": info["capability"], "bf16_native": info["bf16_native"]}}
     with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
         work = Path(tmp)
         root = work / "synth"
@@ -372,16 +393,6 @@ def run(args) -> dict:
     return result
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def goals(result: dict) -> dict:
     t = result["training"]
     values = {
@@ -395,14 +406,16 @@ def goals(result: dict) -> dict:
     }
     if "memory" in result:
         values["train_peak_rss_gb"] = result["memory"]["train_peak_rss_gb"]
+    # every figure carries the CPU it was measured on: figures from different machines are not comparable
+    machine = result.get("machine", {})
+    cpu = {"cpu_capability": machine.get("cpu_capability"), "cpu_model": machine.get("cpu")}
     out = {}
     for key, value in values.items():
         goal, kind = GOALS[key]
         out[key] = {"value": value, "goal": goal, "kind": kind,
-                    "met": value >= goal if kind == "min" else value <= goal}
-    out["metrics_identical"] = {"value": all(result[f"metrics_{r}s"]["identical"] for r in (0.02, 1.0)),
-                                "goal": True, "kind": "equal",
-                                "met": all(result[f"metrics_{r}s"]["identical"] for r in (0.02, 1.0))}
+                    "met": value >= goal if kind == "min" else value <= goal, **cpu}
+    identical = all(result[f"metrics_{r}s"]["identical"] for r in (0.02, 1.0))
+    out["metrics_identical"] = {"value": identical, "goal": True, "kind": "equal", "met": identical, **cpu}
     return out
 
 
@@ -420,7 +433,10 @@ LABELS = {
 
 
 def table(result: dict) -> str:
-    lines = [f"{'figure':<58}{'value':>10}{'goal':>10}  met", "-" * 84]
+    m = result.get("machine", {})
+    lines = [f"measured on: {m.get('cpu', '?')}, {m.get('cpus', '?')} cores, torch CPU capability "
+             f"{m.get('cpu_capability', '?')}, torch {m.get('torch', '?')}", "",
+             f"{'figure':<58}{'value':>10}{'goal':>10}  met", "-" * 84]
     for key, label in LABELS.items():
         g = result["goals"].get(key)
         if g is None:
@@ -431,8 +447,13 @@ def table(result: dict) -> str:
         lines.append(f"{label:<58}{value!s:>10}{sign + ' ' + str(g['goal']):>10}  {'yes' if g['met'] else 'NO'}")
     t = result["training"]
     lines += ["", f"training: {t['flops_per_frame'] / 1e6:.0f} MFLOP per frame; fp32 {t['achieved_flops_fp32'] / 1e9:.0f} "
-              f"GFLOP/s of {t['matmul_flops_fp32'] / 1e9:.0f} (matmul); bf16-mixed {t['bf16_speedup_over_fp32']:.2f}x "
-              f"fp32 speed ({t['achieved_flops_bf16'] / 1e9:.0f} GFLOP/s, bf16 matmul {t['matmul_flops_bf16'] / 1e9:.0f})"]
+              f"GFLOP/s of {t['matmul_flops_fp32'] / 1e9:.0f} (matmul)"]
+    b = t["bf16"]
+    if b["status"] == "measured":
+        lines.append(f"bf16-mixed ({b['via']}): {b['speedup_over_fp32']:.2f}x fp32 speed ({b['achieved_flops'] / 1e9:.0f} "
+                     f"GFLOP/s, bf16 matmul {b['matmul_flops'] / 1e9:.0f})")
+    else:
+        lines.append(f"bf16-mixed: unsupported here, not measured ({b['reason']})")
     if "compile_speedup_over_eager_plain" in t:
         lines.append(f"torch.compile: {t['compile_speedup_over_eager_plain']:.2f}x the eager plain loop "
                      f"(compiling took {t['compile_warmup_seconds']:.0f} s)")

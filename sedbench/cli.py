@@ -181,28 +181,21 @@ INSPECT_FLAGS = {"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", 
 
 
 def preflight(folder: Path, overrides: list[str]) -> None:
-    """Before Hydra creates anything: compose the run's config (a sweep's first cell) and check that
-    every folder it writes to can be written and that its servers answer (sedbench.preflight)."""
-    if INSPECT_FLAGS & set(overrides):
+    """Before Hydra creates anything for a single run: compose its config and check that every folder it
+    writes to can be written and that its servers answer (sedbench.preflight). A multirun is checked by the
+    sweeper, once for all its cells, before it enqueues anything."""
+    if INSPECT_FLAGS & set(overrides) or "-m" in overrides or "--multirun" in overrides:
         return
     from hydra import compose, initialize_config_dir
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from sedbench.preflight import check_run
 
-    multirun = "-m" in overrides or "--multirun" in overrides
     try:
-        plain = []
-        for o in OverridesParser.create().parse_overrides([x for x in overrides if not x.startswith("-")]):
-            if not o.is_sweep_override():
-                plain.append(o.input_line)
-            elif o.is_discrete_sweep():  # the first value stands for all: paths do not depend on the cell
-                plain.append(f"{o.input_line.split('=', 1)[0]}={next(iter(o.sweep_string_iterator()))}")
         with initialize_config_dir(config_dir=str(folder), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=plain, return_hydra_config=True)
+            cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
     except Exception:  # a bad override: Hydra itself reports it, with its own message
         return
-    check_run(cfg, multirun)
+    check_run(cfg, multirun=False)
 
 
 def _clean_errors(fn):
@@ -275,34 +268,18 @@ def _out(args, name: str) -> Path:
 
 
 def cmd_generate(args) -> int:
-    from sedbench.data.mix import MixtureRecipe, split_minutes, write_mixture_dataset
-    from sedbench.data.synth import PAPER_SIZE, SynthBank, instances_per_class
+    from sedbench.data.synth import generate_synth
 
-    if args.paper_size:
-        total_min = PAPER_SIZE["minutes"]
-        minutes = split_minutes(0.6 * total_min, 0.2 * total_min, 0.2 * total_min)
-        recipe = MixtureRecipe(mixture_seconds=total_min * 60 / PAPER_SIZE["mixtures"], tracks=args.tracks)
-        n_inst = 62
-    else:
-        minutes = split_minutes(args.minutes_train, args.minutes_validation, args.minutes_test)
-        recipe = MixtureRecipe(mixture_seconds=args.mixture_seconds, tracks=args.tracks)
-        n_inst = args.instances_per_class
-    bank = SynthBank(args.seed, args.sample_rate, instances_per_class(n_inst))
     out = _out(args, "synth")
     t0 = time.perf_counter()
-    write_mixture_dataset(out, "synth", bank, recipe, minutes, args.sample_rate, args.seed,
-                          overwrite=args.overwrite, progress=not args.quiet,
-                          extra={"instances_per_class": n_inst, "families": _families()})
-    secs = sum(minutes.values()) * 60
+    minutes = generate_synth(out, seed=args.seed, minutes_train=args.minutes_train, minutes_validation=args.minutes_validation,
+                   minutes_test=args.minutes_test, mixture_seconds=args.mixture_seconds, tracks=args.tracks,
+                   instances_per_class=args.instances_per_class, sample_rate=args.sample_rate,
+                   paper_size=args.paper_size, overwrite=args.overwrite, progress=not args.quiet)
+    secs = 60 * sum(minutes.values())
     wall = time.perf_counter() - t0
     print(f"wrote {out}: {secs / 60:.1f} min of audio in {wall:.1f} s ({secs / wall:.0f}x real time)")
     return 0
-
-
-def _families() -> dict[str, str]:
-    from sedbench.data.synth import CLASSES
-
-    return {c.label: c.family for c in CLASSES}
 
 
 def cmd_mix(args) -> int:

@@ -85,3 +85,41 @@ def check_run(cfg, multirun: bool) -> None:
     for path, what, key in run_targets(cfg, multirun):
         check_writable(path, what, key)
     check_tracking(str(cfg.tracking.uri))
+
+
+def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str) -> None:
+    """What the cells of a sweep share, checked once before anything is enqueued: ``cells`` are (overrides,
+    composed config) pairs. The first cell's folders are writable and its tracking server answers; every
+    distinct model has only known keys; every distinct trainer can run here (no emulated bf16); the Optuna
+    ``storage`` answers; every distinct dataset exists and reads (the embedded ``synth`` is generated here,
+    once, if it is missing). Cheap checks come first, so that nothing is read or generated for a sweep that
+    cannot run. An error names the cell it was found in."""
+    from sedbench.data.layouts import dataset_from_config
+    from sedbench.hardware import check_precision
+    from sedbench.models.crnn import model_config
+    from sedbench.sweep import check_storage
+
+    check_run(cells[0][1], multirun=True)
+    _check_each_distinct(cells, "model", model_config)
+    _check_each_distinct(cells, "trainer", check_precision)
+    check_storage(storage)
+    _check_each_distinct(cells, "data", dataset_from_config)
+
+
+def _check_each_distinct(cells: list[tuple[tuple[str, ...], object]], node: str, check) -> None:
+    """``check(cfg[node])`` once per distinct value of the config node among the cells."""
+    from omegaconf import OmegaConf
+
+    from sedbench.errors import SedbenchError
+
+    seen: set[str] = set()
+    for overrides, cfg in cells:
+        key = OmegaConf.to_yaml(cfg[node], resolve=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            check(cfg[node])
+        except SedbenchError as exc:
+            where = f" (found in sweep cell {' '.join(overrides)})" if overrides and len(cells) > 1 else ""
+            raise ConfigError(f"{exc}{where}") from None

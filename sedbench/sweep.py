@@ -4,8 +4,9 @@ Plain functions used by the Hydra sweeper plugin (``hydra_plugins/sedbench_sweep
 
 Resume and concurrency rest on the study itself (SQLite by default, any SQLAlchemy URL):
 
-* a grid cell is a set of Hydra overrides; missing cells are enqueued as WAITING trials,
-  and Optuna pops a WAITING trial atomically, so workers get distinct trials;
+* a grid cell is a set of Hydra overrides; missing cells are enqueued as WAITING trials;
+  a worker that pops one trains it only if its claim (an INSERT under a primary key, :class:`Claims`)
+  succeeds, so two workers never train the same trial, on SQLite as on PostgreSQL;
 * if two workers enqueued the same cell at once, the lowest-numbered live trial of a cell
   wins and the others are marked ``duplicate`` before anything is trained;
 * a completed or pruned cell is never enqueued again; a failed one is (retry);
@@ -87,6 +88,13 @@ def sqlite_file(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
+def make_sqlite_folder(url: str) -> None:
+    """The folder of a ``sqlite:///PATH`` database, created so that the file can be."""
+    db = sqlite_file(url)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+
+
 def redact(url: str) -> str:
     """A database URL with its password hidden, for messages and logs."""
     import re
@@ -139,12 +147,78 @@ def open_study(name: str, storage_url: str, direction: str = "maximize", sampler
     import optuna
     from optuna.storages import RDBStorage
 
-    db = sqlite_file(storage_url)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+    make_sqlite_folder(storage_url)
     storage = retry(lambda: RDBStorage(storage_url, engine_kwargs=engine_kwargs(storage_url)))
     return retry(lambda: optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
                                              pruner=pruner, load_if_exists=True))
+
+
+class Claims:
+    """The atomic step of claiming a trial, in the study's own database (table ``sedbench_claims``).
+
+    Optuna pops a WAITING trial by reading its state, then writing RUNNING; on SQLite nothing locks the row
+    between the two (``SELECT ... FOR UPDATE`` is a no-op there), so two workers can pop the same trial and
+    both train it. A claim is an INSERT of (study, trial number) under a primary key: on every SQLAlchemy
+    database exactly one insert succeeds, and only the worker whose insert did trains the trial.
+
+    Create it before the study is opened: claims left by a deleted study of the same name (``optuna
+    delete-study``) are dropped then, in one statement that deletes nothing once the study exists again.
+    """
+
+    TABLE = "sedbench_claims"
+
+    def __init__(self, url: str, study_name: str):
+        import uuid
+
+        import sqlalchemy
+
+        self.study, self.worker = study_name, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        make_sqlite_folder(url)
+        self.engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
+        self._sql = sqlalchemy.text
+        retry(self._create)  # workers starting together race to create it
+        retry(self._forget_deleted_study)
+
+    def _create(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._sql(f"CREATE TABLE IF NOT EXISTS {self.TABLE} (study VARCHAR(512) NOT NULL, "
+                                   "trial INTEGER NOT NULL, worker VARCHAR(255) NOT NULL, "
+                                   "claimed_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (study, trial))"))
+
+    def _forget_deleted_study(self) -> None:
+        """Drop this study name's claims while no study of that name exists (Optuna's ``studies`` table)."""
+        from sqlalchemy import inspect
+
+        if not inspect(self.engine).has_table("studies"):  # a new storage: no Optuna schema, no old claims
+            return
+        with self.engine.begin() as conn:
+            conn.execute(self._sql(f"DELETE FROM {self.TABLE} WHERE study = :s AND NOT EXISTS "
+                                   "(SELECT 1 FROM studies WHERE study_name = :s)"), {"s": self.study})
+
+    def take(self, number: int) -> bool:
+        """Claim trial ``number``: True for exactly one worker, however many popped it."""
+        from sqlalchemy.exc import IntegrityError
+
+        row = {"s": self.study, "t": int(number), "w": self.worker, "c": time.time()}
+
+        def insert() -> bool:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(self._sql(f"INSERT INTO {self.TABLE} (study, trial, worker, claimed_at) "
+                                           "VALUES (:s, :t, :w, :c)"), row)
+                return True
+            except IntegrityError:  # claimed already: by another worker, or by this one before a lost reply
+                return self.owner(number) == self.worker
+
+        return retry(insert)
+
+    def owner(self, number: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(self._sql(f"SELECT worker FROM {self.TABLE} WHERE study = :s AND trial = :t"),
+                                {"s": self.study, "t": int(number)}).scalar()
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def make_pruner(name: str):

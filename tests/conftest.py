@@ -1,31 +1,19 @@
+"""Fixtures shared by the test modules; plain helpers live in tests/helpers."""
+
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
-
-REPO = Path(__file__).resolve().parents[1]
-ESC10 = REPO.parent / "shared" / "data" / "esc10"
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's feature cache or data home."""
     monkeypatch.setenv("SEDBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "feature-cache"))
-
-
-def write_wav(path: Path, seconds: float = 1.0, sr: int = 16000, channels: int = 1, freq: float = 440.0,
-              seed: int = 0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * sr)) / sr
-    rng = np.random.default_rng(seed)
-    y = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
-    data = np.stack([y] * channels, axis=1) if channels > 1 else y
-    sf.write(str(path), data, sr)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -40,14 +28,15 @@ def synth_dir(tmp_path_factory) -> Path:
     return out
 
 
-def esc10_or_skip() -> Path:
-    if not ESC10.is_dir():
-        pytest.skip(f"ESC-10 not found at {ESC10} (it lives in ../shared beside a developer or CI checkout)")
-    return ESC10
-
-
 def pytest_configure(config):
-    os.environ.setdefault("SEDBENCH_DATA", str(REPO / "data"))
+    """Tests never read or write the user's data home: named datasets (and the embedded synth, generated on
+    first use) live in a folder of this test session."""
+    config._sedbench_data = tempfile.mkdtemp(prefix="sedbench-test-data-")
+    os.environ["SEDBENCH_DATA"] = config._sedbench_data
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "_sedbench_data", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +57,14 @@ def tiny_sweep(synth_dir, tmp_path_factory):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return sw
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (skips, saying why, where none can start)."""
+    from helpers.postgres import Postgres
+
+    server = Postgres()
+    server.start()
+    yield server
+    server.stop()

@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import write_wav
+from helpers import write_wav
 
 from sedbench.data.audio import load_audio
 from sedbench.errors import DataError

@@ -5,8 +5,7 @@ import math
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from test_train import CONF
+from helpers import compose_cfg, tiny_overrides
 
 from sedbench.models.crnn import build_model, count_parameters
 from sedbench.models.fnn import FNN
@@ -14,12 +13,7 @@ from sedbench.training.train import run_name, train
 
 
 def baseline_cfg(synth_dir, tmp_path, *extra):
-    overrides = ["data=folder", f"data.root={synth_dir}", "data.seq_len=64", "data.batch_size=8",
-                 "trainer.max_epochs=2", "trainer.max_time=null", "trainer.num_threads=1",
-                 f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/artifacts",
-                 f"features.cache_dir={tmp_path}/cache", f"+run_dir={tmp_path}/run", *extra]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+    return compose_cfg(*tiny_overrides(synth_dir, tmp_path), *extra)
 
 
 def trained(cfg, tmp_path, family):
@@ -32,8 +26,7 @@ def trained(cfg, tmp_path, family):
 
 
 def test_fnn_has_the_papers_size():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["model=fnn"])
+    cfg = compose_cfg("model=fnn")
     n = count_parameters(build_model(cfg.model, n_in=40, n_classes=16))
     assert n == 1_616_016 and abs(n - 1.6e6) / 1.6e6 < 0.05
 
@@ -91,8 +84,7 @@ def test_gmm_trains_and_is_recorded(synth_dir, tmp_path):
 
 
 def test_vggish_rnn_keeps_every_frame_and_pools_frequency():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["model=vggish_rnn"])
+    cfg = compose_cfg("model=vggish_rnn")
     assert cfg.features.kind == "stft"
     net = build_model(cfg.model, n_in=883, n_classes=16)  # 44.1 kHz, 40 ms: N_FFT 1764 -> 883 bins
     assert len([m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]) == 7
@@ -156,8 +148,7 @@ def test_clip_segments_overlap_by_half_and_average_back_to_clips():
 
 
 def test_acrnn_has_the_seed_layers():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["model=acrnn"])
+    cfg = compose_cfg("model=acrnn")
     assert cfg.features.kind == "gammatone" and cfg.data.name == "esc10" and cfg.data.segment_overlap == 0.5
     net = build_model(cfg.model, n_in=256, n_classes=10)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -178,7 +169,7 @@ def test_acrnn_has_the_seed_layers():
 
 @pytest.mark.slow
 def test_acrnn_trains_on_esc10_and_reports_accuracy(tmp_path):
-    from conftest import esc10_or_skip
+    from helpers import esc10_or_skip
 
     root = esc10_or_skip()
     cfg = baseline_cfg(root, tmp_path, "model=acrnn", "data=esc10", f"data.root={root}",

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from sedbench.cli import main
 
 
@@ -36,7 +38,7 @@ def test_missing_named_dataset_says_how_to_prepare(tmp_path, monkeypatch, capsys
 
 
 def test_info_on_weak_labels_and_features_cache(tmp_path, capsys):
-    from conftest import esc10_or_skip
+    from helpers import esc10_or_skip
 
     esc = esc10_or_skip()
     assert main(["data", "info", str(esc)]) == 0
@@ -59,3 +61,25 @@ def test_generate_into_a_file_path(tmp_path, capsys):
     f.write_text("x")
     assert main(["data", "generate", "synth", "--out", str(f), "--minutes-train", "0.2", "--quiet"]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err and f.read_text() == "x"
+
+
+@pytest.mark.slow
+def test_train_on_a_fresh_checkout_generates_the_embedded_dataset_first(tmp_path):
+    """No data/ yet: `sedbench train` generates the synth set in the data home (here a small recipe), trains
+    and records the run; a root outside the data home is an error, never generated."""
+    import os
+
+    env = {**os.environ, "SEDBENCH_DATA": str(tmp_path / "data")}
+    small = ["data.generate.minutes_train=0.3", "+data.generate.mixture_seconds=10", "+data.generate.sample_rate=8000",
+             "+data.generate.instances_per_class=3", "data.seq_len=32", "model.maps=4", "trainer.max_epochs=1",
+             "trainer.num_threads=1", f"features.cache_dir={tmp_path}/cache", "tracking.log_model=false"]
+    r = subprocess.run([sys.executable, "-m", "sedbench", "train", *small], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "data/synth not found: generating the embedded synth dataset there" in r.stdout + r.stderr
+    assert (tmp_path / "data" / "synth" / "dataset.yaml").is_file() and (tmp_path / "results" / "mlflow.db").is_file()
+    assert "test/f1_frm" in r.stdout
+    elsewhere = subprocess.run([sys.executable, "-m", "sedbench", "train", *small, f"data.root={tmp_path}/other"],
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert elsewhere.returncode == 2 and "other: dataset folder not found" in elsewhere.stderr
+    assert not (tmp_path / "other").exists()

@@ -10,19 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_baselines import baseline_cfg
+from helpers import compose_cfg, sedbench, tiny_overrides
 
 
-def sedbench(*args: str, cwd: Path | None = None, timeout: float = 120, wrap: list[str] | None = None
-             ) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "sedbench", *args]
-    if wrap:  # a shell command line that ends by running "$@"
-        cmd = [*wrap, "sh", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+def baseline_cfg(synth_dir, tmp_path, *extra):
+    return compose_cfg(*tiny_overrides(synth_dir, tmp_path), *extra)
 
 
 # --------------------------------------------------------------------------- a diverging loss

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import write_wav
+from helpers import write_wav
 
 from sedbench.data.annotations import Event
 from sedbench.data.features import (

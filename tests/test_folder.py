@@ -2,7 +2,7 @@ import logging
 
 import pytest
 import yaml
-from conftest import write_wav
+from helpers import write_wav
 
 from sedbench.data.annotations import Event
 from sedbench.data.dataset import read_folder

@@ -2,7 +2,7 @@
 
 import pytest
 import soundfile as sf
-from conftest import write_wav
+from helpers import urban, write_wav
 
 from sedbench.data.annotations import Event
 from sedbench.data.layouts import LAYOUTS, detect_layout, load_dataset
@@ -104,17 +104,6 @@ def test_chime_home_bad_tag_code(tmp_path):
     (root / "chunks" / "CR_lounge_220110_0731.s0_chunk1.csv").write_text("majorityvote,fxz\n")
     with pytest.raises(DataError, match=r"chunk1.csv:1: unknown tag code\(s\) \['x', 'z'\]"):
         load_dataset("chime_home", root=root)
-
-
-def urban(root):
-    root = root / "URBAN-SED_v2.0.0"
-    for split in ("train", "validate", "test"):
-        for i in range(2):
-            write_wav(root / "audio" / split / f"soundscape_{split}_bimodal{i}.wav", seconds=3.0, sr=8000)
-            ann = root / "annotations" / split / f"soundscape_{split}_bimodal{i}.txt"
-            ann.parent.mkdir(parents=True, exist_ok=True)
-            ann.write_text("0.25\t1.5\tdog_bark\n1.0\t2.9\tsiren\n")
-    return root
 
 
 def test_urban_sed(tmp_path):

@@ -1,7 +1,7 @@
 import csv
 import re
 
-from conftest import esc10_or_skip
+from helpers import esc10_or_skip
 
 from sedbench.cli import main
 from sedbench.data.dataset import read_folder

@@ -4,7 +4,7 @@ import hashlib
 import shutil
 
 import pytest
-from test_layouts import urban
+from helpers import urban
 
 from sedbench.data import layouts
 from sedbench.data.layouts import Archive, Layout

@@ -2,8 +2,8 @@
 
 import csv
 
+from helpers import run_app
 from PIL import Image
-from test_sweep import run_app
 
 from sedbench.cli import main
 

@@ -10,36 +10,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import app_cmd, completed_per_cell, run_app, trained
+from helpers import load_study as study
 
 from sedbench.sweep import cell_from_key, grid_cells
-
-APP = Path(__file__).with_name("sweep_app.py")
-
-
-def app_cmd(tmp_path, *args, name="s", log="trained.log") -> list[str]:
-    return [sys.executable, str(APP), "-m", f"sweep.name={name}", f"sweep.storage=sqlite:///{tmp_path}/optuna.db",
-            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/artifacts",
-            f"hydra.sweep.dir={tmp_path}/runs/{name}", f"+toy.log={tmp_path}/{log}", *args]
-
-
-def run_app(tmp_path, *args, name="s", wait=True, log="trained.log"):
-    cmd = app_cmd(tmp_path, *args, name=name, log=log)
-    if not wait:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-
-
-def study(tmp_path, name="s"):
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/optuna.db")
-
-
-def completed_per_cell(st):
-    return Counter(tuple(cell_from_key(t.user_attrs["cell"])) for t in st.trials if t.state.name == "COMPLETE")
-
-
-def trained(tmp_path, log="trained.log"):
-    path = tmp_path / log
-    return Counter(line.split()[0] for line in path.read_text().splitlines()) if path.is_file() else Counter()
 
 
 def test_conditional_grid_cells():
@@ -82,10 +56,39 @@ def test_a_raising_trial_and_a_nan_trial_fail_and_the_sweep_goes_on(tmp_path):
     assert trained(tmp_path) == Counter({"1": 1, "2": 2, "3": 1, "4": 2, "5": 1})
 
 
-def test_failure_rate_stops_the_sweep(tmp_path):
+def test_failure_rate_stops_the_sweep_and_the_command_fails(tmp_path):
     r = run_app(tmp_path, "model.maps=1,2,3,4,5,6,7,8", "+toy.fail=[1,2,3,4,5,6,7,8]", "sweep.max_failure_rate=0.5")
-    assert r.returncode == 0 and "max_failure_rate" in r.stdout + r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == ("error: sweep s stopped: 4 of 4 trials failed, more than "
+                                                 "sweep.max_failure_rate=0.5; see the errors above")
     assert sum(trained(tmp_path).values()) == 4
+
+
+def test_a_sweep_whose_trials_all_fail_exits_non_zero(tmp_path):
+    r = run_app(tmp_path, "model.maps=1,2", "+toy.fail=[1,2]")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == ("error: sweep s failed: none of the 2 trials run now completed; "
+                                                 "see the errors above")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.root=/nonexistent/sedbench-data", "/nonexistent/sedbench-data: dataset folder not found. Fix: "),
+    ("+model.poool=[4]", "model.poool is not a setting of model.arch=crnn (crnn). Fix: remove it or use one of"),
+    ("model=crnn,crnnn", "sweep cell model=crnnn model.maps=1 does not compose: In 'config': Could not find 'model/crnnn'"),
+    ("trainer=cpu_bf16", "trainer.precision=bf16-mixed on a CPU without native bfloat16"),
+])
+def test_an_error_every_cell_shares_is_one_line_and_exit_2_with_nothing_enqueued(tmp_path, override, message):
+    if override == "trainer=cpu_bf16":
+        from sedbench.hardware import cpu_info
+
+        if cpu_info()["bf16_native"]:
+            pytest.skip("this CPU computes bf16 natively: cpu_bf16 is allowed here")
+    r = run_app(tmp_path, "model.maps=1,2,3", override)
+    assert r.returncode == 2, r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], r.stderr
+    assert "Traceback" not in r.stderr and sum(trained(tmp_path).values()) == 0
+    assert not (tmp_path / "optuna.db").exists() or not optuna.get_all_study_names(f"sqlite:///{tmp_path}/optuna.db")
 
 
 def test_two_processes_share_one_sqlite_study(tmp_path):

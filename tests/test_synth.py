@@ -1,5 +1,8 @@
 import csv
 import hashlib
+import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ from sedbench.cli import main
 from sedbench.data.dataset import read_folder
 from sedbench.data.info import format_info, split_stats
 from sedbench.data.mix import MixtureRecipe, detect_activity, write_mixture_dataset
-from sedbench.data.synth import CLASSES, LABELS, SynthBank, instances_per_class
+from sedbench.data.synth import CLASSES, LABELS, SynthBank, split_instances
 from sedbench.errors import DataError
 
 
@@ -79,7 +82,7 @@ def test_deterministic_for_a_seed(tmp_path):
 def test_class_durations_mirror_table_iii():
     """Average annotated durations: within a factor 2 of Table III, and ranked alike."""
     sr, rng = 16000, np.random.default_rng(0)
-    bank = SynthBank(0, sr, instances_per_class(10))
+    bank = SynthBank(0, sr, split_instances(10))
     ours = []
     for c in CLASSES:
         durs = []
@@ -121,7 +124,7 @@ def test_refuses_to_overwrite_and_failure_leaves_output_intact(tmp_path, capsys)
         def segment(self, *a, **k):
             raise RuntimeError("boom")
 
-    bank = Exploding(0, 8000, instances_per_class(3))
+    bank = Exploding(0, 8000, split_instances(3))
     with pytest.raises(RuntimeError):
         write_mixture_dataset(out, "synth", bank, MixtureRecipe(mixture_seconds=10), {"train": 0.2, "validation": 0.1,
                               "test": 0.1}, 8000, 0, overwrite=True, progress=False)
@@ -141,7 +144,7 @@ def test_no_instances_is_a_clear_error():
     from sedbench.data.mix import compose_mixture
 
     with pytest.raises(DataError, match="no source instances"):
-        compose_mixture(Empty(0, 8000, instances_per_class(3)), "train", MixtureRecipe(), 5.0, 8000,
+        compose_mixture(Empty(0, 8000, split_instances(3)), "train", MixtureRecipe(), 5.0, 8000,
                         np.random.default_rng(0))
 
 
@@ -162,3 +165,70 @@ def test_paper_size_is_100_mixtures_566_minutes(tmp_path, monkeypatch):
     assert total == pytest.approx(566.0) and n_mix == 100 and seen["sr"] == 44100
     assert seen["minutes"]["train"] == pytest.approx(0.6 * 566)
     assert sum(seen["bank"].n_inst.values()) == 62
+
+
+SMALL = {"seed": 5, "minutes_train": 0.3, "mixture_seconds": 9, "sample_rate": 8000, "instances_per_class": 3}
+
+
+def data_cfg(root) -> dict:
+    return {"name": "synth", "layout": "synth", "root": str(root), "fold": 1, "generate": dict(SMALL)}
+
+
+def test_the_embedded_dataset_appears_by_itself_in_the_data_home(tmp_path, monkeypatch, caplog):
+    from sedbench.data.layouts import dataset_from_config
+
+    monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path / "home"))
+    with caplog.at_level("WARNING", logger="sedbench"):
+        ds = dataset_from_config(data_cfg(tmp_path / "home" / "synth"))
+    assert ds.classes == LABELS and len(ds.recordings("test")) >= 1
+    assert f"{tmp_path / 'home' / 'synth'} not found: generating the embedded synth dataset there" in caplog.text
+    # the same files as `sedbench data generate synth` with the same arguments
+    assert main(["data", "generate", "synth", "--out", str(tmp_path / "cli"), "--seed", "5", "--minutes-train", "0.3",
+                 "--mixture-seconds", "9", "--sample-rate", "8000", "--instances-per-class", "3", "--quiet"]) == 0
+    assert _digest(tmp_path / "home" / "synth") == _digest(tmp_path / "cli")
+    caplog.clear()
+    dataset_from_config(data_cfg(tmp_path / "home" / "synth"))  # second use: read, not generated again
+    assert "generating" not in caplog.text
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == [".synth.lock", "synth"]  # no staging left
+
+
+def test_a_root_outside_the_data_home_is_never_generated(tmp_path, monkeypatch):
+    from sedbench.data.layouts import dataset_from_config
+
+    monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path / "home"))
+    with pytest.raises(DataError, match=r"elsewhere: dataset folder not found\. Fix: create it with `sedbench data "
+                                        r"generate synth --out"):
+        dataset_from_config(data_cfg(tmp_path / "elsewhere"))
+    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "home").exists()
+
+
+def test_two_workers_starting_at_once_generate_it_once(tmp_path):
+    """Both processes wait on one start signal, then ask for the missing dataset: one generates it, the
+    other waits for it and reads the whole folder."""
+    import subprocess
+    import sys
+
+    home, go = tmp_path / "home", tmp_path / "go"
+    script = ("import json, os, sys, time\n"
+              "from pathlib import Path\n"
+              "from sedbench.data import synth\n"
+              "from sedbench.data.layouts import dataset_from_config\n"
+              "made = []\n"
+              "real = synth.generate_synth\n"
+              "synth.generate_synth = lambda *a, **k: made.append(1) or real(*a, **k)\n"
+              f"Path({str(tmp_path)!r}, f'ready-{{os.getpid()}}').touch()\n"
+              f"while not Path({str(go)!r}).exists(): time.sleep(0.002)\n"
+              f"ds = dataset_from_config(json.loads(sys.argv[1]))\n"
+              "print(len(made), sum(len(ds.recordings(s)) for s in ds.splits))\n")
+    env = {**os.environ, "SEDBENCH_DATA": str(home)}
+    procs = [subprocess.Popen([sys.executable, "-c", script, json.dumps(data_cfg(home / "synth"))], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 2 and time.time() < deadline:  # both imported and waiting
+        time.sleep(0.01)
+    go.touch()
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    made, files = zip(*(tuple(map(int, out.split())) for out, _ in outs), strict=True)
+    assert sorted(made) == [0, 1] and files[0] == files[1] > 0
+    assert "another process is generating it; waiting" in outs[made.index(0)][1]

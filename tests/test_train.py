@@ -2,23 +2,15 @@
 
 import json
 import math
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers import compose_cfg, tiny_overrides
 
 from sedbench.training.train import run_name, train
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
 
 def tiny_cfg(synth_dir, tmp_path, *extra):
-    overrides = ["data=folder", f"data.root={synth_dir}", "data.seq_len=64", "data.batch_size=8",
-                 "model.maps=8", "trainer.max_epochs=2", "trainer.max_time=null", "trainer.num_threads=1",
-                 f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/artifacts",
-                 f"features.cache_dir={tmp_path}/cache", f"+run_dir={tmp_path}/run", *extra]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+    return compose_cfg(*tiny_overrides(synth_dir, tmp_path), "model.maps=8", *extra)
 
 
 @pytest.mark.slow
@@ -62,10 +54,20 @@ def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
 
 
 def test_bf16_preset_trains_in_mixed_precision(synth_dir, tmp_path):
-    """trainer=cpu_bf16 (make bench's faster choice on CPUs with bf16 units) trains and scores."""
-    cfg = tiny_cfg(synth_dir, tmp_path, "trainer=cpu_bf16", "trainer.max_epochs=2", "trainer.max_time=null",
-                   "trainer.num_threads=1")
+    """trainer=cpu_bf16 (make bench's faster choice on CPUs with bf16 units) trains and scores; on a CPU that
+    only emulates bf16 it is refused before anything is recorded, and runs when explicitly allowed."""
+    from sedbench.errors import ConfigError
+    from sedbench.hardware import cpu_info
+
+    args = ("trainer=cpu_bf16", "trainer.max_epochs=1", "trainer.max_time=null", "trainer.num_threads=1",
+            "model.maps=4", "data.seq_len=32")
+    cfg = tiny_cfg(synth_dir, tmp_path, *args)
     assert cfg.trainer.precision == "bf16-mixed"
+    if not cpu_info()["bf16_native"]:
+        with pytest.raises(ConfigError, match="on a CPU without native bfloat16"):
+            train(cfg)
+        assert not (tmp_path / "run").exists() and not (tmp_path / "mlflow.db").exists()
+        cfg = tiny_cfg(synth_dir, tmp_path, *args, "trainer.allow_emulated_bf16=true")
     best = train(cfg)
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["val/f1_frm"] == best and all(0 <= m[k] <= 1 for k in ("test/f1_frm", "test/f1_1sec"))
@@ -86,7 +88,7 @@ def test_cli_params_and_bad_override(capsys):
 def test_weak_labels_with_temporal_pooling(tmp_path):
     """Clip tags (CHiME-Home / ESC style): temporal max-pooling, clip F1, EER and accuracy."""
     import yaml
-    from conftest import write_wav
+    from helpers import write_wav
 
     root = tmp_path / "weak"
     for split, n in (("train", 12), ("validation", 4), ("test", 4)):

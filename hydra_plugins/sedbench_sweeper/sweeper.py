@@ -73,13 +73,15 @@ class SedbenchSweeper(Sweeper):
                                                      .encode()).hexdigest()[:8]
         sampler = {"grid": None, "tpe": optuna.samplers.TPESampler(seed=cfg.seed),
                    "random": optuna.samplers.RandomSampler(seed=cfg.seed)}[sampler_name]
-        sw.check_storage(cfg.storage)  # a server that does not answer: one clear error, before anything runs
-        study = sw.open_study(name, cfg.storage, sampler=sampler, pruner=sw.make_pruner(cfg.pruner))
         budget = cfg.n_trials or (len(cells) if cells else None)
         if budget is None:
             from sedbench.errors import ConfigError
 
             raise ConfigError(f"sweep {name}: sweep.n_trials is required for the {sampler_name} sampler")
+        pruner = sw.make_pruner(cfg.pruner)
+        self._preflight(base, cells)  # what every cell shares, storage included: one clear error, nothing enqueued
+        claims = sw.Claims(cfg.storage, name)  # before the study: it forgets the claims of a deleted one
+        study = sw.open_study(name, cfg.storage, sampler=sampler, pruner=pruner)
         self._check_base(study, name, base)
         self.grid_choices = self._choices(cells)
         if cells:
@@ -92,11 +94,11 @@ class SedbenchSweeper(Sweeper):
             log.info("sweep %s: %d cells, %d done, %d to run now (storage %s)", name, len(cells), done, added,
                      cfg.storage)
         t0, fits, failures, finished = time.perf_counter(), [], 0, 0
-        status = "FINISHED"
+        status, verdict = "FINISHED", None
         try:
             while sw.done_count(study) < budget:
                 self._reap(study, name, cells)  # a worker that died meanwhile: its cell is retried here
-                batch = self._ask(study, sw, cells, cfg, base, name, parent, budget)
+                batch = self._ask(study, sw, claims, cells, cfg, base, name, parent, budget)
                 if not batch:
                     break
                 results = self._launch(study, batch)
@@ -109,9 +111,14 @@ class SedbenchSweeper(Sweeper):
                         fits.append(float(metrics.get("fit_seconds") or 0.0))
                 if finished >= 4 and failures / finished > cfg.max_failure_rate:
                     status = "FAILED"
+                    verdict = (f"sweep {name} stopped: {failures} of {finished} trials failed, more than "
+                               f"sweep.max_failure_rate={cfg.max_failure_rate:g}; see the errors above")
                     log.error("sweep %s: %d of %d trials failed (> max_failure_rate %.2f): stopping", name, failures,
                               finished, cfg.max_failure_rate)
                     break
+            if finished and failures == finished and verdict is None:
+                status = "FAILED"
+                verdict = f"sweep {name} failed: none of the {finished} trials run now completed; see the errors above"
         except KeyboardInterrupt:
             status = "KILLED"
             raise
@@ -119,6 +126,7 @@ class SedbenchSweeper(Sweeper):
             if sw.done_count(study) >= budget:
                 sw.prune_leftovers(study)
             self._close_parent(parent, status)
+            claims.close()
             wall = time.perf_counter() - t0
             print(sw.summary_table(study))
             if finished == 0:
@@ -126,6 +134,9 @@ class SedbenchSweeper(Sweeper):
             elif fits and sum(fits) > 0:
                 print(f"orchestration: sweep wall {wall:.0f} s / sum of trial fit times {sum(fits):.0f} s = "
                       f"{wall / sum(fits):.2f}  ({finished} trials run now, {failures} failed)")
+        if verdict:  # a failed sweep is a failed command: the reason is its last line
+            print(f"error: {verdict}", flush=True)
+            raise SystemExit(1)
         return study
 
     # ------------------------------------------------------------------ steps
@@ -175,7 +186,7 @@ class SedbenchSweeper(Sweeper):
                 base.append(f"{key}={o.get_value_element_as_str()}")
         return base, grid
 
-    def _ask(self, study, sw, cells, cfg, base, name, parent, budget) -> list:
+    def _ask(self, study, sw, claims, cells, cfg, base, name, parent, budget) -> list:
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
@@ -185,6 +196,8 @@ class SedbenchSweeper(Sweeper):
             if cells and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                 break
             trial = study.ask()
+            if not claims.take(trial.number):  # another worker popped the same waiting trial: it is theirs
+                continue
             if cells:
                 unwanted = ("empty" if "cell" not in trial.user_attrs  # another worker took the last waiting cell
                             else "duplicate" if sw.is_duplicate(study, trial) else None)
@@ -206,6 +219,21 @@ class SedbenchSweeper(Sweeper):
             batch.append((trial, [*base, *cell, f"trial.number={trial.number}", f"trial.study={name}",
                                   f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}"]))
         return batch
+
+    def _preflight(self, base: list[str], cells) -> None:
+        """Compose every cell (or, for a search, the base) and check what they share (sedbench.preflight)."""
+        from sedbench.errors import ConfigError
+        from sedbench.preflight import check_sweep
+
+        loader, composed = self.hydra_context.config_loader, []
+        for cell in cells or [()]:
+            try:
+                composed.append((cell, loader.load_sweep_config(self.config, [*base, *cell])))
+            except Exception as exc:  # Hydra's composition errors: bad key, unknown group option, bad value
+                reason = " ".join(str(exc).split("Config search path")[0].split())
+                raise ConfigError(f"sweep cell {' '.join(cell) or '(the base configuration)'} does not compose: "
+                                  f"{reason}. Fix: correct the grid (sweeps/*.yaml or the command line)") from None
+        check_sweep(composed, self.config.sweep.storage)
 
     # overrides that change where or how fast a sweep runs, not what its trials compute (paths may differ
     # between the machines of one sweep)

@@ -340,6 +340,20 @@ def load_dataset(name_or_dir: str | Path, root: str | Path | None = None, layout
 
 
 def dataset_from_config(data_cfg) -> Dataset:
-    """The dataset a ``data`` config mapping (Hydra or dict) names: name, root, layout, fold."""
+    """The dataset a ``data`` config mapping (Hydra or dict) names: name, root, layout, fold.
+
+    An embedded dataset (one whose config has a ``generate`` recipe: ``data=synth``) appears by itself: when
+    its root is missing and lies in the data home (``$SEDBENCH_DATA`` or ``./data``), it is generated there
+    from the recipe on first use. A root given elsewhere must exist; nothing is ever downloaded implicitly."""
     d = dict(data_cfg)
-    return load_dataset(d["name"], root=d.get("root"), layout=d.get("layout"), fold=d.get("fold", 1))
+    root = d.get("root")
+    if d.get("generate") and root and is_in_data_home(root) and not Path(root).exists():
+        from sedbench.data.synth import ensure_generated
+
+        ensure_generated(root, dict(d["generate"]))
+    return load_dataset(d["name"], root=root, layout=d.get("layout"), fold=d.get("fold", 1))
+
+
+def is_in_data_home(root: str | Path) -> bool:
+    """``root`` is a folder directly inside the data home."""
+    return Path(root).resolve().parent == data_home().resolve()

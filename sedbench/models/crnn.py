@@ -143,16 +143,40 @@ ARCHS = {
 }
 
 
-def build_model(model_cfg, n_in: int, n_classes: int) -> nn.Module:
-    """The network from a ``model`` config mapping (Hydra or dict); ``arch`` picks the class (default crnn)."""
-    import importlib
+# keys every model config may hold besides its architecture's: labels and training options read by train.py
+COMMON_KEYS = ("name", "family", "arch", "class_summary", "weight_decay")
+GMM_KEYS = ("n_components", "window_seconds", "max_frames", "max_iter")  # model=gmm: sedbench.models.gmm
 
+
+def model_config(model_cfg) -> dict:
+    """A ``model`` config mapping (Hydra or dict) as a plain dict whose keys are all known to its ``arch``:
+    a misspelt key (``+model.poool=[4]``) is an error that names it, never silently dropped."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
     arch = cfg.get("arch", "crnn")
-    if arch not in ARCHS:
+    if arch != "gmm" and arch not in ARCHS:
         raise ConfigError(f"model.arch={arch!r} is not a network sedbench knows. Fix: one of {', '.join(ARCHS)} "
                           "(model=gmm trains without a network)")
+    known = GMM_KEYS if arch == "gmm" else ARCHS[arch][2]
+    unknown = sorted(set(cfg) - set(known) - set(COMMON_KEYS))
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]} is not a setting of model.arch={arch} ({cfg.get('name', arch)}). "
+                          f"Fix: remove it or use one of {', '.join(sorted((*known, *COMMON_KEYS)))}")
+    return cfg
+
+
+def build_model(model_cfg, n_in: int, n_classes: int, strict: bool = True) -> nn.Module:
+    """The network from a ``model`` config mapping (Hydra or dict); ``arch`` picks the class (default crnn).
+    ``strict=False`` ignores keys the architecture does not take (a bundle saved by an older sedbench)."""
+    import importlib
+
+    from omegaconf import OmegaConf
+
+    cfg = model_config(model_cfg) if strict else \
+        OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
+    arch = cfg.get("arch", "crnn")
+    if arch == "gmm":
+        raise ConfigError("model=gmm is not a network: it trains through sedbench.models.gmm.GMMDetector")
     module, cls, keys = ARCHS[arch]
     return getattr(importlib.import_module(module), cls)(n_in, n_classes, **{k: cfg[k] for k in keys if k in cfg})

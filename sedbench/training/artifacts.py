@@ -57,7 +57,7 @@ class Bundle:
         except Exception as exc:
             raise DataError(path, f"not a sedbench model bundle ({type(exc).__name__}: {exc})",
                             "re-download it from the run's MLflow artifacts (model/model.pt)") from None
-        net = build_model(d["model"], int(d["n_in"]), len(d["classes"]))
+        net = build_model(d["model"], int(d["n_in"]), len(d["classes"]), strict=False)
         net.load_state_dict(d["state_dict"])
         net.eval()
         return cls(net, d["model"], FeatureParams(**d["features"]),

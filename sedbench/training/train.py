@@ -56,6 +56,9 @@ def train(cfg: DictConfig) -> float:
     import pytorch_lightning as pl
     import torch
 
+    from sedbench.hardware import check_precision
+
+    check_precision(cfg.trainer)  # before any record: bf16 emulated on this CPU is refused with the fix
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
@@ -169,8 +172,10 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     from sedbench.data.layouts import dataset_from_config
     from sedbench.errors import ConfigError
     from sedbench.metrics.segment import score_activity
+    from sedbench.models.crnn import model_config
     from sedbench.models.gmm import GMMDetector
 
+    model_config(cfg.model)  # every key known
     ds = dataset_from_config(cfg.data)
     if ds.weak:
         raise ConfigError(f"model=gmm needs frame-level (strong) labels; {ds.name} has clip labels. Fix: a strongly "
@@ -204,12 +209,10 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
 def make_logger(cfg: DictConfig):
     from pytorch_lightning.loggers import MLFlowLogger
 
-    from sedbench.sweep import sqlite_file
+    from sedbench.sweep import make_sqlite_folder
 
     uri = cfg.tracking.uri
-    db = sqlite_file(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+    make_sqlite_folder(uri)
     tags = {"family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.data.name, "seed": str(cfg.seed)}
     trial = cfg.get("trial") or {}
     if trial.get("number") is not None:

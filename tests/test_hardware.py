@@ -1,0 +1,46 @@
+"""CPU capability: bf16 is native or emulated, and emulated bf16 training is refused with the fix."""
+
+import logging
+
+import pytest
+import torch
+
+from sedbench import hardware
+from sedbench.errors import ConfigError
+
+AVX2 = {"capability": "AVX2", "model": "AMD EPYC", "bf16_native": False, "bf16_via": None}
+AMX = {"capability": "AVX512", "model": "Intel Xeon", "bf16_native": True, "bf16_via": "AVX512-BF16 + AMX"}
+
+
+def test_cpu_info_is_what_torch_dispatches_to():
+    info = hardware.cpu_info()
+    assert info["capability"] == torch.backends.cpu.get_cpu_capability() and info["model"]
+    assert info["bf16_native"] == (info["bf16_via"] is not None)
+    assert info["capability"] in hardware.describe(info)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
+def test_emulated_bf16_on_the_cpu_is_refused_with_the_fix(monkeypatch, precision):
+    monkeypatch.setattr(hardware, "cpu_info", lambda: AVX2)
+    with pytest.raises(ConfigError) as err:
+        hardware.check_precision({"accelerator": "cpu", "precision": precision})
+    text = str(err.value)
+    assert f"trainer.precision={precision} on a CPU without native bfloat16: AVX2 (AMD EPYC)" in text
+    assert "about 60x slower than fp32" in text
+    assert "Fix: trainer=cpu (fp32), or trainer.allow_emulated_bf16=true" in text
+
+
+def test_emulated_bf16_runs_when_allowed_with_a_warning(monkeypatch, caplog):
+    monkeypatch.setattr(hardware, "cpu_info", lambda: AVX2)
+    with caplog.at_level(logging.WARNING, logger="sedbench"):
+        hardware.check_precision({"accelerator": "cpu", "precision": "bf16-mixed", "allow_emulated_bf16": True})
+    assert "without native bfloat16" in caplog.text and "running anyway" in caplog.text
+
+
+def test_native_bf16_fp32_and_gpu_pass(monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_info", lambda: AMX)
+    hardware.check_precision({"accelerator": "cpu", "precision": "bf16-mixed"})
+    monkeypatch.setattr(hardware, "cpu_info", lambda: AVX2)
+    hardware.check_precision({"accelerator": "cpu", "precision": "32"})
+    hardware.check_precision({"accelerator": "gpu", "precision": "bf16-mixed"})
+    assert hardware.runs_on_cpu("auto") == (not torch.cuda.is_available())
