@@ -209,9 +209,9 @@ def bench_bf16(dm, steps: int, warmup: int, per_frame: float, fp32_fps: float, p
 
     info = info or cpu_info()
     if not info["bf16_native"]:
-        log(f"bf16: not measured, this CPU has no native bf16 ({describe(info)})")
+        log(f"bf16: not measured on this CPU: {describe(info)}")
         return {"status": "unsupported", "cpu_capability": info["capability"], "cpu_model": info["model"],
-                "reason": f"no native bf16: {describe(info)}"}
+                "reason": describe(info)}
     log(f"bf16 autocast (trainer.precision=bf16-mixed) and the bf16 matmul rate ({info['bf16_via']})")
     fps = sedbench_loop(dm, steps, warmup, precision="bf16-mixed")["frames_per_second"]
     peak16 = matmul_rate("bfloat16")

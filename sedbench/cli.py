@@ -272,10 +272,11 @@ def cmd_generate(args) -> int:
 
     out = _out(args, "synth")
     t0 = time.perf_counter()
-    minutes = generate_synth(out, seed=args.seed, minutes_train=args.minutes_train, minutes_validation=args.minutes_validation,
-                   minutes_test=args.minutes_test, mixture_seconds=args.mixture_seconds, tracks=args.tracks,
-                   instances_per_class=args.instances_per_class, sample_rate=args.sample_rate,
-                   paper_size=args.paper_size, overwrite=args.overwrite, progress=not args.quiet)
+    minutes = generate_synth(out, seed=args.seed, minutes_train=args.minutes_train,
+                             minutes_validation=args.minutes_validation, minutes_test=args.minutes_test,
+                             mixture_seconds=args.mixture_seconds, tracks=args.tracks,
+                             instances_per_class=args.instances_per_class, sample_rate=args.sample_rate,
+                             paper_size=args.paper_size, overwrite=args.overwrite, progress=not args.quiet)
     secs = 60 * sum(minutes.values())
     wall = time.perf_counter() - t0
     print(f"wrote {out}: {secs / 60:.1f} min of audio in {wall:.1f} s ({secs / wall:.0f}x real time)")

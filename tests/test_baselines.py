@@ -41,7 +41,6 @@ def test_fnn_stacks_five_frames_around_each_frame():
     assert net(x).shape == (2, 6, 2)
 
 
-@pytest.mark.slow
 def test_fnn_trains_and_is_recorded(synth_dir, tmp_path):
     cfg = baseline_cfg(synth_dir, tmp_path, "model=fnn", "model.units=64")
     trained(cfg, tmp_path, "fnn")
@@ -68,7 +67,6 @@ def test_gmm_decision_is_the_windowed_likelihood_ratio():
     assert GMMDetector(["a", "b"]).n_parameters(59) == 2 * 3808  # 16 components, as the paper counts
 
 
-@pytest.mark.slow
 def test_gmm_trains_and_is_recorded(synth_dir, tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -94,7 +92,6 @@ def test_vggish_rnn_keeps_every_frame_and_pools_frequency():
         build_model(cfg.model, n_in=40, n_classes=16)
 
 
-@pytest.mark.slow
 def test_vggish_rnn_trains_and_summarizes_classes(synth_dir, tmp_path, capsys):
     cfg = baseline_cfg(synth_dir, tmp_path, "model=vggish_rnn", "model.channels=[4,4,8,8,8,8,8]", "model.hidden=16",
                        "trainer.max_epochs=1")
@@ -124,7 +121,6 @@ def test_attention_models_logmel_equals_the_cached_features():
         CRNNAttention(40, 5)
 
 
-@pytest.mark.slow
 def test_crnn_attention_trains_from_raw_audio(synth_dir, tmp_path):
     cfg = baseline_cfg(synth_dir, tmp_path, "model=crnn_attention", "model.maps=8", "model.heads=2",
                        "trainer.max_epochs=1")
@@ -167,7 +163,6 @@ def test_acrnn_has_the_seed_layers():
     assert not torch.allclose(net(x2, mask)[0], out[0], atol=1e-5)
 
 
-@pytest.mark.slow
 def test_acrnn_trains_on_esc10_and_reports_accuracy(tmp_path):
     from helpers import esc10_or_skip
 
@@ -183,7 +178,6 @@ def test_acrnn_trains_on_esc10_and_reports_accuracy(tmp_path):
     assert metrics["run_name"].endswith("-esc10-fold1-seed0")  # cross-validated data: the fold in the name
 
 
-@pytest.mark.slow
 def test_augmented_copies_stretch_audio_and_events(synth_dir, tmp_path):
     import numpy as np
 

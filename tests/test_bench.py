@@ -36,7 +36,7 @@ def test_goals_and_table_read_a_result_and_every_figure_names_its_cpu():
     text = table(result)
     assert "not measured" in text  # no memory run
     assert text.count(" NO") == 3 and "measured on: Some CPU, 2 cores, torch CPU capability AVX2" in text
-    assert "bf16-mixed: unsupported here, not measured (no native bf16: AVX2 (Some CPU)" in text
+    assert "bf16-mixed: unsupported here, not measured (AVX2 (Some CPU), no native bf16" in text
 
 
 def test_bf16_is_not_measured_without_native_bf16_and_costs_nothing(monkeypatch):

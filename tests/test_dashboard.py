@@ -82,7 +82,6 @@ def test_dashboard_refuses_a_missing_store_and_a_busy_port(tmp_path, capsys):
     assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_ctrl_c_stops_both_servers_and_all_their_workers(tmp_path):
     import optuna
     from mlflow.tracking import MlflowClient
@@ -148,7 +147,6 @@ def wait_for(browser, texts, timeout=90):
         time.sleep(0.5)
 
 
-@pytest.mark.slow
 def test_mlflow_ui_in_headless_chromium_shows_the_sweep(tiny_sweep, tmp_path):
     from mlflow.tracking import MlflowClient
 

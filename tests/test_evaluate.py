@@ -36,7 +36,6 @@ def test_data_overrides():
         data_config(stored, ["model.maps=3"])
 
 
-@pytest.mark.slow
 def test_unshifted_evaluation_reproduces_the_recorded_test_scores(tiny_sweep):
     client, found = runs(tiny_sweep)
     assert len(found) == 3
@@ -75,7 +74,6 @@ def test_gradient_ascent_drives_the_unit_up():
             assert a.pattern.shape == (31, 40) and np.abs(a.pattern).max() <= 3.0 + 1e-6
 
 
-@pytest.mark.slow
 def test_report_draws_activity_filters_and_pitch_shift(tiny_sweep, tmp_path):
     sw = tiny_sweep
     assert main(["evaluate", "--sweep", sw.name, "--storage", sw.storage, "--tracking", sw.tracking,

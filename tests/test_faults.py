@@ -21,7 +21,6 @@ def baseline_cfg(synth_dir, tmp_path, *extra):
 
 
 # --------------------------------------------------------------------------- a diverging loss
-@pytest.mark.slow
 def test_a_nan_loss_stops_training_with_a_clear_error_and_the_run_is_recorded_failed(synth_dir, tmp_path,
                                                                                       monkeypatch):
     from mlflow.tracking import MlflowClient
@@ -149,7 +148,6 @@ class Payload:
         return (Path.touch, (self.marker,))
 
 
-@pytest.mark.slow
 def test_a_checkpoint_holding_more_than_weights_is_refused_not_unpickled(synth_dir, tmp_path, monkeypatch):
     """The best checkpoint is swapped for a hostile one between fitting and testing: train() refuses it."""
     import pytorch_lightning.callbacks as callbacks

@@ -168,7 +168,6 @@ def test_every_sweep_definition_composes(name):
         assert sw.n_trials and sw.space
 
 
-@pytest.mark.slow
 def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
     """Ad-hoc grid through `sedbench train -m`: one cell trains, one fails (impossible pooling)."""
     import mlflow

@@ -13,7 +13,6 @@ def tiny_cfg(synth_dir, tmp_path, *extra):
     return compose_cfg(*tiny_overrides(synth_dir, tmp_path), "model.maps=8", *extra)
 
 
-@pytest.mark.slow
 def test_train_records_everything(synth_dir, tmp_path):
     import mlflow
 
@@ -42,7 +41,6 @@ def test_train_records_everything(synth_dir, tmp_path):
     assert {"config.yaml", "metrics.json"} <= artifacts
 
 
-@pytest.mark.slow
 def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
     results = []
     for i in range(2):
@@ -84,7 +82,6 @@ def test_cli_params_and_bad_override(capsys):
     assert main(["params", "model.nonexistent=3"]) != 0
 
 
-@pytest.mark.slow
 def test_weak_labels_with_temporal_pooling(tmp_path):
     """Clip tags (CHiME-Home / ESC style): temporal max-pooling, clip F1, EER and accuracy."""
     import yaml

@@ -148,12 +148,16 @@ COMMON_KEYS = ("name", "family", "arch", "class_summary", "weight_decay")
 GMM_KEYS = ("n_components", "window_seconds", "max_frames", "max_iter")  # model=gmm: sedbench.models.gmm
 
 
+def _as_dict(model_cfg) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
+
+
 def model_config(model_cfg) -> dict:
     """A ``model`` config mapping (Hydra or dict) as a plain dict whose keys are all known to its ``arch``:
     a misspelt key (``+model.poool=[4]``) is an error that names it, never silently dropped."""
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
+    cfg = _as_dict(model_cfg)
     arch = cfg.get("arch", "crnn")
     if arch != "gmm" and arch not in ARCHS:
         raise ConfigError(f"model.arch={arch!r} is not a network sedbench knows. Fix: one of {', '.join(ARCHS)} "
@@ -171,10 +175,7 @@ def build_model(model_cfg, n_in: int, n_classes: int, strict: bool = True) -> nn
     ``strict=False`` ignores keys the architecture does not take (a bundle saved by an older sedbench)."""
     import importlib
 
-    from omegaconf import OmegaConf
-
-    cfg = model_config(model_cfg) if strict else \
-        OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
+    cfg = model_config(model_cfg) if strict else _as_dict(model_cfg)
     arch = cfg.get("arch", "crnn")
     if arch == "gmm":
         raise ConfigError("model=gmm is not a network: it trains through sedbench.models.gmm.GMMDetector")
