@@ -5,15 +5,11 @@ import math
 
 import pytest
 import torch
-from helpers import compose_cfg, tiny_overrides
+from helpers import compose_cfg, train_cfg
 
 from sedbench.models.crnn import build_model, count_parameters
 from sedbench.models.fnn import FNN
 from sedbench.training.train import run_name, train
-
-
-def baseline_cfg(synth_dir, tmp_path, *extra):
-    return compose_cfg(*tiny_overrides(synth_dir, tmp_path), *extra)
 
 
 def trained(cfg, tmp_path, family):
@@ -42,7 +38,7 @@ def test_fnn_stacks_five_frames_around_each_frame():
 
 
 def test_fnn_trains_and_is_recorded(synth_dir, tmp_path):
-    cfg = baseline_cfg(synth_dir, tmp_path, "model=fnn", "model.units=64")
+    cfg = train_cfg(synth_dir, tmp_path, "model=fnn", "model.units=64")
     trained(cfg, tmp_path, "fnn")
     assert run_name(cfg) == "fnn-units64-layers2-maxout_pool2-context5-seq64-folder-seed0"
 
@@ -70,8 +66,8 @@ def test_gmm_decision_is_the_windowed_likelihood_ratio():
 def test_gmm_trains_and_is_recorded(synth_dir, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    cfg = baseline_cfg(synth_dir, tmp_path, "model=gmm", "model.n_components=2", "model.max_iter=20",
-                       "model.max_frames=2000")
+    cfg = train_cfg(synth_dir, tmp_path, "model=gmm", "model.n_components=2", "model.max_iter=20",
+                    "model.max_frames=2000")
     assert cfg.features.kind == "mfcc"
     metrics = trained(cfg, tmp_path, "gmm")
     assert metrics["n_params"] == 16 * 2 * 2 * 119
@@ -93,8 +89,8 @@ def test_vggish_rnn_keeps_every_frame_and_pools_frequency():
 
 
 def test_vggish_rnn_trains_and_summarizes_classes(synth_dir, tmp_path, capsys):
-    cfg = baseline_cfg(synth_dir, tmp_path, "model=vggish_rnn", "model.channels=[4,4,8,8,8,8,8]", "model.hidden=16",
-                       "trainer.max_epochs=1")
+    cfg = train_cfg(synth_dir, tmp_path, "model=vggish_rnn", "model.channels=[4,4,8,8,8,8,8]", "model.hidden=16",
+                    "trainer.max_epochs=1")
     metrics = trained(cfg, tmp_path, "vggish_rnn")
     out = capsys.readouterr().out
     assert "class (test, frames)" in out and "glass smash" in out
@@ -122,8 +118,8 @@ def test_attention_models_logmel_equals_the_cached_features():
 
 
 def test_crnn_attention_trains_from_raw_audio(synth_dir, tmp_path):
-    cfg = baseline_cfg(synth_dir, tmp_path, "model=crnn_attention", "model.maps=8", "model.heads=2",
-                       "trainer.max_epochs=1")
+    cfg = train_cfg(synth_dir, tmp_path, "model=crnn_attention", "model.maps=8", "model.heads=2",
+                    "trainer.max_epochs=1")
     assert cfg.features.kind == "waveform"
     trained(cfg, tmp_path, "crnn_attention")
 
@@ -167,10 +163,10 @@ def test_acrnn_trains_on_esc10_and_reports_accuracy(tmp_path):
     from helpers import esc10_or_skip
 
     root = esc10_or_skip()
-    cfg = baseline_cfg(root, tmp_path, "model=acrnn", "data=esc10", f"data.root={root}",
-                       "model.blocks=[{maps:4,kernel:[3,5],pool:[4,3]},{maps:4,kernel:[3,1],pool:[4,1]},"
-                       "{maps:4,kernel:[1,5],pool:[1,3]},{maps:8,kernel:[3,3],pool:[2,2]}]",
-                       "model.rnn_units=8", "model.rnn_layers=1", "trainer.max_epochs=1", "data.batch_size=64")
+    cfg = train_cfg(root, tmp_path, "model=acrnn", "data=esc10", f"data.root={root}",
+                    "model.blocks=[{maps:4,kernel:[3,5],pool:[4,3]},{maps:4,kernel:[3,1],pool:[4,1]},"
+                    "{maps:4,kernel:[1,5],pool:[1,3]},{maps:8,kernel:[3,3],pool:[2,2]}]",
+                    "model.rnn_units=8", "model.rnn_layers=1", "trainer.max_epochs=1", "data.batch_size=64")
     best = train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["family"] == "acrnn" and metrics["val/f1_clip"] == best

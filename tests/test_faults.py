@@ -13,11 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import compose_cfg, sedbench, tiny_overrides
-
-
-def baseline_cfg(synth_dir, tmp_path, *extra):
-    return compose_cfg(*tiny_overrides(synth_dir, tmp_path), *extra)
+from helpers import sedbench, train_cfg
 
 
 # --------------------------------------------------------------------------- a diverging loss
@@ -36,7 +32,7 @@ def test_a_nan_loss_stops_training_with_a_clear_error_and_the_run_is_recorded_fa
         return value * float("nan") if self.training and self.global_step >= 2 else value
 
     monkeypatch.setattr(SEDModule, "_loss", diverging)
-    cfg = baseline_cfg(synth_dir, tmp_path, "model.maps=4")
+    cfg = train_cfg(synth_dir, tmp_path, "model.maps=4")
     with pytest.raises(DivergedError, match=r"training loss is nan at epoch \d+, step 2: the model diverged"):
         train(cfg)
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -168,7 +164,7 @@ def test_a_checkpoint_holding_more_than_weights_is_refused_not_unpickled(synth_d
     from sedbench.errors import DataError
 
     with pytest.raises(DataError, match=r"best.*\.ckpt: refused to load this checkpoint: it holds more than weights"):
-        train(baseline_cfg(synth_dir, tmp_path, "model.maps=4", "trainer.max_epochs=1"))
+        train(train_cfg(synth_dir, tmp_path, "model.maps=4", "trainer.max_epochs=1"))
     assert not marker.exists()
     # the same file, loaded without the guard, would have run the payload: the test's premise holds
     torch.load(next((tmp_path / "run" / "checkpoints").glob("best*.ckpt")), weights_only=False)

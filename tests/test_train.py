@@ -4,13 +4,13 @@ import json
 import math
 
 import pytest
-from helpers import compose_cfg, tiny_overrides
+from helpers import train_cfg
 
 from sedbench.training.train import run_name, train
 
 
 def tiny_cfg(synth_dir, tmp_path, *extra):
-    return compose_cfg(*tiny_overrides(synth_dir, tmp_path), "model.maps=8", *extra)
+    return train_cfg(synth_dir, tmp_path, "model.maps=8", *extra)
 
 
 def test_train_records_everything(synth_dir, tmp_path):

@@ -74,6 +74,11 @@ def tiny_overrides(synth_dir: Path, tmp_path: Path) -> list[str]:
             f"features.cache_dir={tmp_path}/cache", f"+run_dir={tmp_path}/run"]
 
 
+def train_cfg(synth_dir: Path, tmp_path: Path, *extra: str):
+    """:func:`tiny_overrides` composed, plus ``extra``."""
+    return compose_cfg(*tiny_overrides(synth_dir, tmp_path), *extra)
+
+
 def compose_cfg(*overrides: str):
     """The project's config composed with ``overrides``, as ``sedbench train`` would."""
     from hydra import compose, initialize_config_dir
