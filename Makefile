@@ -57,7 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python -m sedbench.bench --out results/bench.json
 
 lint: $(STAMP)
-	$(BIN)/ruff check sedbench tests
+	$(BIN)/ruff check sedbench hydra_plugins tests
 
 clean:
 	rm -rf $(VENV) results/cache

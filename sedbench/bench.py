@@ -77,7 +77,7 @@ def flops_per_step(n_in: int, batch_size: int = BATCH, seq_len: int = SEQ_LEN) -
 
     from sedbench.training.module import SEDModule
 
-    module = SEDModule(paper_crnn(n_in), [f"c{k}" for k in range(N_CLASSES)], hop=0.02)
+    module = SEDModule(paper_crnn(n_in))
     batch = {"x": torch.randn(batch_size, seq_len, n_in), "y": torch.zeros(batch_size, seq_len, N_CLASSES),
              "mask": torch.ones(batch_size, seq_len)}
     with FlopCounterMode(display=False) as counter:
@@ -150,7 +150,7 @@ def sedbench_loop(dm, steps: int, warmup: int, precision: str = "32") -> dict:
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             marks["last"] = time.perf_counter()
 
-    module = SEDModule(paper_crnn(dm.n_features), dm.classes, hop=dm.params.hop_seconds)
+    module = SEDModule(paper_crnn(dm.n_features))
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps,
                          deterministic=True, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -333,7 +333,8 @@ def bench_memory(work: Path, minutes: float, train_seconds: int, root: Path | No
     probe = ("import resource, runpy, sys\n"
              f"sys.argv = ['sedbench', *{train_args!r}]\n"
              "try:\n    runpy.run_module('sedbench', run_name='__main__')\n"
-             "finally:\n    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+             "finally:\n"
+             "    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     peak = [line.split()[1] for line in r.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
@@ -446,11 +447,13 @@ def table(result: dict) -> str:
         value = g["value"] if isinstance(g["value"], bool) else f"{g['value']:.3g}"
         lines.append(f"{label:<58}{value!s:>10}{sign + ' ' + str(g['goal']):>10}  {'yes' if g['met'] else 'NO'}")
     t = result["training"]
-    lines += ["", f"training: {t['flops_per_frame'] / 1e6:.0f} MFLOP per frame; fp32 {t['achieved_flops_fp32'] / 1e9:.0f} "
+    lines += ["", f"training: {t['flops_per_frame'] / 1e6:.0f} MFLOP per frame; "
+                  f"fp32 {t['achieved_flops_fp32'] / 1e9:.0f} "
               f"GFLOP/s of {t['matmul_flops_fp32'] / 1e9:.0f} (matmul)"]
     b = t["bf16"]
     if b["status"] == "measured":
-        lines.append(f"bf16-mixed ({b['via']}): {b['speedup_over_fp32']:.2f}x fp32 speed ({b['achieved_flops'] / 1e9:.0f} "
+        lines.append(f"bf16-mixed ({b['via']}): {b['speedup_over_fp32']:.2f}x fp32 speed "
+                     f"({b['achieved_flops'] / 1e9:.0f} "
                      f"GFLOP/s, bf16 matmul {b['matmul_flops'] / 1e9:.0f})")
     else:
         lines.append(f"bf16-mixed: unsupported here, not measured ({b['reason']})")

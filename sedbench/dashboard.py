@@ -48,7 +48,7 @@ def check_port(port: int, flag: str, host: str = HOST) -> None:
 
 
 def check_store(uri: str, what: str, fix: str) -> None:
-    from sedbench.sweep import sqlite_file
+    from sedbench.tracking import sqlite_file
 
     path = sqlite_file(uri)
     if path is not None and not path.is_file():

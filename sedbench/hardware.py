@@ -3,8 +3,9 @@
 Machines of one kind differ: some CPUs have AVX-512 with native bfloat16 (AVX512-BF16) or AMX, others only
 AVX2. Without native bf16, torch emulates it: measured on a 2-core AVX2 AMD EPYC (torch 2.13, machine idle),
 one training step of the paper's CRNN on 8 x 64 frames under bf16 autocast took 12.7 s against 0.41 s in fp32
-(31x slower, two rounds alike), and one 2048 x 2048 bf16 matmul about 52 s against 0.04 s. So bf16 on such a CPU is refused unless asked for
-(:func:`check_precision`), and ``make bench`` measures bf16 only where it is native.
+(31x slower, two rounds alike), and one 2048 x 2048 bf16 matmul about 52 s against 0.04 s. So bf16 on such
+a CPU is refused unless asked for (:func:`check_precision`), and ``make bench`` measures bf16 only where it
+is native.
 """
 
 from __future__ import annotations

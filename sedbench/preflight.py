@@ -36,7 +36,9 @@ def check_writable(path: str | Path, what: str, key: str) -> None:
 
 def check_tracking(uri: str) -> None:
     """An MLflow tracking server (http/https URI) answers ``/health`` within a few seconds."""
-    if not uri.startswith(("http://", "https://")):
+    from sedbench.tracking import is_server
+
+    if not is_server(uri):
         return
     import urllib.error
     import urllib.request
@@ -57,21 +59,24 @@ def check_tracking(uri: str) -> None:
 def run_targets(cfg, multirun: bool) -> list[tuple[Path, str, str]]:
     """(folder, what, config key) for every place a run (or a sweep) writes to."""
     from sedbench.data.features import default_cache_dir
-    from sedbench.sweep import sqlite_file
+    from sedbench.tracking import artifact_folder, sqlite_file
 
     hydra = cfg.get("hydra")
     out = []
     if hydra is not None:
         out.append((Path(hydra.sweep.dir if multirun else hydra.run.dir),
-                    "sweep's run folders" if multirun else "run folder", "hydra.sweep.dir" if multirun else "hydra.run.dir"))
+                    "sweep's run folders" if multirun else "run folder",
+                    "hydra.sweep.dir" if multirun else "hydra.run.dir"))
     tracking = cfg.tracking
     db = sqlite_file(str(tracking.uri))
     if db is not None:
         out.append((db.parent, "MLflow store", "tracking.uri"))
-    if not str(tracking.uri).startswith(("http://", "https://")):  # a server stores artifacts itself
-        out.append((Path(tracking.get("artifacts") or "results/mlartifacts"), "MLflow artifacts", "tracking.artifacts"))
+    artifacts = artifact_folder(tracking)  # None with a server: it stores artifacts itself
+    if artifacts is not None:
+        out.append((artifacts, "MLflow artifacts", "tracking.artifacts"))
     cache = cfg.features.get("cache_dir")
-    out.append((Path(cache) if cache else default_cache_dir(), "feature cache", "features.cache_dir (or SEDBENCH_CACHE)"))
+    out.append((Path(cache) if cache else default_cache_dir(), "feature cache",
+                "features.cache_dir (or SEDBENCH_CACHE)"))
     if multirun:
         storage = sqlite_file(str(cfg.sweep.storage))
         if storage is not None:
@@ -87,6 +92,16 @@ def check_run(cfg, multirun: bool) -> None:
     check_tracking(str(cfg.tracking.uri))
 
 
+def check_single(cfg) -> None:
+    """A single run (``sedbench train``): its folders and servers, its model keys, its precision."""
+    from sedbench.hardware import check_precision
+    from sedbench.models.crnn import model_config
+
+    check_run(cfg, multirun=False)
+    model_config(cfg.model)
+    check_precision(cfg.trainer)
+
+
 def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str) -> None:
     """What the cells of a sweep share, checked once before anything is enqueued: ``cells`` are (overrides,
     composed config) pairs. The first cell's folders are writable and its tracking server answers; every
@@ -97,7 +112,7 @@ def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str) -> No
     from sedbench.data.layouts import dataset_from_config
     from sedbench.hardware import check_precision
     from sedbench.models.crnn import model_config
-    from sedbench.sweep import check_storage
+    from sedbench.studies import check_storage
 
     check_run(cells[0][1], multirun=True)
     _check_each_distinct(cells, "model", model_config)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
 import socket
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from sedbench.studies import engine_kwargs, retry, trial_id
+from sedbench.tracking import make_sqlite_folder
 
 LIVE = ("WAITING", "RUNNING", "COMPLETE", "PRUNED")
 
@@ -68,89 +70,6 @@ def cell_from_key(key: str) -> list[str]:
 
 def cell_params(cell: Sequence[str]) -> dict[str, str]:
     return dict(c.split("=", 1) for c in cell)
-
-
-def retry(fn, attempts: int = 6, first_wait: float = 0.2):
-    """Call ``fn`` again on a database error: workers starting together race to create schemas."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    for i in range(attempts):
-        try:
-            return fn()
-        except SQLAlchemyError:
-            if i == attempts - 1:
-                raise
-            time.sleep(first_wait * 2**i)
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a ``sqlite:///PATH`` URL (Optuna storage or MLflow store), else None."""
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
-
-
-def make_sqlite_folder(url: str) -> None:
-    """The folder of a ``sqlite:///PATH`` database, created so that the file can be."""
-    db = sqlite_file(url)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-
-
-def redact(url: str) -> str:
-    """A database URL with its password hidden, for messages and logs."""
-    import re
-
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
-
-
-CONNECT_TIMEOUT = 10  # seconds to reach a database server before giving up (no hang on a silent host)
-
-
-def engine_kwargs(url: str) -> dict:
-    """SQLAlchemy engine options for an Optuna storage URL: SQLite waits on locks; servers time out."""
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 120}}
-    kwargs: dict = {"pool_pre_ping": True}  # a connection the server dropped is replaced, not used
-    if url.startswith(("postgresql", "mysql")):
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
-    return kwargs
-
-
-def check_storage(url: str) -> None:
-    """Connect once to a server storage and fail with a clear error (not a hang) when it does not answer."""
-    from sedbench.errors import ConfigError
-
-    if url.startswith("sqlite"):
-        return
-    import sqlalchemy
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-
-    fix = ("Fix: start the database server, or correct sweep.storage (host, port, user, password, database); "
-           "see docs/scale-out.md")
-    try:
-        engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"sweep.storage {redact(url)!r} is not a usable database URL ({exc}). Fix: "
-                          "sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB with psycopg installed "
-                          "(pip install 'sedbench[postgres]')") from None
-    try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise ConfigError(f"the Optuna storage {redact(url)} does not answer "
-                          f"({reason[0] if reason else type(exc).__name__}). {fix}") from None
-    finally:
-        engine.dispose()
-
-
-def open_study(name: str, storage_url: str, direction: str = "maximize", sampler=None, pruner=None):
-    import optuna
-    from optuna.storages import RDBStorage
-
-    make_sqlite_folder(storage_url)
-    storage = retry(lambda: RDBStorage(storage_url, engine_kwargs=engine_kwargs(storage_url)))
-    return retry(lambda: optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
-                                             pruner=pruner, load_if_exists=True))
 
 
 class Claims:
@@ -221,18 +140,6 @@ class Claims:
         self.engine.dispose()
 
 
-def make_pruner(name: str):
-    import optuna
-
-    pruners = {"none": optuna.pruners.NopPruner, "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=2),
-               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=2)}
-    if name not in pruners:
-        from sedbench.errors import ConfigError
-
-        raise ConfigError(f"sweep.pruner must be one of {sorted(pruners)}, got {name!r}")
-    return pruners[name]()
-
-
 def is_live(t) -> bool:
     return t.state.name in LIVE and not t.user_attrs.get("duplicate") and not t.user_attrs.get("empty")
 
@@ -274,7 +181,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def fail_stale(study, heartbeat_seconds: float) -> list:
+def fail_stale(study, storage, heartbeat_seconds: float) -> list:
     """Fail RUNNING trials whose worker is gone (same host and its process is dead, or no heartbeat for
     ``4 x heartbeat_seconds``); returns those trials as they were (their ``cell`` attribute says what to
     retry). Several workers may check at once: a trial another worker has just failed is skipped."""
@@ -288,18 +195,18 @@ def fail_stale(study, heartbeat_seconds: float) -> list:
         beat = a.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now)
         silent = now - beat > 4 * heartbeat_seconds
         if dead_here or silent:
-            storage, trial_id = study._storage, t._trial_id
+            tid = trial_id(storage, study.study_name, t.number)
             reason = "its worker process is gone" if dead_here else f"no heartbeat for {now - beat:.0f} s"
             try:
-                storage.set_trial_user_attr(trial_id, "error", f"worker died (interrupted trial: {reason})")
-                if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                storage.set_trial_user_attr(tid, "error", f"worker died (interrupted trial: {reason})")
+                if storage.set_trial_state_values(tid, TrialState.FAIL):
                     failed.append(t)
             except UpdateFinishedTrialError:  # finished (or failed by another worker) meanwhile
                 pass
     return failed
 
 
-def prune_leftovers(study) -> int:
+def prune_leftovers(study, storage) -> int:
     """WAITING trials of cells that are already done (two workers enqueued the same cell at once) are
     marked duplicate and pruned, so that a finished study holds no work; returns how many."""
     from optuna.exceptions import UpdateFinishedTrialError
@@ -307,14 +214,14 @@ def prune_leftovers(study) -> int:
 
     trials = study.get_trials(deepcopy=False)
     done = {t.user_attrs.get("cell") for t in trials if is_live(t) and t.state.name in ("COMPLETE", "PRUNED")}
-    storage, pruned = study._storage, 0
+    pruned = 0
     for t in trials:
         if t.state.name == "WAITING" and t.user_attrs.get("cell") in done:
-            trial_id = t._trial_id
+            tid = trial_id(storage, study.study_name, t.number)
             try:  # a worker popping it meanwhile finds the same duplicate: either way it ends pruned
-                if storage.get_trial(trial_id).state == TrialState.WAITING:
-                    storage.set_trial_user_attr(trial_id, "duplicate", True)
-                    storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+                if storage.get_trial(tid).state == TrialState.WAITING:
+                    storage.set_trial_user_attr(tid, "duplicate", True)
+                    storage.set_trial_state_values(tid, TrialState.PRUNED)
                     pruned += 1
             except UpdateFinishedTrialError:
                 pass
@@ -332,28 +239,27 @@ def read_metrics(output_dir: str | Path) -> dict:
 
 def summary_table(study) -> str:
     """Every cell's result and the best per family: the sweep's printed summary."""
-    rows, best = [], {}
-    for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get("duplicate") or t.user_attrs.get("empty"):
-            continue
-        a = t.user_attrs
-        family = a.get("family", "?")
-        val = t.value if t.state.name == "COMPLETE" else None
-        cell = " ".join(cell_from_key(a["cell"])) if a.get("cell") else ""
-        rows.append((t.number, t.state.name, family, a.get("n_params"), val, a.get("test/f1_frm"), a.get("test/er_frm"),
-                     cell))
-        if val is not None and (family not in best or val > best[family][4]):
-            best[family] = rows[-1]
-    fmt = lambda v, p=3: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{p}f}"  # noqa: E731
-    w = max([8, *(len(str(r[2])) + 1 for r in rows)])  # family column: as wide as the longest name
+    from sedbench.report.collect import best_per_family, rows_from_study
+    from sedbench.report.common import fmt
+
+    rows = rows_from_study(study)
+    cells = {r.number: " ".join(cell_from_key(r.attrs["cell"])) if r.attrs.get("cell") else "" for r in rows}
+    w = max([8, *(len(r.family) + 1 for r in rows)])  # family column: as wide as the longest name
+
+    def params(r) -> str:
+        return f"{int(r.attrs['n_params']):,}" if r.attrs.get("n_params") else "-"
+
     lines = [f"study {study.study_name}: {len(rows)} trials",
              f"{'#':>4} {'state':<9}{'family':<{w}}{'params':>10}{'val F1':>8}{'test F1':>9}{'test ER':>9}  cell"]
-    for n, state, fam, params, val, f1, er, cell in rows:
-        lines.append(f"{n:>4} {state:<9}{fam:<{w}}{(f'{int(params):,}' if params else '-'):>10}{fmt(val):>8}"
-                     f"{fmt(f1):>9}{fmt(er):>9}  {cell}")
+    for r in rows:
+        lines.append(f"{r.number:>4} {r.state:<9}{r.family:<{w}}{params(r):>10}{fmt(r.metrics.get('val/f1_frm')):>8}"
+                     f"{fmt(r.attrs.get('test/f1_frm')):>9}{fmt(r.attrs.get('test/er_frm')):>9}  {cells[r.number]}")
+    best = best_per_family(rows)
     if best:
         lines.append("best per family (by validation F1_frm):")
-        for fam, (n, _, _, params, val, f1, er, cell) in sorted(best.items(), key=lambda kv: -kv[1][4]):
-            lines.append(f"  {fam:<{w}}val F1_frm {fmt(val)}  test F1_frm {fmt(f1)}  ER_frm {fmt(er)}  "
-                         f"{int(params or 0):,} params  (trial {n}: {cell})")
+        for fam, r in best.items():
+            lines.append(f"  {fam:<{w}}val F1_frm {fmt(r.get('val/f1_frm'))}  "
+                         f"test F1_frm {fmt(r.attrs.get('test/f1_frm'))}"
+                         f"  ER_frm {fmt(r.attrs.get('test/er_frm'))}  {params(r)} params  (trial {r.number}: "
+                         f"{cells[r.number]})")
     return "\n".join(lines)

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import CONF
 
 from sedbench.cli import main
 
@@ -54,6 +55,26 @@ def test_features_command_cold_then_warm(synth_dir, tmp_path, capsys):
     for expected in (f"0 hits, {n} computed", f"{n} hits, 0 computed"):
         assert main(["data", "features", str(synth_dir), "--cache", str(tmp_path / "c")]) == 0
         assert expected in capsys.readouterr().out
+
+
+def test_features_kinds_are_the_feature_configs(synth_dir, tmp_path, capsys):
+    from sedbench.cli import build_parser, feature_kinds
+
+    assert feature_kinds() == sorted(p.stem for p in (CONF / "features").glob("*.yaml"))
+    assert {"gammatone", "waveform", "logmel"} <= set(feature_kinds())
+    assert build_parser().parse_args(["data", "features", "x", "--kind", "gammatone"]).kind == "gammatone"
+    # the kind's settings are its config's: gammatone is 128 bands + deltas at an 11.5-ms hop
+    assert main(["data", "features", str(synth_dir), "--kind", "gammatone", "--cache", str(tmp_path / "c")]) == 0
+    assert "gammatone features of" in capsys.readouterr().out
+    from sedbench.data.dataset import read_folder
+    from sedbench.data.features import FeatureCache, params_from_config
+    from sedbench.launch import compose
+
+    params, _ = params_from_config(compose(["features=gammatone"]).features)
+    cache = FeatureCache(tmp_path / "c")
+    ds = read_folder(synth_dir)
+    assert cache.get(ds.recordings("test")[0].audio, ds.sample_rate, params).shape[1] == 256
+    assert (cache.hits, cache.misses) == (1, 0)
 
 
 def test_generate_into_a_file_path(tmp_path, capsys):

@@ -28,3 +28,35 @@ def test_groups_present():
     assert {"data", "features"} <= {g for g, _ in CHOICES}
     assert {c for g, c in CHOICES if g == "data"} >= {"synth", "esc10_mix", "folder", "tut_sed_synth_2016",
                                                       "tut_sed_2016", "chime_home", "urban_sed", "desed", "esc10"}
+
+
+def test_trainer_presets_inherit_from_cpu_and_change_only_their_own_keys():
+    def trainer(choice: str) -> dict:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return OmegaConf.to_container(compose(config_name="config", overrides=[f"trainer={choice}"]).trainer)
+
+    cpu = trainer("cpu")
+    for choice, own in (("gpu", {"accelerator", "max_epochs", "max_time", "patience", "deterministic"}),
+                        ("paper", {"accelerator", "max_epochs", "max_time", "patience", "deterministic",
+                                   "log_every_n_steps"}),
+                        ("cpu_bf16", {"precision"})):
+        preset = trainer(choice)
+        assert set(preset) == set(cpu) and {k for k in cpu if preset[k] != cpu[k]} == own, choice
+        assert "- cpu" in (CONF / "trainer" / f"{choice}.yaml").read_text()
+
+
+def test_model_keys_come_from_the_constructors():
+    from sedbench.models.crnn import ARCHS, arch_keys
+
+    assert set(arch_keys("crnn")) == {"maps", "pool", "rnn_layers", "fnn_layers", "kernel", "cell", "bidirectional",
+                                      "dropout", "temporal_pool"}
+    assert set(arch_keys("gmm")) == {"n_components", "window_seconds", "max_frames", "max_iter"}
+    assert "hop_seconds" in arch_keys("crnn_attention")  # its own front end's hop, a model setting
+    for choice in (CONF / "model").glob("*.yaml"):  # every preset's keys are known to its architecture
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            model = OmegaConf.to_container(compose(config_name="config", overrides=[f"model={choice.stem}"]).model,
+                                         resolve=True)
+        assert model.get("arch", "crnn") in ARCHS
+        from sedbench.models.crnn import model_config
+
+        model_config(model)

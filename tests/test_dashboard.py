@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers import interruptible
 
 from sedbench.cli import main
 
@@ -44,7 +45,7 @@ def process_table() -> dict[int, tuple[int, int]]:
 @contextmanager
 def dashboard(*args, timeout=180):
     proc = subprocess.Popen([SEDBENCH, "dashboard", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=interruptible)
     lines: list[str] = []
     threading.Thread(target=lambda: [lines.append(line) for line in proc.stdout], daemon=True).start()
     deadline = time.monotonic() + timeout

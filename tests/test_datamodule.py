@@ -45,7 +45,7 @@ def test_datamodule_with_lightning(synth_dir, tmp_path):
     n_seq = len(train_x) // 64
     assert sorted(model.starts[0]) == [k * 64 for k in range(n_seq)]
     assert sorted(model.starts[1]) == [73 % 64 + k * 64 for k in range(n_seq)]  # boundaries moved by 73 frames
-    assert dm.cache.misses == len(ds.recordings("train")) + len(ds.recordings("validation")) + len(ds.recordings("test"))
+    assert dm.cache.misses == sum(len(ds.recordings(s)) for s in ("train", "validation", "test"))
 
 
 def test_build_from_config(synth_dir, tmp_path):

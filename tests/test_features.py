@@ -82,7 +82,8 @@ def test_cache_survives_processes_and_repairs_damage(tmp_path):
     cache.get(wav, 16000)
     code = (f"from sedbench.data.features import FeatureCache; c = FeatureCache({str(tmp_path / 'cache')!r}); "
             f"c.get({str(wav)!r}, 16000); print(c.hits, c.misses)")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == ["1", "0"]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "0"]
     entry = cache.path_for(cache.key(wav, 16000, FeatureParams()))
     entry.write_bytes(b"garbage")
     again = FeatureCache(tmp_path / "cache")

@@ -17,7 +17,8 @@ def make_folder(root, tsv_lines=None, classes=("dog", "rain"), sr=16000):
         write_wav(root / "audio" / split / "a.wav", seconds=2.0, sr=sr)
         write_wav(root / "audio" / split / "b.wav", seconds=2.0, sr=sr)
         lines = (tsv_lines or {}).get(split, ["a.wav\t0.5\t1.0\tdog", "a.wav\t0.8\t1.5\tdog", "b.wav\t0.0\t2.0\train"])
-        (root / "metadata" / f"{split}.tsv").write_text("filename\tonset\toffset\tevent_label\n" + "\n".join(lines) + "\n")
+        header = "filename\tonset\toffset\tevent_label\n"
+        (root / "metadata" / f"{split}.tsv").write_text(header + "\n".join(lines) + "\n")
     return root
 
 
@@ -40,7 +41,8 @@ def test_missing_audio_file_names_the_tsv_line(tmp_path):
     root = make_folder(tmp_path / "d", {"test": ["a.wav\t0\t1\tdog", "gone.wav\t0\t1\tdog"]})
     with pytest.raises(DataError) as e:
         read_folder(root)
-    assert e.value.path == root / "metadata" / "test.tsv" and e.value.line == 3 and "'gone.wav' not found" in str(e.value)
+    assert e.value.path == root / "metadata" / "test.tsv" and e.value.line == 3
+    assert "'gone.wav' not found" in str(e.value)
 
 
 def test_events_past_end_are_clipped_with_a_warning(tmp_path, caplog):
@@ -68,7 +70,8 @@ def test_missing_dataset_yaml_and_bad_yaml(tmp_path):
 
 
 def test_missing_dataset_folder(tmp_path):
-    with pytest.raises(DataError, match=r"dataset folder not found\. Fix: create it with `sedbench data generate synth"):
+    with pytest.raises(DataError, match=r"dataset folder not found\. Fix: create it with "
+                                        r"`sedbench data generate synth"):
         read_folder(tmp_path / "absent")
 
 

@@ -15,7 +15,8 @@ def tut_synth(root):
     for i, n in enumerate(names):
         write_wav(root / "audio" / f"{n}.wav", seconds=3.0, sr=8000, seed=i)
         (root / "meta" / f"{n}.txt").parent.mkdir(parents=True, exist_ok=True)
-        (root / "meta" / f"{n}.txt").write_text(f"0.5\t1.5\tdog barking\n1.0\t2.5\train\n{0.1 + i / 20}\t0.4\tgun shot\n"
+        (root / "meta" / f"{n}.txt").write_text("0.5\t1.5\tdog barking\n1.0\t2.5\train\n"
+                                                f"{0.1 + i / 20}\t0.4\tgun shot\n"
                                                 if i != 4 else "0.0\t3.0\tbus\n")
     setup = root / "evaluation_setup"
     setup.mkdir()
@@ -84,7 +85,8 @@ def chime(root):
     for c, code in zip(chunks, codes, strict=True):
         write_wav(root / "chunks" / f"{c}.16kHz.wav", seconds=4.0, sr=16000)
         write_wav(root / "chunks" / f"{c}.48kHz.wav", seconds=4.0, sr=48000)
-        (root / "chunks" / f"{c}.csv").write_text(f"segmentname,{c}\nchunknumber,0\nannotation1,{code}\nmajorityvote,{code}\n")
+        (root / "chunks" / f"{c}.csv").write_text(f"segmentname,{c}\nchunknumber,0\nannotation1,{code}\n"
+                                                  f"majorityvote,{code}\n")
     (root / "development_chunks_refined_crossval_dcase2016.csv").write_text(
         "".join(f"{i},{c},{i}\n" for i, c in enumerate(chunks)))
     return root
@@ -127,7 +129,8 @@ def desed(root):
     for i, (audio_dir, tsv) in enumerate(DESED_SUBSETS.values()):
         write_wav(root / audio_dir / f"{i}.wav", seconds=10.0, sr=16000)
         (root / tsv).parent.mkdir(parents=True, exist_ok=True)
-        (root / tsv).write_text(f"filename\tonset\toffset\tevent_label\n{i}.wav\t0.0\t2.5\tSpeech\n{i}.wav\t3\t9.5\tBlender\n")
+        (root / tsv).write_text(f"filename\tonset\toffset\tevent_label\n{i}.wav\t0.0\t2.5\tSpeech\n"
+                                f"{i}.wav\t3\t9.5\tBlender\n")
     return root
 
 
@@ -183,3 +186,54 @@ def test_unknown_layout_and_not_a_layout_folder(tmp_path):
 def test_every_downloadable_layout_names_its_archives():
     for name in ("tut_sed_synth_2016", "tut_sed_2016", "chime_home"):
         assert LAYOUTS[name].archives and all(a.md5 and len(a.md5) == 32 for a in LAYOUTS[name].archives)
+
+
+def test_data_folds_chooses_the_folds_that_take_part(tmp_path):
+    from sedbench.data.layouts import dataset_from_config
+
+    root = esc10(tmp_path)
+    every = dataset_from_config({"name": "esc10", "root": str(root), "fold": 1, "folds": [1, 2, 3, 4, 5]})
+    three = dataset_from_config({"name": "esc10", "root": str(root), "fold": 1, "folds": [1, 3, 5]})
+    names = lambda ds, split: sorted(r.name.split("-")[0] for r in ds.recordings(split))  # noqa: E731
+    assert (names(every, "test"), names(every, "validation"), sorted(set(names(every, "train")))) == \
+        (["1", "1"], ["2", "2"], ["3", "4", "5"])
+    assert (names(three, "test"), names(three, "validation"), names(three, "train")) == \
+        (["1", "1"], ["3", "3"], ["5", "5"])  # validation: the next listed fold; folds 2 and 4 left out
+    wrapped = dataset_from_config({"name": "esc10", "root": str(root), "fold": 5, "folds": [1, 3, 5]})
+    assert names(wrapped, "validation") == ["1", "1"]  # cyclically
+    with pytest.raises(DataError, match=r"data.fold=2 is not one of data.folds \[1, 3, 5\]"):
+        dataset_from_config({"name": "esc10", "root": str(root), "fold": 2, "folds": [1, 3, 5]})
+    with pytest.raises(DataError, match=r"fold\(s\) \[7\] not found"):
+        dataset_from_config({"name": "esc10", "root": str(root), "fold": 1, "folds": [1, 2, 7]})
+    with pytest.raises(DataError, match="at least three distinct folds"):
+        dataset_from_config({"name": "esc10", "root": str(root), "fold": 1, "folds": [1, 2]})
+
+
+def test_tut_sed_2016_folds_leave_out_the_unlisted_folds(tmp_path):
+    root = tut2016(tmp_path)
+    ds = load_dataset("tut_sed_2016", root=root, fold=1, folds=[1, 2, 4])
+    assert sorted(r.name for r in ds.recordings("test")) == ["a001.wav", "b001.wav"]
+    assert sorted(r.name for r in ds.recordings("validation")) == ["a002.wav", "b002.wav"]
+    assert sorted(r.name for r in ds.recordings("train")) == ["a004.wav", "b004.wav"]  # fold 3's files unused
+
+
+def test_reader_options_are_checked_and_passed_on(tmp_path):
+    from sedbench.data.layouts import dataset_from_config, reader_options
+    from sedbench.errors import ConfigError
+
+    assert reader_options("esc10") == ["fold", "folds"] and reader_options("desed") == ["subsets", "classes",
+                                                                                        "sample_rate"]
+    assert reader_options("synth") == []
+    with pytest.raises(ConfigError, match=r"data.folds is not a setting of the synth layout .* no folds"):
+        dataset_from_config({"name": "synth", "root": str(tmp_path), "folds": [1, 2, 3]})
+    # data.subsets reaches the DESED reader: its own folders are read, and a missing one is named
+    with pytest.raises(DataError, match="my/train.tsv: DESED metadata for split 'train' not found"):
+        dataset_from_config({"name": "desed", "root": str(tmp_path),
+                             "subsets": {"train": ["my/audio", "my/train.tsv"]}})
+    # a config stored by an older sedbench (fold on a dataset without folds) still loads when not strict
+    from helpers import tiny_folder_dataset
+
+    old = {"name": "synth", "layout": "synth", "root": str(tiny_folder_dataset(tmp_path / "old")), "fold": 1}
+    with pytest.raises(ConfigError, match="data.fold is not a setting of the synth layout"):
+        dataset_from_config(old)
+    assert dataset_from_config(old, strict=False).splits

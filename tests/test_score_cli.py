@@ -11,7 +11,8 @@ def _write(path, rng, files=4):
     for f in range(files):
         for _ in range(10):
             on = round(float(rng.uniform(0, 50)), 3)
-            rows.append((f"f{f}.wav", Event(on, round(on + float(rng.uniform(0.1, 6)), 3), str(rng.choice(["a", "b", "c"])))))
+            off = round(on + float(rng.uniform(0.1, 6)), 3)
+            rows.append((f"f{f}.wav", Event(on, off, str(rng.choice(["a", "b", "c"])))))
     rows.append(("silent.wav", None))
     write_event_table(path, rows)
 

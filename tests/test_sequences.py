@@ -41,7 +41,8 @@ def test_eval_sequences_cover_each_file_once_and_stitch_back():
     feats = [rng.standard_normal((n, 3)).astype(np.float32) for n in (10, 4, 8)]
     targets = [rng.integers(0, 2, (len(f), 2)).astype(np.float32) for f in feats]
     es = EvalSequences(feats, targets, seq_len=4)
-    assert [(p.file, p.start, p.length) for p in es.pieces] == [(0, 0, 4), (0, 4, 4), (0, 8, 2), (1, 0, 4), (2, 0, 4), (2, 4, 4)]
+    assert [(p.file, p.start, p.length) for p in es.pieces] == [(0, 0, 4), (0, 4, 4), (0, 8, 2), (1, 0, 4),
+                                                                (2, 0, 4), (2, 4, 4)]
     last = es[2]
     assert last["mask"].tolist() == [1, 1, 0, 0] and np.all(last["x"][2:] == 0)
     back = es.stitch([es[i]["y"] for i in range(len(es))])

@@ -74,7 +74,8 @@ def test_a_sweep_whose_trials_all_fail_exits_non_zero(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("data.root=/nonexistent/sedbench-data", "/nonexistent/sedbench-data: dataset folder not found. Fix: "),
     ("+model.poool=[4]", "model.poool is not a setting of model.arch=crnn (crnn). Fix: remove it or use one of"),
-    ("model=crnn,crnnn", "sweep cell model=crnnn model.maps=1 does not compose: In 'config': Could not find 'model/crnnn'"),
+    ("model=crnn,crnnn",
+     "sweep cell model=crnnn model.maps=1 does not compose: In 'config': Could not find 'model/crnnn'"),
     ("trainer=cpu_bf16", "trainer.precision=bf16-mixed on a CPU without native bfloat16"),
 ])
 def test_an_error_every_cell_shares_is_one_line_and_exit_2_with_nothing_enqueued(tmp_path, override, message):
@@ -182,7 +183,8 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     st = study(tmp_path, "real")
     ok, bad = sorted(st.trials, key=lambda t: t.state.name)
-    assert ok.state.name == "COMPLETE" and bad.state.name == "FAIL" and "cannot pool 40 bands" in bad.user_attrs["error"]
+    assert ok.state.name == "COMPLETE" and bad.state.name == "FAIL"
+    assert "cannot pool 40 bands" in bad.user_attrs["error"]
     for key in ("mlflow_run_id", "n_params", "test/f1_frm", "test/er_frm", "test/f1_1sec", "fit_seconds"):
         assert key in ok.user_attrs, key
     assert ok.params == {"model.pool": "[5,4,2]"}
@@ -196,7 +198,8 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
     good = client.get_run(ok.user_attrs["mlflow_run_id"])
     assert good.info.status == "FINISHED" and "test/f1_frm" in good.data.metrics
     failed = next(c for c in children if c.info.run_id != good.info.run_id)
-    assert failed.info.status == "FAILED" and "traceback.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
+    assert failed.info.status == "FAILED"
+    assert "traceback.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
     assert "nothing new" not in r.stdout and "best per family" in r.stdout
 
     from sedbench.cli import main

@@ -171,7 +171,7 @@ SMALL = {"seed": 5, "minutes_train": 0.3, "mixture_seconds": 9, "sample_rate": 8
 
 
 def data_cfg(root) -> dict:
-    return {"name": "synth", "layout": "synth", "root": str(root), "fold": 1, "generate": dict(SMALL)}
+    return {"name": "synth", "root": str(root), "generate": dict(SMALL)}
 
 
 def test_the_embedded_dataset_appears_by_itself_in_the_data_home(tmp_path, monkeypatch, caplog):

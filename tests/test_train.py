@@ -82,6 +82,19 @@ def test_cli_params_and_bad_override(capsys):
     assert main(["params", "model.nonexistent=3"]) != 0
 
 
+@pytest.mark.parametrize("override", ["model.poool=[4]", "+model.poool=[4]"])
+def test_a_misspelt_model_key_stops_train_before_any_data_is_read(override, tmp_path, monkeypatch, capsys):
+    from sedbench.cli import main
+
+    monkeypatch.chdir(tmp_path)  # nothing may be written: no run folder, no dataset generated
+    assert main(["train", override]) == 2
+    err = capsys.readouterr().err
+    assert "error: model.poool is not a setting of model.arch=crnn" in err and "pool, rnn_layers" in err
+    assert main(["train", "model.maps=abc"]) == 2
+    assert "model.maps='abc': expected a whole number" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_weak_labels_with_temporal_pooling(tmp_path):
     """Clip tags (CHiME-Home / ESC style): temporal max-pooling, clip F1, EER and accuracy."""
     import yaml
@@ -92,7 +105,8 @@ def test_weak_labels_with_temporal_pooling(tmp_path):
         lines = ["filename\tevent_labels"]
         for i in range(n):
             label = ("low", "high")[i % 2]
-            write_wav(root / "audio" / split / f"{i}.wav", seconds=1.0, sr=16000, freq=300.0 if label == "low" else 3000.0,
+            write_wav(root / "audio" / split / f"{i}.wav", seconds=1.0, sr=16000,
+                      freq=300.0 if label == "low" else 3000.0,
                       seed=i)
             lines.append(f"{i}.wav\t{label}")
         (root / "metadata").mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,10 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from sedbench import tracking
+
 log = logging.getLogger("sedbench.sweep")
+tracking.register_resolver()  # Hydra imports its plugins before it composes: the configs' ${sedbench.store:...}
 
 
 @dataclass
@@ -36,6 +39,7 @@ class SedbenchSweeper(Sweeper):
         self.launcher = None
         self.hydra_context: HydraContext | None = None
         self.job_idx = 0
+        self.storage = None  # the study's RDBStorage, opened by the sweep
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -61,6 +65,7 @@ class SedbenchSweeper(Sweeper):
 
         import optuna
 
+        from sedbench import studies
         from sedbench import sweep as sw
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -78,10 +83,11 @@ class SedbenchSweeper(Sweeper):
             from sedbench.errors import ConfigError
 
             raise ConfigError(f"sweep {name}: sweep.n_trials is required for the {sampler_name} sampler")
-        pruner = sw.make_pruner(cfg.pruner)
+        pruner = studies.make_pruner(cfg.pruner)
         self._preflight(base, cells)  # what every cell shares, storage included: one clear error, nothing enqueued
         claims = sw.Claims(cfg.storage, name)  # before the study: it forgets the claims of a deleted one
-        study = sw.open_study(name, cfg.storage, sampler=sampler, pruner=pruner)
+        self.storage = studies.make_storage(cfg.storage)
+        study = studies.open_study(name, self.storage, sampler=sampler, pruner=pruner)
         self._check_base(study, name, base)
         self.grid_choices = self._choices(cells)
         if cells:
@@ -124,7 +130,7 @@ class SedbenchSweeper(Sweeper):
             raise
         finally:
             if sw.done_count(study) >= budget:
-                sw.prune_leftovers(study)
+                sw.prune_leftovers(study, self.storage)
             self._close_parent(parent, status)
             claims.close()
             wall = time.perf_counter() - t0
@@ -144,7 +150,7 @@ class SedbenchSweeper(Sweeper):
         """Fail the trials of dead workers, end their MLflow runs, and re-enqueue their grid cells."""
         from sedbench import sweep as sw
 
-        stale = sw.fail_stale(study, self.config.sweep.heartbeat_seconds)
+        stale = sw.fail_stale(study, self.storage, self.config.sweep.heartbeat_seconds)
         if not stale:
             return
         log.warning("trials %s had lost their worker: marked failed, their cells will be retried",
@@ -156,18 +162,9 @@ class SedbenchSweeper(Sweeper):
     def _end_runs(self, name: str, trials) -> None:
         """A dead worker's MLflow run stays RUNNING forever: mark it KILLED (its metrics so far are kept)."""
         try:
-            from mlflow.tracking import MlflowClient
+            from sedbench.tracking import RunStore
 
-            from sedbench.training.train import ensure_experiment
-
-            client = MlflowClient(self.config.tracking.uri)
-            exp = ensure_experiment(client, self.config.tracking)
-            for t in trials:
-                runs = client.search_runs([exp], f"tags.sweep = '{name}' and tags.trial = '{t.number}' "
-                                                 "and attributes.status = 'RUNNING'")
-                for run in runs:
-                    client.set_tag(run.info.run_id, "outcome", "worker died")
-                    client.set_terminated(run.info.run_id, "KILLED")
+            RunStore(self.config.tracking.uri).kill_trial_runs(self.config.tracking, name, [t.number for t in trials])
         except Exception as exc:  # tracking must not stop a sweep
             log.warning("could not end the MLflow runs of trials %s (%s)", [t.number for t in trials], exc)
 
@@ -358,7 +355,7 @@ class SedbenchSweeper(Sweeper):
                 return None, metrics
             study.tell(trial, float(value))
             return True, metrics
-        exc = ret._return_value
+        exc = self._job_exception(ret)
         if isinstance(exc, optuna.TrialPruned):
             study.tell(trial, state=TrialState.PRUNED)
             log.info("trial %d pruned", trial.number)
@@ -368,42 +365,46 @@ class SedbenchSweeper(Sweeper):
         log.warning("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
         return None, metrics
 
-    # ------------------------------------------------------------------ MLflow parent run
-    def _parent_run(self, study, name: str) -> str | None:
-        from sedbench.sweep import retry
+    @staticmethod
+    def _job_exception(ret) -> BaseException:
+        """The exception a failed job raised: Hydra's public ``JobReturn.return_value`` re-raises it (after
+        writing "Error executing job" to stderr, which is kept out of the log: the sweep reports it itself)."""
+        import contextlib
+        import io
 
         try:
-            return retry(lambda: self._open_parent(study, name))
+            with contextlib.redirect_stderr(io.StringIO()):
+                ret.return_value  # noqa: B018 (read for the exception it raises)
+        except BaseException as exc:  # any exception of the job, KeyboardInterrupt and TrialPruned included
+            return exc
+        raise AssertionError("a failed job without an exception")
+
+    # ------------------------------------------------------------------ MLflow parent run
+    def _parent_run(self, study, name: str) -> str | None:
+        from sedbench.studies import retry
+        from sedbench.tracking import RunStore
+
+        key = "mlflow_parent_run_id"
+
+        def keep(run_id: str) -> str:
+            study.set_user_attr(key, run_id)
+            return study.user_attrs.get(key)  # another worker's, if it stored its own meanwhile
+
+        try:
+            store = RunStore(self.config.tracking.uri)
+            tags = {"sampler": self.config.sweep.sampler}
+            return retry(lambda: store.open_sweep_run(self.config.tracking, name, tags,
+                                                      study.user_attrs.get(key), keep))
         except Exception as exc:  # tracking must not stop a sweep
             log.warning("no MLflow parent run (%s)", exc)
             return None
-
-    def _open_parent(self, study, name: str) -> str:
-        from mlflow.tracking import MlflowClient
-
-        from sedbench.training.train import ensure_experiment
-
-        t = self.config.tracking
-        client = MlflowClient(t.uri)
-        run_id = study.user_attrs.get("mlflow_parent_run_id")
-        if run_id:
-            client.update_run(run_id, status="RUNNING")
-            return run_id
-        exp = ensure_experiment(client, t)
-        run = client.create_run(exp, run_name=f"sweep {name}", tags={"sweep": name, "kind": "sweep",
-                                                                      "sampler": self.config.sweep.sampler})
-        study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
-        stored = study.user_attrs.get("mlflow_parent_run_id")
-        if stored != run.info.run_id:  # another worker created one at the same moment: use the stored one
-            client.delete_run(run.info.run_id)
-        return stored
 
     def _close_parent(self, run_id: str | None, status: str) -> None:
         if not run_id:
             return
         try:
-            from mlflow.tracking import MlflowClient
+            from sedbench.tracking import RunStore
 
-            MlflowClient(self.config.tracking.uri).set_terminated(run_id, status)
+            RunStore(self.config.tracking.uri).close(run_id, status)
         except Exception as exc:
             log.warning("could not close the MLflow parent run (%s)", exc)

@@ -36,7 +36,8 @@ def parse_time(text: str, path: Path, line: int, what: str) -> float:
     except ValueError:
         raise DataError(path, f"{what} {text!r} is not a number", "write times in seconds, e.g. 1.25", line) from None
     if not math.isfinite(value) or value < 0:
-        raise DataError(path, f"{what} {text!r} must be a finite time >= 0 s", "write times in seconds, e.g. 1.25", line)
+        raise DataError(path, f"{what} {text!r} must be a finite time >= 0 s", "write times in seconds, e.g. 1.25",
+                        line)
     return value
 
 
@@ -79,7 +80,8 @@ def read_event_table(path: str | Path, classes: Sequence[str] | None = None,
             out.append((lineno, fields[0], None))
             continue
         if len(fields) < 4:
-            raise DataError(path, f"expected 4 tab-separated fields (filename onset offset event_label), got {len(fields)}",
+            raise DataError(path, "expected 4 tab-separated fields (filename onset offset event_label), "
+                                  f"got {len(fields)}",
                             "separate the columns with tabs", lineno)
         out.append((lineno, fields[0], make_event(fields[1], fields[2], fields[3], path, lineno, classes)))
     return out

@@ -69,6 +69,20 @@ def split_features(ds: Dataset, split: str, params: FeatureParams, cache: Featur
     return feats, targets
 
 
+def featurize(ds: Dataset, params: FeatureParams, cache_dir: str | Path | None = None) -> str:
+    """Features of every split computed into (or found in) the cache; returns a one-line summary."""
+    import time
+
+    cache = FeatureCache(cache_dir)
+    t0, secs = time.perf_counter(), 0.0
+    for split in ds.splits:
+        split_features(ds, split, params, cache)
+        secs += sum(r.duration or 0.0 for r in ds.recordings(split))
+    wall = time.perf_counter() - t0
+    return (f"{ds.name}: {params.kind} features of {secs / 60:.1f} min of audio in {wall:.2f} s "
+            f"({secs / max(wall, 1e-9):.0f}x real time; cache {cache.dir}: {cache.hits} hits, {cache.misses} computed)")
+
+
 class SEDDataModule(pl.LightningDataModule):
     """Training sequences shift by 73 frames per epoch; validation/test cover each file once."""
 
@@ -124,10 +138,6 @@ class SEDDataModule(pl.LightningDataModule):
                                                  [t.astype(np.uint8) for t in targets], self.seq_len)
             del feats, targets
 
-    def clip_targets(self, split: str) -> np.ndarray:
-        """Weak labels of ``split`` as a ``(clips, classes)`` array, in loader order."""
-        return np.stack(self.sets[split].tags)
-
     def _loader(self, split: str, **kw) -> DataLoader:
         return DataLoader(self.sets[split], batch_size=self.batch_size, num_workers=self.num_workers, **kw)
 
@@ -151,7 +161,7 @@ def build_datamodule(data_cfg, features_cfg, seed: int = 0, progress: bool = Tru
 
     d = dict(data_cfg)
     params, cache_dir = params_from_config(features_cfg)
-    ds = dataset_from_config(d)
+    ds = dataset_from_config(data_cfg)
     return SEDDataModule(ds, params, seq_len=int(d["seq_len"]), batch_size=int(d["batch_size"]),
                          num_workers=int(d.get("num_workers", 0)), cache_dir=cache_dir, seed=seed,
                          progress=progress, segment_overlap=float(d.get("segment_overlap", 0.0)),

@@ -13,6 +13,7 @@ The ``folder`` layout::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,10 @@ from sedbench.errors import DataError
 
 SPLITS = ("train", "validation", "test")
 
+# ESC-10 / ESC-50 naming (Piczak 2015): class folders "001 - Dog bark", clips "<fold>-<freesound clip id>-<take>.ogg"
+ESC_CLASS_DIR = re.compile(r"^(\d{3}) - (.+)$")
+ESC_CLIP_NAME = re.compile(r"^(\d)-(\d+)-([A-Za-z])")
+
 
 @dataclass
 class Recording:
@@ -40,7 +45,6 @@ class Recording:
     events: list[Event] = field(default_factory=list)
     tags: tuple[str, ...] | None = None
     duration: float | None = None
-    group: str = ""  # the original recording or session it comes from (ESC source clip, CHiME session, scene)
 
     @property
     def name(self) -> str:
@@ -97,7 +101,7 @@ def read_dataset_yaml(path: Path) -> dict:
     return meta
 
 
-def read_folder(root: str | Path, *, check_audio: bool = True, **_) -> Dataset:
+def read_folder(root: str | Path, *, check_audio: bool = True) -> Dataset:
     """Read a dataset in the ``folder`` layout (see module docstring)."""
     root = Path(root)
     if not root.is_dir():

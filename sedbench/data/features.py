@@ -106,7 +106,7 @@ def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeaturePara
     if params.deltas:
         width = min(params.delta_width, T if T % 2 else T - 1)
         if width >= 3:
-            parts += [librosa.feature.delta(mfcc, width=width, order=1), librosa.feature.delta(mfcc, width=width, order=2)]
+            parts += [librosa.feature.delta(mfcc, width=width, order=order) for order in (1, 2)]
         else:
             parts += [np.zeros_like(mfcc), np.zeros_like(mfcc)]
     return np.concatenate(parts, axis=0).T.astype(np.float32)

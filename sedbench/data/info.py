@@ -52,7 +52,8 @@ def split_stats(ds: Dataset, split: str, resolution: float = 0.02) -> SplitStats
 def format_info(ds: Dataset) -> str:
     stats = {s: split_stats(ds, s) for s in ds.splits}
     lines = [f"dataset {ds.name}  ({ds.root})",
-             f"classes: {len(ds.classes)}  sample rate: {ds.sample_rate} Hz  labels: {'weak (clip tags)' if ds.weak else 'strong (onset/offset)'}",
+             f"classes: {len(ds.classes)}  sample rate: {ds.sample_rate} Hz  "
+             f"labels: {'weak (clip tags)' if ds.weak else 'strong (onset/offset)'}",
              f"splits: {len(stats)} ({', '.join(stats)})", ""]
     lines.append(f"{'split':<11}{'files':>7}{'hours':>9}{'events':>8}" +
                  ("" if ds.weak else f"{'mean poly':>11}{'(all frames)':>14}{'max poly':>10}"))

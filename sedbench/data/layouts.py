@@ -23,14 +23,16 @@ training files that fold k+1 evaluates).
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sedbench.data.annotations import read_csv, read_event_list, read_event_table
 from sedbench.data.dataset import (
+    ESC_CLASS_DIR,
+    ESC_CLIP_NAME,
     Dataset,
     Recording,
     collect_recordings,
@@ -63,18 +65,35 @@ def _find_root(root: Path, marker: str, name: str) -> Path:
         if list(cand.glob(marker)):
             return cand
     raise DataError(root, f"not a {name} folder (no {marker} here or in a subfolder)",
-                    f"point data.root at the extracted {name} dataset or run `sedbench data prepare {name} --root {root}`")
+                    f"point data.root at the extracted {name} dataset or run "
+                    f"`sedbench data prepare {name} --root {root}`")
 
 
-def _fold_splits(groups: dict[int, list[Recording]], fold: int, n_folds: int, path: Path) -> dict[str, list[Recording]]:
-    if fold not in groups:
-        raise DataError(path, f"fold {fold} not found (folds present: {sorted(groups)})", "choose data.fold among them")
-    val = fold % n_folds + 1
-    return {"train": [r for f, rs in sorted(groups.items()) if f not in (fold, val) for r in rs],
-            "validation": groups.get(val, []), "test": groups[fold]}
+def cross_validation(fold: int, folds, present, path: Path | None) -> tuple[int, list[int]]:
+    """``(validation fold, training folds)`` when ``fold`` is tested among ``folds`` (default: every fold
+    ``present``): validation is the next fold of the list (cyclically), training the other listed folds;
+    recordings of folds left out of the list are not used."""
+    present = sorted(present)
+    chosen = [int(f) for f in (folds if folds is not None else present)]
+    missing = [f for f in chosen if f not in present]
+    if missing:
+        raise DataError(path, f"data.folds {chosen}: fold(s) {missing} not found (folds present: {present})",
+                        "choose data.folds among them")
+    if len(set(chosen)) != len(chosen) or len(chosen) < 3:
+        raise DataError(path, f"data.folds {chosen}: need at least three distinct folds (test, validation, training)",
+                        f"e.g. data.folds={present}")
+    if fold not in chosen:
+        raise DataError(path, f"data.fold={fold} is not one of data.folds {chosen}", "choose data.fold among them")
+    val = chosen[(chosen.index(fold) + 1) % len(chosen)]
+    return val, [f for f in chosen if f not in (fold, val)]
 
 
-def read_tut_sed_synth_2016(root: str | Path, **_) -> Dataset:
+def _fold_splits(groups: dict[int, list[Recording]], fold: int, folds, path: Path) -> dict[str, list[Recording]]:
+    val, train = cross_validation(fold, folds, groups, path)
+    return {"train": [r for f in train for r in groups[f]], "validation": groups[val], "test": groups[fold]}
+
+
+def read_tut_sed_synth_2016(root: str | Path) -> Dataset:
     root = _find_root(Path(root), "meta/*.txt", "tut_sed_synth_2016")
     setup = root / "evaluation_setup"
     audio = {p.stem: p for p in list_audio(root / "audio")}
@@ -84,7 +103,8 @@ def read_tut_sed_synth_2016(root: str | Path, **_) -> Dataset:
     def listed(name: str) -> list[str]:
         path = setup / name
         if not path.is_file():
-            raise DataError(path, "evaluation setup list not found", "extract TUT-SED-synthetic-2016.meta.zip into the root")
+            raise DataError(path, "evaluation setup list not found",
+                            "extract TUT-SED-synthetic-2016.meta.zip into the root")
         stems = []
         for line in path.read_text().splitlines():
             if line.strip():
@@ -106,7 +126,7 @@ def read_tut_sed_synth_2016(root: str | Path, **_) -> Dataset:
                    {"train": recs(train), "validation": recs(sorted(val)), "test": recs(test)}, root)
 
 
-def read_tut_sed_2016(root: str | Path, fold: int = 1, **_) -> Dataset:
+def read_tut_sed_2016(root: str | Path, fold: int = 1, folds: list[int] | None = None) -> Dataset:
     root = _find_root(Path(root), "meta/*/*.ann", "tut_sed_2016")
     anns = {f"{p.parent.name}/{p.stem}": p for p in sorted((root / "meta").glob("*/*.ann"))}
     events = {k: read_event_list(p) for k, p in anns.items()}
@@ -118,7 +138,8 @@ def read_tut_sed_2016(root: str | Path, fold: int = 1, **_) -> Dataset:
         for scene in scenes:
             path = root / "evaluation_setup" / f"{scene}_fold{k}_{part}.txt"
             if not path.is_file():
-                raise DataError(path, "evaluation setup list not found", "extract TUT-sound-events-2016-development.meta.zip")
+                raise DataError(path, "evaluation setup list not found",
+                                "extract TUT-sound-events-2016-development.meta.zip")
             for lineno, line in enumerate(path.read_text().splitlines(), 1):
                 if line.strip():
                     rel = Path(line.split("\t")[0].strip())
@@ -128,20 +149,24 @@ def read_tut_sed_2016(root: str | Path, fold: int = 1, **_) -> Dataset:
                     keys.append(key)
         return list(dict.fromkeys(keys))
 
+    present = sorted({int(p.stem.rsplit("_fold", 1)[1].split("_")[0])
+                      for p in (root / "evaluation_setup").glob("*_fold*_evaluate.txt")})
+    val, train_folds = cross_validation(fold, folds, present, root / "evaluation_setup")
     test = fold_files(fold, "evaluate")
-    nxt = set(fold_files(fold % 4 + 1, "evaluate"))
-    train_all = fold_files(fold, "train")
+    nxt = set(fold_files(val, "evaluate"))
+    left_out = {k for f in present if f not in (fold, val, *train_folds) for k in fold_files(f, "evaluate")}
+    train_all = [k for k in fold_files(fold, "train") if k not in left_out]
 
     def recs(keys) -> list[Recording]:
-        return finalize_recordings([Recording(root / "audio" / f"{k}.wav", list(events.get(k, [])), group=k.split("/")[0])
-                                    for k in keys])
+        return finalize_recordings([Recording(root / "audio" / f"{k}.wav", list(events.get(k, []))) for k in keys])
 
     return Dataset("tut_sed_2016", classes, 44100,
                    {"train": recs([k for k in train_all if k not in nxt]),
                     "validation": recs([k for k in train_all if k in nxt]), "test": recs(test)}, root)
 
 
-def read_chime_home(root: str | Path, fold: int = 1, sample_mode: str = "16kHz", **_) -> Dataset:
+def read_chime_home(root: str | Path, fold: int = 1, folds: list[int] | None = None,
+                    sample_mode: str = "16kHz") -> Dataset:
     marker = "development_chunks_refined_crossval_dcase2016.csv"
     root = _find_root(Path(root), marker, "chime_home")
     groups: dict[int, list[Recording]] = {}
@@ -154,8 +179,8 @@ def read_chime_home(root: str | Path, fold: int = 1, sample_mode: str = "16kHz",
         if not wav.is_file():
             raise DataError(index, f"audio file {wav.name!r} not found", "extract chime_home.tar.gz completely", lineno)
         tags = _chime_tags(root / "chunks" / f"{chunk}.csv")
-        groups.setdefault(int(row[2]) + 1, []).append(Recording(wav, tags=tags, group=chunk.split("_chunk")[0]))
-    splits = _fold_splits(groups, fold, len(groups), index)
+        groups.setdefault(int(row[2]) + 1, []).append(Recording(wav, tags=tags))
+    splits = _fold_splits(groups, fold, folds, index)
     sr = 16000 if sample_mode == "16kHz" else 48000
     return Dataset("chime_home", tuple(CHIME_TAGS.values()), sr,
                    {k: finalize_recordings(v) for k, v in splits.items()}, root, weak=True)
@@ -174,7 +199,7 @@ def _chime_tags(path: Path) -> tuple[str, ...]:
     raise DataError(path, "no 'majorityvote' row", "restore the chunk annotation from the archive")
 
 
-def read_urban_sed(root: str | Path, **_) -> Dataset:
+def read_urban_sed(root: str | Path) -> Dataset:
     root = _find_root(Path(root), "annotations/*", "urban_sed")
     splits = {}
     for split, folder in (("train", "train"), ("validation", "validate"), ("test", "test")):
@@ -186,8 +211,8 @@ def read_urban_sed(root: str | Path, **_) -> Dataset:
     return Dataset("urban_sed", URBAN_SED_CLASSES, 44100, splits, root)
 
 
-def read_desed(root: str | Path, subsets: dict | None = None, classes=DESED_CLASSES, sample_rate: int = 16000,
-               **_) -> Dataset:
+def read_desed(root: str | Path, subsets: dict | None = None, classes=DESED_CLASSES,
+               sample_rate: int = 16000) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise missing_dataset_error(root, "desed")
@@ -196,18 +221,16 @@ def read_desed(root: str | Path, subsets: dict | None = None, classes=DESED_CLAS
         tsv_path = root / tsv
         if not tsv_path.is_file():
             raise DataError(tsv_path, f"DESED metadata for split {split!r} not found",
-                            "set data.subsets to your tsv/audio folders or download DESED")
+                            "set data.subsets to {split: [audio folder, tsv file]} under data.root, or download DESED")
         splits[split] = collect_recordings(tsv_path, root / audio_dir, classes,
                                            rows=read_event_table(tsv_path, classes, header=True))
     return Dataset("desed", tuple(classes), sample_rate, splits, root)
 
 
 ESC50_COLUMNS = ("filename", "fold", "category", "src_file")
-_ESC10_DIR = re.compile(r"^(\d{3}) - (.+)$")
-_ESC_NAME = re.compile(r"^(\d)-(\d+)-([A-Za-z])")
 
 
-def read_esc(root: str | Path, fold: int = 1, variant: str = "esc10", **_) -> Dataset:
+def read_esc(root: str | Path, fold: int = 1, folds: list[int] | None = None, variant: str = "esc10") -> Dataset:
     """ESC-10 (class folders, as in its repository) or ESC-50 (``meta/esc50.csv``), clip labels."""
     root = Path(root)
     if not root.is_dir():
@@ -232,10 +255,9 @@ def read_esc(root: str | Path, fold: int = 1, variant: str = "esc10", **_) -> Da
             if not wav.is_file():
                 raise DataError(meta, f"audio file {row['filename']!r} not found", "extract ESC-50 completely", lineno)
             classes.add(row["category"])
-            groups.setdefault(int(row["fold"]), []).append(
-                Recording(wav, tags=(row["category"],), group=f"{row['fold']}-{row['src_file']}"))
+            groups.setdefault(int(row["fold"]), []).append(Recording(wav, tags=(row["category"],)))
     else:
-        class_dirs = [(d, _ESC10_DIR.match(d.name)) for d in sorted(root.iterdir()) if d.is_dir()]
+        class_dirs = [(d, ESC_CLASS_DIR.match(d.name)) for d in sorted(root.iterdir()) if d.is_dir()]
         class_dirs = [(d, m.group(2)) for d, m in class_dirs if m]
         if not class_dirs:
             raise DataError(root, "neither ESC-10 class folders ('001 - Dog bark') nor meta/esc50.csv found",
@@ -243,13 +265,12 @@ def read_esc(root: str | Path, fold: int = 1, variant: str = "esc10", **_) -> Da
         classes = {c for _, c in class_dirs}
         for d, label in class_dirs:
             for clip in list_audio(d):
-                m = _ESC_NAME.match(clip.name)
+                m = ESC_CLIP_NAME.match(clip.name)
                 if not m:
                     raise DataError(clip, "name does not follow '<fold>-<clip id>-<take>.ogg'",
                                     "keep the ESC file names: the fold comes from them")
-                groups.setdefault(int(m.group(1)), []).append(
-                    Recording(clip, tags=(label,), group=f"{m.group(1)}-{m.group(2)}"))
-    splits = _fold_splits(groups, fold, 5, root)
+                groups.setdefault(int(m.group(1)), []).append(Recording(clip, tags=(label,)))
+    splits = _fold_splits(groups, fold, folds, root)
     return Dataset(variant, tuple(sorted(classes)), 44100,
                    {k: finalize_recordings(v) for k, v in splits.items()}, root, weak=True)
 
@@ -291,7 +312,7 @@ LAYOUTS: dict[str, Layout] = {
     "desed": Layout(read_desed, note="DESED is assembled by its own scripts (github.com/turpaultn/DESED); "
                                      "point data.root at the result"),
     "esc10": Layout(read_esc, (Archive("https://github.com/karoldvl/ESC-10/archive/master.zip", None),)),
-    "esc50": Layout(lambda root, **kw: read_esc(root, variant="esc50", **kw),
+    "esc50": Layout(functools.partial(read_esc, variant="esc50"),
                     (Archive("https://github.com/karoldvl/ESC-50/archive/master.zip", None),)),
 }
 
@@ -311,7 +332,7 @@ def detect_layout(root: Path) -> str:
         for name, pattern in probes:
             if list(cand.glob(pattern)):
                 return name
-        if any(_ESC10_DIR.match(p.name) for p in cand.iterdir() if p.is_dir()):
+        if any(ESC_CLASS_DIR.match(p.name) for p in cand.iterdir() if p.is_dir()):
             return "esc10"
     raise DataError(root, "unknown dataset layout",
                     f"pass the layout name (one of {', '.join(sorted(LAYOUTS))}) or convert it to the folder layout")
@@ -319,7 +340,8 @@ def detect_layout(root: Path) -> str:
 
 def load_dataset(name_or_dir: str | Path, root: str | Path | None = None, layout: str | None = None,
                  **options) -> Dataset:
-    """Load a dataset by registered name (root defaults to ``data_home()/NAME``) or by folder."""
+    """Load a dataset by registered name (root defaults to ``data_home()/NAME``) or by folder; ``options`` go to
+    the layout's reader (``fold``, ``folds``, ``subsets``, ...: see :func:`reader_options`)."""
     name = str(name_or_dir)
     if name in LAYOUTS and root is None and not Path(name).is_dir():
         root = data_home() / name
@@ -333,25 +355,56 @@ def load_dataset(name_or_dir: str | Path, root: str | Path | None = None, layout
         layout = layout or (name if name in LAYOUTS else detect_layout(Path(root)))
     if layout not in LAYOUTS:
         raise DataError(None, f"unknown dataset layout {layout!r}", f"use one of {', '.join(sorted(LAYOUTS))}")
+    unknown = sorted(set(options) - set(reader_options(layout)))
+    if unknown:
+        from sedbench.errors import ConfigError
+
+        allowed = ", ".join(f"data.{k}" for k in reader_options(layout)) or "none"
+        raise ConfigError(f"data.{unknown[0]} is not a setting of the {layout} layout (its options: {allowed}). "
+                          "Fix: remove it" + (" (this dataset has fixed splits, no folds)" if "fold" in unknown[0]
+                                              else ""))
     root = Path(root)
     if not root.is_dir():
         raise missing_dataset_error(root, layout)
     return LAYOUTS[layout].reader(root, **options)
 
 
-def dataset_from_config(data_cfg) -> Dataset:
-    """The dataset a ``data`` config mapping (Hydra or dict) names: name, root, layout, fold.
+def reader_options(layout: str) -> list[str]:
+    """The options a layout's reader takes besides the root, from its signature (``fold``, ``folds``, ...)."""
+    import inspect
+
+    params = inspect.signature(LAYOUTS[layout].reader).parameters
+    return [k for k, p in params.items() if k not in ("root", "check_audio", "variant")
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+# keys of a data config that are not the reader's: where it is, how it is generated, how it is batched
+LOADING_KEYS = ("name", "layout", "root", "generate", "seq_len", "batch_size", "num_workers", "segment_overlap",
+                "augment")
+
+
+def dataset_from_config(data_cfg, strict: bool = True) -> Dataset:
+    """The dataset a ``data`` config mapping (Hydra or dict) names: name (or ``layout``) and root select the
+    reader, every other key but :data:`LOADING_KEYS` is one of its options (``fold``, ``folds``, ``subsets``),
+    and a key the reader does not take is an error (``strict=False`` drops it: a config stored by an older
+    sedbench).
 
     An embedded dataset (one whose config has a ``generate`` recipe: ``data=synth``) appears by itself: when
     its root is missing and lies in the data home (``$SEDBENCH_DATA`` or ``./data``), it is generated there
     from the recipe on first use. A root given elsewhere must exist; nothing is ever downloaded implicitly."""
-    d = dict(data_cfg)
+    from omegaconf import OmegaConf
+
+    d = OmegaConf.to_container(data_cfg, resolve=True) if OmegaConf.is_config(data_cfg) else dict(data_cfg)
     root = d.get("root")
     if d.get("generate") and root and is_in_data_home(root) and not Path(root).exists():
         from sedbench.data.synth import ensure_generated
 
         ensure_generated(root, dict(d["generate"]))
-    return load_dataset(d["name"], root=root, layout=d.get("layout"), fold=d.get("fold", 1))
+    options = {k: v for k, v in d.items() if k not in LOADING_KEYS and v is not None}
+    layout = d.get("layout") or d["name"]
+    if not strict and layout in LAYOUTS:
+        options = {k: v for k, v in options.items() if k in reader_options(layout)}
+    return load_dataset(d["name"], root=root, layout=d.get("layout"), **options)
 
 
 def is_in_data_home(root: str | Path) -> bool:

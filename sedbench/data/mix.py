@@ -15,7 +15,6 @@ yields bark bouts, a rain segment one long event.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from sedbench.data.annotations import Event, merge_overlaps
-from sedbench.data.dataset import SPLITS, write_folder_metadata
+from sedbench.data.dataset import ESC_CLASS_DIR, ESC_CLIP_NAME, SPLITS, write_folder_metadata
 from sedbench.errors import DataError
 
 
@@ -226,8 +225,6 @@ def write_mixture_dataset(out: str | Path, name: str, bank: SourceBank, recipe: 
     return out
 
 
-_FOLD_NAME = re.compile(r"^(\d)-(\d+)-[A-Za-z]")   # ESC: <fold>-<freesound clip id>-<take>
-_CLASS_DIR = re.compile(r"^\d{3} - ")               # ESC-10: "001 - Dog bark"
 
 
 class EventFolderBank:
@@ -245,25 +242,29 @@ class EventFolderBank:
 
         root = Path(events_dir)
         if not root.is_dir():
-            raise DataError(root, "events folder not found", "pass --events a folder with one subfolder of clips per class")
+            raise DataError(root, "events folder not found",
+                            "pass --events a folder with one subfolder of clips per class")
         class_dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and list_audio(d)]
         if not class_dirs:
-            raise DataError(root, "no class subfolders with audio", "put each class's isolated clips in its own subfolder")
+            raise DataError(root, "no class subfolders with audio",
+                            "put each class's isolated clips in its own subfolder")
         self.root = root
         self.files: dict[str, dict[str, list[str]]] = {s: {} for s in SPLITS}
         labels = []
         for d in class_dirs:
-            label = _CLASS_DIR.sub("", d.name)
+            m = ESC_CLASS_DIR.match(d.name)
+            label = m.group(2) if m else d.name
             labels.append(label)
             clips = [p.relative_to(root).as_posix() for p in list_audio(d)]
-            folds = [_FOLD_NAME.match(Path(c).name) for c in clips]
+            folds = [ESC_CLIP_NAME.match(Path(c).name) for c in clips]
             if all(folds):
                 for c, m in zip(clips, folds, strict=True):
                     f = int(m.group(1))
                     split = "train" if f <= 3 else "validation" if f == 4 else "test"
                     self.files[split].setdefault(label, []).append(c)
             else:
-                order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, len(labels)))).permutation(len(clips))
+                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, len(labels))))
+                order = rng.permutation(len(clips))
                 n_val = max(1, round(0.2 * len(clips)))
                 for rank, i in enumerate(order):
                     split = "validation" if rank < n_val else "test" if rank < 2 * n_val else "train"
@@ -290,3 +291,20 @@ class EventFolderBank:
         n = min(len(y), int(round(seconds * self.sample_rate)))
         start = int(rng.integers(0, len(y) - n + 1))
         return y[start:start + n], start / self.sample_rate
+
+
+def mix_folder(events: str | Path, out: str | Path, name: str, *, seed: int = 0, minutes_train: float = 12.0,
+               minutes_validation: float | None = None, minutes_test: float | None = None,
+               mixture_seconds: float = 60.0, tracks: int = 3, overwrite: bool = False,
+               progress: bool = True) -> Path:
+    """``sedbench data mix``: the TUT-SED Synthetic recipe on a folder of isolated events (one subfolder per
+    class, e.g. ESC-10); the events' README (their licence and attribution) is kept as SOURCE_README.md."""
+    events = Path(events)
+    bank = EventFolderBank(events, seed=seed)
+    minutes = split_minutes(minutes_train, minutes_validation, minutes_test)
+    readmes = sorted(events.glob("README*"))
+    files = {"SOURCE_README.md": f"Source events: {events.resolve()}\n\n" + readmes[0].read_text(encoding="utf-8")} \
+        if readmes else {}
+    return write_mixture_dataset(out, name, bank, MixtureRecipe(mixture_seconds=mixture_seconds, tracks=tracks),
+                                 minutes, bank.sample_rate, seed, overwrite=overwrite, progress=progress,
+                                 extra_files=files, extra={"source_events": str(events.resolve())})

@@ -41,9 +41,6 @@ class TrainSequences:
     def __len__(self) -> int:
         return len(self.x)
 
-    def n_sequences(self) -> int:
-        return len(self.x) // self.seq_len
-
     def _window(self, a, start: int) -> np.ndarray:
         """``seq_len`` rows from ``start``, wrapping around the stream's end (as often as needed)."""
         parts, pos, need, n = [], start % len(self.x), self.seq_len, len(self.x)

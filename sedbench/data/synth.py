@@ -223,7 +223,8 @@ def _dog(p: dict, r: Rng, n: int, sr: int) -> np.ndarray:
             u = np.linspace(0, 1, m)
             f0 = p["f0"] * r.uniform(0.9, 1.15) * (1.25 - 0.45 * u)
             v = _voice(f0, sr, r, p["formants"], n_harm=12, rolloff=0.8)
-            v = v / (np.std(v) + 1e-9) + p["noise"] * _noise(r, m, sr, 300, 4000, peaks=tuple(map(tuple, p["formants"])))
+            breath = _noise(r, m, sr, 300, 4000, peaks=tuple(map(tuple, p["formants"])))
+            v = v / (np.std(v) + 1e-9) + p["noise"] * breath
             _add(y, int(t * sr), v * _env_ar(m, sr, 0.008, 0.6 * m / sr), r.uniform(0.6, 1.0))
             t += p["every"] * r.uniform(0.75, 1.3)
     return y
@@ -374,7 +375,8 @@ def _applause(p: dict, r: Rng, n: int, sr: int) -> np.ndarray:
         imp = np.zeros(m, np.float32)
         k = r.poisson(p["rate"] * dur)
         imp[r.integers(0, m, k)] = r.uniform(0.3, 1.0, k)
-        clap = (r.standard_normal(int(0.012 * sr)) * np.exp(-np.arange(int(0.012 * sr)) / (0.003 * sr))).astype(np.float32)
+        n_clap = int(0.012 * sr)
+        clap = (r.standard_normal(n_clap) * np.exp(-np.arange(n_clap) / (0.003 * sr))).astype(np.float32)
         s = np.convolve(imp, clap)[:m]
         s = _shape(s, sr, p["fc"] / 3, p["fc"] * 3, peaks=((p["fc"], p["fc"] / 3),))
         _add(y, int(start * sr), s * _env_ar(m, sr, r.uniform(0.3, 1.0), r.uniform(0.5, 2.0)))

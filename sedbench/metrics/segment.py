@@ -8,7 +8,7 @@ S = min(Nref, Nsys) - Ntp, D = max(0, Nref - Nsys), I = max(0, Nsys - Nref);
 ER = (S + D + I) / Nref and F1 = 2PR / (P + R), accumulated over all segments of all
 files (micro-average), never averaged per file.
 
-What makes it exactly sed_eval's (the traps measured in DESIGN.md):
+What makes it exactly sed_eval's (each trap proven by tests/test_metrics_segment.py):
 
 * rasterization of an event list uses ``floor(onset * 1 / res)`` and
   ``ceil(offset * 1 / res)`` in floating point, so a prediction written as events at
@@ -159,7 +159,8 @@ class SegmentAccumulator:
         tp = ref & est
         # per class: FP = Nsys - TP, FN = Nref - TP, TN = segments - Nref - Nsys + TP
         ntp_c, nref_c, nsys_c = (np.count_nonzero(m, axis=0).astype(np.int64) for m in (tp, ref, est))
-        per_class = np.stack([ntp_c, n - nref_c - nsys_c + ntp_c, nsys_c - ntp_c, nref_c - ntp_c, nref_c, nsys_c], axis=1)
+        per_class = np.stack([ntp_c, n - nref_c - nsys_c + ntp_c, nsys_c - ntp_c, nref_c - ntp_c, nref_c, nsys_c],
+                             axis=1)
         self.class_wise += per_class
         nref, nsys, ntp = (m.sum(axis=1, dtype=np.int32) for m in (ref, est, tp))
         for key, col in zip(COUNTS, per_class.sum(axis=0).tolist(), strict=True):

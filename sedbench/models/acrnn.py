@@ -1,10 +1,11 @@
-"""ACRNN (seed document 004): attention-based convolutional recurrent network for clip classification.
+"""ACRNN (Zhang, Xu, Zhang, Qiao and Cao, "Attention based Convolutional Recurrent Neural Network for
+Environmental Sound Classification", 2019, arXiv:1907.02230): clip classification.
 
     x (B, T, channels * bands) log gammatone bands and their deltas (``features=gammatone``)
     -> (B, channels, T, bands)
     -> four blocks of two "same" convolutions (batch norm, ReLU each), then max-pooling:
        32 filters (3,5), pool (4,3); 64 (3,1), pool (4,1); 128 (1,5), pool (1,3); 256 (3,3), pool (2,2)
-       (shapes as (frequency, time), as the seed writes them)          # (B, 256, T', bands')
+       (shapes as (frequency, time), as the paper writes them)          # (B, 256, T', bands')
     -> stack over frequency                                              # (B, T', 256 * bands')
     -> bidirectional GRU layers of 256 units (over the valid frames only), dropout 0.5 on each layer's output
     -> frame-level attention: a_t = softmax_t(v . tanh(W h_t)); clip vector sum_t a_t h_t

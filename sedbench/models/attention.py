@@ -1,10 +1,11 @@
-"""CRNN with self-attention (seed document 001): log-mel computed by the network itself, a conv front
-end, a bidirectional GRU and self-attention over time before the frame-wise output.
+"""CRNN with self-attention (after H. Kim, "Sound Event Detection with CNNs", blog post, kozistr.tech):
+log-mel computed by the network itself, a conv front end, a bidirectional GRU and self-attention
+over time before the frame-wise output.
 
     x (B, T, hop) raw audio, one 20-ms hop of samples per frame (``features=waveform``)
     -> LogMel, a torch module: 40-ms Hamming frames centred on each hop, power spectrum, mel
        filterbank (librosa's, as a buffer), log; so it runs on the model's device (GPU when
-       there is one), the role torchlibrosa plays in the seed          # (B, T, n_mels)
+       there is one), the role torchlibrosa plays in Kim's model          # (B, T, n_mels)
     -> batch norm over mel bands (input normalization learned on the fly)
     -> conv blocks as in the CRNN: conv ``kernel`` -> BN -> ReLU -> max-pool over frequency
     -> bidirectional GRU, ``rnn_layers`` layers of ``maps`` units per direction

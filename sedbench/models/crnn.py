@@ -62,6 +62,34 @@ def conv_blocks(maps: int, pool: Sequence[int], kernel: Sequence[int], dropout: 
     return nn.Sequential(*convs)
 
 
+def recurrent_stack(cell: str, width: int, units: int, layers: int, bidirectional: bool) -> tuple[nn.ModuleList, int]:
+    """``layers`` GRU or LSTM layers of ``units`` (per direction) on ``width`` inputs; returns them and the width
+    of their output."""
+    if cell not in ("gru", "lstm"):
+        raise ConfigError(f"model.cell must be gru or lstm, got {cell!r}")
+    rnn_cls = nn.GRU if cell == "gru" else nn.LSTM
+    rnns = nn.ModuleList()
+    for _ in range(layers):
+        rnns.append(rnn_cls(width, units, batch_first=True, bidirectional=bidirectional))
+        width = units * (2 if bidirectional else 1)
+    return rnns, width
+
+
+def he_init(model: nn.Module, recurrent: bool = True) -> None:
+    """He (Kaiming) initialization for ReLU networks, biases at zero; with ``recurrent``, the GRU/LSTM
+    weights too (uniform), else they keep PyTorch's default."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif recurrent and isinstance(m, (nn.GRU, nn.LSTM)):
+            for name, w in m.named_parameters():
+                if "weight" in name:
+                    nn.init.kaiming_uniform_(w, nonlinearity="relu")
+                else:
+                    nn.init.zeros_(w)
+
+
 class CRNN(nn.Module):
     def __init__(self, n_in: int, n_classes: int, maps: int = 96, pool: Sequence[int] = (5, 4, 2),
                  rnn_layers: int = 1, fnn_layers: int = 0, kernel: Sequence[int] = (5, 5), cell: str = "gru",
@@ -70,17 +98,10 @@ class CRNN(nn.Module):
         pool, kernel = [int(p) for p in pool], [int(k) for k in kernel]
         if len(kernel) != 2:
             raise ConfigError(f"model.kernel is [freq, time], got {kernel}. Fix: e.g. model.kernel=[5,5]")
-        if cell not in ("gru", "lstm"):
-            raise ConfigError(f"model.cell must be gru or lstm, got {cell!r}")
         f = pooled_bands(n_in, pool)
         self.pool, self.temporal_pool = pool, temporal_pool
         self.conv = conv_blocks(maps, pool, kernel, dropout)
-        width = maps * f if pool else n_in
-        rnn_cls = nn.GRU if cell == "gru" else nn.LSTM
-        self.rnns = nn.ModuleList()
-        for _ in range(rnn_layers):
-            self.rnns.append(rnn_cls(width, maps, batch_first=True, bidirectional=bidirectional))
-            width = maps * (2 if bidirectional else 1)
+        self.rnns, width = recurrent_stack(cell, maps * f if pool else n_in, maps, rnn_layers, bidirectional)
         self.rnn_dropout = LockedDropout(dropout)
         fnns = []
         for _ in range(fnn_layers):
@@ -89,19 +110,7 @@ class CRNN(nn.Module):
         self.fnns = nn.ModuleList(fnns)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(width, n_classes)
-        self._init()
-
-    def _init(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.GRU, nn.LSTM)):
-                for name, w in m.named_parameters():
-                    if "weight" in name:
-                        nn.init.kaiming_uniform_(w, nonlinearity="relu")
-                    else:
-                        nn.init.zeros_(w)
+        he_init(self)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x (B, T, F)`` -> logits ``(B, T, K)``, or ``(B, K)`` with ``temporal_pool``."""
@@ -128,24 +137,32 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-# model.arch -> (module, class, the config keys it takes); other model keys (name, family) are labels
-ARCHS = {
-    "crnn": ("sedbench.models.crnn", "CRNN", ("maps", "pool", "rnn_layers", "fnn_layers", "kernel", "cell",
-                                              "bidirectional", "dropout", "temporal_pool")),
-    "crnn_attention": ("sedbench.models.attention", "CRNNAttention", ("hop_seconds", "frame_seconds", "n_mels",
-                                                                      "maps", "pool", "kernel", "rnn_layers",
-                                                                      "heads", "dropout")),
-    "acrnn": ("sedbench.models.acrnn", "ACRNN", ("channels", "blocks", "convs_per_block", "rnn_units",
-                                                 "rnn_layers", "dropout")),
-    "fnn": ("sedbench.models.fnn", "FNN", ("units", "layers", "maxout_pool", "context", "dropout")),
-    "vggish": ("sedbench.models.vggish", "VGGishRNN", ("channels", "pool", "hidden", "rnn_layers", "cell",
-                                                       "bidirectional", "dropout")),
-}
-
-
+# model.arch -> the network class, "module:Class"; its constructor's keyword arguments are the config keys it takes
+ARCHS = {"crnn": "sedbench.models.crnn:CRNN", "crnn_attention": "sedbench.models.attention:CRNNAttention",
+         "acrnn": "sedbench.models.acrnn:ACRNN", "fnn": "sedbench.models.fnn:FNN",
+         "vggish": "sedbench.models.vggish:VGGishRNN", "gmm": "sedbench.models.gmm:GMMDetector"}
+# what the training code passes itself (inputs, classes, frame hop of the features, seed), not the config
+SUPPLIED = ("n_in", "n_classes", "classes", "hop_seconds", "seed")
 # keys every model config may hold besides its architecture's: labels and training options read by train.py
 COMMON_KEYS = ("name", "family", "arch", "class_summary", "weight_decay")
-GMM_KEYS = ("n_components", "window_seconds", "max_frames", "max_iter")  # model=gmm: sedbench.models.gmm
+
+
+def arch_class(arch: str) -> type:
+    import importlib
+
+    if arch not in ARCHS:
+        raise ConfigError(f"model.arch={arch!r} is not a model sedbench knows. Fix: one of {', '.join(ARCHS)}")
+    module, cls = ARCHS[arch].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def arch_keys(arch: str) -> tuple[str, ...]:
+    """The config keys of ``arch``: its class's constructor arguments but those the training code supplies
+    (for the attention CRNN, ``hop_seconds`` is a model setting: its own front end's hop)."""
+    import inspect
+
+    supplied = [k for k in SUPPLIED if not (arch == "crnn_attention" and k == "hop_seconds")]
+    return tuple(k for k in inspect.signature(arch_class(arch)).parameters if k not in supplied)
 
 
 def _as_dict(model_cfg) -> dict:
@@ -159,25 +176,45 @@ def model_config(model_cfg) -> dict:
     a misspelt key (``+model.poool=[4]``) is an error that names it, never silently dropped."""
     cfg = _as_dict(model_cfg)
     arch = cfg.get("arch", "crnn")
-    if arch != "gmm" and arch not in ARCHS:
-        raise ConfigError(f"model.arch={arch!r} is not a network sedbench knows. Fix: one of {', '.join(ARCHS)} "
-                          "(model=gmm trains without a network)")
-    known = GMM_KEYS if arch == "gmm" else ARCHS[arch][2]
+    known = arch_keys(arch)
     unknown = sorted(set(cfg) - set(known) - set(COMMON_KEYS))
     if unknown:
         raise ConfigError(f"model.{unknown[0]} is not a setting of model.arch={arch} ({cfg.get('name', arch)}). "
                           f"Fix: remove it or use one of {', '.join(sorted((*known, *COMMON_KEYS)))}")
+    _check_types(arch, cfg)
     return cfg
+
+
+def _check_types(arch: str, cfg: dict) -> None:
+    """A value of the wrong kind for its constructor default (``model.maps=abc``) is an error naming it."""
+    import inspect
+
+    kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a word"}
+    for name, p in inspect.signature(arch_class(arch)).parameters.items():
+        value, default = cfg.get(name), p.default
+        if name not in cfg or value is None or type(default) not in kinds:
+            continue
+        ok = (isinstance(value, bool) if isinstance(default, bool) else
+              isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if isinstance(default, float) else
+              isinstance(value, str))
+        if not ok:
+            example = str(default).lower() if isinstance(default, bool) else default
+            raise ConfigError(f"model.{name}={value!r}: expected {kinds[type(default)]} (default {default!r}). "
+                              f"Fix: e.g. model.{name}={example}")
+
+
+def model_kwargs(model_cfg, strict: bool = True) -> dict:
+    """The constructor's keyword arguments from a ``model`` config (``strict=False``: unknown keys dropped)."""
+    cfg = model_config(model_cfg) if strict else _as_dict(model_cfg)
+    keys = arch_keys(cfg.get("arch", "crnn"))
+    return {k: cfg[k] for k in keys if k in cfg}
 
 
 def build_model(model_cfg, n_in: int, n_classes: int, strict: bool = True) -> nn.Module:
     """The network from a ``model`` config mapping (Hydra or dict); ``arch`` picks the class (default crnn).
     ``strict=False`` ignores keys the architecture does not take (a bundle saved by an older sedbench)."""
-    import importlib
-
-    cfg = model_config(model_cfg) if strict else _as_dict(model_cfg)
-    arch = cfg.get("arch", "crnn")
+    arch = _as_dict(model_cfg).get("arch", "crnn")
     if arch == "gmm":
         raise ConfigError("model=gmm is not a network: it trains through sedbench.models.gmm.GMMDetector")
-    module, cls, keys = ARCHS[arch]
-    return getattr(importlib.import_module(module), cls)(n_in, n_classes, **{k: cfg[k] for k in keys if k in cfg})
+    return arch_class(arch)(n_in, n_classes, **model_kwargs(model_cfg, strict))

@@ -1,5 +1,6 @@
-"""VGGish-RNN (seed document 002): a VGG-style stack of 3x3 convolutions on the linear STFT magnitude,
-then a recurrent layer and sigmoid outputs.
+"""VGGish-RNN, after a TensorFlow CNN+RNN sound event detection repository (its README names no
+authors; trained on the Friends series): a VGG-style stack of 3x3 convolutions on the linear STFT
+magnitude, then a recurrent layer and sigmoid outputs.
 
     x (B, T, N_FFT/2+1) STFT magnitude frames (``features=stft``)
     -> per entry of ``channels``: 3x3 "same" conv -> batch norm -> ReLU -> average pooling over
@@ -8,7 +9,7 @@ then a recurrent layer and sigmoid outputs.
     -> ``rnn_layers`` GRU/LSTM layers of ``hidden`` units, dropout
     -> dense output, one logit per class
 
-The seed's model classifies 1-second clips and also pools over time; here pooling is over
+The original model classifies 1-second clips and also pools over time; here pooling is over
 frequency only, so that every 20-ms frame keeps its own output, as sound event detection needs.
 """
 
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from sedbench.errors import ConfigError
-from sedbench.models.crnn import LockedDropout
+from sedbench.models.crnn import LockedDropout, he_init, recurrent_stack
 
 
 class VGGishRNN(nn.Module):
@@ -35,25 +36,15 @@ class VGGishRNN(nn.Module):
         if bins < 1:
             raise ConfigError(f"model.channels: {len(channels)} poolings by {pool} leave no frequency bins of {n_in}. "
                               "Fix: fewer conv layers, a smaller model.pool, or features=stft")
-        if cell not in ("gru", "lstm"):
-            raise ConfigError(f"model.cell must be gru or lstm, got {cell!r}")
         layers, c_in = [], 1
         for c in channels:
             layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.AvgPool2d((1, pool))]
             c_in = c
         self.conv = nn.Sequential(*layers)
-        rnn_cls = nn.GRU if cell == "gru" else nn.LSTM
-        width = c_in * bins
-        self.rnns = nn.ModuleList()
-        for _ in range(rnn_layers):
-            self.rnns.append(rnn_cls(width, hidden, batch_first=True, bidirectional=bidirectional))
-            width = hidden * (2 if bidirectional else 1)
+        self.rnns, width = recurrent_stack(cell, c_in * bins, hidden, rnn_layers, bidirectional)
         self.dropout = LockedDropout(dropout)
         self.out = nn.Linear(width, n_classes)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        he_init(self, recurrent=False)  # its recurrent layers have always kept PyTorch's default initialization
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape

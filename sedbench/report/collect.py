@@ -18,6 +18,7 @@ class TrialRow:
     metrics: dict[str, float] = field(default_factory=dict)      # final MLflow metrics of the run
     class_f1: dict[str, float] = field(default_factory=dict)     # test/f1_frm/<class>
     pitch_shift: dict[int, float] = field(default_factory=dict)  # test F1_frm per pitch shift (quarter tones)
+    hop_seconds: float | None = None                             # the run's feature frame hop
 
     def get(self, key: str, default=float("nan")):
         value = self.metrics.get(key, self.attrs.get(key, default))
@@ -37,36 +38,66 @@ def collect(study_name: str, storage: str, tracking_uri: str | None = None) -> t
     """All non-duplicate trials of ``study_name`` with their MLflow metrics; returns (rows, study)."""
     import optuna
 
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    client = None
-    if tracking_uri:
-        from mlflow.tracking import MlflowClient
+    from sedbench.errors import SedbenchError
 
-        client = MlflowClient(tracking_uri)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise SedbenchError(f"no sweep named {study_name!r} in {storage}. Fix: run `sedbench sweep {study_name}` "
+                            "first, or pass --storage") from None
+    return rows_from_study(study, tracking_uri), study
+
+
+def rows_from_study(study, tracking_uri: str | None = None) -> list[TrialRow]:
+    """The study's trials (without the duplicates of concurrent workers), with their MLflow runs' metrics
+    when ``tracking_uri`` is given."""
+    store = None
+    if tracking_uri:
+        from sedbench.tracking import RunStore
+
+        store = RunStore(tracking_uri)
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = dict(t.user_attrs)
         if a.get("duplicate") or a.get("empty"):
             continue
-        row = TrialRow(t.number, t.state.name, str(a.get("family", "?")), {k: str(v) for k, v in t.params.items()}, a)
+        row = TrialRow(t.number, t.state.name, str(a.get("family", "?")), {k: str(v) for k, v in t.params.items()}, a,
+                       hop_seconds=a.get("hop_seconds"))
         if t.state.name == "COMPLETE":
             row.metrics["val/f1_frm"] = float(t.value)
         run_id = a.get("mlflow_run_id")
-        if client is not None and run_id:
-            try:
-                data = client.get_run(run_id).data
-            except Exception:  # a run deleted from the store: keep what the study has
-                data = None
-            if data is not None:
-                if "pitch_shift/f1_frm" in data.metrics:  # from `sedbench evaluate --pitch-shift`; latest per step
-                    history = sorted(client.get_metric_history(run_id, "pitch_shift/f1_frm"), key=lambda m: m.timestamp)
-                    row.pitch_shift = {int(m.step): m.value for m in history}
-                for key, value in data.metrics.items():
-                    if key.startswith(("pitch_shift/", "test/precision_frm/", "test/recall_frm/")):
-                        continue  # the pitch-shift history is read above; class-wise P/R stay in MLflow
-                    if key.startswith("test/f1_frm/"):
-                        row.class_f1[key[len("test/f1_frm/"):]] = value
-                    elif math.isfinite(value):
-                        row.metrics.setdefault(key, value)
+        if store is not None and run_id:
+            _add_run(row, store, run_id)
         rows.append(row)
-    return rows, study
+    return rows
+
+
+def _add_run(row: TrialRow, store, run_id: str) -> None:
+    recorded = store.read(run_id)
+    if recorded is None:  # a run deleted from the store: keep what the study has
+        return
+    metrics, params = recorded
+    if "pitch_shift/f1_frm" in metrics:  # from `sedbench evaluate --pitch-shift`; latest per step
+        row.pitch_shift = store.history(run_id, "pitch_shift/f1_frm")
+    if row.hop_seconds is None and params.get("features.hop_seconds"):  # a run recorded before metrics.json had it
+        row.hop_seconds = float(params["features.hop_seconds"])
+    for key, value in metrics.items():
+        if key.startswith(("pitch_shift/", "test/precision_frm/", "test/recall_frm/")):
+            continue  # the pitch-shift history is read above; class-wise P/R stay in MLflow
+        if key.startswith("test/f1_frm/"):
+            row.class_f1[key[len("test/f1_frm/"):]] = value
+        elif math.isfinite(value):
+            row.metrics.setdefault(key, value)
+
+
+def completed(rows: list[TrialRow]) -> list[TrialRow]:
+    return [r for r in rows if r.state == "COMPLETE"]
+
+
+def best_per_family(rows: list[TrialRow]) -> dict[str, TrialRow]:
+    """Each family's completed trial with the best validation score, best family first."""
+    best: dict[str, TrialRow] = {}
+    for r in completed(rows):
+        if r.family not in best or r.get("val/f1_frm") > best[r.family].get("val/f1_frm"):
+            best[r.family] = r
+    return dict(sorted(best.items(), key=lambda kv: -kv[1].get("val/f1_frm")))

@@ -1,4 +1,4 @@
-"""Shared by the report's tables and figures: formatting, CSV, the plot frame, trial selection."""
+"""Shared by the report's tables and figures and the sweep's summary: formatting, CSV, the plot frame."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import math
 import statistics
 from pathlib import Path
 
-from sedbench.report.collect import TrialRow
-
 FAMILY_STYLE = {"crnn": ("tab:red", "o"), "cnn": ("tab:blue", "s"), "rnn": ("tab:green", "^"),
                 "fnn": ("tab:purple", "D"), "gmm": ("tab:gray", "X"), "vggish_rnn": ("tab:brown", "P"),
                 "crnn_attention": ("tab:pink", "*")}
 
 
-def fmt(v: float, pct: bool = False) -> str:
+def fmt(v: float | None, pct: bool = False) -> str:
+    """A score for a table: percent with one decimal, or a ratio with three; a dash when missing (None, NaN)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
     return f"{100 * v:.1f}" if pct else f"{v:.3f}"
@@ -70,15 +69,3 @@ def finish(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legen
     fig.savefig(path)
     plt.close(fig)
     return path.name
-
-
-def completed(rows: list[TrialRow]) -> list[TrialRow]:
-    return [r for r in rows if r.state == "COMPLETE"]
-
-
-def best_per_family(rows: list[TrialRow]) -> dict[str, TrialRow]:
-    best: dict[str, TrialRow] = {}
-    for r in completed(rows):
-        if r.family not in best or r.get("val/f1_frm") > best[r.family].get("val/f1_frm"):
-            best[r.family] = r
-    return dict(sorted(best.items(), key=lambda kv: -kv[1].get("val/f1_frm")))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sedbench.report.collect import TrialRow
-from sedbench.report.common import best_per_family, figure, finish, pyplot, style, write_csv
+from sedbench.report.collect import TrialRow, best_per_family
+from sedbench.report.common import figure, finish, pyplot, style, write_csv
 from sedbench.training.artifacts import ACTIVITY_PATH, BUNDLE_PATH
 
 Fetch = Callable[[str, str], "Path | None"]  # (run id, artifact path) -> local file, None when missing
@@ -122,7 +122,7 @@ def write_filters(rows: list[TrialRow], fetch: Fetch, out: Path, per_layer: int 
             if col == 0:
                 ax.set_ylabel("mel band")
             if row == len(layers) - 1:
-                ax.set_xlabel("time (frames of 20 ms)")
+                ax.set_xlabel(f"time (frames of {1000 * bundle.features.hop_seconds:g} ms)")
     fig.colorbar(im, ax=axes, shrink=0.6, label="input (z-score)")
     fig.suptitle(f"Inputs that maximize conv units, {steps} gradient-ascent steps from Gaussian noise\n"
                  f"({pick.family.upper()} trial {pick.number}; cf. Cakir et al. 2017, Fig. 7)", fontsize=9)
@@ -137,7 +137,8 @@ def write_pitch_shift(rows: list[TrialRow], out: Path) -> str | None:
     if not runs:
         return None
     write_csv(out / "pitch_shift.csv", ["trial", "family", "quarter_tones", "test_f1_frm", "change_f1_frm"],
-              [[r.number, r.family, q, f, f - r.pitch_shift[0]] for r in runs for q, f in sorted(r.pitch_shift.items())])
+              [[r.number, r.family, q, f, f - r.pitch_shift[0]]
+               for r in runs for q, f in sorted(r.pitch_shift.items())])
     plt, fig, ax = figure()
     for fam in sorted({r.family for r in runs}):
         mine = [r for r in runs if r.family == fam]

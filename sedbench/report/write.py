@@ -11,10 +11,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from sedbench.report.collect import TrialRow, collect
+from sedbench.report.collect import TrialRow, best_per_family, collect, completed
 from sedbench.report.common import (
-    best_per_family,
-    completed,
     figure,
     finish,
     fmt,
@@ -24,7 +22,8 @@ from sedbench.report.common import (
 )
 
 CLIP_METRICS = (("test/accuracy", "accuracy"), ("test/f1_clip", "F1_clip"), ("test/eer", "EER"))
-METRICS = (("test/f1_frm", "F1_frm"), ("test/er_frm", "ER_frm"), ("test/f1_1sec", "F1_1sec"), ("test/er_1sec", "ER_1sec"))
+METRICS = (("test/f1_frm", "F1_frm"), ("test/er_frm", "ER_frm"), ("test/f1_1sec", "F1_1sec"),
+           ("test/er_1sec", "ER_1sec"))
 
 
 def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
@@ -66,13 +65,15 @@ def write_best(rows: list[TrialRow], out: Path) -> str | None:
     lines = ["# Best configuration per family (Table I)", "",
              "Chosen by the validation score the sweep optimized (F1_frm; F1 on clips for clip labels); "
              "test scores of that trial.", "",
-             f"| family | parameters | validation score (%) | test F1_frm (%) | test ER_frm |{extra} configuration | trial |",
+             "| family | parameters | validation score (%) | test F1_frm (%) | test ER_frm |"
+             f"{extra} configuration | trial |",
              "|---|---:|---:|---:|---:|" + ("---:|" if clips else "") + "---|---:|"]
     for fam, r in best.items():
         acc = f" {fmt(r.get('test/accuracy'), True)} |" if clips else ""
         config = r.config_key() or "base configuration"
         lines.append(f"| {fam.upper()} | {int(r.attrs.get('n_params', 0)):,} | {fmt(r.get('val/f1_frm'), True)} | "
-                     f"{fmt(r.get('test/f1_frm'), True)} | {fmt(r.get('test/er_frm'))} |{acc} `{config}` | {r.number} |")
+                     f"{fmt(r.get('test/f1_frm'), True)} | {fmt(r.get('test/er_frm'))} |{acc} `{config}` | "
+                     f"{r.number} |")
     (out / "best.md").write_text("\n".join(lines) + "\n")
     return "best.md"
 
@@ -162,22 +163,25 @@ def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
 
 
 def write_seq_len(rows: list[TrialRow], out: Path) -> str | None:
-    groups = _by_param(rows, "data.seq_len")
-    lengths = sorted({int(s) for _, s in groups})
-    if len(lengths) < 2:
+    """Mean test F1_frm against the sequence length in seconds (frames times each run's frame hop)."""
+    groups: dict[tuple[str, int, float], list[float]] = defaultdict(list)  # (family, frames, seconds)
+    for r in completed(rows):
+        if "data.seq_len" in r.params and r.hop_seconds and not math.isnan(r.get("test/f1_frm")):
+            frames = int(r.params["data.seq_len"])
+            groups[(r.family, frames, round(frames * r.hop_seconds, 4))].append(r.get("test/f1_frm"))
+    if len({s for _, _, s in groups}) < 2:
         return None
-    fams = sorted({f for f, _ in groups})
+    keys = sorted(groups, key=lambda k: (k[0], k[2]))
     write_csv(out / "seq_len.csv", ["family", "seq_len_frames", "seq_len_seconds", "trials", "mean_test_f1_frm"],
-               [[f, n, n * 0.02, len(groups[(f, str(n))]), statistics.fmean(groups[(f, str(n))])]
-                for f in fams for n in lengths if (f, str(n)) in groups])
+              [[f, n, s, len(groups[(f, n, s)]), statistics.fmean(groups[(f, n, s)])] for f, n, s in keys])
     plt, fig, ax = figure()
-    for f in fams:
-        pts = [(n * 0.02, 100 * statistics.fmean(groups[(f, str(n))])) for n in lengths if (f, str(n)) in groups]
+    for f in sorted({k[0] for k in keys}):
+        pts = [(s, 100 * statistics.fmean(groups[(g, n, s)])) for g, n, s in keys if g == f]
         color, marker = style(f)
         ax.plot(*zip(*pts, strict=True), color=color, marker=marker, label=f.upper())
     ax.set_xscale("log", base=2)
-    return finish(plt, fig, ax, out / "seq_len.png", "sequence length (s, log scale; 20 ms frames)",
-                   "mean test F1_frm (%)", "Accuracy vs. sequence length", {"title": "family"})
+    return finish(plt, fig, ax, out / "seq_len.png", "sequence length (s, log scale)",
+                  "mean test F1_frm (%)", "Accuracy vs. sequence length", {"title": "family"})
 
 
 def write_importance(study, out: Path) -> str | None:
@@ -188,7 +192,8 @@ def write_importance(study, out: Path) -> str | None:
     if len(done) < 3 or len(names) < 2:
         return None
     try:
-        imp = optuna.importance.get_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+        fanova = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        imp = optuna.importance.get_param_importances(study, evaluator=fanova)
     except (RuntimeError, ValueError):  # e.g. parameters not shared by all trials
         return None
     if not imp:
@@ -205,14 +210,12 @@ def write_importance(study, out: Path) -> str | None:
 
 def artifact_fetcher(tracking_uri: str | None, folder: Path):
     """``fetch(run_id, path)``: a run's artifact downloaded under ``folder``, or None when it has none."""
-    from sedbench.training.artifacts import download_artifact
+    if not tracking_uri:
+        return lambda run_id, path: None
+    from sedbench.tracking import RunStore
 
-    client = None
-    if tracking_uri:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(tracking_uri)
-    return lambda run_id, path: download_artifact(client, run_id, path, folder) if client and run_id else None
+    store = RunStore(tracking_uri)
+    return lambda run_id, path: store.download(run_id, path, folder) if run_id else None
 
 
 HINTS = {

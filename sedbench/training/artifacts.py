@@ -86,18 +86,6 @@ class Bundle:
         return seqs.stitch(outs)[0]
 
 
-def download_artifact(client, run_id: str, path: str, dst: Path) -> Path | None:
-    """A run's artifact downloaded under ``dst``; None when the run has no such artifact (older, toy, failed
-    or weak-label runs) or is gone."""
-    import os
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # small files, one at a time
-    try:
-        return Path(client.download_artifacts(run_id, path, str(dst)))
-    except Exception:  # MlflowException, OSError: both mean "not there"
-        return None
-
-
 def bundle_from_training(net, cfg, dm) -> Bundle:
     """The bundle of a trained network and the data module it was trained on."""
     from omegaconf import OmegaConf

@@ -9,13 +9,9 @@ class OptunaPruning(pl.Callback):
     """Reports ``monitor`` to the sweep's Optuna trial after each validation; raises TrialPruned."""
 
     def __init__(self, study_name: str, storage: str, trial_number: int, pruner: str, monitor: str):
-        import optuna
+        from sedbench.studies import TrialReporter
 
-        from sedbench.sweep import make_pruner, open_study
-
-        study = open_study(study_name, storage, pruner=make_pruner(pruner))
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
-        self.trial = optuna.trial.Trial(study, trial_id)
+        self.trial = TrialReporter(study_name, storage, trial_number, pruner)
         self.monitor = monitor
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sedbench.errors import SedbenchError
-from sedbench.training.artifacts import BUNDLE_PATH, Bundle, download_artifact
+from sedbench.training.artifacts import BUNDLE_PATH, Bundle
 
 METRICS = ("f1_frm", "er_frm", "f1_1sec", "er_1sec")
 
@@ -30,15 +30,10 @@ def parse_shifts(text: str | None) -> list[int]:
     return sorted(set(shifts) - {0})
 
 
-def download_bundle(client, run_id: str, dst: Path) -> Bundle:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_run(run_id)
-    except MlflowException:
-        raise SedbenchError(f"no MLflow run {run_id!r} in {client.tracking_uri}. Fix: copy a run id from "
-                            "`sedbench dashboard` or results/NAME/trials.csv, or pass --tracking") from None
-    path = download_artifact(client, run_id, BUNDLE_PATH, dst)
+def download_bundle(store, run_id: str, dst: Path) -> Bundle:
+    """The run's ``model/model.pt`` from a :class:`sedbench.tracking.RunStore`."""
+    store.require(run_id)
+    path = store.download(run_id, BUNDLE_PATH, dst)
     if path is None:
         raise SedbenchError(f"run {run_id} has no {BUNDLE_PATH} artifact (a failed run, a toy run, or one recorded "
                             "with tracking.log_model=false). Fix: evaluate a completed training run")
@@ -57,12 +52,9 @@ def data_config(stored: dict, overrides: Sequence[str]) -> dict:
     cfg = OmegaConf.create({"data": stored})
     groups = [o for o in overrides if o.startswith("data=")]
     if groups:
-        from hydra import compose, initialize_config_dir
+        from sedbench.launch import compose
 
-        from sedbench.cli import conf_dir
-
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=groups)
+        cfg = compose(groups)
     for o in overrides:
         if o.startswith("data."):
             key, _, value = o.partition("=")
@@ -79,7 +71,7 @@ def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir
     from sedbench.data.layouts import dataset_from_config
     from sedbench.metrics.segment import score_activity
 
-    ds = dataset_from_config(data)
+    ds = dataset_from_config(data, strict=False)  # a stored config may hold keys of an older sedbench
     if ds.weak:
         raise SedbenchError(f"{ds.name}: weak (clip) labels; pitch-shift evaluation scores frame activity. "
                             "Fix: evaluate a run trained on a strongly labelled dataset")
@@ -101,19 +93,43 @@ def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir
 def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], overrides: Sequence[str] = (),
                  progress: bool = True) -> dict[int, dict]:
     """Evaluate a recorded run and log ``pitch_shift/<metric>`` (step = quarter tones) to the same run."""
-    from mlflow.tracking import MlflowClient
+    from sedbench.tracking import RunStore
 
-    client = MlflowClient(tracking_uri)
+    store = RunStore(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = download_bundle(client, run_id, Path(tmp))
+        bundle = download_bundle(store, run_id, Path(tmp))
     data = data_config(bundle.data_cfg, overrides)
     results = evaluate_bundle(bundle, data, shifts, progress=progress)
-    for q, scores in results.items():
-        for key in METRICS:
-            client.log_metric(run_id, f"pitch_shift/{key}", scores[key], step=q)
-        client.log_metric(run_id, "pitch_shift/delta_f1_frm", scores["f1_frm"] - results[0]["f1_frm"], step=q)
-    client.set_tag(run_id, "pitch_shift_data", data["name"])
+    series = {f"pitch_shift/{key}": {q: r[key] for q, r in results.items()} for key in METRICS}
+    series["pitch_shift/delta_f1_frm"] = {q: r["f1_frm"] - results[0]["f1_frm"] for q, r in results.items()}
+    store.log_steps(run_id, series, {"pitch_shift_data": data["name"]})
     return results
+
+
+def evaluate(args: Sequence[str], shifts: Sequence[int], tracking_uri: str, sweep: str | None = None,
+             storage: str | None = None) -> None:
+    """``sedbench evaluate``: ``args`` are run ids and ``data...=`` overrides; with ``sweep``, also the best
+    trial of each of its families (one that cannot be evaluated is skipped with the reason, the rest go on)."""
+    import sys
+
+    overrides = [a for a in args if "=" in a]
+    run_ids = [a for a in args if "=" not in a]
+    best = {}
+    if sweep:
+        from sedbench.report.collect import best_per_family, collect
+
+        rows, _ = collect(sweep, storage, None)
+        best = {r.attrs["mlflow_run_id"]: r.family for r in best_per_family(rows).values()
+                if r.attrs.get("mlflow_run_id")}
+    if not run_ids and not best:
+        raise SedbenchError("nothing to evaluate. Fix: give MLflow run ids or --sweep NAME")
+    for run_id in run_ids:
+        print(format_results(run_id, evaluate_run(run_id, tracking_uri, shifts, overrides)))
+    for run_id, family in best.items():
+        try:
+            print(format_results(f"{run_id} ({family})", evaluate_run(run_id, tracking_uri, shifts, overrides)))
+        except SedbenchError as exc:
+            print(f"skipped {run_id} ({family}): {exc}", file=sys.stderr)
 
 
 def format_results(run_id: str, results: dict[int, dict]) -> str:

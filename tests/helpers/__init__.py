@@ -113,7 +113,8 @@ def run_app(tmp_path: Path, *args: str, name: str = "s", wait: bool = True, log:
             storage: str | None = None):
     cmd = app_cmd(tmp_path, *args, name=name, log=log, storage=storage)
     if not wait:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=interruptible)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -133,3 +134,12 @@ def trained(tmp_path: Path, log: str = "trained.log") -> Counter:
     """How many times each cell (by its ``model.maps``) started training, from the toy's log."""
     path = tmp_path / log
     return Counter(line.split()[0] for line in path.read_text().splitlines()) if path.is_file() else Counter()
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a child the test will Ctrl-C: SIGINT back to its default, so that the child's Python
+    raises KeyboardInterrupt even when the tests run in a background job (a non-interactive shell starts
+    ``cmd &`` with SIGINT ignored, and children inherit that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -1,0 +1,138 @@
+"""Hydra start-up for ``sedbench train``, ``sedbench params`` and ``sedbench sweep``.
+
+The command line hands these tasks their overrides; this module finds the config folder,
+checks a single run before Hydra creates anything for it, and runs the task under Hydra's
+own command line (overrides, ``-m`` multirun, ``--cfg job``, ...).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sedbench.errors import SedbenchError
+
+HYDRA_TASKS = ("train", "params", "sweep")
+
+
+def conf_dir() -> Path:
+    """The Hydra config folder: $SEDBENCH_CONF or the repository's conf/."""
+    import os
+
+    return Path(os.environ.get("SEDBENCH_CONF") or Path(__file__).resolve().parents[1] / "conf")
+
+
+def run_hydra(task: str, overrides: list[str]) -> int:
+    """Run ``task`` under Hydra's own command line (overrides, -m multirun, --cfg job, ...)."""
+    import hydra
+
+    from sedbench.tracking import register_resolver
+    from sedbench.training.params import params
+    from sedbench.training.train import train
+
+    register_resolver()
+    folder = conf_dir()
+    if not (folder / "config.yaml").is_file():
+        raise SedbenchError(f"{folder}: Hydra configs not found. Fix: run from a sedbench checkout "
+                            "(pip install -e .) or set SEDBENCH_CONF to its conf/ folder")
+    if task == "sweep":
+        if not overrides or overrides[0].startswith("-") or "=" in overrides[0]:
+            raise SedbenchError("usage: sedbench sweep NAME [overrides]; NAME is a file sweeps/NAME.yaml")
+        name, overrides = overrides[0], overrides[1:]
+        sweeps = folder.parent / "sweeps"
+        if not (sweeps / f"{name}.yaml").is_file():
+            known = ", ".join(sorted(p.stem for p in sweeps.glob("*.yaml")))
+            raise SedbenchError(f"{sweeps / name}.yaml: no such sweep. Fix: one of {known}")
+        overrides = ["-m", f"+sweeps={name}", f"hydra.searchpath=[file://{folder.parent}]", *overrides]
+    if task != "params":
+        preflight(folder, overrides)
+    fn = _clean_errors({"train": train, "params": params, "sweep": train}[task])
+    saved = sys.argv
+    if task == "params":  # a count, not a run: no output folder, no log file
+        overrides = [*overrides, "hydra.output_subdir=null", "hydra.run.dir=.", "hydra/job_logging=none",
+                     "hydra/hydra_logging=none"]
+    sys.argv = [f"sedbench {task}", *overrides]
+    try:
+        hydra.main(config_path=str(folder), config_name="config", version_base="1.3")(fn)()
+    except SystemExit as exc:  # Hydra exits on its own errors (bad override syntax, unknown key)
+        return int(exc.code or 0)
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def compose(overrides=(), hydra: bool = False, folder: Path | None = None):
+    """The root config composed with ``overrides``, outside any Hydra run (``hydra=True`` adds its node)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from sedbench.tracking import register_resolver
+
+    register_resolver()
+    with initialize_config_dir(config_dir=str(folder or conf_dir()), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+# Hydra flags that print or inspect instead of running
+INSPECT_FLAGS = {"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--resolve", "--package", "-p",
+                 "--shell-completion", "-sc"}
+
+
+def preflight(folder: Path, overrides: list[str]) -> None:
+    """Before Hydra creates anything for a single run: compose its config and check it (sedbench.preflight:
+    writable folders, live servers, known model keys, a precision this CPU runs natively), so that a typo
+    fails at once, not after the data is read. A multirun is checked by the sweeper, once for all its cells,
+    before it enqueues anything."""
+    if INSPECT_FLAGS & set(overrides) or "-m" in overrides or "--multirun" in overrides:
+        return
+    from sedbench.preflight import check_single
+
+    try:
+        cfg = compose(overrides, hydra=True, folder=folder)
+    except Exception as exc:
+        unknown_override(exc, overrides, folder)
+        return  # any other bad override: Hydra itself reports it, with its own message
+    check_single(cfg)
+
+
+def unknown_override(exc: Exception, overrides: list[str], folder: Path) -> None:
+    """Hydra refuses ``model.poool=[4]`` (a key the config does not have) with "not in struct": for a model
+    key, raise sedbench's error naming the key and the model's settings instead."""
+    import re
+
+    match = re.search(r"Could not override '(model\.[^']+)'", str(exc))
+    if not match:
+        return
+    key = match.group(1)
+    rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+    try:
+        model = dict(compose(rest, folder=folder).model)
+    except Exception:  # the other overrides fail too: Hydra reports them
+        return
+    from sedbench.models.crnn import model_config
+
+    model[key.split(".", 1)[1]] = None
+    model_config(model)  # raises ConfigError: "model.poool is not a setting of model.arch=crnn ... Fix: ..."
+
+
+def _clean_errors(fn):
+    """User errors (bad data, impossible config) end a single run with the message, not a traceback.
+
+    In a multirun the exception goes on to the sweeper, which records the trial as failed.
+    """
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(cfg):
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        try:
+            return fn(cfg)
+        except SedbenchError as exc:
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapped

@@ -1,0 +1,263 @@
+"""Where results are recorded, and every MLflow call sedbench makes.
+
+- Default locations of the stores, each written once here; the configs read them through the
+  ``sedbench.store`` resolver (``uri: ${sedbench.store:tracking}``) and the command line's defaults
+  are the same constants.
+- A training run's life in MLflow: :func:`make_logger` (the Lightning logger, its experiment and
+  artifact location), :func:`log_artifact`, :func:`record` (final metrics, config, metrics.json),
+  :func:`record_failure` (traceback, outcome, status).
+- :class:`RunStore`: recorded runs read and amended afterwards (reports, ``sedbench evaluate``,
+  the sweep's parent run, runs left behind by dead workers).
+
+MLflow itself is imported only inside the functions that use it, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"   # MLflow runs (MLFLOW_TRACKING_URI wins when set)
+DEFAULT_ARTIFACTS = "results/mlartifacts"              # MLflow artifacts of a local store
+DEFAULT_STORAGE = "sqlite:///results/optuna.db"        # Optuna studies of the sweeps
+
+
+def tracking_uri(explicit: str | None = None) -> str:
+    """The MLflow store: ``explicit``, else ``$MLFLOW_TRACKING_URI``, else the project's SQLite file."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+STORES: dict[str, Callable[[], str]] = {"tracking": tracking_uri, "artifacts": lambda: DEFAULT_ARTIFACTS,
+                                        "storage": lambda: DEFAULT_STORAGE}
+
+
+def register_resolver() -> None:
+    """``${sedbench.store:tracking|artifacts|storage}`` in the configs: the defaults above."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("sedbench.store"):
+        OmegaConf.register_new_resolver("sedbench.store", lambda which: STORES[which]())
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///PATH`` URL (Optuna storage or MLflow store), else None."""
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
+def make_sqlite_folder(url: str) -> None:
+    """The folder of a ``sqlite:///PATH`` database, created so that the file can be."""
+    db = sqlite_file(url)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+
+
+def redact(url: str) -> str:
+    """A database URL with its password hidden, for messages and logs."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def is_server(uri: str) -> bool:
+    return str(uri).startswith(("http://", "https://"))
+
+
+def artifact_folder(tracking) -> Path | None:
+    """The folder a local store keeps artifacts in (``tracking.artifacts``); None with a tracking server,
+    which keeps them in its own store (``mlflow server --artifacts-destination``), so that workers on other
+    machines need no shared file system."""
+    if is_server(tracking.uri):
+        return None
+    return Path(tracking.get("artifacts") or DEFAULT_ARTIFACTS)
+
+
+def artifact_location(tracking) -> str | None:
+    folder = artifact_folder(tracking)
+    return None if folder is None else folder.resolve().as_uri()
+
+
+def ensure_experiment(client, tracking) -> str:
+    """The experiment id of ``tracking.experiment``, created with the project's artifact folder."""
+    exp = client.get_experiment_by_name(tracking.experiment)
+    if exp is not None:
+        return exp.experiment_id
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.create_experiment(tracking.experiment, artifact_location=artifact_location(tracking))
+    except MlflowException:  # created by another worker meanwhile
+        return client.get_experiment_by_name(tracking.experiment).experiment_id
+
+
+# ---------------------------------------------------------------------------------------------- a training run
+def flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = str(v)
+    return out
+
+
+def make_logger(cfg, run_name: str):
+    """The run's Lightning MLflow logger, tagged (family, model, dataset, seed; sweep and trial, nested under
+    the sweep's parent run) and holding every resolved config value as a parameter."""
+    from omegaconf import OmegaConf
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    uri = cfg.tracking.uri
+    make_sqlite_folder(uri)
+    tags = {"family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.data.name, "seed": str(cfg.seed)}
+    trial = cfg.get("trial") or {}
+    if trial.get("number") is not None:
+        tags.update({"sweep": str(trial.study), "trial": str(trial.number)})
+        if trial.get("parent_run_id"):
+            tags["mlflow.parentRunId"] = str(trial.parent_run_id)  # nests the trial under its sweep in the UI
+    logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=uri, tags=tags,
+                          run_name=cfg.tracking.run_name or run_name, artifact_location=artifact_location(cfg.tracking))
+    logger.log_hyperparams(flatten(OmegaConf.to_container(cfg, resolve=True)))
+    return logger
+
+
+def log_artifact(logger, path: str | Path, artifact_path: str | None = None) -> None:
+    logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=artifact_path)
+
+
+# metrics.json key of a class-wise dict -> MLflow metric prefix (one metric per class)
+CLASS_METRICS = {"class_wise_test_f1": "test/f1_frm", "class_wise_test_precision": "test/precision_frm",
+                 "class_wise_test_recall": "test/recall_frm", "class_wise_test_eer": "test/eer"}
+
+
+# metrics.json keys that describe the run rather than score it: kept out of MLflow's metrics (a parameter there)
+NOT_METRICS = ("hop_seconds",)
+
+
+def as_mlflow_metrics(metrics: dict) -> dict[str, float]:
+    """metrics.json as MLflow metric names: class-wise dicts one metric per class, ``val/x`` as ``val/x_best``
+    (beside its per-epoch curve), labels (strings) and :data:`NOT_METRICS` left out."""
+    out = {}
+    for key, value in metrics.items():
+        if key in NOT_METRICS:
+            continue
+        if isinstance(value, dict):
+            out.update({f"{CLASS_METRICS[key]}/{label}": float(v) for label, v in value.items()})
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{key}_best" if key.startswith("val/") else key] = float(value)
+    return out
+
+
+def record(logger, cfg, metrics: dict, run_dir: Path) -> None:
+    """metrics.json and the resolved config in the run folder; final metrics and both files in MLflow."""
+    from mlflow.entities import Metric
+    from omegaconf import OmegaConf
+
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    client, run_id = logger.experiment, logger.run_id
+    now = int(time.time() * 1000)
+    batch = [Metric(k, v, now, 0) for k, v in as_mlflow_metrics(metrics).items()]
+    for i in range(0, len(batch), 1000):  # one request per 1000 metrics (MLflow's limit), not one per metric
+        client.log_batch(run_id, metrics=batch[i:i + 1000])
+    for name in ("config.yaml", "metrics.json"):
+        client.log_artifact(run_id, str(run_dir / name))
+
+
+def record_failure(logger, run_dir: Path, exc: BaseException) -> None:
+    """Keep the traceback as an MLflow artifact and mark the run failed (killed when pruned or interrupted)."""
+    import traceback
+
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        (run_dir / "traceback.txt").write_text(text)
+        client, run_id = logger.experiment, logger.run_id
+        client.log_artifact(run_id, str(run_dir / "traceback.txt"))
+        pruned = type(exc).__name__ == "TrialPruned"
+        client.set_tag(run_id, "outcome", "pruned" if pruned else type(exc).__name__)
+        client.set_terminated(run_id, "KILLED" if pruned or isinstance(exc, KeyboardInterrupt) else "FAILED")
+    except Exception:  # recording must never hide the original error
+        pass
+
+
+# ---------------------------------------------------------------------------------------------- recorded runs
+class RunStore:
+    """Recorded runs of one MLflow store, read and amended after training."""
+
+    def __init__(self, uri: str | None = None):
+        from mlflow.tracking import MlflowClient
+
+        self.uri = tracking_uri(uri)
+        self.client = MlflowClient(self.uri)
+
+    def require(self, run_id: str) -> None:
+        """The run exists, or a clear error with where to find run ids."""
+        from mlflow.exceptions import MlflowException
+
+        from sedbench.errors import SedbenchError
+
+        try:
+            self.client.get_run(run_id)
+        except MlflowException:
+            raise SedbenchError(f"no MLflow run {run_id!r} in {self.uri}. Fix: copy a run id from "
+                                "`sedbench dashboard` or results/NAME/trials.csv, or pass --tracking") from None
+
+    def read(self, run_id: str) -> tuple[dict[str, float], dict[str, str]] | None:
+        """The run's metrics (latest value of each) and parameters; None when the run is gone from the store."""
+        try:
+            data = self.client.get_run(run_id).data
+        except Exception:  # MlflowException or a store error: the run cannot be read
+            return None
+        return dict(data.metrics), dict(data.params)
+
+    def history(self, run_id: str, key: str) -> dict[int, float]:
+        """``step -> value`` of a metric, the latest value logged for each step."""
+        entries = sorted(self.client.get_metric_history(run_id, key), key=lambda m: m.timestamp)
+        return {int(m.step): m.value for m in entries}
+
+    def download(self, run_id: str, path: str, dst: Path) -> Path | None:
+        """A run's artifact downloaded under ``dst``; None when the run has no such artifact (older, toy,
+        failed or weak-label runs) or is gone."""
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # small files, one at a time
+        try:
+            return Path(self.client.download_artifacts(run_id, path, str(dst)))
+        except Exception:  # MlflowException, OSError: both mean "not there"
+            return None
+
+    def log_steps(self, run_id: str, series: dict[str, dict[int, float]], tags: dict[str, str]) -> None:
+        """Metrics logged by step (e.g. ``pitch_shift/f1_frm`` by quarter tones) and tags, to an existing run."""
+        for key, values in series.items():
+            for step, value in values.items():
+                self.client.log_metric(run_id, key, float(value), step=int(step))
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
+    # ------------------------------------------------------------------------------------- sweeps
+    def open_sweep_run(self, tracking, name: str, tags: dict[str, str], known: str | None,
+                       keep: Callable[[str], str]) -> str:
+        """The sweep's parent run: ``known`` (set RUNNING again on resume), or a new one whose id ``keep``
+        stores and returns; when another worker stored its own at the same moment, that one is used."""
+        if known:
+            self.client.update_run(known, status="RUNNING")
+            return known
+        exp = ensure_experiment(self.client, tracking)
+        run = self.client.create_run(exp, run_name=f"sweep {name}", tags={"sweep": name, "kind": "sweep", **tags})
+        stored = keep(run.info.run_id)
+        if stored != run.info.run_id:
+            self.client.delete_run(run.info.run_id)
+        return stored
+
+    def close(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status)
+
+    def kill_trial_runs(self, tracking, sweep: str, trial_numbers: list[int]) -> None:
+        """A dead worker's runs stay RUNNING forever: mark them KILLED (their metrics so far are kept)."""
+        exp = ensure_experiment(self.client, tracking)
+        for number in trial_numbers:
+            runs = self.client.search_runs([exp], f"tags.sweep = '{sweep}' and tags.trial = '{number}' "
+                                                  "and attributes.status = 'RUNNING'")
+            for run in runs:
+                self.client.set_tag(run.info.run_id, "outcome", "worker died")
+                self.client.set_terminated(run.info.run_id, "KILLED")
