@@ -43,7 +43,9 @@ def run_hydra(task: str, overrides: list[str]) -> int:
         if not (sweeps / f"{name}.yaml").is_file():
             known = ", ".join(sorted(p.stem for p in sweeps.glob("*.yaml")))
             raise SedbenchError(f"{sweeps / name}.yaml: no such sweep. Fix: one of {known}")
-        overrides = ["-m", f"+sweeps={name}", f"hydra.searchpath=[file://{folder.parent}]", *overrides]
+        inspect = bool(INSPECT_FLAGS & set(overrides))  # --cfg job shows the sweep's base config: no multirun
+        overrides = [*([] if inspect else ["-m"]), f"+sweeps={name}", f"hydra.searchpath=[file://{folder.parent}]",
+                     *overrides]
     if task != "params":
         preflight(folder, overrides)
     fn = _clean_errors({"train": train, "params": params, "sweep": train}[task])

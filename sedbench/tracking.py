@@ -134,6 +134,9 @@ CLASS_METRICS = {"class_wise_test_f1": "test/f1_frm", "class_wise_test_precision
 
 # metrics.json keys that describe the run rather than score it: kept out of MLflow's metrics (a parameter there)
 NOT_METRICS = ("hop_seconds",)
+# metrics.json keys that are also MLflow run tags: ``budget`` is ``truncated`` when the wall-clock guard ended
+# training (its scores depend on the machine's speed), else ``complete``
+TAGS = ("budget",)
 
 
 def as_mlflow_metrics(metrics: dict) -> dict[str, float]:
@@ -162,6 +165,9 @@ def record(logger, cfg, metrics: dict, run_dir: Path) -> None:
     batch = [Metric(k, v, now, 0) for k, v in as_mlflow_metrics(metrics).items()]
     for i in range(0, len(batch), 1000):  # one request per 1000 metrics (MLflow's limit), not one per metric
         client.log_batch(run_id, metrics=batch[i:i + 1000])
+    for key in TAGS:
+        if key in metrics:
+            client.set_tag(run_id, key, str(metrics[key]))
     for name in ("config.yaml", "metrics.json"):
         client.log_artifact(run_id, str(run_dir / name))
 

@@ -38,7 +38,40 @@ def test_train_records_everything(synth_dir, tmp_path):
     assert client.get_metric_history(run.info.run_id, "val/er_frm")
     assert run.data.metrics["val/f1_frm_best"] == pytest.approx(best) == max(h.value for h in history)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "metrics.json"} <= artifacts
+    assert {"config.yaml", "metrics.json", "file_counts.csv"} <= artifacts
+    assert metrics["budget"] == run.data.tags["budget"] == "complete" and metrics["steps"] > 0
+
+
+def test_file_counts_add_up_to_the_recorded_scores(synth_dir, tmp_path):
+    import csv
+
+    import numpy as np
+
+    from sedbench.stats import bootstrap_files, er, f1
+
+    train(tiny_cfg(synth_dir, tmp_path))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    with open(tmp_path / "run" / "file_counts.csv") as f:
+        rows = list(csv.DictReader(f))
+    for tag in ("frm", "1sec"):
+        counts = np.array([[int(r[k]) for k in ("Ntp", "Nref", "Nsys", "S", "D", "I")] for r in rows
+                           if r["resolution"] == tag])
+        assert len(counts) == 2  # one row per test file
+        assert float(f1(counts)) == pytest.approx(metrics[f"test/f1_{tag}"])
+        assert float(er(counts)) == pytest.approx(metrics[f"test/er_{tag}"])
+        ci = bootstrap_files(counts)
+        assert ci.low <= metrics[f"test/f1_{tag}"] <= ci.high
+
+
+def test_the_wall_clock_guard_tags_the_run_truncated(synth_dir, tmp_path):
+    import mlflow
+
+    train(tiny_cfg(synth_dir, tmp_path, "trainer.max_epochs=1000", "trainer.patience=1000",
+                   "trainer.max_time=00:00:00:02"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
+    assert metrics["budget"] == run.data.tags["budget"] == "truncated" and metrics["epochs"] < 1000
 
 
 def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
@@ -48,7 +81,9 @@ def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
         train(cfg)
         m = json.loads((tmp_path / str(i) / "run" / "metrics.json").read_text())
         results.append({k: v for k, v in m.items() if k not in ("fit_seconds", "mlflow_run_id")})
-    assert results[0] == results[1]
+    assert results[0] == results[1]  # every recorded metric, exactly (class-wise ones included)
+    counts = [(tmp_path / str(i) / "run" / "file_counts.csv").read_text() for i in range(2)]
+    assert counts[0] == counts[1]
 
 
 def test_bf16_preset_trains_in_mixed_precision(synth_dir, tmp_path):

@@ -31,6 +31,7 @@ from sedbench.data.annotations import Event
 
 EPS = np.spacing(1)
 COUNTS = ("Ntp", "Ntn", "Nfp", "Nfn", "Nref", "Nsys")
+FILE_COUNTS = ("Ntp", "Nref", "Nsys", "S", "D", "I")  # one file's overall counts: its F1 and ER add up over files
 
 
 def _fill(on: np.ndarray, off: np.ndarray, cls: np.ndarray, length: int, n_classes: int) -> np.ndarray:
@@ -136,6 +137,7 @@ class SegmentAccumulator:
         self.class_wise = np.zeros((len(self.classes), len(COUNTS)), np.int64)
         self.files = 0
         self.evaluated_seconds = 0.0
+        self.file_counts: list[tuple[int, ...]] = []  # per file: FILE_COUNTS, for intervals over files
 
     def add_events(self, reference: Sequence[Event], estimated: Sequence[Event],
                    evaluated_length: float | None = None) -> None:
@@ -165,9 +167,12 @@ class SegmentAccumulator:
         nref, nsys, ntp = (m.sum(axis=1, dtype=np.int32) for m in (ref, est, tp))
         for key, col in zip(COUNTS, per_class.sum(axis=0).tolist(), strict=True):
             self.overall[key] += col
-        self.overall["S"] += int((np.minimum(nref, nsys) - ntp).sum())
-        self.overall["D"] += int(np.maximum(0, nref - nsys).sum())
-        self.overall["I"] += int(np.maximum(0, nsys - nref).sum())
+        sub, dele, ins = (int((np.minimum(nref, nsys) - ntp).sum()), int(np.maximum(0, nref - nsys).sum()),
+                          int(np.maximum(0, nsys - nref).sum()))
+        self.overall["S"] += sub
+        self.overall["D"] += dele
+        self.overall["I"] += ins
+        self.file_counts.append((int(ntp_c.sum()), int(nref_c.sum()), int(nsys_c.sum()), sub, dele, ins))
 
     def result(self) -> SegmentScores:
         o = self.overall
@@ -227,8 +232,10 @@ def score_activity(references: Sequence[Sequence[Event]], probabilities: Sequenc
     """Per-file ``(frames, K)`` probabilities, thresholded at ``threshold``, scored against the reference
     events: ``f1_frm``/``er_frm`` on the frame grid (``hop``) and ``f1_<r>sec``/``er_<r>sec`` per other
     resolution, with frame precision/recall and class-wise frame F1 (``class_wise``), precision
-    (``class_precision``) and recall (``class_recall``)."""
+    (``class_precision``) and recall (``class_recall``), and each file's counts (``file_counts``, per
+    resolution tag) from which F1 and ER add up again: what a bootstrap over files resamples."""
     out: dict = {}
+    counts = {}
     for res in (hop, *[r for r in resolutions if r != hop]):
         acc = SegmentAccumulator(classes, res)
         for ref, p in zip(references, probabilities, strict=True):
@@ -236,10 +243,13 @@ def score_activity(references: Sequence[Sequence[Event]], probabilities: Sequenc
         r = acc.result()
         tag = "frm" if res == hop else f"{res:g}sec"
         out[f"f1_{tag}"], out[f"er_{tag}"] = r.f1, r.er
+        counts[tag] = acc.file_counts
         if res == hop:
             out["precision_frm"], out["recall_frm"] = r.overall["precision"], r.overall["recall"]
             out["class_wise"] = {c: v["f_measure"] for c, v in r.class_wise.items()}
             out["class_precision"] = {c: v["precision"] for c, v in r.class_wise.items()}
             out["class_recall"] = {c: v["recall"] for c, v in r.class_wise.items()}
-    return {k: ({c: float(np.nan_to_num(x)) for c, x in v.items()} if isinstance(v, dict) else float(np.nan_to_num(v)))
-            for k, v in out.items()}
+    out = {k: ({c: float(np.nan_to_num(x)) for c, x in v.items()} if isinstance(v, dict) else float(np.nan_to_num(v)))
+           for k, v in out.items()}
+    out["file_counts"] = counts  # {"frm" | "<r>sec": [FILE_COUNTS per file]}: intervals over files
+    return out

@@ -25,6 +25,11 @@ class TrialRow:
         return default if value is None else value
 
     @property
+    def truncated(self) -> bool:
+        """The wall-clock guard ended its training: its scores depend on the machine's speed."""
+        return self.attrs.get("budget") == "truncated"
+
+    @property
     def seed(self) -> int:
         return int(self.params.get("seed", self.attrs.get("seed", 0)) or 0)
 
@@ -88,6 +93,21 @@ def _add_run(row: TrialRow, store, run_id: str) -> None:
             row.class_f1[key[len("test/f1_frm/"):]] = value
         elif math.isfinite(value):
             row.metrics.setdefault(key, value)
+
+
+def file_counts(row: TrialRow, fetch) -> dict[str, list[list[int]]]:
+    """A run's ``file_counts.csv`` artifact as ``{resolution tag: per-file counts}``; empty when it has none."""
+    import csv
+
+    path = fetch(row.attrs.get("mlflow_run_id", ""), "file_counts.csv") if fetch else None
+    out: dict[str, list[list[int]]] = {}
+    if path is not None:
+        from sedbench.metrics.segment import FILE_COUNTS
+
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                out.setdefault(r["resolution"], []).append([int(r[k]) for k in FILE_COUNTS])
+    return out
 
 
 def completed(rows: list[TrialRow]) -> list[TrialRow]:

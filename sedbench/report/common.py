@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import statistics
 from pathlib import Path
 
 FAMILY_STYLE = {"crnn": ("tab:red", "o"), "cnn": ("tab:blue", "s"), "rnn": ("tab:green", "^"),
@@ -20,15 +19,18 @@ def fmt(v: float | None, pct: bool = False) -> str:
 
 
 def mean_std(values: list[float], pct: bool) -> str:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
+    """``mean ± std [low, high]`` over seeds (and folds), the bracket the 95 % t interval of the mean;
+    one value alone has no spread, and says so (``n = 1``)."""
+    from sedbench.stats import mean_std_interval
+
+    mean, std, (low, high) = mean_std_interval(values)
+    if math.isnan(mean):
         return "–"
-    scale = 100 if pct else 1
-    mean = statistics.fmean(values) * scale
-    if len(values) == 1:
-        return f"{mean:.1f}" if pct else f"{mean:.2f}"
-    std = statistics.stdev(values) * scale
-    return f"{mean:.1f} ± {std:.1f}" if pct else f"{mean:.2f} ± {std:.2f}"
+    scale, digits = (100, 1) if pct else (1, 3)
+    if math.isnan(std):
+        return f"{scale * mean:.{digits}f} (n = 1)"
+    return (f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f} "
+            f"[{scale * low:.{digits}f}, {scale * high:.{digits}f}]")
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:

@@ -105,7 +105,10 @@ def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
     metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, dm.ds.weak, n_params, fit_seconds,
                           trainer.current_epoch, dm.params.hop_seconds)
+    metrics.update(budget=budget_status(trainer), steps=trainer.global_step)
     tracking.record(logger, cfg, metrics, run_dir)
+    if "file_counts" in test:
+        tracking.log_artifact(logger, write_file_counts(run_dir, [r.name for r in dm.ds.recordings("test")], test))
     if cfg.tracking.get("log_model", True):
         log_model(logger, cfg, dm, net, None if dm.ds.weak else scorer.files("test", outputs), run_dir)
     print(summary(cfg, metrics, run_dir, logger))
@@ -117,10 +120,40 @@ def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path):
     import pytorch_lightning as pl
 
     return pl.Trainer(accelerator=t.accelerator, devices=t.devices, precision=t.precision,
-                      max_epochs=t.max_epochs, max_time=t.max_time, deterministic=t.deterministic,
+                      max_epochs=t.max_epochs, max_steps=t.get("max_steps") or -1, max_time=t.max_time,
+                      deterministic=t.deterministic,
                       limit_train_batches=t.limit_train_batches, log_every_n_steps=t.log_every_n_steps,
                       num_sanity_val_steps=0, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir),
                       enable_model_summary=False)
+
+
+def budget_status(trainer) -> str:
+    """``truncated`` when the wall-clock guard (``trainer.max_time``) ended training before the step or epoch
+    budget or early stopping did, else ``complete``: a truncated trial's scores depend on the machine's speed."""
+    from pytorch_lightning.callbacks import Timer
+
+    for callback in trainer.callbacks:
+        if isinstance(callback, Timer):
+            remaining = callback.time_remaining("train")
+            if remaining is not None and remaining <= 0:
+                return "truncated"
+    return "complete"
+
+
+def write_file_counts(run_dir: Path, names: list[str], test: dict) -> Path:
+    """``file_counts.csv``: each test file's segment counts per resolution (sedbench.metrics.segment.FILE_COUNTS),
+    from which a bootstrap over files recomputes F1 and ER (sedbench.stats)."""
+    import csv
+
+    from sedbench.metrics.segment import FILE_COUNTS
+
+    path = run_dir / "file_counts.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "resolution", *FILE_COUNTS])
+        for tag, rows in test["file_counts"].items():
+            w.writerows([name, tag, *row] for name, row in zip(names, rows, strict=True))
+    return path
 
 
 def predict_best(trainer, module, loader, best_path: str | None):
@@ -196,7 +229,9 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     logger.log_metrics({"val/f1_frm": val, "val/er_frm": scores["validation"]["er_frm"]}, step=0)
     metrics = run_metrics(cfg, logger.run_id, {"val/f1_frm": val}, scores["test"], False, n_params, fit_seconds, 0,
                           params.hop_seconds)
+    metrics["budget"] = "complete"  # EM to convergence (max_iter), no clock
     tracking.record(logger, cfg, metrics, run_dir)
+    tracking.log_artifact(logger, write_file_counts(run_dir, [r.name for r in ds.recordings("test")], scores["test"]))
     logger.finalize("success")
     print(summary(cfg, metrics, run_dir, logger))
     return val
