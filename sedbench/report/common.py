@@ -33,6 +33,14 @@ def mean_std(values: list[float], pct: bool) -> str:
             f"[{scale * low:.{digits}f}, {scale * high:.{digits}f}]")
 
 
+def half_interval(values: list[float]) -> float:
+    """Half the width of the 95 % t interval of the mean (0 for fewer than two values): an error bar."""
+    from sedbench.stats import mean_std_interval
+
+    mean, _, (low, high) = mean_std_interval(values)
+    return 0.0 if math.isnan(low) else (high - low) / 2
+
+
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)

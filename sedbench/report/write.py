@@ -16,6 +16,7 @@ from sedbench.report.common import (
     figure,
     finish,
     fmt,
+    half_interval,
     mean_std,
     style,
     write_csv,
@@ -158,11 +159,11 @@ def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
     write_csv(out / "filter_shape.csv", ["family", "kernel_freq_time", "trials", "mean_test_f1_frm"],
                [[f, s, len(groups[(f, s)]), statistics.fmean(groups[(f, s)])] for f in fams for s in shapes
                 if (f, s) in groups])
-    lines = ["# F1_frm vs. filter shape (Table IV)", "", "Mean test F1_frm (%) over the trials with each "
-             "filter shape (frequency, time); the number of trials in brackets.", "",
+    lines = ["# F1_frm vs. filter shape (Table IV)", "", "Test F1_frm (%) over the trials with each filter shape "
+             "(frequency, time): mean ± std [95 % t interval of the mean] (n = trials).", "",
              "| filter (freq, time) | " + " | ".join(f.upper() for f in fams) + " |", "|---|" + "---:|" * len(fams)]
     for s in shapes:
-        cells = [f"{fmt(statistics.fmean(groups[(f, s)]), True)} ({len(groups[(f, s)])})" if (f, s) in groups else "–"
+        cells = [f"{mean_std(groups[(f, s)], True)} (n = {len(groups[(f, s)])})" if (f, s) in groups else "–"
                  for f in fams]
         lines.append(f"| ({s.strip('[]')}) | " + " | ".join(cells) + " |")
     (out / "filter_shape.md").write_text("\n".join(lines) + "\n")
@@ -171,11 +172,14 @@ def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
     for i, f in enumerate(fams):
         xs = [j + i * width for j, s in enumerate(shapes) if (f, s) in groups]
         ys = [100 * statistics.fmean(groups[(f, s)]) for s in shapes if (f, s) in groups]
-        ax.bar(xs, ys, width=width, color=style(f)[0], label=f.upper(), edgecolor="black", linewidth=0.4)
+        err = [100 * half_interval(groups[(f, s)]) for s in shapes if (f, s) in groups]
+        ax.bar(xs, ys, width=width, color=style(f)[0], label=f.upper(), edgecolor="black", linewidth=0.4,
+               yerr=err, capsize=3, error_kw={"linewidth": 0.8})
     ax.set_xticks([j + width * (len(fams) - 1) / 2 for j in range(len(shapes))])
     ax.set_xticklabels([f"({s.strip('[]')})" for s in shapes])
     return ["filter_shape.md", finish(plt, fig, ax, out / "filter_shape.png",
-                                       "filter shape (frequency, time) [bins, frames]", "mean test F1_frm (%)",
+                                       "filter shape (frequency, time) [bins, frames]",
+                                       "mean test F1_frm (%), bars: 95 % t interval",
                                        "Accuracy vs. convolution filter shape (cf. Table IV)", {"title": "family"})]
 
 
@@ -193,12 +197,14 @@ def write_seq_len(rows: list[TrialRow], out: Path) -> str | None:
               [[f, n, s, len(groups[(f, n, s)]), statistics.fmean(groups[(f, n, s)])] for f, n, s in keys])
     plt, fig, ax = figure()
     for f in sorted({k[0] for k in keys}):
-        pts = [(s, 100 * statistics.fmean(groups[(g, n, s)])) for g, n, s in keys if g == f]
+        mine = [k for k in keys if k[0] == f]
         color, marker = style(f)
-        ax.plot(*zip(*pts, strict=True), color=color, marker=marker, label=f.upper())
+        ax.errorbar([s for _, _, s in mine], [100 * statistics.fmean(groups[k]) for k in mine],
+                    yerr=[100 * half_interval(groups[k]) for k in mine], color=color, marker=marker, capsize=3,
+                    label=f.upper())
     ax.set_xscale("log", base=2)
     return finish(plt, fig, ax, out / "seq_len.png", "sequence length (s, log scale)",
-                  "mean test F1_frm (%)", "Accuracy vs. sequence length", {"title": "family"})
+                  "mean test F1_frm (%), bars: 95 % t interval", "Accuracy vs. sequence length", {"title": "family"})
 
 
 def write_importance(study, out: Path) -> str | None:
