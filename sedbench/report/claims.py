@@ -116,10 +116,11 @@ def filter_shape_claims(rows, counts) -> list[Verdict]:
                 if shape == "[1,5]":
                     claim.verdict = ("holds" if verdicts == {"holds"} else
                                      "contradicted" if "contradicted" in verdicts else "inconclusive")
-                    deciding = min(results, key=lambda r: r.difference.low)
                 else:  # "among the best": contradicted when some shape is better beyond noise
                     claim.verdict = "contradicted" if "contradicted" in verdicts else "holds"
-                    deciding = max(results, key=lambda r: r.difference.high)
+                # the row shown is the comparison that decides: one with the claim's verdict, the closest to 0
+                deciding = min((r for r in results if r.verdict == claim.verdict or claim.verdict == "holds"),
+                               key=lambda r: min(abs(r.difference.low), abs(r.difference.high)))
                 claim.compared, claim.difference, claim.n = deciding.compared, deciding.difference, deciding.n
             out.append(claim)
     return out
