@@ -18,6 +18,7 @@ initialization; biases start at zero.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -156,13 +157,19 @@ def arch_class(arch: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
+@functools.cache
+def _parameters(arch: str) -> dict:
+    """The constructor parameters of ``arch``'s class (read once per architecture)."""
+    import inspect
+
+    return dict(inspect.signature(arch_class(arch)).parameters)
+
+
 def arch_keys(arch: str) -> tuple[str, ...]:
     """The config keys of ``arch``: its class's constructor arguments but those the training code supplies
     (for the attention CRNN, ``hop_seconds`` is a model setting: its own front end's hop)."""
-    import inspect
-
     supplied = [k for k in SUPPLIED if not (arch == "crnn_attention" and k == "hop_seconds")]
-    return tuple(k for k in inspect.signature(arch_class(arch)).parameters if k not in supplied)
+    return tuple(k for k in _parameters(arch) if k not in supplied)
 
 
 def _as_dict(model_cfg) -> dict:
@@ -187,10 +194,8 @@ def model_config(model_cfg) -> dict:
 
 def _check_types(arch: str, cfg: dict) -> None:
     """A value of the wrong kind for its constructor default (``model.maps=abc``) is an error naming it."""
-    import inspect
-
     kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a word"}
-    for name, p in inspect.signature(arch_class(arch)).parameters.items():
+    for name, p in _parameters(arch).items():
         value, default = cfg.get(name), p.default
         if name not in cfg or value is None or type(default) not in kinds:
             continue

@@ -149,12 +149,8 @@ def pitch_shift_claim(rows) -> Verdict:
 
 
 def write_claims(rows: list[TrialRow], out: Path, fetch) -> str:
-    cache: dict[int, object] = {}
-
     def counts(r: TrialRow):
-        if r.number not in cache:
-            cache[r.number] = file_counts(r, fetch).get("frm")
-        return cache[r.number]
+        return file_counts(r, fetch).get("frm")
 
     claims = [*family_claims(rows, counts), *filter_shape_claims(rows, counts), seq_len_claim(rows, counts),
               pitch_shift_claim(rows)]

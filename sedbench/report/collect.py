@@ -97,17 +97,10 @@ def _add_run(row: TrialRow, store, run_id: str) -> None:
 
 def file_counts(row: TrialRow, fetch) -> dict[str, list[list[int]]]:
     """A run's ``file_counts.csv`` artifact as ``{resolution tag: per-file counts}``; empty when it has none."""
-    import csv
+    from sedbench.training.artifacts import FILE_COUNTS_PATH, read_file_counts
 
-    path = fetch(row.attrs.get("mlflow_run_id", ""), "file_counts.csv") if fetch else None
-    out: dict[str, list[list[int]]] = {}
-    if path is not None:
-        from sedbench.metrics.segment import FILE_COUNTS
-
-        with open(path, newline="") as f:
-            for r in csv.DictReader(f):
-                out.setdefault(r["resolution"], []).append([int(r[k]) for k in FILE_COUNTS])
-    return out
+    path = fetch(row.attrs.get("mlflow_run_id", ""), FILE_COUNTS_PATH) if fetch else None
+    return read_file_counts(path) if path is not None else {}
 
 
 def completed(rows: list[TrialRow]) -> list[TrialRow]:

@@ -249,13 +249,20 @@ def write_importance(study, out: Path) -> str | None:
 
 
 def artifact_fetcher(tracking_uri: str | None, folder: Path):
-    """``fetch(run_id, path)``: a run's artifact downloaded under ``folder``, or None when it has none."""
+    """``fetch(run_id, path)``: a run's artifact downloaded under ``folder`` (once: the tables and figures
+    asking for the same run's artifact share the download), or None when it has none."""
     if not tracking_uri:
         return lambda run_id, path: None
     from sedbench.tracking import RunStore
 
-    store = RunStore(tracking_uri)
-    return lambda run_id, path: store.download(run_id, path, folder) if run_id else None
+    store, fetched = RunStore(tracking_uri), {}
+
+    def fetch(run_id: str, path: str):
+        if run_id and (run_id, path) not in fetched:
+            fetched[(run_id, path)] = store.download(run_id, path, folder / run_id)
+        return fetched.get((run_id, path))
+
+    return fetch
 
 
 HINTS = {

@@ -5,6 +5,8 @@
   re-scores it on new (e.g. pitch-shifted) audio; the report's filter figure reads its weights.
 - ``activity.npz``: input features, ground truth and the model's event probabilities on one
   test excerpt, the same excerpt for every run on the same test data (paper Figs. 3 and 6).
+- ``file_counts.csv``: each test file's segment counts per resolution, from which F1 and ER add up
+  again and a bootstrap over files resamples (sedbench.stats).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sedbench.data.features import FeatureParams, Normalizer
 
 BUNDLE_PATH = "model/model.pt"
 ACTIVITY_PATH = "activity.npz"
+FILE_COUNTS_PATH = "file_counts.csv"
 EXCERPT_SECONDS = 30.0
 
 
@@ -119,3 +122,32 @@ def write_activity(path: Path, names: list[str], features: list[np.ndarray], tar
                         classes=np.array(classes), features=features[i][sl].astype(np.float16),
                         truth=targets[i][sl].astype(np.uint8), probs=probs[i][sl].astype(np.float16))
     return path
+
+
+def write_file_counts(folder: Path, names: list[str], counts: dict[str, list]) -> Path:
+    """``file_counts.csv`` in ``folder``: ``counts`` is ``{resolution tag: per-file FILE_COUNTS rows}``
+    (score_activity's ``file_counts``), one row per file and tag."""
+    import csv
+
+    from sedbench.metrics.segment import FILE_COUNTS
+
+    path = Path(folder) / FILE_COUNTS_PATH
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "resolution", *FILE_COUNTS])
+        for tag, rows in counts.items():
+            w.writerows([name, tag, *row] for name, row in zip(names, rows, strict=True))
+    return path
+
+
+def read_file_counts(path: str | Path) -> dict[str, list[list[int]]]:
+    """``file_counts.csv`` back as ``{resolution tag: per-file counts}``."""
+    import csv
+
+    from sedbench.metrics.segment import FILE_COUNTS
+
+    out: dict[str, list[list[int]]] = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            out.setdefault(r["resolution"], []).append([int(r[k]) for k in FILE_COUNTS])
+    return out

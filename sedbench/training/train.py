@@ -108,7 +108,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
     metrics.update(budget=budget_status(trainer), steps=trainer.global_step)
     tracking.record(logger, cfg, metrics, run_dir)
     if "file_counts" in test:
-        tracking.log_artifact(logger, write_file_counts(run_dir, [r.name for r in dm.ds.recordings("test")], test))
+        _log_file_counts(logger, run_dir, dm.ds, test)
     if cfg.tracking.get("log_model", True):
         log_model(logger, cfg, dm, net, None if dm.ds.weak else scorer.files("test", outputs), run_dir)
     print(summary(cfg, metrics, run_dir, logger))
@@ -140,20 +140,11 @@ def budget_status(trainer) -> str:
     return "complete"
 
 
-def write_file_counts(run_dir: Path, names: list[str], test: dict) -> Path:
-    """``file_counts.csv``: each test file's segment counts per resolution (sedbench.metrics.segment.FILE_COUNTS),
-    from which a bootstrap over files recomputes F1 and ER (sedbench.stats)."""
-    import csv
+def _log_file_counts(logger, run_dir: Path, ds, test: dict) -> None:
+    from sedbench.training.artifacts import write_file_counts
 
-    from sedbench.metrics.segment import FILE_COUNTS
-
-    path = run_dir / "file_counts.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "resolution", *FILE_COUNTS])
-        for tag, rows in test["file_counts"].items():
-            w.writerows([name, tag, *row] for name, row in zip(names, rows, strict=True))
-    return path
+    names = [r.name for r in ds.recordings("test")]
+    tracking.log_artifact(logger, write_file_counts(run_dir, names, test["file_counts"]))
 
 
 def predict_best(trainer, module, loader, best_path: str | None):
@@ -231,7 +222,7 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
                           params.hop_seconds)
     metrics["budget"] = "complete"  # EM to convergence (max_iter), no clock
     tracking.record(logger, cfg, metrics, run_dir)
-    tracking.log_artifact(logger, write_file_counts(run_dir, [r.name for r in ds.recordings("test")], scores["test"]))
+    _log_file_counts(logger, run_dir, ds, scores["test"])
     logger.finalize("success")
     print(summary(cfg, metrics, run_dir, logger))
     return val
