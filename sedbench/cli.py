@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "report then adds pitch_shift.png.")
     ev.add_argument("run_ids", nargs="*", metavar="RUN_ID",
                     help="MLflow run ids, then optional data overrides, e.g. data=synth data.root=/other/test/set")
-    ev.add_argument("--sweep", help="instead of run ids: the best trial of each family in this sweep")
+    ev.add_argument("--sweep", help="also every seed of each family's best configuration in this sweep")
     ev.add_argument("--pitch-shift", default="", help="quarter tones, comma-separated, e.g. -2,-1,1,2")
     ev.add_argument("--storage", default=DEFAULT_STORAGE, help=STORAGE_HELP + ", with --sweep")
     ev.add_argument("--tracking", default=None, help=TRACKING_HELP)

@@ -39,7 +39,15 @@ def er(counts: np.ndarray) -> np.ndarray:
     return (c[..., 3] + c[..., 4] + c[..., 5]) / np.maximum(c[..., 1], np.spacing(1))
 
 
-STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"f1": f1, "er": er}
+def f1_change(counts: np.ndarray) -> np.ndarray:
+    """Mean change of F1 under a perturbation (e.g. pitch shift): ``counts`` is ``(..., files, conditions, 6)``
+    with the unperturbed condition first; the result ``(...)`` is the mean F1 of the other conditions minus
+    the F1 of the first (negative: F1 lost)."""
+    per_condition = f1(np.swapaxes(np.asarray(counts), -2, -3))  # (..., conditions)
+    return per_condition[..., 1:].mean(axis=-1) - per_condition[..., 0]
+
+
+STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"f1": f1, "er": er, "f1_change": f1_change}
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,9 @@ def hierarchical_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray], st
                             n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0) -> Interval:
     """Mean score of configuration ``a`` minus that of ``b``, with its interval over seeds and files.
 
-    ``a`` and ``b`` are per-seed arrays of per-file counts ``(files, 6)``, every run on the same test files
-    in the same order (one sweep, one dataset)."""
-    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)  # (seeds, files, 6)
+    ``a`` and ``b`` are per-seed arrays of per-file counts ``(files, 6)`` (``(files, conditions, 6)`` for
+    ``f1_change``), every run on the same test files in the same order (one sweep, one dataset)."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)  # (seeds, files, [conditions,] 6)
     if a.shape[1:] != b.shape[1:]:
         raise ValueError(f"the two configurations were scored on different test files ({a.shape[1]} vs "
                          f"{b.shape[1]}): a paired comparison needs the same files")

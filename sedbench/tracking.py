@@ -240,6 +240,10 @@ class RunStore:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
 
+    def log_file(self, run_id: str, path: Path) -> None:
+        """A file added to an existing run's artifacts (at their top level)."""
+        self.client.log_artifact(run_id, str(path))
+
     # ------------------------------------------------------------------------------------- sweeps
     def open_sweep_run(self, tracking, name: str, tags: dict[str, str], known: str | None,
                        keep: Callable[[str], str]) -> str:

@@ -44,7 +44,7 @@ def test_claims_get_verdicts_with_intervals(tmp_path):
     assert "**not tested**" in table["CNN: filter shape (1,5) is the worst"]  # the CNN never varied its kernel
     text = (tmp_path / "claims.md").read_text()
     assert "CRNN gains from sequences longer than 128 frames: needs CRNN trials at data.seq_len=128" in text
-    assert "lose less F1 under pitch shift" in text
+    assert "CRNN loses less F1 under pitch shift than RNN: needs the pitch-shifted scores" in text
 
 
 def test_a_reversed_claim_is_contradicted_and_missing_counts_say_so(tmp_path):
@@ -56,3 +56,31 @@ def test_a_reversed_claim_is_contradicted_and_missing_counts_say_so(tmp_path):
         (tmp_path / "claims.md").read_text()
     write_claims(rows, tmp_path, lambda run_id, path: None)
     assert "no file_counts.csv artifact" in (tmp_path / "claims.md").read_text()
+
+
+def test_pitch_shift_claims_from_shifted_counts(tmp_path):
+    """The CRNN keeps its hits under every shift, the RNN loses half of its files, the CNN as much as the RNN."""
+    rows, fetch = make_rows(tmp_path)
+    text = (tmp_path / "claims.md")
+    write_claims(rows, tmp_path, fetch)
+    assert "`sedbench evaluate --sweep NAME --pitch-shift=-2,-1,1,2`" in text.read_text()  # none evaluated yet
+    shifted = {}
+    for r in rows:
+        base = [HIT] * 10 + [MISS] * 10
+        lost = base if r.family == "crnn" else [MISS] * 5 + [HIT] * 5 + [MISS] * 10
+        path = tmp_path / f"shift{r.number}.csv"
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["file", "resolution", *FILE_COUNTS])
+            for q, counts in ((0, base), (-1, lost), (1, lost)):
+                w.writerows([f"f{i}.wav", f"frm@{q:+d}", *c] for i, c in enumerate(counts))
+        shifted[r.attrs["mlflow_run_id"]] = path
+
+    def fetch_both(run_id, path):
+        return shifted.get(run_id) if path == "pitch_shift_counts.csv" else fetch(run_id, path)
+
+    write_claims(rows, tmp_path, fetch_both)
+    table = {line.split(" | ")[0].strip("| "): line for line in text.read_text().splitlines() if line.startswith("| ")}
+    # F1 unshifted 10/20 -> 2*10/(20+20) = 0.5; the RNN's shifted F1 2*5/40 = 0.25: change -0.25 against 0
+    assert "**holds** | +25.0 [" in table["CRNN loses less F1 under pitch shift than RNN"]
+    assert "**inconclusive** | +0.0 [+0.0, +0.0]" in table["CNN loses less F1 under pitch shift than RNN"]

@@ -13,6 +13,7 @@ from sedbench.cli import main
 from sedbench.errors import SedbenchError
 from sedbench.models.crnn import CRNN
 from sedbench.models.visualize import maximize_units, receptive_field
+from sedbench.training.artifacts import read_file_counts, shifted
 from sedbench.training.evaluate import data_config, evaluate_run, parse_shifts
 
 
@@ -36,7 +37,7 @@ def test_data_overrides():
         data_config(stored, ["model.maps=3"])
 
 
-def test_unshifted_evaluation_reproduces_the_recorded_test_scores(tiny_sweep):
+def test_unshifted_evaluation_reproduces_the_recorded_test_scores(tiny_sweep, tmp_path):
     client, found = runs(tiny_sweep)
     assert len(found) == 3
     for run in found:
@@ -49,6 +50,13 @@ def test_unshifted_evaluation_reproduces_the_recorded_test_scores(tiny_sweep):
         assert results[0][key] == pytest.approx(run.data.metrics[f"test/{key}"], abs=1e-6), key
     history = client.get_metric_history(run.info.run_id, "pitch_shift/f1_frm")
     assert {m.step: m.value for m in history} == pytest.approx({q: r["f1_frm"] for q, r in results.items()})
+    # every shift's per-file counts, for the interval of the change; shift 0 equals the training run's counts
+    folder = tmp_path / "dl"
+    recorded = read_file_counts(client.download_artifacts(run.info.run_id, "file_counts.csv", str(folder)))
+    by_shift = shifted(read_file_counts(client.download_artifacts(run.info.run_id, "pitch_shift_counts.csv",
+                                                                  str(folder))))
+    assert sorted(by_shift) == [-1, 0, 1] and by_shift[0] == recorded["frm"]
+    assert by_shift[1] == [list(c) for c in results[1]["file_counts"]["frm"]]
 
 
 def test_evaluate_errors(tiny_sweep, tmp_path, capsys):
@@ -90,6 +98,10 @@ def test_report_draws_activity_filters_and_pitch_shift(tiny_sweep, tmp_path):
         rows = list(csv.DictReader(f))
     assert {r["family"] for r in rows} == {"crnn", "cnn", "rnn"}
     assert {int(r["quarter_tones"]) for r in rows} >= {-2, 0, 2}
+    assert "CRNN (n = 1) |" in (out / "per_class.md").read_text()
+    # one seed per family: the pitch-shift claims are computed (an interval over files only), not "not tested"
+    claims = (out / "claims.md").read_text()
+    assert "| CRNN loses less F1 under pitch shift than RNN | Cakir et al. 2017, Fig. 5 | **not tested**" not in claims
     assert all(float(r["change_f1_frm"]) == 0 for r in rows if r["quarter_tones"] == "0")
     with open(out / "activity.csv") as f:
         header = next(csv.reader(f))

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 from sedbench.metrics.segment import FILE_COUNTS, SegmentAccumulator
-from sedbench.stats import Interval, bootstrap_files, er, f1, hierarchical_difference, mean_std_interval, verdict
+from sedbench.stats import (
+    Interval,
+    bootstrap_files,
+    er,
+    f1,
+    f1_change,
+    hierarchical_difference,
+    mean_std_interval,
+    verdict,
+)
 
 HIT = (1, 1, 1, 0, 0, 0)    # Ntp Nref Nsys S D I: one segment found
 MISS = (0, 1, 1, 1, 0, 0)   # one segment, a wrong class in it: a substitution
@@ -49,6 +58,17 @@ def test_hierarchical_difference_and_verdicts():
     assert verdict(hierarchical_difference(noisy_a, noisy_b), +1) == "inconclusive"
     with pytest.raises(ValueError, match="different test files"):
         hierarchical_difference(same, [np.array([HIT])])
+
+
+def test_change_of_f1_under_a_perturbation_by_hand():
+    # two files; conditions: unshifted, shift -1, shift +1. Unshifted both files HIT (F1 1); shift -1 one HIT one
+    # MISS (F1 2*1/(2+2) = 0.5); shift +1 both MISS (F1 0): change = mean(0.5, 0) - 1 = -0.75
+    one = np.array([[HIT, HIT, MISS], [HIT, MISS, MISS]])  # (files, conditions, 6)
+    assert float(f1_change(one)) == pytest.approx(-0.75)
+    assert f1_change(np.stack([one, one])).shape == (2,)  # per seed
+    robust = np.array([[HIT, HIT, HIT], [HIT, HIT, HIT]])  # loses nothing
+    d = hierarchical_difference([robust] * 3, [one] * 3, "f1_change")
+    assert d.value == pytest.approx(0.75) and verdict(d, +1) == "holds"
 
 
 def test_verdict_rule():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import statistics
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 REPEATS = ("seed", "data.fold")  # parameters whose values repeat a configuration (mean ± std over them)
@@ -103,8 +105,40 @@ def file_counts(row: TrialRow, fetch) -> dict[str, list[list[int]]]:
     return read_file_counts(path) if path is not None else {}
 
 
+def shift_counts(row: TrialRow, fetch) -> dict[int, list[list[int]]]:
+    """A run's per-file frame counts under pitch shift (``sedbench evaluate --pitch-shift``) as
+    ``{quarter tones: per-file counts}``, shift 0 included; empty when it has none."""
+    from sedbench.training.artifacts import PITCH_SHIFT_COUNTS_PATH, read_file_counts, shifted
+
+    path = fetch(row.attrs.get("mlflow_run_id", ""), PITCH_SHIFT_COUNTS_PATH) if fetch else None
+    return shifted(read_file_counts(path)) if path is not None else {}
+
+
 def completed(rows: list[TrialRow]) -> list[TrialRow]:
     return [r for r in rows if r.state == "COMPLETE"]
+
+
+def configurations(rows: list[TrialRow]) -> dict[tuple[str, str], list[TrialRow]]:
+    """(family, configuration without seed and fold) -> its completed trials."""
+    out: dict[tuple[str, str], list[TrialRow]] = defaultdict(list)
+    for r in completed(rows):
+        out[(r.family, r.config_key())].append(r)
+    return out
+
+
+def mean_of(trials: list[TrialRow], key: str) -> float:
+    return statistics.fmean(t.get(key) for t in trials)
+
+
+def best_group(rows: list[TrialRow], family: str, where=lambda r: True) -> list[TrialRow] | None:
+    """The configuration of ``family`` (among trials passing ``where``) with the best mean validation score."""
+    cands = [trials for (fam, _), trials in configurations([r for r in rows if where(r)]).items() if fam == family]
+    return max(cands, key=lambda ts: mean_of(ts, "val/f1_frm")) if cands else None
+
+
+def best_groups(rows: list[TrialRow]) -> dict[str, list[TrialRow]]:
+    """Each family's best configuration (mean validation score) with all its trials (seeds, folds)."""
+    return {fam: best_group(rows, fam) for fam in sorted({r.family for r in completed(rows)})}
 
 
 def best_per_family(rows: list[TrialRow]) -> dict[str, TrialRow]:

@@ -11,7 +11,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from sedbench.report.collect import TrialRow, best_per_family, collect, completed, file_counts
+from sedbench.report.collect import TrialRow, best_groups, best_per_family, collect, completed, file_counts
 from sedbench.report.common import (
     figure,
     finish,
@@ -111,16 +111,9 @@ def _score_cell(trials: list[TrialRow], key: str, fetch) -> str:
 
 def write_scores(rows: list[TrialRow], out: Path, fetch=None) -> str | None:
     """Table II: per family, its best configuration's scores as mean ± std over seeds (and folds)."""
-    groups: dict[tuple[str, str], list[TrialRow]] = defaultdict(list)
-    for r in completed(rows):
-        groups[(r.family, r.config_key())].append(r)
-    if not groups:
+    per_family = best_groups(rows)
+    if not per_family:
         return None
-    per_family: dict[str, list[TrialRow]] = {}
-    for (fam, _), trials in groups.items():
-        mean_val = statistics.fmean(t.get("val/f1_frm") for t in trials)
-        if fam not in per_family or mean_val > statistics.fmean(t.get("val/f1_frm") for t in per_family[fam]):
-            per_family[fam] = trials
     present = [(key, name) for key, name in METRICS + CLIP_METRICS
                if any(not math.isnan(t.get(key)) for trials in per_family.values() for t in trials)]
 
@@ -146,15 +139,20 @@ def write_scores(rows: list[TrialRow], out: Path, fetch=None) -> str | None:
 
 
 def write_per_class(rows: list[TrialRow], out: Path) -> str | None:
-    best = {f: r for f, r in best_per_family(rows).items() if r.class_f1}
+    """Table III: class-wise test F1_frm of each family's best configuration, mean ± std over its trials."""
+    best = {f: trials for f, trials in best_groups(rows).items() if any(t.class_f1 for t in trials)}
     if not best:
         return None
-    classes = sorted({c for r in best.values() for c in r.class_f1})
+    classes = sorted({c for trials in best.values() for t in trials for c in t.class_f1})
     fams = list(best)
-    lines = ["# Class-wise F1_frm (Table III)", "", "Test F1_frm (%) of each family's best trial.", "",
-             "| class | " + " | ".join(f.upper() for f in fams) + " |", "|---|" + "---:|" * len(fams)]
+    lines = ["# Class-wise F1_frm (Table III)", "",
+             "Test F1_frm (%) of each family's best configuration (by mean validation score): mean ± std over its "
+             "seeds and folds and, in brackets, the 95 % t interval of the mean (n = trials).", "",
+             "| class | " + " | ".join(f"{f.upper()} (n = {len(best[f])})" for f in fams) + " |",
+             "|---|" + "---:|" * len(fams)]
     for c in classes:
-        lines.append(f"| {c} | " + " | ".join(fmt(best[f].class_f1.get(c, float('nan')), True) for f in fams) + " |")
+        cells = [mean_std([t.class_f1.get(c, float("nan")) for t in best[f]], True) for f in fams]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
     (out / "per_class.md").write_text("\n".join(lines) + "\n")
     return "per_class.md"
 

@@ -21,6 +21,7 @@ from sedbench.data.features import FeatureParams, Normalizer
 BUNDLE_PATH = "model/model.pt"
 ACTIVITY_PATH = "activity.npz"
 FILE_COUNTS_PATH = "file_counts.csv"
+PITCH_SHIFT_COUNTS_PATH = "pitch_shift_counts.csv"   # from `sedbench evaluate --pitch-shift`, tags "frm@+1"
 EXCERPT_SECONDS = 30.0
 
 
@@ -124,20 +125,35 @@ def write_activity(path: Path, names: list[str], features: list[np.ndarray], tar
     return path
 
 
-def write_file_counts(folder: Path, names: list[str], counts: dict[str, list]) -> Path:
-    """``file_counts.csv`` in ``folder``: ``counts`` is ``{resolution tag: per-file FILE_COUNTS rows}``
-    (score_activity's ``file_counts``), one row per file and tag."""
+def write_file_counts(folder: Path, names: list[str], counts: dict[str, list], name: str = FILE_COUNTS_PATH) -> Path:
+    """``file_counts.csv`` (or ``name``) in ``folder``: ``counts`` is ``{resolution tag: per-file FILE_COUNTS
+    rows}`` (score_activity's ``file_counts``), one row per file and tag."""
     import csv
 
     from sedbench.metrics.segment import FILE_COUNTS
 
-    path = Path(folder) / FILE_COUNTS_PATH
+    path = Path(folder) / name
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "resolution", *FILE_COUNTS])
         for tag, rows in counts.items():
             w.writerows([name, tag, *row] for name, row in zip(names, rows, strict=True))
     return path
+
+
+def shift_tag(tag: str, quarter_tones: int) -> str:
+    """The resolution tag of counts on test audio pitch-shifted by ``quarter_tones``: ``frm@+1``."""
+    return f"{tag}@{quarter_tones:+d}"
+
+
+def shifted(counts: dict[str, list], tag: str = "frm") -> dict[int, list[list[int]]]:
+    """``{quarter tones: per-file counts}`` of resolution ``tag`` from a ``pitch_shift_counts.csv``."""
+    out = {}
+    for key, rows in counts.items():
+        base, _, q = key.partition("@")
+        if base == tag and q:
+            out[int(q)] = rows
+    return dict(sorted(out.items()))
 
 
 def read_file_counts(path: str | Path) -> dict[str, list[list[int]]]:

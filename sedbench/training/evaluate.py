@@ -3,7 +3,9 @@
 The paper's frequency-shift test (Sec. IV-B4, Fig. 5): each network, trained on the original
 data, is scored on the test mixtures pitch-shifted by librosa by +-1 and +-2 quarter tones.
 Results go to the same MLflow run as ``pitch_shift/<metric>`` with the shift (quarter
-tones) as the step; step 0 is the unshifted re-score, equal to the run's ``test/f1_frm``.
+tones) as the step; step 0 is the unshifted re-score, equal to the run's ``test/f1_frm``. The per-file
+counts of every shift go to the run's ``pitch_shift_counts.csv``, from which ``claims.md`` computes the
+interval of the change of F1 (over seeds and test files).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sedbench.errors import SedbenchError
-from sedbench.training.artifacts import BUNDLE_PATH, Bundle
+from sedbench.training.artifacts import BUNDLE_PATH, PITCH_SHIFT_COUNTS_PATH, Bundle, shift_tag, write_file_counts
 
 METRICS = ("f1_frm", "er_frm", "f1_1sec", "er_1sec")
 
@@ -87,6 +89,7 @@ def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir
                  for rec in tqdm(recs, desc=f"pitch shift {q:+d} quarter tones", unit="file", disable=not progress,
                                  leave=False)]
         results[q] = score_activity(refs, probs, bundle.classes, bundle.features.hop_seconds, bundle.threshold)
+        results[q]["files"] = [rec.name for rec in recs]
     return results
 
 
@@ -103,33 +106,39 @@ def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], override
     series = {f"pitch_shift/{key}": {q: r[key] for q, r in results.items()} for key in METRICS}
     series["pitch_shift/delta_f1_frm"] = {q: r["f1_frm"] - results[0]["f1_frm"] for q, r in results.items()}
     store.log_steps(run_id, series, {"pitch_shift_data": data["name"]})
+    counts = {shift_tag(tag, q): rows for q, r in results.items() for tag, rows in r["file_counts"].items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        store.log_file(run_id, write_file_counts(Path(tmp), results[0]["files"], counts, PITCH_SHIFT_COUNTS_PATH))
     return results
 
 
 def evaluate(args: Sequence[str], shifts: Sequence[int], tracking_uri: str, sweep: str | None = None,
              storage: str | None = None) -> None:
-    """``sedbench evaluate``: ``args`` are run ids and ``data...=`` overrides; with ``sweep``, also the best
-    trial of each of its families (one that cannot be evaluated is skipped with the reason, the rest go on)."""
+    """``sedbench evaluate``: ``args`` are run ids and ``data...=`` overrides; with ``sweep``, also every trial
+    (each seed and fold) of each family's best configuration, so that ``claims.md`` can give the change of F1
+    an interval over seeds. A run that cannot be evaluated is skipped with the reason; the rest go on."""
     import sys
 
     overrides = [a for a in args if "=" in a]
     run_ids = [a for a in args if "=" not in a]
     best = {}
     if sweep:
-        from sedbench.report.collect import best_per_family, collect
+        from sedbench.report.collect import best_groups, collect
 
         rows, _ = collect(sweep, storage, None)
-        best = {r.attrs["mlflow_run_id"]: r.family for r in best_per_family(rows).values()
-                if r.attrs.get("mlflow_run_id")}
+        for family, trials in best_groups(rows).items():
+            for r in trials:
+                if r.attrs.get("mlflow_run_id"):
+                    best[r.attrs["mlflow_run_id"]] = f"{family}, trial {r.number}"
     if not run_ids and not best:
         raise SedbenchError("nothing to evaluate. Fix: give MLflow run ids or --sweep NAME")
     for run_id in run_ids:
         print(format_results(run_id, evaluate_run(run_id, tracking_uri, shifts, overrides)))
-    for run_id, family in best.items():
+    for run_id, what in best.items():
         try:
-            print(format_results(f"{run_id} ({family})", evaluate_run(run_id, tracking_uri, shifts, overrides)))
+            print(format_results(f"{run_id} ({what})", evaluate_run(run_id, tracking_uri, shifts, overrides)))
         except SedbenchError as exc:
-            print(f"skipped {run_id} ({family}): {exc}", file=sys.stderr)
+            print(f"skipped {run_id} ({what}): {exc}", file=sys.stderr)
 
 
 def format_results(run_id: str, results: dict[int, dict]) -> str:

@@ -67,10 +67,11 @@ def train(cfg: DictConfig) -> float:
 def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
     import functools
 
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+    from pytorch_lightning.callbacks import ModelCheckpoint
 
     from sedbench.data.datamodule import build_datamodule
     from sedbench.models.crnn import build_model, count_parameters
+    from sedbench.training.callbacks import WarmupEarlyStopping
     from sedbench.training.module import SEDModule
     from sedbench.training.scoring import SplitScorer
 
@@ -94,7 +95,8 @@ def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
         callbacks.append(OptunaPruning(trial.study, trial.storage, int(trial.number), cfg.sweep.pruner, monitor))
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                                  save_top_k=1, save_last=False)
-    stopper = EarlyStopping(monitor=monitor, mode="max", patience=cfg.trainer.patience)
+    stopper = WarmupEarlyStopping(cfg.trainer.get("warmup_epochs"), monitor=monitor, mode="max",
+                                  patience=cfg.trainer.patience)
     trainer = make_trainer(cfg.trainer, [checkpoint, stopper, *callbacks], logger, run_dir)
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
@@ -120,7 +122,8 @@ def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path):
     import pytorch_lightning as pl
 
     return pl.Trainer(accelerator=t.accelerator, devices=t.devices, precision=t.precision,
-                      max_epochs=t.max_epochs, max_steps=t.get("max_steps") or -1, max_time=t.max_time,
+                      max_epochs=t.max_epochs, max_steps=t.get("max_steps") or -1,
+                      max_time=t.max_time,
                       deterministic=t.deterministic,
                       limit_train_batches=t.limit_train_batches, log_every_n_steps=t.log_every_n_steps,
                       num_sanity_val_steps=0, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir),

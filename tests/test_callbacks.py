@@ -1,0 +1,49 @@
+"""WarmupEarlyStopping: patience counts from the warm-up epoch, unlike Lightning's min_epochs."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from sedbench.training.callbacks import WarmupEarlyStopping
+
+# an early peak, a dip, then a slow climb: the small CRNN's validation curve in miniature
+CURVE = [0.30, 0.10, 0.05, 0.05, 0.06, 0.20, 0.31, 0.40, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45]
+
+
+class Scripted(pl.LightningModule):
+    """Logs ``CURVE[epoch]`` as val/f1_frm; trains a single weight on nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, _):
+        return (self.w - batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, _):
+        self.log("val/f1_frm", CURVE[self.current_epoch])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def epochs_run(stopper: pl.Callback, **trainer_kwargs) -> int:
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 1)), batch_size=2)
+    trainer = pl.Trainer(max_epochs=len(CURVE), callbacks=[stopper], logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                         accelerator="cpu", **trainer_kwargs)
+    trainer.fit(Scripted(), loader, loader)
+    return trainer.current_epoch
+
+
+@pytest.mark.parametrize(("warmup", "epochs"), [(0, 4), (None, 4), (5, 12)])
+def test_patience_counts_from_the_warmup_epoch(warmup, epochs):
+    # no warm-up: best 0.30 at epoch 1, three epochs without improvement, stop after epoch 4.
+    # warm-up 5: watched from epoch 5 (0.06); it improves up to 0.45 at epoch 9, then 3 flat epochs: stop after 12
+    assert epochs_run(WarmupEarlyStopping(warmup, monitor="val/f1_frm", mode="max", patience=3)) == epochs
+
+
+def test_lightning_min_epochs_is_not_a_warmup():
+    """The defect the warm-up fixes: with min_epochs the stop comes the moment min_epochs is reached."""
+    stopper = pl.callbacks.EarlyStopping(monitor="val/f1_frm", mode="max", patience=3)
+    assert epochs_run(stopper, min_epochs=5) == 5
