@@ -9,13 +9,13 @@ from sedbench.report.collect import TrialRow
 HIT, MISS = (1, 1, 1, 0, 0, 0), (0, 1, 1, 1, 0, 0)
 
 
-def make_rows(tmp_path):
+def make_rows(tmp_path, plan=None):
     """CRNN clearly beats CNN (18 of 20 files against 2), CNN and RNN score alike with seed noise; the CRNN's
-    (1,5) filter is the worst; every run has its file_counts.csv."""
-    plan = {("crnn", "[5,5]"): 18, ("crnn", "[1,5]"): 4, ("crnn", "[5,1]"): 12, ("cnn", "[5,5]"): 2,
-            ("rnn", "[5,5]"): 2}
+    (1,5) filter is the worst; every run has its file_counts.csv. ``plan``: {(family, kernel[, maps]): hits}."""
+    plan = plan or {("crnn", "[5,5]"): 18, ("crnn", "[1,5]"): 4, ("crnn", "[5,1]"): 12, ("cnn", "[5,5]"): 2,
+                    ("rnn", "[5,5]"): 2}
     rows, files = [], {}
-    for (fam, kernel), hits in plan.items():
+    for (fam, kernel, *maps), hits in plan.items():
         for seed in range(3):
             n = len(rows)
             k = hits + (seed if fam == "rnn" else 0)  # the RNN's seeds differ
@@ -27,7 +27,8 @@ def make_rows(tmp_path):
                 w.writerows([f"f{i}.wav", "frm", *c] for i, c in enumerate(counts))
             files[f"run{n}"] = path
             f1 = sum(c[0] for c in counts) / 20
-            rows.append(TrialRow(n, "COMPLETE", fam, {"model": fam, "model.kernel": kernel, "seed": str(seed)},
+            params = {"model": fam, "model.kernel": kernel, "seed": str(seed), **dict(zip(["model.maps"], maps))}
+            rows.append(TrialRow(n, "COMPLETE", fam, params,
                                  {"mlflow_run_id": f"run{n}", "n_params": 1000},
                                  metrics={"val/f1_frm": f1, "test/f1_frm": f1}))
     return rows, lambda run_id, path: files.get(run_id) if path == "file_counts.csv" else None
@@ -84,3 +85,18 @@ def test_pitch_shift_claims_from_shifted_counts(tmp_path):
     # F1 unshifted 10/20 -> 2*10/(20+20) = 0.5; the RNN's shifted F1 2*5/40 = 0.25: change -0.25 against 0
     assert "**holds** | +25.0 [" in table["CRNN loses less F1 under pitch shift than RNN"]
     assert "**inconclusive** | +0.0 [+0.0, +0.0]" in table["CNN loses less F1 under pitch shift than RNN"]
+
+
+def test_filter_shapes_are_compared_all_else_equal(tmp_path):
+    """A larger (5,5) CRNN scores best overall; the filter-shape claims compare the shapes at the size where they
+    were varied, not the larger model against the small (3,3) one."""
+    plan = {("crnn", "[5,5]", "16"): 10, ("crnn", "[1,5]", "16"): 4, ("crnn", "[3,3]", "16"): 16,
+            ("crnn", "[5,5]", "32"): 19, ("rnn", "[5,5]", "16"): 2}
+    rows, fetch = make_rows(tmp_path, plan)
+    write_claims(rows, tmp_path, fetch)
+    table = {line.split(" | ")[0].strip("| "): line for line in (tmp_path / "claims.md").read_text().splitlines()
+             if line.startswith("| ")}
+    among = table["CRNN: filter shape (5,5) is among the best"]
+    assert "**contradicted**" in among and "model.maps=32" not in among  # (3,3) beats (5,5) at 16 maps
+    assert "**holds**" in table["CRNN: filter shape (1,5) is the worst"]
+    assert "model.maps=32" in table["CRNN beats RNN"]  # the family claim takes each family's best configuration

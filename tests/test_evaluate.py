@@ -99,6 +99,9 @@ def test_report_draws_activity_filters_and_pitch_shift(tiny_sweep, tmp_path):
     assert {r["family"] for r in rows} == {"crnn", "cnn", "rnn"}
     assert {int(r["quarter_tones"]) for r in rows} >= {-2, 0, 2}
     assert "CRNN (n = 1) |" in (out / "per_class.md").read_text()
+    with open(out / "trials.csv") as f:
+        trials = list(csv.DictReader(f))
+    assert all(int(t["epochs"]) >= 1 and int(t["steps"]) >= 1 and t["budget"] == "complete" for t in trials)
     # one seed per family: the pitch-shift claims are computed (an interval over files only), not "not tested"
     claims = (out / "claims.md").read_text()
     assert "| CRNN loses less F1 under pitch shift than RNN | Cakir et al. 2017, Fig. 5 | **not tested**" not in claims

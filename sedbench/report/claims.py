@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sedbench.report.collect import TrialRow, best_group, completed, file_counts, mean_of, shift_counts
+from sedbench.report.collect import REPEATS, TrialRow, best_group, completed, file_counts, mean_of, shift_counts
 
 PAPER = "Cakir et al. 2017"
 
@@ -58,6 +58,23 @@ def _describe(trials: list[TrialRow]) -> str:
     return f"{r.family.upper()} `{r.config_key() or 'base'}`{params}, F1 {100 * mean_of(trials, 'test/f1_frm'):.1f} %"
 
 
+def matched_groups(rows: list[TrialRow], family: str, key: str, needed=lambda values: True) -> dict[str, list]:
+    """``{value of key: trials}`` for configurations of ``family`` that differ only in ``key`` (every other
+    setting equal; seeds and folds are the repeats): a study's filter shapes or sequence lengths compared
+    all else equal, as in the paper's Tables I and IV. Of several such contexts (e.g. two model sizes), the
+    one whose values pass ``needed`` with the most values, then the best mean validation score."""
+    contexts: dict[str, dict[str, list[TrialRow]]] = {}
+    for r in completed(rows):
+        if r.family != family or key not in r.params:
+            continue
+        context = " ".join(f"{k}={v}" for k, v in sorted(r.params.items()) if k not in (*REPEATS, key))
+        contexts.setdefault(context, {}).setdefault(r.params[key].replace(" ", ""), []).append(r)
+    usable = [c for c in contexts.values() if len(c) >= 2 and needed(c)]
+    if not usable:
+        return {}
+    return max(usable, key=lambda c: (len(c), max(mean_of(ts, "val/f1_frm") for ts in c.values())))
+
+
 def family_claims(rows, counts) -> list[Verdict]:
     out = []
     crnn = best_group(rows, "crnn")
@@ -72,15 +89,10 @@ def family_claims(rows, counts) -> list[Verdict]:
     return out
 
 
-def _kernel(r: TrialRow) -> str:
-    return r.params.get("model.kernel", "").replace(" ", "")
-
-
 def filter_shape_claims(rows, counts) -> list[Verdict]:
     out = []
     for fam in ("crnn", "cnn"):
-        shapes = {k: best_group(rows, fam, lambda r, k=k: _kernel(r) == k)
-                  for k in sorted({_kernel(r) for r in completed(rows) if r.family == fam and _kernel(r)})}
+        shapes = matched_groups(rows, fam, "model.kernel", lambda values: "[1,5]" in values or "[5,5]" in values)
         worst = Verdict(f"{fam.upper()}: filter shape (1,5) is the worst", f"{PAPER}, Table IV")
         best = Verdict(f"{fam.upper()}: filter shape (5,5) is among the best", f"{PAPER}, Table IV")
         for claim, shape, direction in ((worst, "[1,5]", +1), (best, "[5,5]", -1)):
@@ -110,14 +122,16 @@ def filter_shape_claims(rows, counts) -> list[Verdict]:
 
 def seq_len_claim(rows, counts) -> Verdict:
     claim = Verdict("CRNN gains from sequences longer than 128 frames", f"{PAPER}, Sec. III-D and Table I")
-    lengths = {int(r.params["data.seq_len"]) for r in completed(rows)
-               if r.family == "crnn" and "data.seq_len" in r.params}
-    short = best_group(rows, "crnn", lambda r: r.params.get("data.seq_len") == "128")
-    longer = best_group(rows, "crnn", lambda r: int(r.params.get("data.seq_len", 0)) > 128)
-    if short is None or longer is None:
-        claim.todo = (f"needs CRNN trials at data.seq_len=128 and longer (found {sorted(lengths) or 'none'}): "
+    lengths = matched_groups(rows, "crnn", "data.seq_len",
+                             lambda values: "128" in values and any(int(v) > 128 for v in values))
+    if not lengths:
+        found = sorted({int(r.params["data.seq_len"]) for r in completed(rows)
+                        if r.family == "crnn" and "data.seq_len" in r.params})
+        claim.todo = (f"needs CRNN trials at data.seq_len=128 and longer, all else equal (found {found or 'none'}): "
                       "`sedbench sweep claims`")
         return claim
+    short = lengths["128"]
+    longer = max((ts for v, ts in lengths.items() if int(v) > 128), key=lambda ts: mean_of(ts, "val/f1_frm"))
     return compare(claim, longer, short, counts)
 
 
@@ -159,9 +173,10 @@ def write_claims(rows: list[TrialRow], out: Path, fetch) -> str:
              "from a hierarchical bootstrap over seeds and test files (2000 resamples; sedbench/stats.py). "
              "Verdict: **holds** when the interval excludes 0 in the paper's direction, **contradicted** when it "
              "excludes 0 the other way, **inconclusive** when it holds 0. Groups are the best configuration "
-             "(mean validation score) of each side; n = trials (seeds, folds) per side. For the pitch-shift claims "
-             "the statistic is each side's change of F1_frm under shift (mean over the shifts minus the unshifted "
-             "re-score), so the difference is how much less F1 the claimed winner loses.", "",
+             "(mean validation score) of each side; filter shapes and sequence lengths are compared all else equal "
+             "(configurations that differ only in that setting); n = trials (seeds, folds) per side. For the "
+             "pitch-shift claims the statistic is each side's change of F1_frm under shift (mean over the shifts "
+             "minus the unshifted re-score), so the difference is how much less F1 the claimed winner loses.", "",
              "| claim | source | verdict | difference [95 % interval] | n | compared |", "|---|---|---|---:|---|---|"]
     for c in claims:
         diff = (f"{100 * c.difference.value:+.1f} [{100 * c.difference.low:+.1f}, {100 * c.difference.high:+.1f}]"

@@ -29,15 +29,12 @@ METRICS = (("test/f1_frm", "F1_frm"), ("test/er_frm", "ER_frm"), ("test/f1_1sec"
 
 def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
     keys = sorted({k for r in rows for k in r.params})
-    metric_keys = sorted({k for r in rows for k in r.metrics})
-    header = ["trial", "state", "family", *keys, "n_params", *metric_keys, "fit_seconds", "budget", "run_name",
-              "mlflow_run_id", "error"]
-    write_csv(out / "trials.csv", header,
-               [[r.number, r.state, r.family, *[r.params.get(k, "") for k in keys], r.attrs.get("n_params", ""),
-                 *[r.metrics.get(k, "") for k in metric_keys], r.attrs.get("fit_seconds", ""),
-                 r.attrs.get("budget", ""),
-                 r.attrs.get("run_name", ""), r.attrs.get("mlflow_run_id", ""), r.attrs.get("error", "")]
-                for r in rows])
+    tail = ["epochs", "steps", "fit_seconds", "budget", "run_name", "mlflow_run_id", "error"]
+    metric_keys = sorted({k for r in rows for k in r.metrics} - {"n_params", *tail})
+    attrs = ["n_params", *metric_keys, *tail]
+    write_csv(out / "trials.csv", ["trial", "state", "family", *keys, *attrs],
+              [[r.number, r.state, r.family, *[r.params.get(k, "") for k in keys],
+                *[r.metrics[k] if k in r.metrics else r.attrs.get(k, "") for k in attrs]] for r in rows])
     return "trials.csv"
 
 
