@@ -27,7 +27,9 @@ def make_rows(tmp_path, plan=None):
                 w.writerows([f"f{i}.wav", "frm", *c] for i, c in enumerate(counts))
             files[f"run{n}"] = path
             f1 = sum(c[0] for c in counts) / 20
-            params = {"model": fam, "model.kernel": kernel, "seed": str(seed), **dict(zip(["model.maps"], maps))}
+            params = {"model": fam, "model.kernel": kernel, "seed": str(seed)}
+            if maps:
+                params["model.maps"] = maps[0]
             rows.append(TrialRow(n, "COMPLETE", fam, params,
                                  {"mlflow_run_id": f"run{n}", "n_params": 1000},
                                  metrics={"val/f1_frm": f1, "test/f1_frm": f1}))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sedbench.report.collect import REPEATS, TrialRow, best_group, completed, file_counts, mean_of, shift_counts
+from sedbench.report.collect import TrialRow, best_group, completed, file_counts, matched_groups, mean_of, shift_counts
 
 PAPER = "Cakir et al. 2017"
 
@@ -56,23 +56,6 @@ def _describe(trials: list[TrialRow]) -> str:
     r = trials[0]
     params = f", {int(r.attrs['n_params']):,} params" if r.attrs.get("n_params") else ""
     return f"{r.family.upper()} `{r.config_key() or 'base'}`{params}, F1 {100 * mean_of(trials, 'test/f1_frm'):.1f} %"
-
-
-def matched_groups(rows: list[TrialRow], family: str, key: str, needed=lambda values: True) -> dict[str, list]:
-    """``{value of key: trials}`` for configurations of ``family`` that differ only in ``key`` (every other
-    setting equal; seeds and folds are the repeats): a study's filter shapes or sequence lengths compared
-    all else equal, as in the paper's Tables I and IV. Of several such contexts (e.g. two model sizes), the
-    one whose values pass ``needed`` with the most values, then the best mean validation score."""
-    contexts: dict[str, dict[str, list[TrialRow]]] = {}
-    for r in completed(rows):
-        if r.family != family or key not in r.params:
-            continue
-        context = " ".join(f"{k}={v}" for k, v in sorted(r.params.items()) if k not in (*REPEATS, key))
-        contexts.setdefault(context, {}).setdefault(r.params[key].replace(" ", ""), []).append(r)
-    usable = [c for c in contexts.values() if len(c) >= 2 and needed(c)]
-    if not usable:
-        return {}
-    return max(usable, key=lambda c: (len(c), max(mean_of(ts, "val/f1_frm") for ts in c.values())))
 
 
 def family_claims(rows, counts) -> list[Verdict]:

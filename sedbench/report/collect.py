@@ -136,6 +136,23 @@ def best_group(rows: list[TrialRow], family: str, where=lambda r: True) -> list[
     return max(cands, key=lambda ts: mean_of(ts, "val/f1_frm")) if cands else None
 
 
+def matched_groups(rows: list[TrialRow], family: str, key: str, needed=lambda values: True) -> dict[str, list]:
+    """``{value of key: trials}`` for configurations of ``family`` that differ only in ``key`` (every other
+    setting equal; seeds and folds are the repeats): a study's filter shapes or sequence lengths compared
+    all else equal, as in the paper's Tables I and IV. Of several such contexts (e.g. two model sizes), the
+    one whose values pass ``needed`` with the most values, then the best mean validation score."""
+    contexts: dict[str, dict[str, list[TrialRow]]] = {}
+    for r in completed(rows):
+        if r.family != family or key not in r.params:
+            continue
+        context = " ".join(f"{k}={v}" for k, v in sorted(r.params.items()) if k not in (*REPEATS, key))
+        contexts.setdefault(context, {}).setdefault(r.params[key].replace(" ", ""), []).append(r)
+    usable = [c for c in contexts.values() if len(c) >= 2 and needed(c)]
+    if not usable:
+        return {}
+    return max(usable, key=lambda c: (len(c), max(mean_of(ts, "val/f1_frm") for ts in c.values())))
+
+
 def best_groups(rows: list[TrialRow]) -> dict[str, list[TrialRow]]:
     """Each family's best configuration (mean validation score) with all its trials (seeds, folds)."""
     return {fam: best_group(rows, fam) for fam in sorted({r.family for r in completed(rows)})}

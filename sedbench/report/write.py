@@ -11,7 +11,15 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from sedbench.report.collect import TrialRow, best_groups, best_per_family, collect, completed, file_counts
+from sedbench.report.collect import (
+    TrialRow,
+    best_groups,
+    best_per_family,
+    collect,
+    completed,
+    file_counts,
+    matched_groups,
+)
 from sedbench.report.common import (
     figure,
     finish,
@@ -154,16 +162,22 @@ def write_per_class(rows: list[TrialRow], out: Path) -> str | None:
     return "per_class.md"
 
 
-def _by_param(rows: list[TrialRow], key: str) -> dict[tuple[str, str], list[float]]:
-    out: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in completed(rows):
-        if key in r.params and not math.isnan(r.get("test/f1_frm")):
-            out[(r.family, r.params[key])].append(r.get("test/f1_frm"))
-    return out
+def _by_param(rows: list[TrialRow], key: str) -> tuple[dict[tuple[str, str], list[float]], dict[str, str]]:
+    """Test F1_frm per (family, value of ``key``) over configurations that differ only in ``key``
+    (:func:`matched_groups`), and each family's other settings."""
+    out: dict[tuple[str, str], list[float]] = {}
+    contexts: dict[str, str] = {}
+    for fam in sorted({r.family for r in completed(rows)}):
+        for value, trials in matched_groups(rows, fam, key).items():
+            scores = [t.get("test/f1_frm") for t in trials if not math.isnan(t.get("test/f1_frm"))]
+            if scores:
+                out[(fam, value)] = scores
+                contexts[fam] = " ".join(p for p in trials[0].config_key().split() if not p.startswith(f"{key}="))
+    return out, contexts
 
 
 def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
-    groups = _by_param(rows, "model.kernel")
+    groups, contexts = _by_param(rows, "model.kernel")
     shapes = sorted({s for _, s in groups}, key=lambda s: [int(x) for x in s.strip("[]").split(",")])
     if len(shapes) < 2:
         return []
@@ -172,7 +186,8 @@ def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
                [[f, s, len(groups[(f, s)]), statistics.fmean(groups[(f, s)])] for f in fams for s in shapes
                 if (f, s) in groups])
     lines = ["# F1_frm vs. filter shape (Table IV)", "", "Test F1_frm (%) over the trials with each filter shape "
-             "(frequency, time): mean ± std [95 % t interval of the mean] (n = trials).", "",
+             "(frequency, time), all other settings equal: mean ± std [95 % t interval of the mean] (n = trials).",
+             "", *[f"- {f.upper()}: `{contexts[f]}`" for f in fams], "",
              "| filter (freq, time) | " + " | ".join(f.upper() for f in fams) + " |", "|---|" + "---:|" * len(fams)]
     for s in shapes:
         cells = [f"{mean_std(groups[(f, s)], True)} (n = {len(groups[(f, s)])})" if (f, s) in groups else "–"
@@ -197,11 +212,14 @@ def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
 
 def write_seq_len(rows: list[TrialRow], out: Path) -> str | None:
     """Mean test F1_frm against the sequence length in seconds (frames times each run's frame hop)."""
-    groups: dict[tuple[str, int, float], list[float]] = defaultdict(list)  # (family, frames, seconds)
-    for r in completed(rows):
-        if "data.seq_len" in r.params and r.hop_seconds and not math.isnan(r.get("test/f1_frm")):
-            frames = int(r.params["data.seq_len"])
-            groups[(r.family, frames, round(frames * r.hop_seconds, 4))].append(r.get("test/f1_frm"))
+    hops = {r.number: r.hop_seconds for r in rows}
+    groups: dict[tuple[str, int, float], list[float]] = {}  # (family, frames, seconds), all else equal
+    for fam in sorted({r.family for r in completed(rows)}):
+        for value, trials in matched_groups(rows, fam, "data.seq_len").items():
+            hop = hops.get(trials[0].number)
+            scores = [t.get("test/f1_frm") for t in trials if not math.isnan(t.get("test/f1_frm"))]
+            if hop and scores:
+                groups[(fam, int(value), round(int(value) * hop, 4))] = scores
     if len({s for _, _, s in groups}) < 2:
         return None
     keys = sorted(groups, key=lambda k: (k[0], k[2]))
