@@ -39,10 +39,10 @@ def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
     keys = sorted({k for r in rows for k in r.params})
     tail = ["epochs", "steps", "fit_seconds", "budget", "run_name", "mlflow_run_id", "error"]
     metric_keys = sorted({k for r in rows for k in r.metrics} - {"n_params", *tail})
-    attrs = ["n_params", *metric_keys, *tail]
-    write_csv(out / "trials.csv", ["trial", "state", "family", *keys, *attrs],
+    write_csv(out / "trials.csv", ["trial", "state", "family", *keys, "n_params", *metric_keys, *tail],
               [[r.number, r.state, r.family, *[r.params.get(k, "") for k in keys],
-                *[r.metrics[k] if k in r.metrics else r.attrs.get(k, "") for k in attrs]] for r in rows])
+                *[r.metrics.get(k, r.attrs.get(k, "")) for k in ["n_params", *metric_keys]],
+                *[r.attrs.get(k, r.metrics.get(k, "")) for k in tail]] for r in rows])
     return "trials.csv"
 
 
