@@ -118,7 +118,7 @@ def seq_len_claim(rows, counts) -> Verdict:
     return compare(claim, longer, short, counts)
 
 
-def pitch_shift_claims(rows, shift_counts) -> list[Verdict]:
+def pitch_shift_claims(rows, counts) -> list[Verdict]:
     """Fig. 5: the change of F1_frm under pitch shift (mean over the evaluated shifts minus the unshifted
     score, from the same re-scoring) of the CRNN and of the CNN is larger (less F1 lost) than the RNN's."""
     out = []
@@ -126,14 +126,14 @@ def pitch_shift_claims(rows, shift_counts) -> list[Verdict]:
     for fam in ("crnn", "cnn"):
         claim = Verdict(f"{fam.upper()} loses less F1 under pitch shift than RNN", f"{PAPER}, Fig. 5")
         mine = best_group(rows, fam)
-        missing = [r for r in (mine or []) + (rnn or []) if shift_counts(r) is None]
+        missing = [r for r in (mine or []) + (rnn or []) if counts(r) is None]
         if mine is None or rnn is None or missing:
             claim.todo = ("needs the pitch-shifted scores of every seed of the best CRNN, CNN and RNN "
                           "configurations" + (f" ({len(missing)} runs lack them)" if missing else "") +
                           ": `sedbench evaluate --sweep NAME --pitch-shift=-2,-1,1,2`, then the report again")
             out.append(claim)
             continue
-        out.append(compare(claim, mine, rnn, shift_counts, +1, statistic="f1_change"))
+        out.append(compare(claim, mine, rnn, counts, +1, statistic="f1_change"))
     return out
 
 

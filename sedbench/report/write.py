@@ -212,11 +212,10 @@ def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
 
 def write_seq_len(rows: list[TrialRow], out: Path) -> str | None:
     """Mean test F1_frm against the sequence length in seconds (frames times each run's frame hop)."""
-    hops = {r.number: r.hop_seconds for r in rows}
     groups: dict[tuple[str, int, float], list[float]] = {}  # (family, frames, seconds), all else equal
     for fam in sorted({r.family for r in completed(rows)}):
         for value, trials in matched_groups(rows, fam, "data.seq_len").items():
-            hop = hops.get(trials[0].number)
+            hop = trials[0].hop_seconds
             scores = [t.get("test/f1_frm") for t in trials if not math.isnan(t.get("test/f1_frm"))]
             if hop and scores:
                 groups[(fam, int(value), round(int(value) * hop, 4))] = scores
