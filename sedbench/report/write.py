@@ -152,7 +152,9 @@ def write_per_class(rows: list[TrialRow], out: Path) -> str | None:
     fams = list(best)
     lines = ["# Class-wise F1_frm (Table III)", "",
              "Test F1_frm (%) of each family's best configuration (by mean validation score): mean ± std over its "
-             "seeds and folds and, in brackets, the 95 % t interval of the mean (n = trials).", "",
+             "seeds and folds and, in brackets, the 95 % t interval of the mean (n = trials). A configuration trained "
+             "once has no interval here: class-wise counts per file are not recorded (overall ones are, see "
+             "scores.md).", "",
              "| class | " + " | ".join(f"{f.upper()} (n = {len(best[f])})" for f in fams) + " |",
              "|---|" + "---:|" * len(fams)]
     for c in classes:
