@@ -146,21 +146,21 @@ class Payload:
 
 def test_a_checkpoint_holding_more_than_weights_is_refused_not_unpickled(synth_dir, tmp_path, monkeypatch):
     """The best checkpoint is swapped for a hostile one between fitting and testing: train() refuses it."""
-    import pytorch_lightning.callbacks as callbacks
     import torch
 
+    from sedbench.training import callbacks
     from sedbench.training.train import train
 
     marker = tmp_path / "code-ran"
 
-    class Swap(callbacks.EarlyStopping):  # train() builds its EarlyStopping from this module at call time
+    class Swap(callbacks.WarmupEarlyStopping):  # train() imports its early stopping from this module at call time
         def on_train_end(self, trainer, pl_module):
             best = trainer.checkpoint_callback.best_model_path
             state = torch.load(best, weights_only=True)
             state["hyper_parameters"] = {"note": Payload(marker)}
             torch.save(state, best)
 
-    monkeypatch.setattr(callbacks, "EarlyStopping", Swap)
+    monkeypatch.setattr(callbacks, "WarmupEarlyStopping", Swap)
     from sedbench.errors import DataError
 
     with pytest.raises(DataError, match=r"best.*\.ckpt: refused to load this checkpoint: it holds more than weights"):
