@@ -34,10 +34,13 @@ class Verdict:
     todo: str = ""
 
 
+NO_COUNTS = "the runs have no file_counts.csv artifact (recorded by an older sedbench, or no MLflow store)"
+
+
 def compare(claim: Verdict, a: list[TrialRow], b: list[TrialRow], counts, direction: int = +1,
-            statistic: str = "f1") -> Verdict:
+            statistic: str = "f1", missing: str = NO_COUNTS) -> Verdict:
     """Fill ``claim`` with the difference of ``statistic`` of group ``a`` minus ``b`` (per-run counts from
-    ``counts(row)``, None for a run that has none)."""
+    ``counts(row)``, None for a run that has none: then ``missing`` says what to run)."""
     import numpy as np
 
     from sedbench.stats import hierarchical_difference, verdict
@@ -46,7 +49,7 @@ def compare(claim: Verdict, a: list[TrialRow], b: list[TrialRow], counts, direct
     claim.compared = f"{_describe(a)} vs {_describe(b)}"
     claim.n = f"{len(a)} vs {len(b)}"
     if any(c is None for c in (*ca, *cb)):
-        claim.todo = "the runs have no file_counts.csv artifact (recorded by an older sedbench, or no MLflow store)"
+        claim.todo = f"{missing} ({sum(c is None for c in (*ca, *cb))} of {len(ca) + len(cb)} runs lack them)"
         return claim
     if any(np.shape(c) != np.shape(ca[0]) for c in (*ca, *cb)):
         claim.todo = "the runs were scored on different test files"
@@ -130,14 +133,13 @@ def pitch_shift_claims(rows, counts) -> list[Verdict]:
     for fam in ("crnn", "cnn"):
         claim = Verdict(f"{fam.upper()} loses less F1 under pitch shift than RNN", f"{PAPER}, Fig. 5")
         mine = best_group(rows, fam)
-        missing = [r for r in (mine or []) + (rnn or []) if counts(r) is None]
-        if mine is None or rnn is None or missing:
-            claim.todo = ("needs the pitch-shifted scores of every seed of the best CRNN, CNN and RNN "
-                          "configurations" + (f" ({len(missing)} runs lack them)" if missing else "") +
-                          ": `sedbench evaluate --sweep NAME --pitch-shift=-2,-1,1,2`, then the report again")
+        todo = ("needs the pitch-shifted scores of every seed of the best CRNN, CNN and RNN configurations: "
+                "`sedbench evaluate --sweep NAME --pitch-shift=-2,-1,1,2`, then the report again")
+        if mine is None or rnn is None:
+            claim.todo = todo
             out.append(claim)
-            continue
-        out.append(compare(claim, mine, rnn, counts, +1, statistic="f1_change"))
+        else:
+            out.append(compare(claim, mine, rnn, counts, +1, statistic="f1_change", missing=todo))
     return out
 
 

@@ -20,7 +20,7 @@ def fmt(v: float | None, pct: bool = False) -> str:
 
 def mean_std(values: list[float], pct: bool) -> str:
     """``mean ± std [low, high]`` over seeds (and folds), the bracket the 95 % t interval of the mean;
-    one value alone has no spread, and says so (``n = 1``)."""
+    one value alone is shown bare (every table that uses this gives n beside it)."""
     from sedbench.stats import mean_std_interval
 
     mean, std, (low, high) = mean_std_interval(values)
@@ -28,7 +28,7 @@ def mean_std(values: list[float], pct: bool) -> str:
         return "–"
     scale, digits = (100, 1) if pct else (1, 3)
     if math.isnan(std):
-        return f"{scale * mean:.{digits}f} (n = 1)"
+        return f"{scale * mean:.{digits}f}"
     return (f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f} "
             f"[{scale * low:.{digits}f}, {scale * high:.{digits}f}]")
 
