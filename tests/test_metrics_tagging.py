@@ -42,4 +42,4 @@ def test_event_based_through_sed_eval():
     ref = {"a": [Event(1.0, 3.0, "dog"), Event(5.0, 6.0, "cat")]}
     est = {"a": [Event(1.1, 2.9, "dog"), Event(8.0, 9.0, "cat")]}
     r = event_based(ref, est)
-    assert r["overall"]["f_measure"] == pytest.approx(0.5) and r["class_wise"]["dog"]["f_measure"] == 1.0
+    assert r.f1 == pytest.approx(0.5) and r.class_wise["dog"]["f_measure"] == 1.0 and r.class_wise["cat"]["Nref"] == 1

@@ -104,6 +104,7 @@ class SegmentScores:
     counts: dict[str, float] = field(default_factory=dict)
     files: int = 0
     evaluated_seconds: float = 0.0
+    file_counts: list[tuple[int, ...]] = field(default_factory=list)  # per file: FILE_COUNTS (intervals over files)
 
     @property
     def f1(self) -> float:
@@ -194,7 +195,7 @@ class SegmentAccumulator:
             vals = [cw[key] for cw in class_wise.values()]
             average[key] = float(np.nanmean(vals)) if vals and not np.all(np.isnan(vals)) else float("nan")
         return SegmentScores(self.resolution, overall, class_wise, average, {k: float(v) for k, v in o.items()},
-                             self.files, self.evaluated_seconds)
+                             self.files, self.evaluated_seconds, list(self.file_counts))
 
 
 def _fit(roll: np.ndarray, n: int) -> np.ndarray:
