@@ -129,7 +129,10 @@ def log_artifact(logger, path: str | Path, artifact_path: str | None = None) -> 
 
 # metrics.json key of a class-wise dict -> MLflow metric prefix (one metric per class)
 CLASS_METRICS = {"class_wise_test_f1": "test/f1_frm", "class_wise_test_precision": "test/precision_frm",
-                 "class_wise_test_recall": "test/recall_frm", "class_wise_test_eer": "test/eer"}
+                 "class_wise_test_recall": "test/recall_frm", "class_wise_test_eer": "test/eer",
+                 **{f"class_wise_test_{m}{pp}": f"test/{m}{pp}" for m in ("f1_event", "er_event", "auroc_1sec")
+                    for pp in ("", "_pp")},
+                 "median_filter_s": "postprocess/median_filter_s"}
 
 
 # metrics.json keys that describe the run rather than score it: kept out of MLflow's metrics (a parameter there)

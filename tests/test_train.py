@@ -23,6 +23,11 @@ def test_train_records_everything(synth_dir, tmp_path):
     for key in ("test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec", "n_params", "fit_seconds"):
         assert key in metrics and math.isfinite(metrics[key])
     assert len(metrics["class_wise_test_f1"]) == 16 and (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+    detection = ("f1_event", "er_event", "psds1", "psds2", "auroc_1sec")
+    for key in (*detection, *[f"{k}_pp" for k in ("f1_frm", "er_frm", "f1_1sec", "er_1sec", *detection)]):
+        assert math.isfinite(metrics[f"test/{key}"]), key  # raw and median-filtered, event-based and PSDS
+    assert set(metrics["median_filter_s"]) == set(metrics["class_wise_test_f1_event"]) == set(metrics[
+        "class_wise_test_f1"]) and metrics["detection_seconds"] > 0
 
     client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
@@ -30,7 +35,9 @@ def test_train_records_everything(synth_dir, tmp_path):
     assert run.data.params["model.maps"] == "8" and run.data.params["model.pool"] == "[5, 4, 2]"
     assert run.data.tags["family"] == "crnn" and run.data.tags["dataset"] == "folder" and run.data.tags["seed"] == "0"
     for key in ("test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec", "n_params", "fit_seconds",
-                "test/f1_frm/glass smash"):
+                "test/f1_frm/glass smash", "test/f1_event", "test/er_event", "test/psds1", "test/psds2",
+                "test/f1_event_pp", "test/psds1_pp", "test/f1_event/glass smash",
+                "postprocess/median_filter_s/glass smash"):
         assert key in run.data.metrics, key
     assert run.data.metrics["test/f1_frm"] == pytest.approx(metrics["test/f1_frm"])
     history = client.get_metric_history(run.info.run_id, "val/f1_frm")
@@ -80,7 +87,7 @@ def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
         cfg = tiny_cfg(synth_dir, tmp_path / str(i), "model=cnn", "model.maps=8")
         train(cfg)
         m = json.loads((tmp_path / str(i) / "run" / "metrics.json").read_text())
-        results.append({k: v for k, v in m.items() if k not in ("fit_seconds", "mlflow_run_id")})
+        results.append({k: v for k, v in m.items() if k not in ("fit_seconds", "detection_seconds", "mlflow_run_id")})
     assert results[0] == results[1]  # every recorded metric, exactly (class-wise ones included)
     counts = [(tmp_path / str(i) / "run" / "file_counts.csv").read_text() for i in range(2)]
     assert counts[0] == counts[1]

@@ -47,6 +47,14 @@ class SplitScorer:
             return self._score_clips(self.sets[split].per_clip(outputs), self.clip_targets[split])
         return self.score_files(split, self.files(split, outputs), resolutions)
 
+    def detection(self, test_outputs: np.ndarray, val_outputs: np.ndarray | None, psds: bool = True) -> dict:
+        """:func:`detection_metrics` of the test outputs, post-processing tuned on the validation outputs
+        (none without them)."""
+        val = self.files("validation", val_outputs) if val_outputs is not None else []
+        return detection_metrics(self.references["validation"], val, self.references["test"],
+                                 self.files("test", test_outputs), self.classes, self.hop, self.threshold, psds,
+                                 val_outputs is not None)
+
     def score_files(self, split: str, files: list[np.ndarray], resolutions: Sequence[float] = ()) -> dict:
         return score_activity(self.references[split], files, self.classes, self.hop, self.threshold, resolutions)
 
@@ -59,3 +67,49 @@ class SplitScorer:
         return {"f1_clip": float(2 * tp / max(1, 2 * tp + fp + fn)), "eer": float(np.nan_to_num(eer, nan=1.0)),
                 "accuracy": accuracy(targets, probs),
                 "class_wise": {c: float(e) for c, e in zip(self.classes, per_class, strict=True)}}
+
+
+def detection_metrics(val_refs: Sequence, val_probs: Sequence[np.ndarray], test_refs: Sequence,
+                      test_probs: Sequence[np.ndarray], classes: Sequence[str], hop: float,
+                      threshold: float, psds: bool = True, postprocess: bool = True) -> dict:
+    """What a strongly labelled run records beside the paper's segment scores, raw and post-processed.
+
+    Raw test output: event-based F1/ER (equal to sed_eval, collars 200 ms / 20 %) with class-wise
+    values; with ``psds``, PSDS1, PSDS2 and 1-s segment ROC AUC (sed_scores_eval). With ``postprocess``
+    (``_pp``): class-wise median filters tuned on the validation outputs (sedbench.metrics.postprocess),
+    then the frame, 1-s, event-based (and PSDS) scores again; ``median_filter_s`` holds the lengths.
+    """
+    from sedbench.metrics.event import event_based
+    from sedbench.metrics.postprocess import (
+        events_by_file,
+        median_filter,
+        median_frames,
+        references_by_file,
+        tune_median_filter,
+    )
+    from sedbench.metrics.psds import score_tables, threshold_independent
+
+    refs = references_by_file(test_refs)
+
+    def scores(probs: Sequence[np.ndarray], suffix: str) -> dict:
+        ev = event_based(refs, events_by_file(probs, classes, hop, threshold), classes)
+        out = {f"f1_event{suffix}": ev.f1, f"er_event{suffix}": ev.er,
+               f"class_f1_event{suffix}": {c: r["f_measure"] for c, r in ev.class_wise.items()},
+               f"class_er_event{suffix}": {c: r["error_rate"] for c, r in ev.class_wise.items()}}
+        if psds:
+            ti = threshold_independent(score_tables(probs, list(refs), classes, hop), refs)
+            out.update({f"psds1{suffix}": ti["psds1"], f"psds2{suffix}": ti["psds2"],
+                        f"auroc_1sec{suffix}": ti["auroc_1sec"], f"class_auroc_1sec{suffix}": ti["class_auroc_1sec"]})
+        return {k: ({c: float(np.nan_to_num(x)) for c, x in v.items()} if isinstance(v, dict)
+                    else float(np.nan_to_num(v))) for k, v in out.items()}
+
+    out = scores(test_probs, "")
+    if not postprocess:
+        return out
+    chosen, _ = tune_median_filter(val_refs, val_probs, classes, hop, threshold)
+    filtered = [median_filter(p, [median_frames(chosen[c], hop) for c in classes]) for p in test_probs]
+    segment = score_activity(test_refs, filtered, classes, hop, threshold, (1.0,))
+    out.update({f"{k}_pp": segment[k] for k in ("f1_frm", "er_frm", "f1_1sec", "er_1sec")})
+    out.update(scores(filtered, "_pp"))
+    out["median_filter_s"] = chosen
+    return out

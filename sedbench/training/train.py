@@ -104,6 +104,13 @@ def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
 
     outputs = predict_best(trainer, module, dm.test_dataloader(), checkpoint.best_model_path or None)
     test = scorer("test", outputs, resolutions=(1.0,))
+    if not dm.ds.weak:  # event-based, PSDS, and all again after median filters tuned on validation
+        t0 = time.perf_counter()
+        ev = cfg.get("evaluation") or {}
+        val_outputs = predict_best(trainer, module, dm.val_dataloader(), checkpoint.best_model_path or None) \
+            if ev.get("postprocess", True) else None
+        test.update(scorer.detection(outputs, val_outputs, psds=ev.get("psds", True)))
+        test["detection_seconds"] = round(time.perf_counter() - t0, 3)
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
     metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, dm.ds.weak, n_params, fit_seconds,
                           trainer.current_epoch, dm.params.hop_seconds)
@@ -198,6 +205,7 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     from sedbench.metrics.segment import score_activity
     from sedbench.models.crnn import model_kwargs
     from sedbench.models.gmm import GMMDetector
+    from sedbench.training.scoring import detection_metrics
 
     kwargs = model_kwargs(cfg.model)  # every key known
     ds = dataset_from_config(cfg.data)
@@ -213,12 +221,19 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     t0 = time.perf_counter()
     gmm.fit(*train_features)
     fit_seconds = time.perf_counter() - t0
-    scores = {}
+    scores, probs = {}, {}
     for split in ("validation", "test"):
         feats, _ = split_features(ds, split, params, cache)
-        probs = [gmm.predict(f) for f in feats]
-        scores[split] = score_activity([r.events for r in ds.recordings(split)], probs, ds.classes,
+        probs[split] = [gmm.predict(f) for f in feats]
+        scores[split] = score_activity([r.events for r in ds.recordings(split)], probs[split], ds.classes,
                                        params.hop_seconds, cfg.threshold, (1.0,) if split == "test" else ())
+    t0 = time.perf_counter()
+    ev = cfg.get("evaluation") or {}
+    scores["test"].update(detection_metrics(*[x for s in ("validation", "test")
+                                              for x in ([r.events for r in ds.recordings(s)], probs[s])],
+                                            ds.classes, params.hop_seconds, cfg.threshold, ev.get("psds", True),
+                                            ev.get("postprocess", True)))
+    scores["test"]["detection_seconds"] = round(time.perf_counter() - t0, 3)
     val = scores["validation"]["f1_frm"]
     logger.log_metrics({"val/f1_frm": val, "val/er_frm": scores["validation"]["er_frm"]}, step=0)
     metrics = run_metrics(cfg, logger.run_id, {"val/f1_frm": val}, scores["test"], False, n_params, fit_seconds, 0,
@@ -242,13 +257,20 @@ def run_metrics(cfg: DictConfig, run_id: str, validation: dict, test: dict, weak
 
 def scores_as_metrics(test: dict, weak: bool) -> dict:
     """Test scores as metrics.json keys: overall figures as ``test/<name>``, class-wise dicts by name."""
-    out = {f"test/{k}": v for k, v in test.items() if not isinstance(v, dict)}
+    out = {f"test/{k}": v for k, v in test.items() if not isinstance(v, dict) and k not in RUN_FIGURES}
+    out.update({k: test[k] for k in RUN_FIGURES if k in test})
     if weak:
         out["class_wise_test_eer"] = test["class_wise"]
     else:
         out.update(class_wise_test_f1=test["class_wise"], class_wise_test_precision=test["class_precision"],
                    class_wise_test_recall=test["class_recall"])
+        out.update({f"class_wise_test_{k[len('class_'):]}": v for k, v in test.items()
+                    if k.startswith("class_") and k not in ("class_wise", "class_precision", "class_recall")})
     return out
+
+
+# figures of a test evaluation that are not scores: the tuned median filter lengths, the seconds it all took
+RUN_FIGURES = ("median_filter_s", "detection_seconds")
 
 
 def summary(cfg: DictConfig, metrics: dict, run_dir: Path, logger) -> str:
