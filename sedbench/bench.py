@@ -16,7 +16,15 @@ measurements taken side by side (alternating where they are cheap enough to repe
 6. sweep orchestration: a small sweep's wall time against the sum of its trials' fit times;
 7. CLI start-up: ``sedbench --help`` against ``python -c pass``;
 8. memory: peak RSS of a training run on a paper-size synth set (566 minutes), its features read
-   through memory maps of files beside the feature cache (``sedbench.data.frames``).
+   through memory maps of files beside the feature cache (``sedbench.data.frames``);
+9. event-based metrics: sedbench's fast path against sed_eval's EventBasedMetrics (2 h x 16
+   classes, fragmented detections), values identical;
+10. PSDS1 + PSDS2 + 1-s ROC AUC on a DESED-sized case (2,500 ten-second clips, 10 classes, 156
+   frames per clip as the DESED baseline outputs): ``sedbench score --scores`` (reading the tables,
+   the reference and the durations, then sed_scores_eval) against sed_scores_eval's own readers and
+   functions on the same files, values identical.
+
+``--parts events,psds`` measures only those parts and merges them into an existing ``--out``.
 
 Every figure records the CPU it was measured on (torch's CPU capability and the model name).
 """
@@ -42,6 +50,8 @@ GOALS = {  # figure: (goal, "min" = at least / "max" = at most)
     "sweep_wall_over_fit": (1.15, "max"),
     "cli_help_extra_seconds": (1.0, "max"),
     "train_peak_rss_gb": (2.0, "max"),
+    "event_metrics_speedup": (10.0, "min"),
+    "psds_time_over_sed_scores_eval": (1.1, "max"),
 }
 PAPER_CRNN = {"maps": 256, "pool": [5, 4, 2], "rnn_layers": 1, "kernel": [5, 5]}
 SEQ_LEN, BATCH, N_CLASSES = 256, 8, 16
@@ -267,6 +277,96 @@ def bench_score(resolution: float, hours: float = 2.0) -> dict:
             "identical": identical}
 
 
+def bench_events(hours: float = 2.0) -> dict:
+    """Event-based scores of the 2-h case, each detection cut in three (raw frame outputs fragment)."""
+    from sedbench.data.annotations import Event
+    from sedbench.metrics.event import event_based
+
+    ref, est, classes = score_case(hours)
+    est = {f: [Event(round(e.onset + i * e.duration / 3, 3), round(e.onset + (i + 1) * e.duration / 3, 3), e.label)
+               for e in evs for i in range(3) if round(e.onset + i * e.duration / 3, 3) <
+               round(e.onset + (i + 1) * e.duration / 3, 3)] for f, evs in est.items()}
+    t0 = time.perf_counter()
+    slow = event_based(ref, est, classes, engine="sed_eval")
+    sed_eval_wall = time.perf_counter() - t0
+    fast_wall = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fast = event_based(ref, est, classes)
+        fast_wall = min(fast_wall, time.perf_counter() - t0)
+    identical = (fast.overall == slow.overall and fast.class_wise == slow.class_wise
+                 and fast.file_counts == slow.file_counts)
+    return {"reference_events": sum(map(len, ref.values())), "system_events": sum(map(len, est.values())),
+            "sed_eval_seconds": round(sed_eval_wall, 3), "sedbench_seconds": round(fast_wall, 4),
+            "event_metrics_speedup": sed_eval_wall / fast_wall, "f1": round(fast.f1, 4), "er": round(fast.er, 4),
+            "identical": identical}
+
+
+def psds_case(folder: Path, files: int = 2500, n_classes: int = 10, frames: int = 156, seconds: float = 10.0,
+              seed: int = 0) -> tuple[Path, Path, Path]:
+    """A DESED-sized case on disk: reference tsv, a folder of per-file score tables, a durations tsv."""
+    import numpy as np
+
+    from sedbench.data.annotations import Event, write_event_table
+    from sedbench.metrics.psds import score_tables, write_score_tables
+
+    rng = np.random.default_rng(seed)
+    classes = [f"class{k}" for k in range(n_classes)]
+    hop = seconds / frames
+    rows, probs, names = [], [], []
+    for f in range(files):
+        name = f"clip{f:05d}"
+        truth = np.zeros((frames, n_classes))
+        for k in rng.choice(n_classes, size=int(rng.integers(1, 4)), replace=False):
+            on = round(float(rng.uniform(0, seconds - 1)), 3)
+            off = round(min(seconds, on + float(rng.uniform(0.3, 6))), 3)
+            rows.append((f"{name}.wav", Event(on, off, classes[k])))
+            truth[int(on / hop):int(np.ceil(off / hop)), k] = 1
+        noise = np.stack([np.convolve(rng.normal(0, 1, frames), np.ones(9) / 3, "same") for _ in classes], 1)
+        probs.append(np.round(1 / (1 + np.exp(-(4 * truth - 2 + noise))), 4))
+        names.append(name)
+    write_event_table(folder / "reference.tsv", rows)
+    write_score_tables(folder / "scores", score_tables(probs, names, classes, hop))
+    (folder / "durations.tsv").write_text("filename\tduration\n" + "".join(f"{n}.wav\t{seconds}\n" for n in names))
+    return folder / "reference.tsv", folder / "scores", folder / "durations.tsv"
+
+
+def bench_psds(work: Path, files: int = 2500) -> dict:
+    """``sedbench score --scores`` against sed_scores_eval reading and scoring the same files (alternating)."""
+    from sed_scores_eval import intersection_based, io, segment_based
+
+    from sedbench.metrics.files import score_probabilities
+    from sedbench.metrics.psds import AUROC_SEGMENT, PSDS1, PSDS2
+
+    ref, scores, durations = psds_case(work / "psds", files)
+
+    def theirs() -> dict:
+        tables, gt = io.read_sed_scores(scores), io.read_ground_truth_events(ref)
+        lengths = io.read_audio_durations(durations)
+        auroc = segment_based.auroc(tables, gt, lengths, segment_length=AUROC_SEGMENT)[0]
+        return {"psds1": intersection_based.psds(tables, gt, lengths, **PSDS1)[0],
+                "psds2": intersection_based.psds(tables, gt, lengths, **PSDS2)[0], "auroc_1sec": auroc["mean"]}
+
+    walls: dict[str, list[float]] = {"sedbench": [], "sed_scores_eval": []}
+    values = {}
+    for _ in range(2):
+        for name, fn in (("sed_scores_eval", theirs), ("sedbench", lambda: score_probabilities(ref, scores,
+                                                                                                durations)[0])):
+            t0 = time.perf_counter()
+            values[name] = fn()
+            walls[name].append(time.perf_counter() - t0)
+    identical = all(float(values["sedbench"][k]) == float(values["sed_scores_eval"][k])
+                    for k in ("psds1", "psds2", "auroc_1sec"))
+    return {"files": files, "classes": 10, "frames_per_file": 156, "sedbench_seconds": [round(w, 2) for w in
+                                                                                       walls["sedbench"]],
+            "sed_scores_eval_seconds": [round(w, 2) for w in walls["sed_scores_eval"]],
+            "psds_time_over_sed_scores_eval": min(walls["sedbench"]) / min(walls["sed_scores_eval"]),
+            "psds1": float(values["sedbench"]["psds1"]), "psds2": float(values["sedbench"]["psds2"]),
+            "auroc_1sec": float(values["sedbench"]["auroc_1sec"]), "identical": identical,
+            "note": "sedbench computes PSDS with sed_scores_eval itself: the ratio is the cost of sedbench's "
+                    "reading, naming and checks around it"}
+
+
 # --------------------------------------------------------------------------- 4-5. data
 def bench_pipeline(dm) -> dict:
     """Frames per second the training loader delivers (one epoch, no model)."""
@@ -346,6 +446,28 @@ def bench_memory(work: Path, minutes: float, train_seconds: int, root: Path | No
 
 
 # --------------------------------------------------------------------------- all
+PARTS = ("events", "psds")  # what --parts can measure alone
+
+
+def run_parts(args, result: dict) -> dict:
+    """Only the parts in ``--parts`` (event-based metrics, PSDS), merged into an earlier result."""
+    from sedbench.hardware import cpu_info
+
+    info = cpu_info()
+    result.setdefault("machine", {}).update(cpu=info["model"], cpu_capability=info["capability"],
+                                            bf16_native=info["bf16_native"], cpus=os.cpu_count())
+    parts = {p.strip() for p in args.parts.split(",")}
+    if "events" in parts:
+        log("event-based metrics: sed_eval, then sedbench")
+        result["event_metrics"] = bench_events()
+    if "psds" in parts:
+        with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
+            log(f"PSDS on {args.psds_files:,} clips: sed_scores_eval and sedbench score, twice each")
+            result["psds"] = bench_psds(Path(tmp), args.psds_files)
+    result["goals"] = goals(result)
+    return result
+
+
 def run(args) -> dict:
     import torch
 
@@ -384,6 +506,10 @@ def run(args) -> dict:
         python_wall = _best_wall([sys.executable, "-c", "pass"])
         result["cli"] = {"help_seconds": round(help_wall, 3), "python_seconds": round(python_wall, 3),
                          "cli_help_extra_seconds": help_wall - python_wall, "ratio": help_wall / python_wall}
+        log("event-based metrics: sed_eval, then sedbench")
+        result["event_metrics"] = bench_events()
+        log(f"PSDS on {args.psds_files:,} clips: sed_scores_eval and sedbench score, twice each")
+        result["psds"] = bench_psds(work, args.psds_files)
         if args.memory_data is not None:
             log(f"memory: training on {args.memory_data}")
             result["memory"] = bench_memory(work, 0, args.memory_train_seconds, args.memory_data)
@@ -395,18 +521,20 @@ def run(args) -> dict:
 
 
 def goals(result: dict) -> dict:
-    t = result["training"]
-    values = {
-        "train_loop_ratio": t["train_loop_ratio"],
-        "flops_fraction_fp32": t["flops_fraction_fp32"],
-        "metrics_speedup_0.02s": result["metrics_0.02s"]["speedup"],
-        "pipeline_over_training": result["pipeline"]["pipeline_over_training"],
-        "cache_warm_over_cold": result["cache"]["cache_warm_over_cold"],
-        "sweep_wall_over_fit": result["sweep"]["sweep_wall_over_fit"],
-        "cli_help_extra_seconds": result["cli"]["cli_help_extra_seconds"],
+    sources = {  # figure: where it is in the result (parts not measured are left out)
+        "train_loop_ratio": ("training", "train_loop_ratio"),
+        "flops_fraction_fp32": ("training", "flops_fraction_fp32"),
+        "metrics_speedup_0.02s": ("metrics_0.02s", "speedup"),
+        "pipeline_over_training": ("pipeline", "pipeline_over_training"),
+        "cache_warm_over_cold": ("cache", "cache_warm_over_cold"),
+        "sweep_wall_over_fit": ("sweep", "sweep_wall_over_fit"),
+        "cli_help_extra_seconds": ("cli", "cli_help_extra_seconds"),
+        "train_peak_rss_gb": ("memory", "train_peak_rss_gb"),
+        "event_metrics_speedup": ("event_metrics", "event_metrics_speedup"),
+        "psds_time_over_sed_scores_eval": ("psds", "psds_time_over_sed_scores_eval"),
     }
-    if "memory" in result:
-        values["train_peak_rss_gb"] = result["memory"]["train_peak_rss_gb"]
+    values = {key: result[part][name] for key, (part, name) in sources.items()
+              if name in result.get(part, {})}
     # every figure carries the CPU it was measured on: figures from different machines are not comparable
     machine = result.get("machine", {})
     cpu = {"cpu_capability": machine.get("cpu_capability"), "cpu_model": machine.get("cpu")}
@@ -415,8 +543,11 @@ def goals(result: dict) -> dict:
         goal, kind = GOALS[key]
         out[key] = {"value": value, "goal": goal, "kind": kind,
                     "met": value >= goal if kind == "min" else value <= goal, **cpu}
-    identical = all(result[f"metrics_{r}s"]["identical"] for r in (0.02, 1.0))
-    out["metrics_identical"] = {"value": identical, "goal": True, "kind": "equal", "met": identical, **cpu}
+    for key, parts in (("metrics_identical", ("metrics_0.02s", "metrics_1.0s")),
+                       ("event_metrics_identical", ("event_metrics",)), ("psds_identical", ("psds",))):
+        if all(p in result for p in parts):
+            identical = all(result[p]["identical"] for p in parts)
+            out[key] = {"value": identical, "goal": True, "kind": "equal", "met": identical, **cpu}
     return out
 
 
@@ -430,6 +561,10 @@ LABELS = {
     "sweep_wall_over_fit": "6. sweep wall / sum of trial fit times",
     "cli_help_extra_seconds": "7. `sedbench --help` - `python -c pass` (s)",
     "train_peak_rss_gb": "8. peak RSS training on paper-size synth (GB)",
+    "event_metrics_speedup": "9. event-based: sed_eval time / sedbench time",
+    "event_metrics_identical": "9. event-based: values identical to sed_eval",
+    "psds_time_over_sed_scores_eval": "10. PSDS, DESED-sized: sedbench / sed_scores_eval time",
+    "psds_identical": "10. PSDS: values identical to sed_scores_eval",
 }
 
 
@@ -446,7 +581,9 @@ def table(result: dict) -> str:
         sign = ">=" if g["kind"] == "min" else "<=" if g["kind"] == "max" else "=="
         value = g["value"] if isinstance(g["value"], bool) else f"{g['value']:.3g}"
         lines.append(f"{label:<58}{value!s:>10}{sign + ' ' + str(g['goal']):>10}  {'yes' if g['met'] else 'NO'}")
-    t = result["training"]
+    t = result.get("training")
+    if t is None:
+        return "\n".join(lines)
     lines += ["", f"training: {t['flops_per_frame'] / 1e6:.0f} MFLOP per frame; "
                   f"fp32 {t['achieved_flops_fp32'] / 1e9:.0f} "
               f"GFLOP/s of {t['matmul_flops_fp32'] / 1e9:.0f} (matmul)"]
@@ -478,8 +615,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-minutes", type=float, default=566.0, help="synth minutes for item 8 (0: skip)")
     ap.add_argument("--memory-data", type=Path, help="an existing synth set for item 8 (skips generating one)")
     ap.add_argument("--memory-train-seconds", type=int, default=60, help="training time of the memory run")
+    ap.add_argument("--psds-files", type=int, default=2500, help="ten-second clips of the PSDS case (item 10)")
+    ap.add_argument("--parts", help=f"measure only these ({', '.join(PARTS)}, comma separated) and merge them into "
+                                    "--out")
     args = ap.parse_args(argv)
-    result = run(args)
+    if args.parts:
+        earlier = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        result = run_parts(args, earlier)
+    else:
+        result = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
     print(table(result))

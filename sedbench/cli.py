@@ -127,15 +127,31 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine "
                                                          "only; anything else exposes the stores without a login)")
 
-    score = sub.add_parser("score", help="score a system output against a reference (DCASE tsv files)",
-                           description="Segment-based F1, precision, recall and error rate, micro-averaged over "
-                                       "files, computed exactly as sed_eval does (or by sed_eval itself).")
-    score.add_argument("reference", type=Path, help="reference tsv: filename onset offset event_label")
-    score.add_argument("estimated", type=Path, help="system output tsv, same columns")
+    score = sub.add_parser(
+        "score", help="score a system output against a reference (event lists in any sed_eval layout; PSDS)",
+        description="Segment-based (the paper's F1/ER on frames and 1-s segments) and event-based scores of event "
+                    "lists, computed exactly as sed_eval does; with --scores, PSDS1/PSDS2 and ROC AUC from frame "
+                    "scores as sed_scores_eval computes them. Lists: 'filename onset offset event_label' tables "
+                    "(tab, comma, semicolon or spaces; header optional, DESED/DCASE tsv), 5 columns with a scene, "
+                    "per-file 'onset offset [event_label]' lists (TUT-SED .ann), or two folders of per-file lists "
+                    "paired by base name. See docs/metrics.md.")
+    score.add_argument("reference", type=Path, help="reference events: a table, a per-file list or a folder of lists")
+    score.add_argument("estimated", type=Path, nargs="?",
+                       help="system output events, the same way (optional with --scores)")
+    score.add_argument("--scores", type=Path, metavar="DIR",
+                       help="folder of per-file score tables (sed_scores_eval layout: <file>.tsv with columns onset "
+                            "offset <class>...): adds PSDS1, PSDS2 and 1-s segment ROC AUC")
+    score.add_argument("--durations", type=Path, metavar="TSV",
+                       help="'filename duration' table for PSDS (default: each score table's last offset)")
     score.add_argument("--resolution", type=float, action="append",
                        help="segment length in seconds; repeatable (default: 0.02 and 1.0, F1_frm and F1_1sec)")
     score.add_argument("--engine", choices=["fast", "sed_eval"], default="fast",
-                       help="fast (vectorized, equal to sed_eval) or the sed_eval reference implementation")
+                       help="segment scores: fast (vectorized, equal to sed_eval) or the sed_eval implementation")
+    score.add_argument("--no-events", action="store_true", help="skip the event-based scores")
+    score.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                       help="95 %% intervals over files of every overall score from N bootstrap draws (e.g. 2000)")
+    score.add_argument("--label", default="event",
+                       help="class name for lists without labels ('onset offset' lines; default 'event')")
     score.add_argument("--json", action="store_true", help="print JSON instead of tables")
     return parser
 
@@ -174,10 +190,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_score(args) -> None:
-    from sedbench.metrics.files import as_json, as_text, score_event_files
+    from sedbench.errors import SedbenchError
+    from sedbench.metrics.files import as_json, as_text, intervals, score_event_files, score_probabilities
 
-    results = score_event_files(args.reference, args.estimated, args.resolution or [0.02, 1.0], args.engine)
-    print(as_json(results) if args.json else as_text(results, args.engine))
+    if args.estimated is None and args.scores is None:
+        raise SedbenchError("nothing to score. Fix: give the system's event list after the reference, or --scores DIR")
+    if args.bootstrap < 0:
+        raise SedbenchError(f"--bootstrap {args.bootstrap}: the number of draws must be >= 0 (e.g. 2000)")
+    results, bounds = {}, None
+    if args.estimated is not None:
+        results = score_event_files(args.reference, args.estimated, args.resolution or [0.02, 1.0], args.engine,
+                                    event_based=not args.no_events, label=args.label)
+        bounds = intervals(results, args.bootstrap) if args.bootstrap else None
+    psds = score_probabilities(args.reference, args.scores, args.durations, args.label) if args.scores else None
+    print(as_json(results, bounds, psds) if args.json else as_text(results, args.engine, bounds, psds, args.bootstrap))
 
 
 def cmd_evaluate(args) -> None:

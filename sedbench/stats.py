@@ -47,7 +47,20 @@ def f1_change(counts: np.ndarray) -> np.ndarray:
     return per_condition[..., 1:].mean(axis=-1) - per_condition[..., 0]
 
 
-STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"f1": f1, "er": er, "f1_change": f1_change}
+def precision(counts: np.ndarray) -> np.ndarray:
+    """Ntp / Nsys of summed counts (0 when nothing was detected); ``(..., files, 6)`` -> ``(...)``."""
+    c = np.asarray(counts, np.float64).sum(axis=-2)
+    return np.divide(c[..., 0], c[..., 2], out=np.zeros_like(c[..., 0]), where=c[..., 2] > 0)
+
+
+def recall(counts: np.ndarray) -> np.ndarray:
+    """Ntp / Nref of summed counts (0 when there is no reference); ``(..., files, 6)`` -> ``(...)``."""
+    c = np.asarray(counts, np.float64).sum(axis=-2)
+    return np.divide(c[..., 0], c[..., 1], out=np.zeros_like(c[..., 0]), where=c[..., 1] > 0)
+
+
+STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"f1": f1, "er": er, "precision": precision,
+                                                             "recall": recall, "f1_change": f1_change}
 
 
 @dataclass(frozen=True)

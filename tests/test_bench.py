@@ -75,6 +75,25 @@ def test_the_metrics_figure_on_a_small_case_is_identical_to_sed_eval():
         assert m["identical"] is True and m["speedup"] > 0 and 0 < m["f1"] < 1
 
 
+def test_event_and_psds_figures_on_small_cases_are_identical_to_the_references(tmp_path):
+    events = bench.bench_events(hours=0.1)
+    assert events["identical"] is True and events["event_metrics_speedup"] > 0 and events["system_events"] > 0
+    psds = bench.bench_psds(tmp_path, files=30)
+    assert psds["identical"] is True and 0 < psds["psds1"] < 1 and psds["psds_time_over_sed_scores_eval"] > 0
+
+
+def test_parts_are_measured_alone_and_merged_into_an_earlier_result(tmp_path, monkeypatch):
+    out = tmp_path / "bench.json"
+    earlier = a_result(bench.bench_bf16(None, 1, 1, 1e8, 1e4, 2e11, info=AVX2))
+    out.write_text(json.dumps(earlier))
+    monkeypatch.setattr(bench, "bench_events", lambda: {"event_metrics_speedup": 40.0, "identical": True})
+    assert bench.main(["--parts", "events", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["training"] == earlier["training"] and result["event_metrics"]["event_metrics_speedup"] == 40.0
+    assert result["goals"]["event_metrics_speedup"]["met"] and result["goals"]["event_metrics_identical"]["value"]
+    assert result["goals"]["train_loop_ratio"]["value"] == 0.97 and "psds" not in result
+
+
 def test_pipeline_and_cache_figures(synth_dir, tmp_path):
     from sedbench.data.dataset import read_folder
 
@@ -89,11 +108,11 @@ def test_bench_measures_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     r = subprocess.run([sys.executable, "-m", "sedbench.bench", "--out", str(out), "--minutes-train", "3",
                         "--steps", "1", "--warmup", "1", "--rounds", "1", "--no-compile", "--sweep-fit-seconds", "3",
-                        "--memory-minutes", "2", "--memory-train-seconds", "3"],
+                        "--memory-minutes", "2", "--memory-train-seconds", "3", "--psds-files", "40"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result["goals"]) == set(GOALS) | {"metrics_identical"}
+    assert set(result["goals"]) == set(GOALS) | {"metrics_identical", "event_metrics_identical", "psds_identical"}
     assert result["goals"]["metrics_identical"]["value"] is True  # sedbench.metrics equals sed_eval
     for key, g in result["goals"].items():
         assert isinstance(g["met"], bool) and g["value"] is not None and g["cpu_capability"], key

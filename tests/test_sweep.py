@@ -209,6 +209,12 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
                  "--tracking", f"sqlite:///{tmp_path}/mlflow.db", "--out", str(out)]) == 0
     per_class = (out / "per_class.md").read_text()  # class-wise F1 read back from the MLflow run
     assert "| glass smash |" in per_class and "CRNN" in per_class and "[per_class.md]" in (out / "index.md").read_text()
+    scores = (out / "scores.md").read_text()  # raw and post-processed detection scores, side by side
+    assert "## Detection scores, raw and post-processed" in scores and "| CRNN | post-processed | 1 |" in scores
+    assert "PSDS1" in scores and "F1_event" in scores
+    header = (out / "trials.csv").read_text().splitlines()[0].split(",")
+    assert {"test/psds1", "test/psds2", "test/f1_event", "test/f1_event_pp", "test/psds1_pp"} <= set(header)
+    assert not [h for h in header if h.count("/") > 1]  # class-wise scores stay in MLflow
 
 
 def test_tpe_conditional_space_and_budget(tmp_path):

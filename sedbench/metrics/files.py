@@ -1,4 +1,11 @@
-"""``sedbench score``: a system's event list scored against a reference event list, as sed_eval does."""
+"""``sedbench score``: a system's output scored against a reference, as sed_eval and sed_scores_eval do.
+
+Event lists (any layout of :func:`sedbench.data.annotations.read_events`, or two folders of
+per-file lists) give segment-based scores (the paper's F1/ER on frames and 1-s segments) and
+event-based scores (collars 200 ms / 20 %); score tables (sed_scores_eval's per-file layout) give
+PSDS1, PSDS2 and segment ROC AUC. ``--bootstrap N`` adds 95 % intervals over files to every
+overall score (files drawn with replacement, :mod:`sedbench.stats`).
+"""
 
 from __future__ import annotations
 
@@ -6,39 +13,156 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+SCORES = ("f_measure", "precision", "recall", "error_rate")  # the overall scores that get intervals
+STATISTIC = {"f_measure": "f1", "precision": "precision", "recall": "recall", "error_rate": "er"}
+
+
+def read_pair(reference: str | Path, estimated: str | Path,
+              label: str = "event") -> tuple[dict[str, list], dict[str, list]]:
+    """The reference's and the estimate's events by file, from tables, per-file lists or folders of them.
+
+    Two per-file lists (no file names) are one recording; two folders pair their lists by base
+    name. A per-file list against a table, or names that do not meet, are errors that say so.
+    """
+    from sedbench.data.annotations import read_event_source
+    from sedbench.errors import DataError
+
+    ref, ref_single = read_event_source(reference, label=label)
+    est, est_single = read_event_source(estimated, label=label)
+    ref_single &= not Path(reference).is_dir()
+    est_single &= not Path(estimated).is_dir()
+    if ref_single and est_single:
+        return {"recording": next(iter(ref.values()), [])}, {"recording": next(iter(est.values()), [])}
+    if ref_single or est_single:
+        single, other = (reference, estimated) if ref_single else (estimated, reference)
+        raise DataError(single, f"a per-file event list (no file names) cannot be scored against {other}, "
+                                "which names files",
+                        "give two per-file lists, two folders of per-file lists (paired by base name) or two tables "
+                        "with a file name on every line")
+    unknown = sorted(set(est) - set(ref))
+    if unknown and not set(est) & set(ref):
+        raise DataError(estimated, f"none of its files is in the reference (e.g. {unknown[0]!r} vs "
+                                   f"{next(iter(ref), '')!r})",
+                        "name the files as the reference does (same base names, same folders if any)")
+    return ref, est
+
 
 def score_event_files(reference: str | Path, estimated: str | Path, resolutions: Sequence[float] = (0.02, 1.0),
-                      engine: str = "fast") -> dict[float, tuple[object, float]]:
-    """``{resolution: (SegmentScores, seconds taken)}`` for two event tables (filename onset offset label),
-    scored by the vectorized path (``fast``, equal to sed_eval) or by ``sed_eval`` itself."""
-    from sedbench.data.annotations import read_event_table
-    from sedbench.metrics.segment import group_by_file, segment_scores
+                      engine: str = "fast", event_based: bool = True,
+                      label: str = "event") -> dict[object, tuple[object, float]]:
+    """``{resolution: (SegmentScores, seconds taken)}`` for two event sources (see :func:`read_pair`),
+    scored by the vectorized path (``fast``, equal to sed_eval) or by ``sed_eval`` itself; with
+    ``event_based``, also ``{"event": (SegmentScores of events, seconds)}`` (sed_eval, collars 200 ms / 20 %)."""
+    from sedbench.metrics.segment import segment_scores
 
-    ref = group_by_file((name, ev) for _, name, ev in read_event_table(reference))
-    est = group_by_file((name, ev) for _, name, ev in read_event_table(estimated))
+    ref, est = read_pair(reference, estimated, label)
     classes = sorted({e.label for evs in (*ref.values(), *est.values()) for e in evs})
     if engine == "sed_eval":
         from sedbench.metrics.event import sed_eval_segment as score
     else:
         score = segment_scores
-    results = {}
+    results: dict[object, tuple[object, float]] = {}
     for res in resolutions:
         t0 = time.perf_counter()
         results[res] = (score(ref, est, classes, res), time.perf_counter() - t0)
+    if event_based:
+        from sedbench.metrics.event import event_based as score_events
+
+        t0 = time.perf_counter()
+        results["event"] = (score_events(ref, est, classes), time.perf_counter() - t0)
     return results
 
 
-def as_json(results: dict[float, tuple[object, float]]) -> str:
+def score_probabilities(reference: str | Path, scores: str | Path, durations: str | Path | None = None,
+                        label: str = "event") -> tuple[dict, float]:
+    """PSDS1, PSDS2 and 1-s segment ROC AUC of a folder of score tables against a reference event source,
+    and the seconds taken. Tables are named by the reference's base names (``a001.wav`` -> ``a001.tsv``);
+    ``durations`` is a table ``filename duration`` (DESED's durations tsv), else each table's last offset."""
+    from sedbench.data.annotations import read_event_source, read_rows
+    from sedbench.errors import DataError
+    from sedbench.metrics.psds import read_score_tables, threshold_independent
+
+    events, _ = read_event_source(reference, label=label)
+    refs: dict[str, list] = {}
+    for name, evs in events.items():
+        key = Path(name).with_suffix("").name
+        if key in refs:
+            raise DataError(reference, f"two files share the base name {key!r}",
+                            "score tables are named by base name: give every file a distinct one")
+        refs[key] = evs
+    tables = read_score_tables(scores)
+    lengths = None
+    if durations is not None:
+        lengths = {}
+        for i, (lineno, fields) in enumerate(read_rows(Path(durations), None)):
+            try:
+                lengths[Path(fields[0].strip()).with_suffix("").name] = float(fields[1])
+            except (IndexError, ValueError):
+                if i > 0 or len(fields) < 2:  # only a header line may hold no number
+                    raise DataError(durations, f"expected 'filename duration', got {fields!r}",
+                                    "one file name and its length in seconds per line", lineno) from None
+        missing = sorted(set(refs) - set(lengths))
+        if missing:
+            raise DataError(durations, f"no duration for {len(missing)} file(s), e.g. {missing[0]!r}",
+                            "list every reference file with its length in seconds")
+        lengths = {k: lengths[k] for k in refs}
+    t0 = time.perf_counter()
+    out = threshold_independent(tables, refs, lengths)
+    return out, time.perf_counter() - t0
+
+
+def intervals(results: dict, n_boot: int, seed: int = 0) -> dict[object, dict[str, tuple[float, float]]]:
+    """95 % intervals over files of every overall score: ``{key: {score: (low, high)}}``."""
+    from sedbench.stats import bootstrap_files
+
+    out = {}
+    for key, (r, _) in results.items():
+        if r.file_counts:
+            out[key] = {s: _bounds(bootstrap_files(r.file_counts, STATISTIC[s], n_boot, seed=seed)) for s in SCORES}
+    return out
+
+
+def _bounds(interval) -> tuple[float, float]:
+    return interval.low, interval.high
+
+
+def _title(key, engine: str) -> str:
+    if key == "event":
+        return "event-based, onset collar 200 ms, offset collar max(200 ms, 20 %) (sed_eval"
+    return f"segment-based, {key:g}-s segments ({engine}"
+
+
+def as_json(results: dict, bounds: dict | None = None, psds: tuple[dict, float] | None = None) -> str:
     import json
 
-    return json.dumps({f"{res:g}": {"overall": r.overall, "class_wise": r.class_wise, "class_average": r.class_average,
-                                    "files": r.files, "evaluated_seconds": r.evaluated_seconds,
-                                    "seconds": round(t, 4)}
-                       for res, (r, t) in results.items()}, indent=2, default=float)
+    out = {}
+    for key, (r, t) in results.items():
+        out["event" if key == "event" else f"{key:g}"] = {
+            "overall": r.overall, "class_wise": r.class_wise, "class_average": r.class_average, "files": r.files,
+            "evaluated_seconds": r.evaluated_seconds, "seconds": round(t, 4),
+            **({"interval95": bounds[key]} if bounds and key in bounds else {})}
+    if psds is not None:
+        out["threshold_independent"] = {**psds[0], "seconds": round(psds[1], 4)}
+    return json.dumps(out, indent=2, default=float)
 
 
-def as_text(results: dict[float, tuple[object, float]], engine: str) -> str:
-    from sedbench.report.text import score_table
+def as_text(results: dict, engine: str, bounds: dict | None = None, psds: tuple[dict, float] | None = None,
+            n_boot: int = 0) -> str:
+    from sedbench.report.text import fmt, score_table
 
-    return "\n".join(score_table(r, f"segment-based, {res:g}-s segments ({engine}, {t:.3f} s)")
-                     for res, (r, t) in results.items())
+    blocks = []
+    for key, (r, t) in results.items():
+        text = score_table(r, f"{_title(key, engine)}, {t:.3f} s)", events=key == "event")
+        if bounds and key in bounds:
+            b = bounds[key]
+            text += f"\n  95 % intervals over files (bootstrap, {n_boot} draws): " + "   ".join(
+                f"{name} [{fmt(b[s][0], pct)}, {fmt(b[s][1], pct)}]"
+                for s, name, pct in (("f_measure", "F1", True), ("precision", "P", True), ("recall", "R", True),
+                                     ("error_rate", "ER", False)))
+        blocks.append(text)
+    if psds is not None:
+        p, t = psds
+        blocks.append(f"threshold-independent, from score tables (sed_scores_eval, {t:.3f} s)\n"
+                      f"  PSDS1 {p['psds1']:.4f}   PSDS2 {p['psds2']:.4f}   1-s segment ROC AUC {p['auroc_1sec']:.4f}"
+                      + "".join(f"\n  {c:<28}AUC {v:.4f}" for c, v in p["class_auroc_1sec"].items()))
+    return "\n".join(blocks)

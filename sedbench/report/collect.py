@@ -93,6 +93,8 @@ def _add_run(row: TrialRow, store, run_id: str) -> None:
             continue  # the pitch-shift history is read above; class-wise P/R stay in MLflow
         if key.startswith("test/f1_frm/"):
             row.class_f1[key[len("test/f1_frm/"):]] = value
+        elif key.count("/") > 1 or key.startswith("postprocess/"):
+            continue  # other class-wise scores (event-based, AUC, post-processed) and filter lengths stay in MLflow
         elif math.isfinite(value):
             row.metrics.setdefault(key, value)
 

@@ -6,10 +6,11 @@ from sedbench.metrics.segment import SegmentScores
 from sedbench.report.common import fmt
 
 
-def score_table(r: SegmentScores, title: str) -> str:
-    """Overall and class-wise F1 / precision / recall (%) and error rate, as sed_eval reports them."""
+def score_table(r: SegmentScores, title: str, events: bool = False) -> str:
+    """Overall and class-wise F1 / precision / recall (%) and error rate, as sed_eval reports them
+    (``events``: event-based scores, which count events rather than evaluated time)."""
     o = r.overall
-    lines = [title, f"  files {r.files}, evaluated {r.evaluated_seconds / 60:.1f} min",
+    lines = [title, f"  files {r.files}" + ("" if events else f", evaluated {r.evaluated_seconds / 60:.1f} min"),
              f"  F1 {fmt(o['f_measure'], True)} %   P {fmt(o['precision'], True)} %   R {fmt(o['recall'], True)} %   "
              f"ER {fmt(o['error_rate'])} (S {fmt(o['substitution_rate'])}, "
              f"D {fmt(o['deletion_rate'])}, I {fmt(o['insertion_rate'])})",
