@@ -202,7 +202,8 @@ def cmd_score(args) -> None:
         results = score_event_files(args.reference, args.estimated, args.resolution or [0.02, 1.0], args.engine,
                                     event_based=not args.no_events, label=args.label)
         bounds = intervals(results, args.bootstrap) if args.bootstrap else None
-    psds = score_probabilities(args.reference, args.scores, args.durations, args.label) if args.scores else None
+    psds = score_probabilities(args.reference, args.scores, args.durations, args.label, args.bootstrap) \
+        if args.scores else None
     print(as_json(results, bounds, psds) if args.json else as_text(results, args.engine, bounds, psds, args.bootstrap))
 
 

@@ -80,14 +80,22 @@ def _percentiles(samples: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def file_draws(n_files: int, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """``(n_boot, n_files)`` file indices drawn with replacement: the draws of every interval over files."""
+    return np.random.default_rng(seed).integers(0, n_files, size=(n_boot, n_files))
+
+
+def percentile_interval(samples: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
+    """The percentile-method ``level`` interval of bootstrap samples."""
+    return _percentiles(np.asarray(samples, np.float64), level)
+
+
 def bootstrap_files(counts: Sequence[Sequence[int]], statistic: str = "f1", n_boot: int = N_BOOT,
                     level: float = LEVEL, seed: int = 0) -> Interval:
     """The ``level`` interval of one run's score over its test files (files drawn with replacement)."""
     c = np.asarray(counts, np.int64)
     stat = STATISTICS[statistic]
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(c), size=(n_boot, len(c)))
-    return Interval(float(stat(c)), *_percentiles(stat(c[draws]), level))
+    return Interval(float(stat(c)), *_percentiles(stat(c[file_draws(len(c), n_boot, seed)]), level))
 
 
 def hierarchical_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray], statistic: str = "f1",

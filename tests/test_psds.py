@@ -103,3 +103,19 @@ def test_classes_without_reference_events_are_left_out_with_a_note(caplog):
     gt = {n: [(e.onset, e.offset, e.label) for e in evs] for n, evs in refs.items()}
     theirs = _reference_values(kept, gt, {n: 10.0 for n in refs})
     assert ours["psds1"] == theirs["psds1"] and set(ours["class_auroc_1sec"]) == {"alarm", "speech"}
+
+
+def test_bootstrap_intervals_of_psds_and_auc_over_files(tmp_path, capsys):
+    refs, probs = _case(3, files=8)
+    write_event_table(tmp_path / "ref.tsv", [(n, e) for n, evs in refs.items() for e in evs])
+    write_score_tables(tmp_path / "scores", score_tables(list(probs.values()), [n.removesuffix(".wav") for n in probs],
+                                                         CLASSES, HOP))
+    args = ["score", str(tmp_path / "ref.tsv"), "--scores", str(tmp_path / "scores"), "--bootstrap", "40"]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["threshold_independent"]
+    for key in ("psds1", "psds2", "auroc_1sec"):
+        low, high = out["interval95"][key]
+        assert low <= out[key] <= high and (low < high or out[key] == 1.0), key  # PSDS2 is perfect here
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "95 % intervals over files (bootstrap, 40 draws)" in text and f"PSDS1 {out['psds1']:.4f} [" in text

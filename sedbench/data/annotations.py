@@ -125,11 +125,11 @@ def _header_columns(fields: list[str]) -> dict[str, int] | None:
 
 
 def _is_number(text: str) -> bool:
+    """A finite number: 'nan', 'inf' and 'Infinity' are names or labels here, never times."""
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def _read_row(fields: list[str], path: Path, lineno: int, classes, label: str, whitespace: bool) -> EventRow:

@@ -74,7 +74,7 @@ def score_event_files(reference: str | Path, estimated: str | Path, resolutions:
 
 
 def score_probabilities(reference: str | Path, scores: str | Path, durations: str | Path | None = None,
-                        label: str = "event") -> tuple[dict, float]:
+                        label: str = "event", n_boot: int = 0) -> tuple[dict, float]:
     """PSDS1, PSDS2 and 1-s segment ROC AUC of a folder of score tables against a reference event source,
     and the seconds taken. Tables are named by the reference's base names (``a001.wav`` -> ``a001.tsv``);
     ``durations`` is a table ``filename duration`` (DESED's durations tsv), else each table's last offset."""
@@ -107,7 +107,7 @@ def score_probabilities(reference: str | Path, scores: str | Path, durations: st
                             "list every reference file with its length in seconds")
         lengths = {k: lengths[k] for k in refs}
     t0 = time.perf_counter()
-    out = threshold_independent(tables, refs, lengths)
+    out = threshold_independent(tables, refs, lengths, n_boot)
     return out, time.perf_counter() - t0
 
 
@@ -162,7 +162,13 @@ def as_text(results: dict, engine: str, bounds: dict | None = None, psds: tuple[
         blocks.append(text)
     if psds is not None:
         p, t = psds
-        blocks.append(f"threshold-independent, from score tables (sed_scores_eval, {t:.3f} s)\n"
-                      f"  PSDS1 {p['psds1']:.4f}   PSDS2 {p['psds2']:.4f}   1-s segment ROC AUC {p['auroc_1sec']:.4f}"
+        bounds = p.get("interval95", {})
+
+        def cell(key: str) -> str:
+            return f"{p[key]:.4f}" + (f" [{bounds[key][0]:.4f}, {bounds[key][1]:.4f}]" if key in bounds else "")
+
+        blocks.append(f"threshold-independent, from score tables (sed_scores_eval, {t:.3f} s)"
+                      + (f"; 95 % intervals over files (bootstrap, {n_boot} draws)" if bounds else "") + "\n"
+                      f"  PSDS1 {cell('psds1')}   PSDS2 {cell('psds2')}   1-s segment ROC AUC {cell('auroc_1sec')}"
                       + "".join(f"\n  {c:<28}AUC {v:.4f}" for c, v in p["class_auroc_1sec"].items()))
     return "\n".join(blocks)

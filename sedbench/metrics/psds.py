@@ -101,12 +101,56 @@ def ground_truth(references: dict[str, Sequence[Event]]) -> dict[str, list[tuple
 
 
 def threshold_independent(tables: dict, references: dict[str, Sequence[Event]],
-                          durations: dict[str, float] | None = None) -> dict:
+                          durations: dict[str, float] | None = None, n_boot: int = 0, seed: int = 0) -> dict:
     """``psds1``, ``psds2``, ``auroc_1sec`` (mean over classes) and ``class_auroc_1sec`` for score tables
-    against reference events by file. ``durations`` default to each table's last offset."""
-    _require()
-    from sed_scores_eval import intersection_based, segment_based
+    against reference events by file. ``durations`` default to each table's last offset.
 
+    With ``n_boot``, also ``interval95``: ``{score: (low, high)}`` over files drawn with replacement
+    (:func:`sedbench.stats.file_draws`, as for every interval over files); each file's intermediate statistics are
+    computed once and every draw accumulates them again, as sed_scores_eval's own bootstrap does.
+    """
+    tables, gt, durations = _inputs(tables, references, durations)
+    from sed_scores_eval import intersection_based, segment_based
+    from sed_scores_eval.segment_based.intermediate_statistics import intermediate_statistics_deltas as seg_deltas
+
+    deltas = {name: intersection_based.intermediate_statistics_deltas(tables, gt, **_criteria(settings))
+              for name, settings in (("psds1", PSDS1), ("psds2", PSDS2))}
+    deltas["auroc_1sec"] = seg_deltas(tables, gt, durations, segment_length=AUROC_SEGMENT)
+
+    def scores(ids: dict[str, str]) -> dict:
+        """The three scores over the files ``ids`` names (draw name -> file), from the stored deltas."""
+        g, d = {k: gt[v] for k, v in ids.items()}, {k: durations[v] for k, v in ids.items()}
+        out = {name: intersection_based.psds(None, g, d, deltas={k: deltas[name][v] for k, v in ids.items()},
+                                             **settings)[0] for name, settings in (("psds1", PSDS1), ("psds2", PSDS2))}
+        auroc = segment_based.auroc(None, g, d, segment_length=AUROC_SEGMENT,
+                                    deltas={k: deltas["auroc_1sec"][v] for k, v in ids.items()})[0]
+        return {**out, "auroc_1sec": auroc["mean"], "class_auroc_1sec": {c: float(v) for c, v in auroc.items()
+                                                                         if c != "mean"}}
+
+    names = list(tables)
+    out = scores({n: n for n in names})
+    result = {"psds1": float(out["psds1"]), "psds2": float(out["psds2"]), "auroc_1sec": float(out["auroc_1sec"]),
+              "class_auroc_1sec": out["class_auroc_1sec"]}
+    if n_boot:
+        from sedbench.stats import file_draws, percentile_interval
+
+        samples = {k: [] for k in ("psds1", "psds2", "auroc_1sec")}
+        for draw in file_draws(len(names), n_boot, seed):
+            r = scores({f"{names[i]}#{j}": names[i] for j, i in enumerate(draw)})
+            for k in samples:
+                samples[k].append(float(r[k]))
+        result["interval95"] = {k: percentile_interval(v) for k, v in samples.items()}
+    return result
+
+
+def _criteria(settings: dict) -> dict:
+    return {k: settings[k] for k in ("dtc_threshold", "gtc_threshold", "cttc_threshold") if k in settings}
+
+
+def _inputs(tables: dict, references: dict[str, Sequence[Event]], durations: dict[str, float] | None):
+    """The tables of the reference's files (classes without reference events dropped), its ground truth in
+    sed_scores_eval's form, and the files' durations."""
+    _require()
     from sedbench.errors import SedbenchError
 
     missing = sorted(set(references) - set(tables))
@@ -121,12 +165,7 @@ def threshold_independent(tables: dict, references: dict[str, Sequence[Event]],
 
         note(f"PSDS and ROC AUC leave out {len(absent)} class(es) without reference events: {', '.join(absent)}",
              once="psds-absent:" + ",".join(absent))
-    tables = {name: tables[name].drop(columns=absent) for name in references}
+    tables = {name: tables[name].drop(columns=absent) if absent else tables[name] for name in references}
     if durations is None:
         durations = {name: float(t["offset"].to_numpy()[-1]) for name, t in tables.items()}
-    psds1 = intersection_based.psds(tables, gt, durations, **PSDS1)[0]
-    psds2 = intersection_based.psds(tables, gt, durations, **PSDS2)[0]
-    auroc = segment_based.auroc(tables, gt, durations, segment_length=AUROC_SEGMENT)[0]
-    per_class = {c: float(v) for c, v in auroc.items() if c != "mean"}
-    return {"psds1": float(psds1), "psds2": float(psds2), "auroc_1sec": float(auroc["mean"]),
-            "class_auroc_1sec": per_class}
+    return tables, gt, durations
