@@ -75,6 +75,8 @@ def test_gmm_trains_and_is_recorded(synth_dir, tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["family"] == "gmm"
     assert run.data.metrics["test/f1_frm"] == pytest.approx(metrics["test/f1_frm"])
+    for key in ("test/f1_event", "test/psds1", "test/psds2", "test/f1_frm_pp", "test/f1_event_pp"):
+        assert run.data.metrics[key] == pytest.approx(metrics[key])  # the baseline is scored like the networks
 
 
 def test_vggish_rnn_keeps_every_frame_and_pools_frequency():

@@ -193,3 +193,13 @@ def test_folders_that_share_no_file_are_refused(tmp_path):
     _per_file(tmp_path / "est", {"other.wav": est["a001.wav"]})
     with pytest.raises(DataError, match="none of its files is in the reference"):
         score_event_files(tmp_path / "ref", tmp_path / "est")
+
+
+def test_a_folder_of_lists_pairs_with_a_table_by_base_name(tmp_path):
+    ref, est = _systems(7)
+    _per_file(tmp_path / "ref", ref)                        # ref/a001.ann ...
+    _table(tmp_path / "est.txt", {f"audio/{n}": evs for n, evs in est.items()})  # audio/a001.wav ...
+    ours = score_event_files(tmp_path / "ref", tmp_path / "est.txt")
+    _per_file(tmp_path / "est", est)                        # the same output as per-file lists
+    assert ours[1.0][0].overall == score_event_files(tmp_path / "ref", tmp_path / "est")[1.0][0].overall
+    assert ours[1.0][0].files == 3

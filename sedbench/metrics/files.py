@@ -39,12 +39,22 @@ def read_pair(reference: str | Path, estimated: str | Path,
                                 "which names files",
                         "give two per-file lists, two folders of per-file lists (paired by base name) or two tables "
                         "with a file name on every line")
+    if set(est) - set(ref):  # e.g. a folder of a001.ann against a table naming audio/a001.wav: pair by base name
+        ref_base, est_base = _by_base_name(ref), _by_base_name(est)
+        if ref_base is not None and est_base is not None and set(est_base) <= set(ref_base):
+            ref, est = ref_base, est_base
     unknown = sorted(set(est) - set(ref))
     if unknown and not set(est) & set(ref):
         raise DataError(estimated, f"none of its files is in the reference (e.g. {unknown[0]!r} vs "
                                    f"{next(iter(ref), '')!r})",
                         "name the files as the reference does (same base names, same folders if any)")
     return ref, est
+
+
+def _by_base_name(events: dict[str, list]) -> dict[str, list] | None:
+    """Events keyed by base name without extension (``audio/a001.wav`` -> ``a001``); None if two files share one."""
+    out = {Path(name.replace("\\", "/")).with_suffix("").name: evs for name, evs in events.items()}
+    return out if len(out) == len(events) else None
 
 
 def score_event_files(reference: str | Path, estimated: str | Path, resolutions: Sequence[float] = (0.02, 1.0),

@@ -229,8 +229,8 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
                                        params.hop_seconds, cfg.threshold, (1.0,) if split == "test" else ())
     t0 = time.perf_counter()
     ev = cfg.get("evaluation") or {}
-    scores["test"].update(detection_metrics(*[x for s in ("validation", "test")
-                                              for x in ([r.events for r in ds.recordings(s)], probs[s])],
+    refs = {split: [r.events for r in ds.recordings(split)] for split in probs}
+    scores["test"].update(detection_metrics(refs["validation"], probs["validation"], refs["test"], probs["test"],
                                             ds.classes, params.hop_seconds, cfg.threshold, ev.get("psds", True),
                                             ev.get("postprocess", True)))
     scores["test"]["detection_seconds"] = round(time.perf_counter() - t0, 3)
@@ -275,7 +275,8 @@ RUN_FIGURES = ("median_filter_s", "detection_seconds")
 
 def summary(cfg: DictConfig, metrics: dict, run_dir: Path, logger) -> str:
     keys = [k for k in ("val/f1_frm", "val/f1_clip", "test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec",
-                        "test/f1_clip", "test/eer", "test/accuracy") if k in metrics]
+                        "test/f1_event", "test/f1_event_pp", "test/psds1", "test/psds2", "test/f1_clip", "test/eer",
+                        "test/accuracy") if k in metrics]
     lines = [f"\n{run_name(cfg)}  ({metrics['n_params']:,} parameters, {metrics['epochs']} epochs, "
              f"{metrics['fit_seconds']:.0f} s fit)"]
     lines += [f"  {k:<14}{metrics[k]:.4f}" for k in keys]
