@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Browse runs and sweeps. Serves the project's MLflow store on 127.0.0.1; "
                                       "Ctrl-C stops the servers and every worker process they started.")
     dash.add_argument("--port", type=int, default=5000, help="MLflow UI port (default 5000)")
+    dash.add_argument("--sweep", help="the sweep to land on (default: the latest one in the store)")
+    dash.add_argument("--open", action="store_true", help="open the printed addresses in the default browser")
     dash.add_argument("--optuna", action="store_true", help="also serve the Optuna dashboard over --storage")
     dash.add_argument("--optuna-port", type=int, default=8080, help="Optuna dashboard port (default 8080)")
     dash.add_argument("--tracking", default=None, help=TRACKING_HELP)
@@ -227,7 +229,8 @@ def cmd_dashboard(args) -> int:
     from sedbench.tracking import tracking_uri
 
     return serve(tracking_uri(args.tracking), args.port, args.artifacts, args.storage if args.optuna else None,
-                 args.optuna_port, args.workers, log=Path("results/dashboard.log"), host=args.host)
+                 args.optuna_port, args.workers, log=Path("results/dashboard.log"), host=args.host, sweep=args.sweep,
+                 open_browser=args.open)
 
 
 COMMANDS = {"score": cmd_score, "evaluate": cmd_evaluate, "report": cmd_report, "dashboard": cmd_dashboard}

@@ -117,16 +117,107 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+# MLflow's runs page reads a view (search, sort, columns) from an experiment tag with this prefix when its address
+# carries ?viewStateShareKey=KEY (what its "Share" button writes): sedbench writes one per sweep
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+VIEW_METRICS = ("n_params", "test/f1_frm", "test/er_frm", "val/f1_frm_best", "test/f1_1sec", "test/er_1sec",
+                "test/f1_event", "test/er_event", "test/psds1", "test/psds2", "test/f1_event_pp", "test/psds1_pp",
+                "test/psds2_pp", "test/accuracy", "test/eer")
+NOT_GRID = ("trial.", "tracking.", "sweep.", "data.root", "features.cache_dir", "n_params")  # params that vary by run
+
+
+@dataclass
+class SweepView:
+    experiment_id: str
+    key: str
+    sweep: str | None
+    trials: int
+
+    def path(self) -> str:
+        """The runs page of the experiment with the view applied (after the server's address)."""
+        return f"/#/experiments/{self.experiment_id}/runs?viewStateShareKey={self.key}"
+
+
+def column(kind: str, name: str) -> str:
+    """A runs-table column key as MLflow's UI writes it: ``metrics.`test/f1_frm```."""
+    return f"{kind}.`{name}`"
+
+
+def sweep_view(tracking_uri: str, sweep: str | None = None, experiment: str = "sedbench") -> SweepView | None:
+    """Write the view of a sweep (the latest one when ``sweep`` is None) as an experiment tag: its trials listed
+    flat, best ``test/f1_frm`` first, with columns for the family, every parameter the trials differ in, the
+    parameter count and the scores. None when the store has no such experiment yet."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        if sweep:
+            raise SedbenchError(f"no experiment {experiment!r} in {tracking_uri}. Fix: run `sedbench sweep {sweep}` "
+                                "first, or pass --tracking")
+        return None
+    where = "tags.kind = 'sweep'" + (f" and tags.sweep = '{sweep}'" if sweep else "")
+    parents = client.search_runs([exp.experiment_id], where, order_by=["attributes.start_time DESC"], max_results=1)
+    if not parents and sweep:
+        raise SedbenchError(f"no sweep named {sweep!r} in {tracking_uri}. Fix: `sedbench sweep {sweep}` first, or "
+                            "name one the store has (the parent runs called 'sweep NAME')")
+    state: dict = {"orderByKey": column("metrics", "test/f1_frm"), "orderByAsc": False}
+    name, trials = None, []
+    if parents:
+        parent = parents[0]
+        name = parent.data.tags.get("sweep")
+        state["searchFilter"] = f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+        trials = client.search_runs([exp.experiment_id], state["searchFilter"], max_results=5000)
+    else:
+        trials = client.search_runs([exp.experiment_id], max_results=5000)
+    keys = sorted({k for r in trials for k in r.data.params})
+    varying = [k for k in keys if not k.startswith(NOT_GRID)
+               and len({r.data.params.get(k) for r in trials}) > 1]
+    metrics = [m for m in VIEW_METRICS if any(m in r.data.metrics for r in trials)]
+    # the scores first (visible beside the run name on a laptop screen), then the family and what the grid varied
+    columns = [*[column("metrics", m) for m in metrics], column("tags", "family"),
+               *[column("params", k) for k in varying]]
+    state.update(selectedColumns=columns, columnOrder=columns, columnWidths={c: 112 for c in columns})
+    key = "sedbench-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in (name or "all-runs"))
+    client.set_experiment_tag(exp.experiment_id, SHARED_VIEW_TAG + key, json.dumps(state))
+    return SweepView(exp.experiment_id, key, name, len(trials))
+
+
+def optuna_study_path(storage: str, sweep: str | None) -> str:
+    """The Optuna dashboard's page of the sweep's study (the latest study when ``sweep`` is None)."""
+    import optuna
+
+    from sedbench.studies import make_storage
+
+    summaries = optuna.get_all_study_summaries(make_storage(storage), include_best_trial=False)
+    if sweep:
+        summaries = [s for s in summaries if s.study_name == sweep]
+        if not summaries:
+            raise SedbenchError(f"no study named {sweep!r} in {storage}. Fix: `sedbench sweep {sweep}` first, or "
+                                "pass --storage")
+    if not summaries:
+        return "/dashboard"
+    latest = max(summaries, key=lambda s: (s.datetime_start is not None, s.datetime_start or 0, s._study_id))
+    return f"/dashboard/studies/{latest._study_id}"
+
+
 def serve(tracking_uri: str, port: int, artifacts: Path, storage: str | None = None, optuna_port: int = 8080,
-          workers: int = 1, log: Path | None = None, host: str = HOST) -> int:
-    """Run the dashboards until Ctrl-C (or SIGTERM); returns the exit code."""
+          workers: int = 1, log: Path | None = None, host: str = HOST, sweep: str | None = None,
+          open_browser: bool = False) -> int:
+    """Run the dashboards until Ctrl-C (or SIGTERM); returns the exit code. The MLflow address printed (and
+    opened with ``open_browser``) lands on the sweep's trials (:func:`sweep_view`), the Optuna one on its study."""
     check_store(tracking_uri, "MLflow store", "run `sedbench train` or `sedbench sweep NAME` first, or pass --tracking")
     check_port(port, "--port", host)
+    view = sweep_view(tracking_uri, sweep)
+    paths = {"MLflow UI": view.path() if view else ""}
     commands = [("MLflow UI", mlflow_command(tracking_uri, port, artifacts, workers, host), port, "/health")]
     if storage is not None:
         check_store(storage, "Optuna studies", "run `sedbench sweep NAME` first, or pass --storage")
         check_port(optuna_port, "--optuna-port", host)
         commands.append(("Optuna dashboard", optuna_command(storage, optuna_port, host), optuna_port, "/"))
+        paths["Optuna dashboard"] = optuna_study_path(storage, sweep or (view.sweep if view else None))
     if host not in LOOPBACK:
         print(f"warning: serving on {host}: anyone who can reach this machine can read and change the runs",
               file=sys.stderr)
@@ -139,7 +230,14 @@ def serve(tracking_uri: str, port: int, artifacts: Path, storage: str | None = N
             servers.append(start(name, cmd, p, health, log, host))
         for s in servers:
             wait_ready(s)
-            print(f"{s.name}: {s.url}", flush=True)
+            print(f"{s.name}: {s.url}{paths.get(s.name, '')}", flush=True)
+        if view and view.sweep:
+            print(f"sweep {view.sweep}: {view.trials} trials, best test/f1_frm first", flush=True)
+        if open_browser:
+            import webbrowser
+
+            for s in servers:
+                webbrowser.open(s.url + paths.get(s.name, ""))
         print(f"MLflow store {tracking_uri}" + (f", Optuna storage {storage}" if storage else "")
               + ". Ctrl-C stops the server" + ("s." if len(servers) > 1 else "."), flush=True)
         while True:

@@ -95,6 +95,12 @@ def open_study(name: str, storage, direction: str = "maximize", sampler=None, pr
                                              pruner=pruner, load_if_exists=True))
 
 
+def name_objective(study, metric: str) -> None:
+    """Name the study's objective (the Optuna dashboard shows it instead of "Objective 0"), once."""
+    if not study.metric_names:
+        retry(lambda: study.set_metric_names([metric]))
+
+
 def trial_id(storage, study_name: str, number: int) -> int:
     """The storage's id of trial ``number`` of ``study_name``."""
     return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), int(number))

@@ -148,8 +148,16 @@ def wait_for(browser, texts, timeout=90):
         time.sleep(0.5)
 
 
-def test_mlflow_ui_in_headless_chromium_shows_the_sweep(tiny_sweep, tmp_path):
+def printed_address(lines: list[str], name: str) -> str:
+    line = next(line for line in lines if line.startswith(f"{name}: "))
+    return line.split(": ", 1)[1].strip()
+
+
+def test_the_printed_address_shows_every_trial_with_its_scores_on_first_load(tiny_sweep, tmp_path):
+    """The MLflow address `sedbench dashboard` prints, opened as is in headless Chromium: without a click, the
+    sweep's trials listed flat, best test/f1_frm first, each with its name, F1, ER and parameter count."""
     from mlflow.tracking import MlflowClient
+    from selenium.webdriver.common.by import By
 
     client = MlflowClient(tiny_sweep.tracking)
     exp = client.get_experiment_by_name("sedbench")
@@ -157,26 +165,45 @@ def test_mlflow_ui_in_headless_chromium_shows_the_sweep(tiny_sweep, tmp_path):
     assert len(trials) == 3
     shots = Path(os.environ.get("SEDBENCH_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    with dashboard("--tracking", tiny_sweep.tracking, "--port", str(port),
-                   "--artifacts", str(tiny_sweep.root / "artifacts")):
+    with dashboard("--tracking", tiny_sweep.tracking, "--port", str(free_port()),
+                   "--artifacts", str(tiny_sweep.root / "artifacts")) as (_, lines):
+        address = printed_address(lines, "MLflow UI")
+        assert "viewStateShareKey=" in address and any(f"sweep {tiny_sweep.name}: 3 trials" in x for x in lines)
         browser = chrome(tmp_path)
         try:
-            url = f"http://127.0.0.1:{port}/#/experiments"
-            browser.get(url)
-            wait_for(browser, ["sedbench"])
-            browser.get(f"{url}/{exp.experiment_id}/runs")
-            wait_for(browser, [f"sweep {tiny_sweep.name}", "4 matching runs"])  # the sweep's parent run and 3 trials
-            assert browser.save_screenshot(str(shots / "dashboard_experiment.png"))
-            for run in trials:
-                browser.get(f"{url}/{exp.experiment_id}/runs/{run.info.run_id}")
+            browser.get(address)
+            wanted = [t.info.run_name for t in trials] + [repr(t.data.metrics[k]) for t in trials
+                                                          for k in ("test/f1_frm", "test/er_frm")]
+            wait_for(browser, [*wanted, "3 matching runs", "test/f1_frm", "n_params"])
+            assert browser.save_screenshot(str(shots / "dashboard_sweep.png"))
+            text = browser.find_element(By.TAG_NAME, "body").text
+            order = sorted(trials, key=lambda t: -t.data.metrics["test/f1_frm"])
+            positions = [text.index(t.info.run_name) for t in order]
+            assert positions == sorted(positions), "trials not sorted by test/f1_frm, best first"
+            for run in trials:  # each trial's page: its metrics and its sweep
+                browser.get(address.split("/#/")[0] + f"/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}")
                 wait_for(browser, [run.info.run_name, "test/f1_frm", f"sweep {tiny_sweep.name}"])
-            from selenium.webdriver.common.by import By
-
-            cell = browser.find_element(By.XPATH, "//*[text()='test/f1_frm']")
-            browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", cell)
-            time.sleep(0.5)
-            assert browser.save_screenshot(str(shots / "dashboard_run.png"))
         finally:
             browser.quit()
-    assert (shots / "dashboard_run.png").stat().st_size > 10_000
+    assert (shots / "dashboard_sweep.png").stat().st_size > 10_000
+
+
+def test_the_sweep_view_names_the_grid_and_the_scores(tiny_sweep):
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from sedbench.dashboard import SHARED_VIEW_TAG, sweep_view
+
+    view = sweep_view(tiny_sweep.tracking, tiny_sweep.name)
+    assert view.trials == 3 and view.sweep == tiny_sweep.name
+    client = MlflowClient(tiny_sweep.tracking)
+    state = json.loads(client.get_experiment(view.experiment_id).tags[SHARED_VIEW_TAG + view.key])
+    assert state["orderByKey"] == "metrics.`test/f1_frm`" and state["orderByAsc"] is False
+    assert "mlflow.parentRunId" in state["searchFilter"]
+    for col in ("metrics.`test/f1_frm`", "metrics.`test/er_frm`", "metrics.`n_params`", "metrics.`val/f1_frm_best`",
+                "metrics.`test/psds1`", "metrics.`test/f1_event`", "tags.`family`", "params.`model.name`"):
+        assert col in state["selectedColumns"], col
+    assert not [c for c in state["selectedColumns"] if c.startswith(("params.`trial.", "params.`tracking."))]
+    with pytest.raises(Exception, match="no sweep named 'nope'"):
+        sweep_view(tiny_sweep.tracking, "nope")

@@ -88,6 +88,7 @@ class SedbenchSweeper(Sweeper):
         claims = sw.Claims(cfg.storage, name)  # before the study: it forgets the claims of a deleted one
         self.storage = studies.make_storage(cfg.storage)
         study = studies.open_study(name, self.storage, sampler=sampler, pruner=pruner)
+        studies.name_objective(study, str(self.config.get("optimized_metric") or "val/f1_frm"))
         self._check_base(study, name, base)
         self.grid_choices = self._choices(cells)
         if cells:
