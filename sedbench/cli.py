@@ -94,12 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("name", help="a file sweeps/NAME.yaml (e.g. demo, paper_grid_crnn)")
     sw.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides, e.g. data=esc10_mix sweep.n_jobs=2")
 
-    rep = sub.add_parser("report", help="tables and plots of a sweep: results/NAME/index.md",
-                         description="The paper's tables and figures from a sweep's Optuna study and MLflow runs.")
+    rep = sub.add_parser("report", help="tables and plots of a sweep: results/NAME/index.md and index.html",
+                         description="The paper's tables and figures from a sweep's Optuna study and MLflow runs: "
+                                     "Markdown and PNG (for papers) and index.html (one self-contained page whose "
+                                     "figures show each trial on hover and open its MLflow run on click). The "
+                                     "report is also logged to the sweep's parent MLflow run.")
     rep.add_argument("name", help="the sweep (Optuna study) name, e.g. demo")
     rep.add_argument("--storage", default=DEFAULT_STORAGE, help=STORAGE_HELP)
     rep.add_argument("--tracking", default=None, help=TRACKING_HELP)
     rep.add_argument("--out", type=Path, help="output folder (default results/NAME)")
+    rep.add_argument("--html", action="store_true", help="accepted for clarity: index.html is always written")
+    rep.add_argument("--mlflow-url", default="http://127.0.0.1:5000",
+                     help="address of the MLflow UI the page links runs to (default: `sedbench dashboard`'s)")
 
     ev = sub.add_parser("evaluate", help="re-score recorded runs' best weights, e.g. on pitch-shifted test audio",
                         description="Re-score the best weights of recorded runs on their test data (or data=... "
@@ -220,8 +226,9 @@ def cmd_report(args) -> None:
     from sedbench.report.write import write_report
     from sedbench.tracking import tracking_uri
 
-    out = write_report(args.name, args.storage, tracking_uri(args.tracking), args.out or Path("results") / args.name)
-    print(f"report: {out / 'index.md'}")
+    out = write_report(args.name, args.storage, tracking_uri(args.tracking), args.out or Path("results") / args.name,
+                       args.mlflow_url)
+    print(f"report: {out / 'index.md'} (Markdown and PNG), {out / 'index.html'} (one page, interactive figures)")
 
 
 def cmd_dashboard(args) -> int:

@@ -207,3 +207,45 @@ def test_the_sweep_view_names_the_grid_and_the_scores(tiny_sweep):
     assert not [c for c in state["selectedColumns"] if c.startswith(("params.`trial.", "params.`tracking."))]
     with pytest.raises(Exception, match="no sweep named 'nope'"):
         sweep_view(tiny_sweep.tracking, "nope")
+
+
+def test_the_html_report_renders_its_tables_and_interactive_figures_offline(tiny_sweep, tmp_path):
+    """`sedbench report` writes index.html; opened from file:// in headless Chromium (no server, no network),
+    every table and figure renders and each point of a figure names its trial and links its MLflow run."""
+    from mlflow.tracking import MlflowClient
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "report"
+    assert main(["report", tiny_sweep.name, "--storage", tiny_sweep.storage, "--tracking", tiny_sweep.tracking,
+                 "--out", str(out), "--html"]) == 0
+    page = out / "index.html"
+    assert "http" not in page.read_text().split("<body>")[0]  # nothing fetched from the network
+    shots = Path(os.environ.get("SEDBENCH_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tiny_sweep.tracking)
+    run_ids = {r.info.run_id for r in client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
+               if "trial" in r.data.tags}
+    browser = chrome(tmp_path)
+    try:
+        browser.get(page.as_uri())
+        wait_for(browser, ["Report: " + tiny_sweep.name, "Scores (Table II)", "Detection scores"])
+        plots = browser.find_elements(By.CSS_SELECTOR, "svg.plot")
+        assert plots and all(p.size["width"] > 300 and p.size["height"] > 200 for p in plots)
+        points = browser.find_elements(By.CSS_SELECTOR, "#item-params-vs-f1-png svg.plot circle.point")
+        assert len(points) == 3 and all(p.size["width"] > 0 for p in points)  # one per trial, drawn
+        tips = [p.find_element(By.TAG_NAME, "title").get_attribute("textContent") for p in points]
+        assert all("trial" in t and "parameters" in t and "test F1_frm" in t for t in tips)
+        links = [browser.execute_script("return arguments[0].parentNode.getAttribute('href')", p) for p in points]
+        assert {link.rsplit("/", 1)[1] for link in links} == run_ids  # click opens the trial's MLflow run
+        images = browser.find_elements(By.TAG_NAME, "img")
+        assert all(browser.execute_script("return arguments[0].naturalWidth", i) > 0 for i in images)
+        assert len(browser.find_elements(By.TAG_NAME, "table")) >= 3
+        browser.execute_script("document.getElementById('item-params-vs-f1-png').scrollIntoView()")
+        time.sleep(0.3)
+        assert browser.save_screenshot(str(shots / "report_html.png"))
+    finally:
+        browser.quit()
+    parent = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id],
+                                f"tags.sweep = '{tiny_sweep.name}' and tags.kind = 'sweep'")[0]
+    assert "report/index.html" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert "Scores (Table II)" in parent.data.tags["mlflow.note.content"]  # opening the parent run shows the study

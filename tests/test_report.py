@@ -29,6 +29,23 @@ def test_report_of_a_sweep_in_progress(tmp_path, capsys):
         assert (out / f"{png}.csv").read_text().count("\n") >= 2  # its data beside it
     scores = (out / "scores.md").read_text()
     assert "| TOY | 1 |" in scores and "F1_frm" in scores
+    page = (out / "index.html").read_text()  # the same report as one page (the browser test renders it)
+    assert page.count('<svg class="plot"') >= 3 and page.count("<table>") >= 2 and "[index.html](index.html)" in index
+    assert all(f'id="item-{item.replace(".", "-").replace("_", "-")}"' in page for item in ("scores.md", "trials.csv"))
+
+
+def test_markdown_subset_and_plot_axes():
+    from sedbench.report.html import Point, Series, markdown, svg_plot
+
+    page = markdown("# T\n\nSome *text* with `code` and [a table](scores.md).\n\n| a | b |\n|---|---:|\n"
+                    "| x | 1.0 |\n\n- one\n- two")
+    assert "<h2>T</h2>" in page and "<em>text</em>" in page and "<code>code</code>" in page
+    assert '<a href="#item-scores-md">a table</a>' in page and "<td>x</td><td>1.0</td>" in page
+    assert "<li>one</li><li>two</li>" in page and "---" not in page
+    svg = svg_plot([Series("CRNN", [Point(4688, 20.0, "trial 1", "http://x/run1"), Point(60272, 41.4, "trial 2")])],
+                   "parameters", "F1 (%)", log_x=True)
+    assert ">10,000<" in svg and ">parameters<" in svg and ">F1 (%)<" in svg and ">CRNN<" in svg
+    assert '<a href="http://x/run1" target="_blank">' in svg and "<title>trial 2</title>" in svg
 
 
 def test_report_of_an_unknown_sweep(tmp_path, capsys):

@@ -320,7 +320,8 @@ HINTS = {
 }
 
 
-def write_report(name: str, storage: str, tracking_uri: str | None, out: Path) -> Path:
+def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
+                 mlflow_url: str | None = "http://127.0.0.1:5000") -> Path:
     import tempfile
 
     from sedbench.report import figures
@@ -355,13 +356,52 @@ def write_report(name: str, storage: str, tracking_uri: str | None, out: Path) -
     states = defaultdict(int)
     for r in rows:
         states[r.state] += 1
-    lines = [f"# Report: {name}", "", f"Optuna study `{name}` ({storage}); MLflow `{tracking_uri}`.", "",
-             "Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + ".", ""]
-    lines += [f"- [{p}]({p}): {title}" for title, p in items]
+    intro = [f"Optuna study `{name}` ({storage}); MLflow `{tracking_uri}`.", "",
+             "Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + "."]
     produced = {p for _, p in items}
     missing = [(k, v) for k, v in HINTS.items() if k not in produced]
     if missing:
-        lines += ["", "Not in this report (the trials do not support them yet):", ""]
-        lines += [f"- {k}: {v.format(name=name)}" for k, v in missing]
+        intro += ["", "Not in this report (the trials do not support them yet):", ""]
+        intro += [f"- {k}: {v.format(name=name)}" for k, v in missing]
+    lines = [f"# Report: {name}", "", *intro[:3], "", "Browse it: [index.html](index.html) (tables and interactive "
+             "figures in one page).", "", *[f"- [{p}]({p}): {title}" for title, p in items], *intro[3:]]
     (out / "index.md").write_text("\n".join(lines) + "\n")
+    from sedbench.report.html import write_html
+
+    parent = sweep_parent_run(tracking_uri, name)
+    write_html(out, name, items, rows, mlflow_url, parent.info.experiment_id if parent else None, intro)
+    if parent is not None:
+        publish(tracking_uri, parent.info.run_id, out, name, items)
     return out
+
+
+def sweep_parent_run(tracking_uri: str | None, name: str):
+    """The sweep's parent MLflow run (tags kind=sweep, sweep=NAME), or None."""
+    if not tracking_uri:
+        return None
+    from sedbench.tracking import RunStore
+
+    client = RunStore(tracking_uri).client
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                              f"tags.kind = 'sweep' and tags.sweep = '{name}'", order_by=["attributes.start_time DESC"],
+                              max_results=1)
+    return runs[0] if runs else None
+
+
+def publish(tracking_uri: str, run_id: str, out: Path, name: str, items: list[tuple[str, str]]) -> None:
+    """The report as artifacts of the sweep's parent run (``report/``) and its description: opening the
+    parent run in the MLflow UI shows the study's scores and lists every table and figure."""
+    from sedbench.tracking import RunStore
+
+    client = RunStore(tracking_uri).client
+    files = ["index.html", "index.md", *[p for _, p in items]]
+    files += [p[:-4] + ".csv" for _, p in items if p.endswith(".png") and (out / (p[:-4] + ".csv")).is_file()]
+    for f in dict.fromkeys(files):
+        client.log_artifact(run_id, str(out / f), artifact_path="report")
+    scores = (out / "scores.md").read_text() if (out / "scores.md").is_file() else ""
+    description = [f"**Sweep `{name}`**: the report is in this run's artifacts under `report/` (open "
+                   "`report/index.html` for the page with interactive figures; `sedbench report " + name
+                   + "` writes it again).", "", *[f"- `report/{p}`: {title}" for title, p in items], "",
+                   scores.replace("# Scores (Table II)", "### Scores (Table II)")
+                   .replace("## Detection scores", "### Detection scores")]
+    client.set_tag(run_id, "mlflow.note.content", "\n".join(description)[:60000])

@@ -1,0 +1,303 @@
+"""``results/NAME/index.html``: the report as one self-contained page to browse.
+
+No plotting library: the interactive figures are inline SVG written here from the same data as the
+PNGs (their CSVs), so the page needs no network, no JavaScript file and nothing installed, opens
+from ``file://`` and is a few hundred kilobytes. Hovering a point shows its trial, configuration,
+scores and MLflow run (the SVG ``<title>`` every browser shows as a tooltip); clicking it opens the
+run in the MLflow UI (``sedbench dashboard``). Plotly or Bokeh would add 1-4 MB of JavaScript to
+every page (or a CDN, which breaks offline use) for what four plot types need; Vega-Lite needs its
+runtime inlined the same way. The figures without per-trial data (activity, filters) are embedded
+as their PNGs. The Markdown tables are converted with a small converter for the subset sedbench
+writes (headings, paragraphs, lists, pipe tables, links, code).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FAMILY_COLORS = {"crnn": "#1f77b4", "cnn": "#d62728", "rnn": "#2ca02c", "fnn": "#9467bd", "gmm": "#8c564b",
+                 "acrnn": "#ff7f0e", "vggish": "#e377c2"}
+OTHER_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78")
+W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 150, 20, 50
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+    tip: str
+    href: str | None = None
+
+
+@dataclass
+class Series:
+    name: str
+    points: list[Point] = field(default_factory=list)
+    line: bool = False
+
+
+def color(name: str, i: int) -> str:
+    return FAMILY_COLORS.get(name.split()[0].lower(), OTHER_COLORS[i % len(OTHER_COLORS)])
+
+
+def _ticks(lo: float, hi: float, log: bool) -> list[float]:
+    if log:
+        decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+        return [m * 10.0 ** k for k in decades for m in ((1, 2, 5) if len(decades) < 4 else (1,))]
+    step = 10 ** math.floor(math.log10(max(hi - lo, 1e-12))) / 2
+    while (hi - lo) / step > 8:
+        step *= 2
+    return [k * step for k in range(math.floor(lo / step), math.ceil(hi / step) + 1)]
+
+
+def svg_plot(series: list[Series], x_label: str, y_label: str, log_x: bool = False,
+             x_names: list[str] | None = None, title: str = "") -> str:
+    """An SVG scatter/line plot: axes with ticks and labels, a legend, a tooltip and a link per point."""
+    pts = [p for s in series for p in s.points if math.isfinite(p.x) and math.isfinite(p.y)]
+    if not pts:
+        return ""
+    fx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    xs, ys = [fx(p.x) for p in pts], [p.y for p in pts]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(0.0, min(ys)), max(ys)
+    pad_x = (x1 - x0) * 0.05 or 0.5
+    x0, x1, y1 = x0 - pad_x, x1 + pad_x, y1 + (y1 - y0) * 0.08 or 1.0
+
+    def sx(v: float) -> float:
+        return LEFT + (fx(v) - x0) / (x1 - x0) * (W - LEFT - RIGHT)
+
+    def sy(v: float) -> float:
+        return H - BOTTOM - (v - y0) / (y1 - y0) * (H - TOP - BOTTOM)
+
+    out = [f'<svg class="plot" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+           f'aria-label="{html.escape(title or y_label)}">',
+           f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" class="frame"/>']
+    if x_names:
+        xticks = [(float(i), name) for i, name in enumerate(x_names)]
+    else:
+        lo, hi = (10 ** x0, 10 ** x1) if log_x else (x0, x1)
+        candidates = [t for t in _ticks(lo, hi, log_x) if t > 0 or not log_x]
+        if log_x and sum(x0 <= fx(t) <= x1 for t in candidates) < 2:  # less than a decade: linear steps
+            candidates = [t for t in _ticks(lo, hi, False) if t > 0]
+        xticks = [(t, f"{t:,.0f}" if log_x or abs(t) >= 100 else f"{t:g}") for t in candidates if x0 <= fx(t) <= x1]
+    for t, text in xticks:
+        x = sx(t)
+        out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{H - BOTTOM}" class="grid"/>'
+                   f'<text x="{x:.1f}" y="{H - BOTTOM + 16}" class="tick" text-anchor="middle">'
+                   f'{html.escape(text)}</text>')
+    for t in _ticks(y0, y1, False):
+        if y0 <= t <= y1:
+            y = sy(t)
+            out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" class="grid"/>'
+                       f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{t:g}</text>')
+    out.append(f'<text x="{(LEFT + W - RIGHT) / 2:.0f}" y="{H - 10}" class="label" text-anchor="middle">'
+               f'{html.escape(x_label)}</text>'
+               f'<text transform="translate(16 {(TOP + H - BOTTOM) / 2:.0f}) rotate(-90)" class="label" '
+               f'text-anchor="middle">{html.escape(y_label)}</text>')
+    for i, s in enumerate(series):
+        c = color(s.name, i)
+        good = [p for p in s.points if math.isfinite(p.x) and math.isfinite(p.y)]
+        if s.line and len(good) > 1:
+            path = " ".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in sorted(good, key=lambda p: p.x))
+            out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="1.5" opacity="0.7"/>')
+        for p in good:
+            dot = (f'<circle cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="5" fill="{c}" class="point">'
+                   f'<title>{html.escape(p.tip)}</title></circle>')
+            out.append(f'<a href="{html.escape(p.href)}" target="_blank">{dot}</a>' if p.href else dot)
+        ly = TOP + 14 + 18 * i
+        out.append(f'<circle cx="{W - RIGHT + 16}" cy="{ly - 4}" r="5" fill="{c}"/>'
+                   f'<text x="{W - RIGHT + 26}" y="{ly}" class="legend">{html.escape(s.name)}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------ Markdown
+def _inline(text: str) -> str:
+    text = html.escape(text, quote=False)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<em>\1</em>", text)
+
+    def link(m: re.Match) -> str:
+        target = m.group(2)
+        if target.endswith(".md"):
+            target = "#" + anchor(target)
+        return f'<a href="{target}">{m.group(1)}</a>'
+
+    return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", link, text)
+
+
+def anchor(name: str) -> str:
+    return "item-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def markdown(text: str) -> str:
+    """The Markdown subset sedbench's report writes, as HTML."""
+    out, para, table, items = [], [], [], []
+
+    def flush():
+        if para:
+            out.append(f"<p>{_inline(' '.join(para))}</p>")
+            para.clear()
+        if items:
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+            items.clear()
+        if table:
+            rows = [[c.strip() for c in r.strip().strip("|").split("|")] for r in table]
+            head, body = rows[0], [r for r in rows[1:] if not all(set(c) <= set("-: ") for c in r)]
+            out.append("<table><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead><tbody>"
+                       + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body)
+                       + "</tbody></table>")
+            table.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if para or items:
+                flush()
+            table.append(line)
+            continue
+        if table:
+            flush()
+        if not line.strip():
+            flush()
+        elif line.startswith("#"):
+            flush()
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{min(level + 1, 6)}>{_inline(line.lstrip('#').strip())}</h{min(level + 1, 6)}>")
+        elif line.startswith("- "):
+            if para:
+                flush()
+            items.append(line[2:])
+        else:
+            para.append(line.strip())
+    flush()
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------ the page
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;
+color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;
+text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}
+section{border-top:1px solid #ddd;margin-top:1.5em}code{background:#f4f4f4;padding:0 .2em}
+.plot .frame{fill:none;stroke:#999}.plot .grid{stroke:#eee}.plot .tick{font-size:11px;fill:#555}
+.plot .label{font-size:13px;fill:#222}.plot .legend{font-size:12px;fill:#222}
+.plot .point{stroke:#fff;stroke-width:1;cursor:pointer}.plot .point:hover{stroke:#000;stroke-width:2}
+img{max-width:100%}nav a{margin-right:.8em}.note{color:#666;font-size:.9em}
+"""
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _run_link(mlflow_url: str | None, experiment_id: str | None, run_id: str | None) -> str | None:
+    if not (mlflow_url and run_id):
+        return None
+    return f"{mlflow_url.rstrip('/')}/#/experiments/{experiment_id or '0'}/runs/{run_id}"
+
+
+def figure_params_vs_f1(out: Path, trials: dict[str, dict], link) -> str:
+    groups: dict[str, Series] = {}
+    for r in _read_csv(out / "params_vs_f1.csv"):
+        t = trials.get(r["trial"], {})
+        f1 = 100 * float(r["test_f1_frm"])
+        tip = (f"trial {r['trial']} · {r['family'].upper()} · {r['config'] or 'base'}\n"
+               f"{int(float(r['n_params'])):,} parameters · test F1_frm {f1:.1f} %"
+               + (f" · ER_frm {float(t['test/er_frm']):.3f}" if t.get("test/er_frm") else "")
+               + (f"\nMLflow run {t['mlflow_run_id']} (click to open)" if t.get("mlflow_run_id") else ""))
+        groups.setdefault(r["family"].upper(), Series(r["family"].upper())).points.append(
+            Point(float(r["n_params"]), f1, tip, link(t.get("mlflow_run_id"))))
+    return svg_plot(list(groups.values()), "parameters (log scale)", "test F1_frm (%)", log_x=True,
+                    title="test F1_frm against parameter count")
+
+
+def figure_pitch_shift(out: Path, trials: dict[str, dict], link) -> str:
+    lines: dict[str, Series] = {}
+    for r in _read_csv(out / "pitch_shift.csv"):
+        t = trials.get(r["trial"], {})
+        key = f"{r['family'].upper()} trial {r['trial']}"
+        tip = (f"trial {r['trial']} · {r['family'].upper()} · {t.get('config', '')}\n"
+               f"shift {int(r['quarter_tones']):+d} quarter tones · F1_frm {100 * float(r['test_f1_frm']):.1f} % "
+               f"(change {100 * float(r['change_f1_frm']):+.1f} points)")
+        lines.setdefault(key, Series(key, line=True)).points.append(
+            Point(float(r["quarter_tones"]), 100 * float(r["change_f1_frm"]), tip, link(t.get("mlflow_run_id"))))
+    return svg_plot(list(lines.values()), "pitch shift (quarter tones)", "change of test F1_frm (points)",
+                    title="change of F1_frm under pitch shift")
+
+
+def figure_filter_shape(out: Path) -> str:
+    rows = _read_csv(out / "filter_shape.csv")
+    shapes = sorted({r["kernel_freq_time"] for r in rows})
+    fams: dict[str, Series] = {}
+    for r in rows:
+        fam = r["family"].upper()
+        tip = (f"{fam} · filter {r['kernel_freq_time']} (frequency x time) · mean test F1_frm "
+               f"{100 * float(r['mean_test_f1_frm']):.1f} % over {r['trials']} trial(s)")
+        fams.setdefault(fam, Series(fam)).points.append(
+            Point(shapes.index(r["kernel_freq_time"]), 100 * float(r["mean_test_f1_frm"]), tip))
+    return svg_plot(list(fams.values()), "filter shape (frequency x time)", "mean test F1_frm (%)",
+                    x_names=shapes, title="F1_frm per filter shape")
+
+
+def figure_importance(out: Path) -> str:
+    rows = _read_csv(out / "importance.csv")
+    names = [r["parameter"] for r in rows]
+    s = Series("importance", [Point(i, float(r["importance"]), f"{r['parameter']}: importance "
+                                                               f"{float(r['importance']):.3f}")
+                              for i, r in enumerate(rows)])
+    return svg_plot([s], "parameter", "fANOVA importance", x_names=names, title="hyperparameter importance")
+
+
+def _png(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" title="{html.escape(alt)}">'
+
+
+def write_html(out: Path, name: str, items: list[tuple[str, str]], rows, mlflow_url: str | None,
+               experiment_id: str | None, intro: list[str]) -> Path:
+    """``index.html`` beside the Markdown report: every item of ``items`` (title, file) in order."""
+    trials = {str(r.number): {**{k: str(v) for k, v in r.metrics.items()}, "config": r.config_key(),
+                              "mlflow_run_id": str(r.attrs.get("mlflow_run_id") or "")} for r in rows}
+
+    def link(run_id: str | None) -> str | None:
+        return _run_link(mlflow_url, experiment_id, run_id)
+
+    interactive = {"params_vs_f1.png": lambda: figure_params_vs_f1(out, trials, link),
+                   "pitch_shift.png": lambda: figure_pitch_shift(out, trials, link),
+                   "filter_shape.png": lambda: figure_filter_shape(out),
+                   "importance.png": lambda: figure_importance(out)}
+    body = [f"<h1>Report: {html.escape(name)}</h1>", markdown("\n".join(intro)),
+            '<p class="note">Hover a point for its trial, configuration and scores; click it to open the run in '
+            f'the MLflow UI ({html.escape(mlflow_url or "not linked")}, started by <code>sedbench dashboard</code>). '
+            "Every figure's data is in the CSV beside it; the Markdown and PNG files are the same report for "
+            "papers.</p>", "<nav>" + "".join(f'<a href="#{anchor(p)}">{html.escape(p)}</a>' for _, p in items)
+            + "</nav>"]
+    for title, item in items:
+        path = out / item
+        section = [f'<section id="{anchor(item)}"><h2>{html.escape(title)}</h2>']
+        if item.endswith(".md"):
+            section.append(markdown(path.read_text()))
+        elif item.endswith(".png"):
+            svg = interactive[item]() if item in interactive else ""
+            section.append(svg or _png(path, title))
+            section.append(f'<p class="note">Data: <a href="{html.escape(item[:-4])}.csv">{html.escape(item[:-4])}'
+                           f'.csv</a>; figure for print: <a href="{html.escape(item)}">{html.escape(item)}</a></p>')
+        else:
+            section.append(f'<p><a href="{html.escape(item)}">{html.escape(item)}</a></p>')
+        body.append("\n".join(section) + "</section>")
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>sedbench report: '
+            f'{html.escape(name)}</title><style>{STYLE}</style></head><body>\n' + "\n".join(body)
+            + "\n</body></html>\n")
+    (out / "index.html").write_text(page, encoding="utf-8")
+    return out / "index.html"
