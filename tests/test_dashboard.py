@@ -98,6 +98,9 @@ def test_ctrl_c_stops_both_servers_and_all_their_workers(tmp_path):
 
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10).status == 200
         assert urllib.request.urlopen(f"http://127.0.0.1:{optuna_port}/", timeout=10).status == 200
+        study_page = printed_address(lines, "Optuna dashboard")  # the sweep's study, not the list of studies
+        assert study_page.endswith("/dashboard/studies/1")
+        assert urllib.request.urlopen(study_page, timeout=10).status == 200
         table = process_table()
         groups = {table[pid][1] for pid, (ppid, _) in table.items() if ppid == proc.pid}
         assert len(groups) == 2  # one process group per server
