@@ -184,7 +184,8 @@ def markdown(text: str) -> str:
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;
 color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em;display:block;overflow-x:auto;max-width:100%}
+td,th{border:1px solid #ccc;padding:.25em .6em;
 text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}
 section{border-top:1px solid #ddd;margin-top:1.5em}code{background:#f4f4f4;padding:0 .2em}
 .plot .frame{fill:none;stroke:#999}.plot .grid{stroke:#eee}.plot .tick{font-size:11px;fill:#555}
