@@ -185,8 +185,9 @@ def sweep_view(tracking_uri: str, sweep: str | None = None, experiment: str = "s
     return SweepView(exp.experiment_id, key, name, len(trials))
 
 
-def optuna_study_path(storage: str, sweep: str | None) -> str:
-    """The Optuna dashboard's page of the sweep's study (the latest study when ``sweep`` is None)."""
+def optuna_study_path(storage: str, sweep: str | None, prefer: str | None = None) -> str:
+    """The Optuna dashboard's page of the sweep's study: ``sweep`` (which must exist), else ``prefer`` (the sweep
+    the MLflow address shows) when the storage has it, else the latest study."""
     import optuna
 
     from sedbench.studies import make_storage
@@ -197,6 +198,7 @@ def optuna_study_path(storage: str, sweep: str | None) -> str:
         if not summaries:
             raise SedbenchError(f"no study named {sweep!r} in {storage}. Fix: `sedbench sweep {sweep}` first, or "
                                 "pass --storage")
+    summaries = [s for s in summaries if s.study_name == prefer] or summaries
     if not summaries:
         return "/dashboard"
     latest = max(summaries, key=lambda s: (s.datetime_start is not None, s.datetime_start or 0, s._study_id))
@@ -217,7 +219,7 @@ def serve(tracking_uri: str, port: int, artifacts: Path, storage: str | None = N
         check_store(storage, "Optuna studies", "run `sedbench sweep NAME` first, or pass --storage")
         check_port(optuna_port, "--optuna-port", host)
         commands.append(("Optuna dashboard", optuna_command(storage, optuna_port, host), optuna_port, "/"))
-        paths["Optuna dashboard"] = optuna_study_path(storage, sweep or (view.sweep if view else None))
+        paths["Optuna dashboard"] = optuna_study_path(storage, sweep, view.sweep if view else None)
     if host not in LOOPBACK:
         print(f"warning: serving on {host}: anyone who can reach this machine can read and change the runs",
               file=sys.stderr)
