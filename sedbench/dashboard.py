@@ -149,29 +149,25 @@ def sweep_view(tracking_uri: str, sweep: str | None = None, experiment: str = "s
     parameter count and the scores. None when the store has no such experiment yet."""
     import json
 
-    from mlflow.tracking import MlflowClient
+    from sedbench.tracking import RunStore
 
-    client = MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
+    store = RunStore(tracking_uri)
+    experiment_id = store.experiment_id(experiment)
+    if experiment_id is None:
         if sweep:
             raise SedbenchError(f"no experiment {experiment!r} in {tracking_uri}. Fix: run `sedbench sweep {sweep}` "
                                 "first, or pass --tracking")
         return None
-    where = "tags.kind = 'sweep'" + (f" and tags.sweep = '{sweep}'" if sweep else "")
-    parents = client.search_runs([exp.experiment_id], where, order_by=["attributes.start_time DESC"], max_results=1)
-    if not parents and sweep:
+    parent = store.sweep_parent(sweep, experiment)
+    if parent is None and sweep:
         raise SedbenchError(f"no sweep named {sweep!r} in {tracking_uri}. Fix: `sedbench sweep {sweep}` first, or "
                             "name one the store has (the parent runs called 'sweep NAME')")
     state: dict = {"orderByKey": column("metrics", "test/f1_frm"), "orderByAsc": False}
-    name, trials = None, []
-    if parents:
-        parent = parents[0]
+    name = None
+    if parent is not None:
         name = parent.data.tags.get("sweep")
         state["searchFilter"] = f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
-        trials = client.search_runs([exp.experiment_id], state["searchFilter"], max_results=5000)
-    else:
-        trials = client.search_runs([exp.experiment_id], max_results=5000)
+    trials = store.runs(experiment_id, state.get("searchFilter", ""))
     keys = sorted({k for r in trials for k in r.data.params})
     varying = [k for k in keys if not k.startswith(NOT_GRID)
                and len({r.data.params.get(k) for r in trials}) > 1]
@@ -181,8 +177,8 @@ def sweep_view(tracking_uri: str, sweep: str | None = None, experiment: str = "s
                *[column("params", k) for k in varying]]
     state.update(selectedColumns=columns, columnOrder=columns, columnWidths={c: 112 for c in columns})
     key = "sedbench-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in (name or "all-runs"))
-    client.set_experiment_tag(exp.experiment_id, SHARED_VIEW_TAG + key, json.dumps(state))
-    return SweepView(exp.experiment_id, key, name, len(trials))
+    store.set_experiment_tag(experiment_id, SHARED_VIEW_TAG + key, json.dumps(state))
+    return SweepView(experiment_id, key, name, len(trials))
 
 
 def optuna_study_path(storage: str, sweep: str | None, prefer: str | None = None) -> str:
@@ -192,7 +188,8 @@ def optuna_study_path(storage: str, sweep: str | None, prefer: str | None = None
 
     from sedbench.studies import make_storage
 
-    summaries = optuna.get_all_study_summaries(make_storage(storage), include_best_trial=False)
+    db = make_storage(storage)
+    summaries = optuna.get_all_study_summaries(db, include_best_trial=False)
     if sweep:
         summaries = [s for s in summaries if s.study_name == sweep]
         if not summaries:
@@ -201,8 +198,8 @@ def optuna_study_path(storage: str, sweep: str | None, prefer: str | None = None
     summaries = [s for s in summaries if s.study_name == prefer] or summaries
     if not summaries:
         return "/dashboard"
-    latest = max(summaries, key=lambda s: (s.datetime_start is not None, s.datetime_start or 0, s._study_id))
-    return f"/dashboard/studies/{latest._study_id}"
+    latest = max(summaries, key=lambda s: (s.datetime_start is not None, s.datetime_start or 0))
+    return f"/dashboard/studies/{db.get_study_id_from_name(latest.study_name)}"
 
 
 def serve(tracking_uri: str, port: int, artifacts: Path, storage: str | None = None, optuna_port: int = 8080,

@@ -265,6 +265,37 @@ class RunStore:
     def close(self, run_id: str, status: str) -> None:
         self.client.set_terminated(run_id, status)
 
+    def sweep_parent(self, sweep: str | None = None, experiment: str | None = None):
+        """The parent run of the sweep ``sweep`` (the latest sweep when None) in ``experiment`` (every experiment
+        when None), or None."""
+        if experiment is None:
+            experiments = [e.experiment_id for e in self.client.search_experiments()]
+        else:
+            exp = self.client.get_experiment_by_name(experiment)
+            experiments = [exp.experiment_id] if exp is not None else []
+        if not experiments:
+            return None
+        where = "tags.kind = 'sweep'" + (f" and tags.sweep = '{sweep}'" if sweep else "")
+        runs = self.client.search_runs(experiments, where, order_by=["attributes.start_time DESC"], max_results=1)
+        return runs[0] if runs else None
+
+    def experiment_id(self, name: str) -> str | None:
+        exp = self.client.get_experiment_by_name(name)
+        return exp.experiment_id if exp is not None else None
+
+    def runs(self, experiment_id: str, where: str = "") -> list:
+        """The runs of an experiment matching an MLflow search filter (all when empty)."""
+        return self.client.search_runs([experiment_id], where, max_results=5000)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        self.client.set_experiment_tag(experiment_id, key, value)
+
+    def publish(self, run_id: str, files: list[Path], folder: str, description: str) -> None:
+        """Files as the run's artifacts under ``folder`` and the run's description (shown when it is opened)."""
+        for f in files:
+            self.client.log_artifact(run_id, str(f), artifact_path=folder)
+        self.client.set_tag(run_id, "mlflow.note.content", description[:60000])
+
     def kill_trial_runs(self, tracking, sweep: str, trial_numbers: list[int]) -> None:
         """A dead worker's runs stay RUNNING forever: mark them KILLED (their metrics so far are kept)."""
         exp = ensure_experiment(self.client, tracking)

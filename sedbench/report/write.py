@@ -381,11 +381,7 @@ def sweep_parent_run(tracking_uri: str | None, name: str):
         return None
     from sedbench.tracking import RunStore
 
-    client = RunStore(tracking_uri).client
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                              f"tags.kind = 'sweep' and tags.sweep = '{name}'", order_by=["attributes.start_time DESC"],
-                              max_results=1)
-    return runs[0] if runs else None
+    return RunStore(tracking_uri).sweep_parent(name)
 
 
 def publish(tracking_uri: str, run_id: str, out: Path, name: str, items: list[tuple[str, str]]) -> None:
@@ -393,15 +389,12 @@ def publish(tracking_uri: str, run_id: str, out: Path, name: str, items: list[tu
     parent run in the MLflow UI shows the study's scores and lists every table and figure."""
     from sedbench.tracking import RunStore
 
-    client = RunStore(tracking_uri).client
     files = ["index.html", "index.md", *[p for _, p in items]]
     files += [p[:-4] + ".csv" for _, p in items if p.endswith(".png") and (out / (p[:-4] + ".csv")).is_file()]
-    for f in dict.fromkeys(files):
-        client.log_artifact(run_id, str(out / f), artifact_path="report")
     scores = (out / "scores.md").read_text() if (out / "scores.md").is_file() else ""
     description = [f"**Sweep `{name}`**: the report is in this run's artifacts under `report/` (open "
                    "`report/index.html` for the page with interactive figures; `sedbench report " + name
                    + "` writes it again).", "", *[f"- `report/{p}`: {title}" for title, p in items], "",
                    scores.replace("# Scores (Table II)", "### Scores (Table II)")
                    .replace("## Detection scores", "### Detection scores")]
-    client.set_tag(run_id, "mlflow.note.content", "\n".join(description)[:60000])
+    RunStore(tracking_uri).publish(run_id, [out / f for f in dict.fromkeys(files)], "report", "\n".join(description))
