@@ -23,9 +23,9 @@ demo: $(STAMP)
 	$(BIN)/sedbench evaluate --sweep demo --pitch-shift=-2,-1,1,2
 	$(BIN)/sedbench report demo
 	@echo
-	@echo "Demo report: results/demo/index.md (tables as Markdown, figures as PNG with their data as CSV)."
-	@echo "Dashboard:   $(BIN)/sedbench dashboard            then open http://127.0.0.1:5000 (MLflow runs)"
-	@echo "             $(BIN)/sedbench dashboard --optuna   also http://127.0.0.1:8080 (Optuna study); Ctrl-C stops"
+	@echo "Demo report: results/demo/index.html (one page, interactive figures); index.md + PNG + CSV for papers."
+	@echo "Dashboard:   $(BIN)/sedbench dashboard            then open the address it prints (the demo's trials)"
+	@echo "             $(BIN)/sedbench dashboard --optuna   also the Optuna dashboard on the study; Ctrl-C stops"
 
 # Headless Chromium for the dashboard's browser test (Debian packages), installed when missing and root.
 browser:
