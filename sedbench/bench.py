@@ -22,9 +22,11 @@ measurements taken side by side (alternating where they are cheap enough to repe
 10. PSDS1 + PSDS2 + 1-s ROC AUC on a DESED-sized case (2,500 ten-second clips, 10 classes, 156
    frames per clip as the DESED baseline outputs): ``sedbench score --scores`` (reading the tables,
    the reference and the durations, then sed_scores_eval) against sed_scores_eval's own readers and
-   functions on the same files, values identical.
+   functions on the same files, values identical;
+11. small model: item 1's two loops on the demo's largest CRNN (maps 32, 59k parameters, 128-frame
+   sequences, batch 8), where per-step overheads weigh most.
 
-``--parts events,psds`` measures only those parts and merges them into an existing ``--out``.
+``--parts events,psds,small_model`` measures only those parts and merges them into an existing ``--out``.
 
 Every figure records the CPU it was measured on (torch's CPU capability and the model name).
 """
@@ -52,9 +54,12 @@ GOALS = {  # figure: (goal, "min" = at least / "max" = at most)
     "train_peak_rss_gb": (2.0, "max"),
     "event_metrics_speedup": (10.0, "min"),
     "psds_time_over_sed_scores_eval": (1.1, "max"),
+    "small_model_loop_ratio": (0.95, "min"),
 }
 PAPER_CRNN = {"maps": 256, "pool": [5, 4, 2], "rnn_layers": 1, "kernel": [5, 5]}
 SEQ_LEN, BATCH, N_CLASSES = 256, 8, 16
+DEMO_CRNN = {"maps": 32, "pool": [5, 4, 2], "rnn_layers": 1, "kernel": [5, 5]}  # the demo's largest CRNN (59k)
+DEMO_SEQ_LEN = 128
 
 
 def _best_wall(cmd: list[str], repeat: int = 5) -> float:
@@ -71,13 +76,14 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- 1-2. training
-def paper_crnn(n_in: int):
+def paper_crnn(n_in: int, arch: dict | None = None):
+    """The paper's CRNN (or the CRNN of ``arch``), seeded."""
     import torch
 
     from sedbench.models.crnn import CRNN
 
     torch.manual_seed(0)
-    return CRNN(n_in, N_CLASSES, **PAPER_CRNN)
+    return CRNN(n_in, N_CLASSES, **(arch or PAPER_CRNN))
 
 
 def flops_per_step(n_in: int, batch_size: int = BATCH, seq_len: int = SEQ_LEN) -> float:
@@ -111,12 +117,13 @@ def matmul_rate(dtype_name: str = "float32", n: int = 2048, repeat: int = 10) ->
     return 2 * n**3 / best
 
 
-def plain_loop(loader, n_in: int, steps: int, warmup: int, autocast: bool = False, compile_net: bool = False) -> dict:
+def plain_loop(loader, n_in: int, steps: int, warmup: int, autocast: bool = False, compile_net: bool = False,
+               arch: dict | None = None, frames_per_step: int = BATCH * SEQ_LEN) -> dict:
     """The baseline: a hand-written PyTorch loop with the same model, loss, optimizer and loader."""
     import torch
     import torch.nn.functional as F
 
-    net = paper_crnn(n_in)
+    net = paper_crnn(n_in, arch)
     net.train()
     opt = torch.optim.Adam(net.parameters())
     run = torch.compile(net) if compile_net else net
@@ -139,11 +146,12 @@ def plain_loop(loader, n_in: int, steps: int, warmup: int, autocast: bool = Fals
             if done == warmup + steps:
                 break
     wall = time.perf_counter() - t_first
-    return {"frames_per_second": steps * BATCH * SEQ_LEN / wall, "seconds_per_step": wall / steps,
+    return {"frames_per_second": steps * frames_per_step / wall, "seconds_per_step": wall / steps,
             "warmup_seconds": t_first - (t_start or t_first)}
 
 
-def sedbench_loop(dm, steps: int, warmup: int, precision: str = "32") -> dict:
+def sedbench_loop(dm, steps: int, warmup: int, precision: str = "32", arch: dict | None = None,
+                  frames_per_step: int = BATCH * SEQ_LEN) -> dict:
     """sedbench's loop: SEDModule under a Lightning Trainer configured as ``sedbench train`` does
     (deterministic, the masked loss, the NaN guard, epoch metrics), without validation or logging."""
     import pytorch_lightning as pl
@@ -160,14 +168,39 @@ def sedbench_loop(dm, steps: int, warmup: int, precision: str = "32") -> dict:
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             marks["last"] = time.perf_counter()
 
-    module = SEDModule(paper_crnn(dm.n_features))
+    module = SEDModule(paper_crnn(dm.n_features, arch))
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps,
                          deterministic=True, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[Clock()])
     trainer.fit(module, train_dataloaders=dm.train_dataloader())
     wall = marks["last"] - marks["first"]
-    return {"frames_per_second": steps * BATCH * SEQ_LEN / wall, "seconds_per_step": wall / steps}
+    return {"frames_per_second": steps * frames_per_step / wall, "seconds_per_step": wall / steps}
+
+
+def bench_small_model(ds, cache_dir: Path, steps: int = 300, warmup: int = 30, rounds: int = 2) -> dict:
+    """Item 11: the loops of item 1 on the demo's largest CRNN (59k parameters, 128-frame sequences, batch 8),
+    where per-step overheads weigh most (one step takes milliseconds, not seconds)."""
+    import torch
+
+    from sedbench.data.datamodule import SEDDataModule
+
+    dm = SEDDataModule(ds, seq_len=DEMO_SEQ_LEN, batch_size=BATCH, cache_dir=cache_dir, progress=False)
+    dm.setup("fit")
+    loader, frames = dm.train_dataloader(), BATCH * DEMO_SEQ_LEN
+    plain, ours = [], []
+    for r in range(rounds):  # alternate, so that drifts in machine speed hit both alike
+        log(f"small model, round {r + 1}/{rounds}: plain PyTorch loop, then sedbench's loop ({steps} steps each)")
+        plain.append(plain_loop(loader, dm.n_features, steps, warmup, arch=DEMO_CRNN, frames_per_step=frames))
+        ours.append(sedbench_loop(dm, steps, warmup, arch=DEMO_CRNN, frames_per_step=frames))
+    best_plain = max(p["frames_per_second"] for p in plain)
+    best_ours = max(o["frames_per_second"] for o in ours)
+    return {"model": {**DEMO_CRNN, "classes": N_CLASSES, "seq_len": DEMO_SEQ_LEN, "batch": BATCH,
+                      "parameters": sum(p.numel() for p in paper_crnn(dm.n_features, DEMO_CRNN).parameters())},
+            "threads": torch.get_num_threads(), "steps_timed": steps, "warmup_steps": warmup,
+            "plain_frames_per_second": [round(p["frames_per_second"], 1) for p in plain],
+            "sedbench_frames_per_second": [round(o["frames_per_second"], 1) for o in ours],
+            "loop_ratio": best_ours / best_plain}
 
 
 def bench_training(dm, steps: int, warmup: int, rounds: int, try_compile: bool) -> dict:
@@ -449,7 +482,7 @@ def bench_memory(work: Path, minutes: float, train_seconds: int, root: Path | No
 
 
 # --------------------------------------------------------------------------- all
-PARTS = ("events", "psds")  # what --parts can measure alone
+PARTS = ("events", "psds", "small_model")  # what --parts can measure alone
 
 
 def run_parts(args, result: dict) -> dict:
@@ -463,6 +496,15 @@ def run_parts(args, result: dict) -> dict:
     if "events" in parts:
         log("event-based metrics: sed_eval, then sedbench")
         result["event_metrics"] = bench_events()
+    if "small_model" in parts:
+        from sedbench.cli import main as cli
+        from sedbench.data.dataset import read_folder
+
+        with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
+            log(f"generating a synth set with {args.minutes_train:g} training minutes")
+            cli(["data", "generate", "synth", "--out", f"{tmp}/synth", "--minutes-train", str(args.minutes_train),
+                 "--quiet"])
+            result["small_model"] = bench_small_model(read_folder(Path(tmp) / "synth"), Path(tmp) / "cache")
     if "psds" in parts:
         with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
             log(f"PSDS on {args.psds_files:,} clips: sed_scores_eval and sedbench score, twice each")
@@ -499,6 +541,7 @@ def run(args) -> dict:
         result["training"] = bench_training(dm, args.steps, args.warmup, args.rounds, not args.no_compile)
         result["pipeline"]["pipeline_over_training"] = (result["pipeline"]["frames_per_second"]
                                                         / max(result["training"]["sedbench_frames_per_second"]))
+        result["small_model"] = bench_small_model(ds, work / "cache")
         for res in (0.02, 1.0):
             log(f"metrics at {res} s: sed_eval, then sedbench.metrics")
             result[f"metrics_{res}s"] = bench_score(res)
@@ -535,6 +578,7 @@ def goals(result: dict) -> dict:
         "train_peak_rss_gb": ("memory", "train_peak_rss_gb"),
         "event_metrics_speedup": ("event_metrics", "event_metrics_speedup"),
         "psds_time_over_sed_scores_eval": ("psds", "psds_time_over_sed_scores_eval"),
+        "small_model_loop_ratio": ("small_model", "loop_ratio"),
     }
     values = {key: result[part][name] for key, (part, name) in sources.items()
               if name in result.get(part, {})}
@@ -568,6 +612,7 @@ LABELS = {
     "event_metrics_identical": "9. event-based: values identical to sed_eval",
     "psds_time_over_sed_scores_eval": "10. PSDS, DESED-sized: sedbench / sed_scores_eval time",
     "psds_identical": "10. PSDS: values identical to sed_scores_eval",
+    "small_model_loop_ratio": "11. demo CRNN (59k): sedbench loop / plain loop",
 }
 
 

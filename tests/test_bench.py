@@ -94,6 +94,14 @@ def test_parts_are_measured_alone_and_merged_into_an_earlier_result(tmp_path, mo
     assert result["goals"]["train_loop_ratio"]["value"] == 0.97 and "psds" not in result
 
 
+def test_the_small_model_figure_times_both_loops_on_the_demo_crnn(synth_dir, tmp_path):
+    from sedbench.data.dataset import read_folder
+
+    small = bench.bench_small_model(read_folder(synth_dir), tmp_path / "cache", steps=3, warmup=1, rounds=1)
+    assert small["model"]["parameters"] == 59152 and small["model"]["seq_len"] == 128  # the demo's largest CRNN
+    assert small["loop_ratio"] > 0 and len(small["plain_frames_per_second"]) == 1
+
+
 def test_pipeline_and_cache_figures(synth_dir, tmp_path):
     from sedbench.data.dataset import read_folder
 
