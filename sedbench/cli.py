@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--resolution", type=float, action="append",
                        help="segment length in seconds; repeatable (default: 0.02 and 1.0, F1_frm and F1_1sec)")
     score.add_argument("--engine", choices=["fast", "sed_eval"], default="fast",
-                       help="segment scores: fast (vectorized, equal to sed_eval) or the sed_eval implementation")
+                       help="fast (sedbench's paths, equal to sed_eval) or sed_eval's own implementation")
     score.add_argument("--no-events", action="store_true", help="skip the event-based scores")
     score.add_argument("--bootstrap", type=int, default=0, metavar="N",
                        help="95 %% intervals over files of every overall score from N bootstrap draws (e.g. 2000)")

@@ -25,7 +25,7 @@ def test_score_fast_equals_sed_eval_engine(tmp_path, capsys):
     for engine in ("fast", "sed_eval"):
         assert main(["score", str(tmp_path / "ref.tsv"), str(tmp_path / "est.tsv"), "--engine", engine, "--json"]) == 0
         out[engine] = json.loads(capsys.readouterr().out)
-    for res in ("0.02", "1"):
+    for res in ("0.02", "1", "event"):  # segment and event-based: both engines, every value
         for part in ("overall", "class_average"):
             assert out["fast"][res][part] == out["sed_eval"][res][part]
         for label, cw in out["fast"][res]["class_wise"].items():

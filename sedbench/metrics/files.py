@@ -61,8 +61,8 @@ def score_event_files(reference: str | Path, estimated: str | Path, resolutions:
                       engine: str = "fast", event_based: bool = True,
                       label: str = "event") -> dict[object, tuple[object, float]]:
     """``{resolution: (SegmentScores, seconds taken)}`` for two event sources (see :func:`read_pair`),
-    scored by the vectorized path (``fast``, equal to sed_eval) or by ``sed_eval`` itself; with
-    ``event_based``, also ``{"event": (SegmentScores of events, seconds)}`` (sed_eval, collars 200 ms / 20 %)."""
+    scored by the fast paths (``fast``, equal to sed_eval) or by ``sed_eval`` itself; with ``event_based``,
+    also ``{"event": (SegmentScores of events, seconds)}`` (collars 200 ms / 20 %)."""
     from sedbench.metrics.segment import segment_scores
 
     ref, est = read_pair(reference, estimated, label)
@@ -79,7 +79,8 @@ def score_event_files(reference: str | Path, estimated: str | Path, resolutions:
         from sedbench.metrics.event import event_based as score_events
 
         t0 = time.perf_counter()
-        results["event"] = (score_events(ref, est, classes), time.perf_counter() - t0)
+        results["event"] = (score_events(ref, est, classes, engine="sed_eval" if engine == "sed_eval" else "fast"),
+                            time.perf_counter() - t0)
     return results
 
 
@@ -138,7 +139,7 @@ def _bounds(interval) -> tuple[float, float]:
 
 def _title(key, engine: str) -> str:
     if key == "event":
-        return "event-based, onset collar 200 ms, offset collar max(200 ms, 20 %) (sed_eval"
+        return f"event-based, onset collar 200 ms, offset collar max(200 ms, 20 %) ({engine}"
     return f"segment-based, {key:g}-s segments ({engine}"
 
 
