@@ -294,7 +294,7 @@ class RunStore:
         """Files as the run's artifacts under ``folder`` and the run's description (shown when it is opened)."""
         for f in files:
             self.client.log_artifact(run_id, str(f), artifact_path=folder)
-        self.client.set_tag(run_id, "mlflow.note.content", description[:60000])
+        self.client.set_tag(run_id, "mlflow.note.content", description[:8000])  # MLflow's limit for a tag
 
     def kill_trial_runs(self, tracking, sweep: str, trial_numbers: list[int]) -> None:
         """A dead worker's runs stay RUNNING forever: mark them KILLED (their metrics so far are kept)."""

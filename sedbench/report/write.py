@@ -392,9 +392,14 @@ def publish(tracking_uri: str, run_id: str, out: Path, name: str, items: list[tu
     files = ["index.html", "index.md", *[p for _, p in items]]
     files += [p[:-4] + ".csv" for _, p in items if p.endswith(".png") and (out / (p[:-4] + ".csv")).is_file()]
     scores = (out / "scores.md").read_text() if (out / "scores.md").is_file() else ""
-    description = [f"**Sweep `{name}`**: the report is in this run's artifacts under `report/` (open "
-                   "`report/index.html` for the page with interactive figures; `sedbench report " + name
-                   + "` writes it again).", "", *[f"- `report/{p}`: {title}" for title, p in items], "",
-                   scores.replace("# Scores (Table II)", "### Scores (Table II)")
-                   .replace("## Detection scores", "### Detection scores")]
-    RunStore(tracking_uri).publish(run_id, [out / f for f in dict.fromkeys(files)], "report", "\n".join(description))
+    head = "\n".join([f"**Sweep `{name}`**: the report is in this run's artifacts under `report/` (open "
+                      "`report/index.html` for the page with interactive figures; `sedbench report " + name
+                      + "` writes it again).", "", *[f"- `report/{p}`: {title}" for title, p in items], ""])
+    scores = scores.replace("# Scores (Table II)", "### Scores (Table II)").replace("## Detection", "### Detection")
+    # MLflow keeps at most 8,000 characters of a tag: a sweep with many families keeps the list, not the tables
+    description = head + "\n" + scores if len(head) + len(scores) < DESCRIPTION_LIMIT else \
+        head + "\nThe score tables are in `report/scores.md` (too long for this description)."
+    RunStore(tracking_uri).publish(run_id, [out / f for f in dict.fromkeys(files)], "report", description)
+
+
+DESCRIPTION_LIMIT = 7900  # MLflow's tag values hold 8,000 characters
