@@ -7,7 +7,14 @@
   Applied Sciences 2016; Cakir et al. 2017, Sec. III-B).
 * :mod:`sedbench.metrics.tagging`: equal error rate for audio tagging (DCASE2016 task 4)
   and accuracy for clip classification.
-* :func:`sedbench.metrics.event.event_based`: event-based F1/ER through sed_eval itself.
+* :func:`sedbench.metrics.event.event_based`: event-based F1/ER (collars 200 ms / 20 %), numpy
+  decisions fed to sed_eval's own counters, equal to its ``evaluate``.
+* :mod:`sedbench.metrics.psds`: PSDS1, PSDS2 and segment ROC AUC from frame probabilities,
+  computed by sed_scores_eval.
+* :mod:`sedbench.metrics.postprocess`: class-wise median filters tuned on validation.
+* :mod:`sedbench.metrics.files`: ``sedbench score`` (every event-list layout, intervals over files).
+
+What each score means and when to use which: docs/metrics.md.
 """
 
 from sedbench.metrics.segment import (
