@@ -178,6 +178,17 @@ def sedbench_loop(dm, steps: int, warmup: int, precision: str = "32", arch: dict
     return {"frames_per_second": steps * frames_per_step / wall, "seconds_per_step": wall / steps}
 
 
+def compare_loops(dm, steps: int, warmup: int, rounds: int, arch: dict | None = None,
+                  frames_per_step: int = BATCH * SEQ_LEN, what: str = "training throughput") -> tuple[list, list]:
+    """The plain and the sedbench loop, alternating for ``rounds`` (drifts in machine speed hit both alike)."""
+    loader, plain, ours = dm.train_dataloader(), [], []
+    for r in range(rounds):
+        log(f"{what}, round {r + 1}/{rounds}: plain PyTorch loop, then sedbench's loop")
+        plain.append(plain_loop(loader, dm.n_features, steps, warmup, arch=arch, frames_per_step=frames_per_step))
+        ours.append(sedbench_loop(dm, steps, warmup, arch=arch, frames_per_step=frames_per_step))
+    return plain, ours
+
+
 def bench_small_model(ds, cache_dir: Path, steps: int = 300, warmup: int = 30, rounds: int = 2) -> dict:
     """Item 11: the loops of item 1 on the demo's largest CRNN (59k parameters, 128-frame sequences, batch 8),
     where per-step overheads weigh most (one step takes milliseconds, not seconds)."""
@@ -187,12 +198,8 @@ def bench_small_model(ds, cache_dir: Path, steps: int = 300, warmup: int = 30, r
 
     dm = SEDDataModule(ds, seq_len=DEMO_SEQ_LEN, batch_size=BATCH, cache_dir=cache_dir, progress=False)
     dm.setup("fit")
-    loader, frames = dm.train_dataloader(), BATCH * DEMO_SEQ_LEN
-    plain, ours = [], []
-    for r in range(rounds):  # alternate, so that drifts in machine speed hit both alike
-        log(f"small model, round {r + 1}/{rounds}: plain PyTorch loop, then sedbench's loop ({steps} steps each)")
-        plain.append(plain_loop(loader, dm.n_features, steps, warmup, arch=DEMO_CRNN, frames_per_step=frames))
-        ours.append(sedbench_loop(dm, steps, warmup, arch=DEMO_CRNN, frames_per_step=frames))
+    plain, ours = compare_loops(dm, steps, warmup, rounds, DEMO_CRNN, BATCH * DEMO_SEQ_LEN,
+                                f"small model ({steps} steps each)")
     best_plain = max(p["frames_per_second"] for p in plain)
     best_ours = max(o["frames_per_second"] for o in ours)
     return {"model": {**DEMO_CRNN, "classes": N_CLASSES, "seq_len": DEMO_SEQ_LEN, "batch": BATCH,
@@ -208,11 +215,7 @@ def bench_training(dm, steps: int, warmup: int, rounds: int, try_compile: bool) 
 
     n_in = dm.n_features
     loader = dm.train_dataloader()
-    plain, ours = [], []
-    for r in range(rounds):  # alternate, so that drifts in machine speed hit both alike
-        log(f"training throughput, round {r + 1}/{rounds}: plain PyTorch loop, then sedbench's loop")
-        plain.append(plain_loop(loader, n_in, steps, warmup))
-        ours.append(sedbench_loop(dm, steps, warmup))
+    plain, ours = compare_loops(dm, steps, warmup, rounds)
     best_plain = max(p["frames_per_second"] for p in plain)
     best_ours = max(o["frames_per_second"] for o in ours)
     log("the fp32 matmul rate")
@@ -316,9 +319,12 @@ def bench_events(hours: float = 2.0) -> dict:
     from sedbench.metrics.event import event_based
 
     ref, est, classes = score_case(hours)
-    est = {f: [Event(round(e.onset + i * e.duration / 3, 3), round(e.onset + (i + 1) * e.duration / 3, 3), e.label)
-               for e in evs for i in range(3) if round(e.onset + i * e.duration / 3, 3) <
-               round(e.onset + (i + 1) * e.duration / 3, 3)] for f, evs in est.items()}
+
+    def thirds(e: Event) -> list[Event]:
+        cuts = [round(e.onset + i * e.duration / 3, 3) for i in range(4)]
+        return [Event(a, b, e.label) for a, b in zip(cuts, cuts[1:], strict=False) if a < b]
+
+    est = {f: [piece for e in evs for piece in thirds(e)] for f, evs in est.items()}
     t0 = time.perf_counter()
     slow = event_based(ref, est, classes, engine="sed_eval")
     sed_eval_wall = time.perf_counter() - t0

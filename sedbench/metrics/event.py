@@ -68,13 +68,8 @@ def event_based(reference: dict[str, Sequence[Event]], estimated: dict[str, Sequ
     keys = ("Ntp", "Nref", "Nsys", "Nsubs", "Nfn", "Nfp")
     if engine == "sed_eval":
         return _result(m, 0.0, _evaluate(m, reference, estimated, keys))
-    per_file = []
-    for name in sorted(set(reference) | set(estimated)):
-        before = [m.overall[k] for k in keys]
-        _fast_evaluate(m, reference.get(name, []), estimated.get(name, []), list(classes), t_collar,
-                       percentage_of_length)
-        per_file.append(tuple(int(round(m.overall[k] - b)) for k, b in zip(keys, before, strict=True)))
-    return _result(m, 0.0, per_file)
+    return _result(m, 0.0, _evaluate(m, reference, estimated, keys, lambda ref, est: _fast_evaluate(
+        m, ref, est, list(classes), t_collar, percentage_of_length)))
 
 
 def _hits(ref: np.ndarray, est: np.ndarray, t_collar: float, pct: float) -> np.ndarray:
@@ -136,12 +131,16 @@ def _fast_evaluate(m, reference: Sequence[Event], estimated: Sequence[Event], cl
         c["Nfn"] += n_ref - tp
 
 
-def _evaluate(m, reference, estimated, keys: Sequence[str]) -> list[tuple[int, ...]]:
-    """Feed sed_eval file by file; each file's counts (what it added to the overall ones) in FILE_COUNTS order."""
+def _evaluate(m, reference, estimated, keys: Sequence[str], evaluate=None) -> list[tuple[int, ...]]:
+    """Feed ``m`` file by file (sed_eval's ``evaluate``, or ``evaluate(ref, est)`` adding to its counters);
+    each file's counts (what it added to the overall ones) in FILE_COUNTS order."""
     per_file = []
     for name in sorted(set(reference) | set(estimated)):
         before = [m.overall[k] for k in keys]
-        m.evaluate(_as_dicts(name, reference.get(name, [])), _as_dicts(name, estimated.get(name, [])))
+        if evaluate is None:
+            m.evaluate(_as_dicts(name, reference.get(name, [])), _as_dicts(name, estimated.get(name, [])))
+        else:
+            evaluate(reference.get(name, []), estimated.get(name, []))
         per_file.append(tuple(int(round(m.overall[k] - b)) for k, b in zip(keys, before, strict=True)))
     return per_file
 

@@ -93,14 +93,10 @@ def score_probabilities(reference: str | Path, scores: str | Path, durations: st
     from sedbench.errors import DataError
     from sedbench.metrics.psds import read_score_tables, threshold_independent
 
-    events, _ = read_event_source(reference, label=label)
-    refs: dict[str, list] = {}
-    for name, evs in events.items():
-        key = Path(name).with_suffix("").name
-        if key in refs:
-            raise DataError(reference, f"two files share the base name {key!r}",
-                            "score tables are named by base name: give every file a distinct one")
-        refs[key] = evs
+    refs = _by_base_name(read_event_source(reference, label=label)[0])
+    if refs is None:
+        raise DataError(reference, "two of its files share a base name",
+                        "score tables are named by base name: give every file a distinct one")
     tables = read_score_tables(scores)
     lengths = None
     if durations is not None:
