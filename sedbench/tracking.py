@@ -36,11 +36,15 @@ STORES: dict[str, Callable[[], str]] = {"tracking": tracking_uri, "artifacts": l
 
 
 def register_resolver() -> None:
-    """``${sedbench.store:tracking|artifacts|storage}`` in the configs: the defaults above."""
+    """``${sedbench.store:tracking|artifacts|storage}`` in the configs: the defaults above; and
+    ``${sedbench.jobs:${sweep.n_jobs}}`` in the launcher presets: the number, 1 while it is still ``auto``
+    (the sweeper decides it, sedbench.packing, and hands it to the launcher before the first trial)."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("sedbench.store"):
         OmegaConf.register_new_resolver("sedbench.store", lambda which: STORES[which]())
+    if not OmegaConf.has_resolver("sedbench.jobs"):
+        OmegaConf.register_new_resolver("sedbench.jobs", lambda n: 1 if str(n) == "auto" else int(n))
 
 
 def sqlite_file(url: str) -> Path | None:

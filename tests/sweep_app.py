@@ -1,7 +1,8 @@
 """A toy task under the real config and sweeper, for orchestration tests.
 
 ``model.maps`` identifies the cell. ``+toy.*`` options: ``sleep`` (s per trial), ``fail``
-and ``nan`` (lists of maps values that raise or return NaN), ``log`` (a file where every
+and ``nan`` (lists of maps values that raise or return NaN), ``slow`` (maps values that sleep
+``slow_sleep`` s instead), ``log`` (a file where every
 started training appends its cell: the tests count trainings per cell), ``epochs`` (reported
 to the pruning callback as validation F1 = 1 / maps, so larger maps are worse).
 """
@@ -35,7 +36,7 @@ def toy(cfg) -> float:
         for epoch in range(int(toy.get("epochs", 5))):
             cb.on_validation_end(SimpleNamespace(callback_metrics={"val/f1_frm": value}, current_epoch=epoch,
                                                  sanity_checking=False), None)
-    time.sleep(float(toy.get("sleep", 0)))
+    time.sleep(float(toy.get("slow_sleep", 0)) if maps in (toy.get("slow") or []) else float(toy.get("sleep", 0)))
     if maps in (toy.get("fail") or []):
         raise RuntimeError(f"toy failure for maps={maps}")
     if maps in (toy.get("nan") or []):

@@ -102,6 +102,14 @@ def test_report_draws_activity_filters_and_pitch_shift(tiny_sweep, tmp_path):
     with open(out / "trials.csv") as f:
         trials = list(csv.DictReader(f))
     assert all(int(t["epochs"]) >= 1 and int(t["steps"]) >= 1 and t["budget"] == "complete" for t in trials)
+    # the demo's evaluation.psds=report: the trials kept their test scores, the report computed PSDS for the
+    # configurations its tables show (here every trial) and recorded it in their runs
+    assert all(t["test/psds1"] != "" and t["test/psds2_pp"] != "" for t in trials)
+    assert "| CRNN | raw | 1 |" in (out / "scores.md").read_text()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(sw.tracking)
+    assert all("test/psds2" in client.get_run(t["mlflow_run_id"]).data.metrics for t in trials)
     # one seed per family: the pitch-shift claims are computed (an interval over files only), not "not tested"
     claims = (out / "claims.md").read_text()
     assert "| CRNN loses less F1 under pitch shift than RNN | Cakir et al. 2017, Fig. 5 | **not tested**" not in claims

@@ -28,6 +28,13 @@ def test_train_records_everything(synth_dir, tmp_path):
         assert math.isfinite(metrics[f"test/{key}"]), key  # raw and median-filtered, event-based and PSDS
     assert set(metrics["median_filter_s"]) == set(metrics["class_wise_test_f1_event"]) == set(metrics[
         "class_wise_test_f1"]) and metrics["detection_seconds"] > 0
+    # where the run's time went (TrialClock): every part measured, together within the wall time
+    parts = ("startup", "steps", "data", "validation", "fit_other", "test", "detection", "recording")
+    assert all(metrics[f"time/{p}"] >= 0 for p in parts) and metrics["time/steps"] > 0
+    assert metrics["time/steps"] + metrics["time/data"] + metrics["time/validation"] <= metrics["fit_seconds"] + 0.01
+    assert sum(metrics[f"time/{p}"] for p in parts) <= metrics["time/wall"] + 0.01
+    assert metrics["time/outside_steps_share"] == pytest.approx(1 - metrics["time/steps"] / metrics["time/wall"],
+                                                                abs=1e-3)
 
     client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
@@ -87,7 +94,8 @@ def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
         cfg = tiny_cfg(synth_dir, tmp_path / str(i), "model=cnn", "model.maps=8")
         train(cfg)
         m = json.loads((tmp_path / str(i) / "run" / "metrics.json").read_text())
-        results.append({k: v for k, v in m.items() if k not in ("fit_seconds", "detection_seconds", "mlflow_run_id")})
+        timings = ("fit_seconds", "detection_seconds", "mlflow_run_id")
+        results.append({k: v for k, v in m.items() if k not in timings and not k.startswith("time/")})
     assert results[0] == results[1]  # every recorded metric, exactly (class-wise ones included)
     counts = [(tmp_path / str(i) / "run" / "file_counts.csv").read_text() for i in range(2)]
     assert counts[0] == counts[1]
@@ -160,3 +168,37 @@ def test_weak_labels_with_temporal_pooling(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert {"val/f1_clip", "test/f1_clip", "test/eer", "test/accuracy"} <= set(metrics)
     assert 0 <= metrics["test/eer"] <= 1 and set(metrics["class_wise_test_eer"]) == {"high", "low"}
+
+
+def test_psds_deferred_to_the_report_gives_the_numbers_the_run_would_have(synth_dir, tmp_path):
+    """evaluation.psds=report: the run keeps its test scores, the report computes PSDS from them and records it
+    in the run; the values equal those of the same run computing PSDS itself."""
+    import mlflow
+
+    from sedbench.report.collect import TrialRow
+    from sedbench.report.write import fill_deferred_psds
+    from sedbench.training.artifacts import TEST_SCORES_PATH
+
+    train(tiny_cfg(synth_dir, tmp_path / "every"))
+    every = json.loads((tmp_path / "every" / "run" / "metrics.json").read_text())
+    train(tiny_cfg(synth_dir, tmp_path / "later", "evaluation.psds=report"))
+    later = json.loads((tmp_path / "later" / "run" / "metrics.json").read_text())
+    assert "test/psds1" not in later and later["test/f1_event_pp"] == every["test/f1_event_pp"]
+    path = tmp_path / "later" / "run" / TEST_SCORES_PATH
+    row = TrialRow(0, "COMPLETE", "crnn", {}, {"mlflow_run_id": later["mlflow_run_id"]},
+                   metrics={"val/f1_frm": later["val/f1_frm"]})
+    uri = f"sqlite:///{tmp_path}/later/mlflow.db"
+    assert fill_deferred_psds([row], lambda run_id, p: path if p == TEST_SCORES_PATH else None, uri) == 1
+    run = mlflow.tracking.MlflowClient(uri).get_run(later["mlflow_run_id"])
+    for key in ("psds1", "psds2", "auroc_1sec", "psds1_pp", "psds2_pp", "auroc_1sec_pp"):
+        assert row.metrics[f"test/{key}"] == run.data.metrics[f"test/{key}"] == every[f"test/{key}"], key
+    assert all(run.data.metrics[f"test/auroc_1sec/{c}"] == v for c, v in every["class_wise_test_auroc_1sec"].items())
+    assert fill_deferred_psds([row], lambda run_id, p: path, uri) == 0  # recorded: not computed again
+
+
+def test_a_bad_psds_setting_fails_before_training(synth_dir, tmp_path):
+    from sedbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="evaluation.psds='later'.*true, false or report"):
+        train(tiny_cfg(synth_dir, tmp_path, "evaluation.psds=later"))
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sedbench import tracking
 
@@ -33,18 +33,27 @@ class SedbenchSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="sedbench", node=SedbenchSweeperConf, provider="sedbench")
 
 
+def packing_kind(config) -> str:
+    """``local``, ``sequential`` or ``remote``: where the configured launcher runs trials (sedbench.packing)."""
+    from sedbench.packing import launcher_kind
+
+    return launcher_kind(config.hydra.launcher.get("_target_", ""))
+
+
 class SedbenchSweeper(Sweeper):
     def __init__(self) -> None:
         self.config: DictConfig | None = None
         self.launcher = None
         self.hydra_context: HydraContext | None = None
         self.job_idx = 0
+        self._job_lock = threading.Lock()
         self.storage = None  # the study's RDBStorage, opened by the sweep
+        self.split = None  # processes x threads (sedbench.packing), decided by the sweep
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
-        self.hydra_context, self.config = hydra_context, config
+        self.hydra_context, self.config, self.task_function = hydra_context, config, task_function
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
                                                                 task_function=task_function, config=config)
 
@@ -84,11 +93,13 @@ class SedbenchSweeper(Sweeper):
 
             raise ConfigError(f"sweep {name}: sweep.n_trials is required for the {sampler_name} sampler")
         pruner = studies.make_pruner(cfg.pruner)
-        self._preflight(base, cells)  # what every cell shares, storage included: one clear error, nothing enqueued
+        composed = self._preflight(base, cells)  # what cells share, storage included: one clear error, nothing enqueued
+        base = self._pack(base, composed)  # sweep.n_jobs=auto: processes x threads for this machine
         claims = sw.Claims(cfg.storage, name)  # before the study: it forgets the claims of a deleted one
         self.storage = studies.make_storage(cfg.storage)
         study = studies.open_study(name, self.storage, sampler=sampler, pruner=pruner)
         studies.name_objective(study, str(self.config.get("optimized_metric") or "val/f1_frm"))
+        study.set_user_attr("packing", self.split.describe())  # this launch's processes x threads, and why
         self._check_base(study, name, base)
         self.grid_choices = self._choices(cells)
         if cells:
@@ -102,20 +113,22 @@ class SedbenchSweeper(Sweeper):
                      cfg.storage)
         t0, fits, failures, finished = time.perf_counter(), [], 0, 0
         status, verdict = "FINISHED", None
+        def ask(want: int, in_flight: int = 0) -> list:
+            self._reap(study, name, cells)  # a worker that died meanwhile: its cell is retried here
+            want = min(want, budget - sw.done_count(study) - in_flight)
+            return self._ask(study, sw, claims, cells, cfg, base, name, parent, want) if want > 0 else []
+
+        # local processes: a free process starts the next trial at once; otherwise batches of n_jobs (job arrays)
+        parallel = self.split.n_jobs > 1 and packing_kind(self.config) == "local"
+        results = self._as_they_finish(study, ask) if parallel else self._in_batches(study, ask)
         try:
-            while sw.done_count(study) < budget:
-                self._reap(study, name, cells)  # a worker that died meanwhile: its cell is retried here
-                batch = self._ask(study, sw, claims, cells, cfg, base, name, parent, budget)
-                if not batch:
-                    break
-                results = self._launch(study, batch)
-                for (trial, _), ret in zip(batch, results, strict=True):
-                    ok, metrics = self._tell(study, trial, ret)
-                    finished += 1
-                    if ok is None:
-                        failures += 1
-                    elif ok:
-                        fits.append(float(metrics.get("fit_seconds") or 0.0))
+            for trial, ret in results:
+                ok, metrics = self._tell(study, trial, ret)
+                finished += 1
+                if ok is None:
+                    failures += 1
+                elif ok:
+                    fits.append(float(metrics.get("fit_seconds") or 0.0))
                 if finished >= 4 and failures / finished > cfg.max_failure_rate:
                     status = "FAILED"
                     verdict = (f"sweep {name} stopped: {failures} of {finished} trials failed, more than "
@@ -123,6 +136,7 @@ class SedbenchSweeper(Sweeper):
                     log.error("sweep %s: %d of %d trials failed (> max_failure_rate %.2f): stopping", name, failures,
                               finished, cfg.max_failure_rate)
                     break
+            results.close()  # trials still running finish and are recorded (nothing recorded is lost)
             if finished and failures == finished and verdict is None:
                 status = "FAILED"
                 verdict = f"sweep {name} failed: none of the {finished} trials run now completed; see the errors above"
@@ -184,12 +198,66 @@ class SedbenchSweeper(Sweeper):
                 base.append(f"{key}={o.get_value_element_as_str()}")
         return base, grid
 
-    def _ask(self, study, sw, claims, cells, cfg, base, name, parent, budget) -> list:
+    def _in_batches(self, study, ask):
+        """(trial, JobReturn) of batches of ``sweep.n_jobs`` trials, each batch launched and awaited whole."""
+        while batch := ask(self.split.n_jobs):
+            yield from ((trial, ret) for (trial, _), ret in zip(batch, self._launch(study, batch), strict=True))
+
+    def _as_they_finish(self, study, ask):
+        """(trial, JobReturn) as trials finish, ``sweep.n_jobs`` of them always running: each trial is launched
+        alone from its own thread, so one slow trial does not hold the other processes idle (a batch waits for
+        its slowest trial). Closed early, it waits for the running trials and records them."""
+        import queue
+
+        finished, running = queue.Queue(), {}
+
+        def run(item):
+            try:
+                finished.put((item, self._launch(study, [item]), None))
+            except BaseException as exc:  # handed to the sweep's thread
+                finished.put((item, None, exc))
+
+        def start(items):
+            for item in items:
+                running[item[0].number] = item
+                threading.Thread(target=run, args=(item,), daemon=True, name=f"trial-{item[0].number}").start()
+
+        stopping = False
+        try:
+            start(ask(self.split.n_jobs))
+            while running:
+                item, rets, exc = finished.get()
+                del running[item[0].number]
+                if exc is not None:
+                    raise exc
+                if stopping:
+                    self._tell(study, item[0], rets[0])
+                    continue
+                try:
+                    yield item[0], rets[0]
+                except GeneratorExit:  # the sweep stops (failure rate): let the running trials end, record them
+                    stopping = True
+                    continue
+                start(ask(self.split.n_jobs - len(running), len(running)))
+        except BaseException:  # Ctrl-C or a launcher error: running trials are failed, their processes ended
+            from optuna.trial import TrialState
+
+            for trial, _ in running.values():
+                trial.set_user_attr("error", "interrupted (Ctrl-C)")
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            if running:
+                from joblib.externals.loky import get_reusable_executor
+
+                get_reusable_executor().shutdown(wait=False, kill_workers=True)
+                log.warning("interrupted: trials %s marked failed; run the same command again to resume",
+                            sorted(running))
+            raise
+
+    def _ask(self, study, sw, claims, cells, cfg, base, name, parent, want: int) -> list:
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         batch = []
-        want = max(1, min(int(cfg.n_jobs), budget - sw.done_count(study)))
         while len(batch) < want:
             if cells and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                 break
@@ -232,6 +300,31 @@ class SedbenchSweeper(Sweeper):
                 raise ConfigError(f"sweep cell {' '.join(cell) or '(the base configuration)'} does not compose: "
                                   f"{reason}. Fix: correct the grid (sweeps/*.yaml or the command line)") from None
         check_sweep(composed, self.config.sweep.storage)
+        return [c for _, c in composed]
+
+    def _pack(self, base: list[str], composed) -> list[str]:
+        """Decide ``sweep.n_jobs`` and the threads per trial (sedbench.packing), hand the number to the launcher
+        and the threads to every trial (``trainer.num_threads``, an override that does not change what a cell
+        means); the decision is logged and kept on the study."""
+        from hydra.core.plugins import Plugins
+
+        from sedbench import packing
+
+        sweep, trainer = self.config.sweep, composed[0].trainer
+        kind = packing_kind(self.config)
+        largest = packing.largest_model(composed) if str(sweep.n_jobs) == "auto" and kind == "local" else None
+        split = packing.choose(sweep.n_jobs, trainer.get("num_threads"), largest, kind,
+                               str(trainer.get("accelerator", "cpu")), memory_gb=packing.available_memory_gb())
+        self.split = split
+        log.info("sweep: %s", split.describe())
+        if split.threads is not None and not trainer.get("num_threads"):
+            base = [*base, f"trainer.num_threads={split.threads}"]
+        if str(sweep.n_jobs) != str(split.n_jobs):
+            with open_dict(self.config):
+                self.config.sweep.n_jobs = split.n_jobs  # the launcher presets read ${sweep.n_jobs}
+            self.launcher = Plugins.instance().instantiate_launcher(
+                hydra_context=self.hydra_context, task_function=self.task_function, config=self.config)
+        return base
 
     # overrides that change where or how fast a sweep runs, not what its trials compute (paths may differ
     # between the machines of one sweep)
@@ -308,8 +401,10 @@ class SedbenchSweeper(Sweeper):
 
         thread = threading.Thread(target=beat, daemon=True)
         thread.start()
+        with self._job_lock:  # trials are launched from several threads (_as_they_finish)
+            first, self.job_idx = self.job_idx, self.job_idx + len(batch)
         try:
-            results = self.launcher.launch([overrides for _, overrides in batch], initial_job_idx=self.job_idx)
+            results = self.launcher.launch([overrides for _, overrides in batch], initial_job_idx=first)
         except KeyboardInterrupt:
             for t, _ in batch:
                 t.set_user_attr("error", "interrupted (Ctrl-C)")
@@ -319,7 +414,6 @@ class SedbenchSweeper(Sweeper):
             raise
         finally:
             stop.set()
-        self.job_idx += len(batch)
         return results
 
     def _tell(self, study, trial, ret) -> tuple[bool | None, dict]:

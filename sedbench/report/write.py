@@ -293,6 +293,31 @@ def write_importance(study, out: Path) -> str | None:
                    f"Hyperparameter importance ({study.study_name})", {"loc": "lower right"})
 
 
+def fill_deferred_psds(rows: list[TrialRow], fetch, tracking_uri: str | None) -> int:
+    """PSDS of the configurations the tables show, for runs recorded with ``evaluation.psds=report``: computed
+    from each run's test scores artifact and recorded in its MLflow run (once: a later report reads them)."""
+    from sedbench.training.artifacts import TEST_SCORES_PATH
+
+    todo = [t for trials in best_groups(rows).values() for t in trials
+            if math.isnan(t.get("test/psds1")) and t.attrs.get("mlflow_run_id")]
+    todo = [(t, path) for t in todo if (path := fetch(t.attrs["mlflow_run_id"], TEST_SCORES_PATH)) is not None]
+    if not todo:
+        return 0
+    from tqdm.auto import tqdm
+
+    from sedbench.tracking import RunStore, as_mlflow_metrics
+    from sedbench.training.scoring import deferred_psds
+
+    store = RunStore(tracking_uri)
+    for t, path in tqdm(todo, desc="PSDS of the report's runs (evaluation.psds=report)", unit="run"):
+        scores = deferred_psds(path)  # as metrics.json would name them: test/<score>, class_wise_test_<score>
+        metrics = as_mlflow_metrics({(f"class_wise_test_{k[len('class_'):]}" if isinstance(v, dict) else f"test/{k}"): v
+                                     for k, v in scores.items()})
+        store.log_steps(t.attrs["mlflow_run_id"], {k: {0: v} for k, v in metrics.items()}, {})
+        t.metrics.update({k: v for k, v in metrics.items() if k.count("/") == 1})
+    return len(todo)
+
+
 def artifact_fetcher(tracking_uri: str | None, folder: Path):
     """``fetch(run_id, path)``: a run's artifact downloaded under ``folder`` (once: the tables and figures
     asking for the same run's artifact share the download), or None when it has none."""
@@ -336,6 +361,8 @@ def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
             if p:
                 items.append((title, p))
 
+    with tempfile.TemporaryDirectory() as tmp:  # before any table: PSDS the trials left to the report
+        fill_deferred_psds(rows, artifact_fetcher(tracking_uri, Path(tmp)), tracking_uri)
     add("every trial, flattened", write_trials_csv(rows, out))
     add("test F1_frm against parameter count (Fig. 4)", write_params_vs_f1(rows, out))
     add("class-wise F1_frm per family (Table III)", write_per_class(rows, out))

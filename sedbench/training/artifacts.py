@@ -21,6 +21,7 @@ from sedbench.data.features import FeatureParams, Normalizer
 BUNDLE_PATH = "model/model.pt"
 ACTIVITY_PATH = "activity.npz"
 FILE_COUNTS_PATH = "file_counts.csv"
+TEST_SCORES_PATH = "scores/test_scores.npz"  # evaluation.psds=report: what the report computes PSDS from
 PITCH_SHIFT_COUNTS_PATH = "pitch_shift_counts.csv"   # from `sedbench evaluate --pitch-shift`, tags "frm@+1"
 EXCERPT_SECONDS = 30.0
 
@@ -123,6 +124,40 @@ def write_activity(path: Path, names: list[str], features: list[np.ndarray], tar
                         classes=np.array(classes), features=features[i][sl].astype(np.float16),
                         truth=targets[i][sl].astype(np.uint8), probs=probs[i][sl].astype(np.float16))
     return path
+
+
+def write_test_scores(path: Path, probs: list[np.ndarray], references: list, classes: list[str], hop: float,
+                      median_filter_s: dict[str, float] | None) -> Path:
+    """``scores/test_scores.npz``: a run's test probabilities (float32, as scored), the test reference events,
+    the classes, the frame hop and its tuned median filter lengths: all that its PSDS needs
+    (``evaluation.psds=report``, :func:`sedbench.training.scoring.deferred_psds`)."""
+    events = [(i, e.onset, e.offset, e.label) for i, evs in enumerate(references) for e in evs]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, probabilities=np.concatenate(probs).astype(np.float32),
+                        lengths=np.array([len(p) for p in probs]), classes=np.array(classes), hop=np.array(hop),
+                        ref_file=np.array([e[0] for e in events], dtype=np.int64),
+                        ref_onset=np.array([e[1] for e in events], dtype=np.float64),
+                        ref_offset=np.array([e[2] for e in events], dtype=np.float64),
+                        ref_label=np.array([e[3] for e in events], dtype=str),
+                        filter_seconds=np.array([median_filter_s[c] for c in classes] if median_filter_s else []))
+    return path
+
+
+def read_test_scores(path: str | Path) -> dict:
+    """What :func:`write_test_scores` wrote: per-file probabilities and reference events, classes, hop, filters."""
+    from sedbench.data.annotations import Event
+
+    with np.load(path) as d:
+        lengths = d["lengths"]
+        probs = np.split(d["probabilities"], np.cumsum(lengths)[:-1])
+        refs: list[list] = [[] for _ in lengths]
+        for i, on, off, label in zip(d["ref_file"], d["ref_onset"], d["ref_offset"], d["ref_label"], strict=True):
+            refs[int(i)].append(Event(float(on), float(off), str(label)))
+        classes = [str(c) for c in d["classes"]]
+        filters = dict(zip(classes, map(float, d["filter_seconds"]), strict=True)) if len(d["filter_seconds"]) \
+            else None
+        return {"probabilities": probs, "references": refs, "classes": classes, "hop": float(d["hop"]),
+                "median_filter_s": filters}
 
 
 def write_file_counts(folder: Path, names: list[str], counts: dict[str, list], name: str = FILE_COUNTS_PATH) -> Path:

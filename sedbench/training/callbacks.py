@@ -40,3 +40,62 @@ class OptunaPruning(pl.Callback):
         self.trial.report(float(value), step=epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.monitor} = {float(value):.4f})")
+
+
+class TrialClock(pl.Callback):
+    """Where a fit's wall time goes, summed over epochs (seconds), for ``metrics.json`` (``time/*``):
+
+    * ``steps``: training steps, from a batch's start to its end (forward, backward, optimizer, step logging);
+    * ``data``: between one training batch's end and the next one's start in an epoch (the loader fetching and
+      collating the batch, and the loop's own per-batch work);
+    * ``validation``: each validation, its prediction and scoring;
+    * ``fit_other``: the rest of the fit (epoch boundaries, checkpoints, early stopping, start and end).
+
+    It must come first among the callbacks, so that the checkpoint written at a validation's end counts as
+    ``fit_other``, not as validation."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self.seconds = {"steps": 0.0, "data": 0.0, "validation": 0.0}
+        self.batches = 0
+        self._fit_start = self._batch_start = self._batch_end = self._val_start = None
+        self.fit_seconds = 0.0
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._fit_start = self._now()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._batch_end = self._now()  # the first batch's fetch counts as data
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._batch_start = self._now()
+        if self._batch_end is not None:
+            self.seconds["data"] += self._batch_start - self._batch_end
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._batch_end = self._now()
+        self.seconds["steps"] += self._batch_end - self._batch_start
+        self.batches += 1
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._batch_end = None
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._val_start = self._now()
+        self._batch_end = None  # validation inside an epoch (val_check_interval) is not data time
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._val_start is not None:
+            self.seconds["validation"] += self._now() - self._val_start
+            self._val_start = None
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.fit_seconds = self._now() - self._fit_start
+
+    def split(self) -> dict[str, float]:
+        """The fit's seconds by part; ``fit_other`` is what the other three leave of the fit's wall time."""
+        out = {k: round(v, 3) for k, v in self.seconds.items()}
+        out["fit_other"] = round(max(0.0, self.fit_seconds - sum(self.seconds.values())), 3)
+        return out

@@ -87,8 +87,6 @@ def detection_metrics(val_refs: Sequence, val_probs: Sequence[np.ndarray], test_
         references_by_file,
         tune_median_filter,
     )
-    from sedbench.metrics.psds import score_tables, threshold_independent
-
     refs = references_by_file(test_refs)
 
     def scores(probs: Sequence[np.ndarray], suffix: str) -> dict:
@@ -96,12 +94,10 @@ def detection_metrics(val_refs: Sequence, val_probs: Sequence[np.ndarray], test_
         out = {f"f1_event{suffix}": ev.f1, f"er_event{suffix}": ev.er,
                f"class_f1_event{suffix}": {c: r["f_measure"] for c, r in ev.class_wise.items()},
                f"class_er_event{suffix}": {c: r["error_rate"] for c, r in ev.class_wise.items()}}
+        out = _as_floats(out)
         if psds:
-            ti = threshold_independent(score_tables(probs, list(refs), classes, hop), refs)
-            out.update({f"psds1{suffix}": ti["psds1"], f"psds2{suffix}": ti["psds2"],
-                        f"auroc_1sec{suffix}": ti["auroc_1sec"], f"class_auroc_1sec{suffix}": ti["class_auroc_1sec"]})
-        return {k: ({c: float(np.nan_to_num(x)) for c, x in v.items()} if isinstance(v, dict)
-                    else float(np.nan_to_num(v))) for k, v in out.items()}
+            out.update(psds_metrics(probs, refs, classes, hop, suffix))
+        return out
 
     out = scores(test_probs, "")
     if not postprocess:
@@ -112,4 +108,53 @@ def detection_metrics(val_refs: Sequence, val_probs: Sequence[np.ndarray], test_
     out.update({f"{k}_pp": segment[k] for k in ("f1_frm", "er_frm", "f1_1sec", "er_1sec")})
     out.update(scores(filtered, "_pp"))
     out["median_filter_s"] = chosen
+    return out
+
+
+def psds_metrics(probs: Sequence[np.ndarray], refs: dict, classes: Sequence[str], hop: float,
+                 suffix: str = "") -> dict:
+    """PSDS1, PSDS2 and 1-s segment ROC AUC (overall and class-wise) of per-file probabilities against
+    ``references_by_file`` events, named as :func:`detection_metrics` names them."""
+    from sedbench.metrics.psds import score_tables, threshold_independent
+
+    ti = threshold_independent(score_tables(probs, list(refs), classes, hop), refs)
+    return _as_floats({f"psds1{suffix}": ti["psds1"], f"psds2{suffix}": ti["psds2"],
+                       f"auroc_1sec{suffix}": ti["auroc_1sec"], f"class_auroc_1sec{suffix}": ti["class_auroc_1sec"]})
+
+
+def _as_floats(out: dict) -> dict:
+    """Scores as plain floats, NaN (no reference events, say) as 0, class-wise dicts alike."""
+    return {k: ({c: float(np.nan_to_num(x)) for c, x in v.items()} if isinstance(v, dict)
+                else float(np.nan_to_num(v))) for k, v in out.items()}
+
+
+PSDS_MODES = {True: "every", False: "off", "true": "every", "false": "off", "report": "report"}
+
+
+def psds_mode(value) -> str:
+    """``evaluation.psds``: ``every`` (true: each run computes PSDS), ``off`` (false) or ``report`` (each run keeps
+    its test probabilities, ``sedbench report`` computes PSDS for the trials its tables show: the same numbers,
+    for a fraction of a grid's cost)."""
+    key = value.lower() if isinstance(value, str) else value
+    if key not in PSDS_MODES:
+        from sedbench.errors import ConfigError
+
+        raise ConfigError(f"evaluation.psds={value!r}: must be true, false or report. Fix: evaluation.psds=report "
+                          "defers PSDS to `sedbench report` (what sweeps of many small models want)")
+    return PSDS_MODES[key]
+
+
+def deferred_psds(path) -> dict:
+    """The PSDS scores a run recorded with ``evaluation.psds=report`` left to the report, from its test scores
+    (:func:`sedbench.training.artifacts.read_test_scores`): raw, and ``_pp`` through the run's own median filters.
+    Equal to what the run would have computed itself (the same probabilities, the same functions)."""
+    from sedbench.metrics.postprocess import median_filter, median_frames, references_by_file
+    from sedbench.training.artifacts import read_test_scores
+
+    d = read_test_scores(path)
+    refs, classes, hop = references_by_file(d["references"]), d["classes"], d["hop"]
+    out = psds_metrics(d["probabilities"], refs, classes, hop)
+    if d["median_filter_s"]:
+        lengths = [median_frames(d["median_filter_s"][c], hop) for c in classes]
+        out.update(psds_metrics([median_filter(p, lengths) for p in d["probabilities"]], refs, classes, hop, "_pp"))
     return out

@@ -45,6 +45,7 @@ def output_dir(cfg: DictConfig) -> Path:
 
 
 def train(cfg: DictConfig) -> float:
+    t_enter = time.perf_counter()
     import pytorch_lightning as pl
     import torch
 
@@ -58,23 +59,24 @@ def train(cfg: DictConfig) -> float:
     run_dir.mkdir(parents=True, exist_ok=True)
     logger = tracking.make_logger(cfg, run_name(cfg))
     try:
-        return _train(cfg, run_dir, logger)
+        return _train(cfg, run_dir, logger, t_enter)
     except BaseException as exc:  # recorded, then raised: a sweep marks the trial failed (or pruned) and goes on
         tracking.record_failure(logger, run_dir, exc)
         raise
 
 
-def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
+def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     import functools
 
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from sedbench.data.datamodule import build_datamodule
     from sedbench.models.crnn import build_model, count_parameters
-    from sedbench.training.callbacks import WarmupEarlyStopping
+    from sedbench.training.callbacks import TrialClock, WarmupEarlyStopping
     from sedbench.training.module import SEDModule
-    from sedbench.training.scoring import SplitScorer
+    from sedbench.training.scoring import SplitScorer, psds_mode
 
+    psds_mode((cfg.get("evaluation") or {}).get("psds", True))  # a bad value fails before any training
     if cfg.model.get("arch") == "gmm":
         return _train_gmm(cfg, run_dir, logger)
     dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed)
@@ -97,31 +99,56 @@ def _train(cfg: DictConfig, run_dir: Path, logger) -> float:
                                  save_top_k=1, save_last=False)
     stopper = WarmupEarlyStopping(cfg.trainer.get("warmup_epochs"), monitor=monitor, mode="max",
                                   patience=cfg.trainer.patience)
-    trainer = make_trainer(cfg.trainer, [checkpoint, stopper, *callbacks], logger, run_dir)
+    clock = TrialClock()  # first: a checkpoint written at a validation's end is not validation time
+    trainer = make_trainer(cfg.trainer, [clock, checkpoint, stopper, *callbacks], logger, run_dir)
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     fit_seconds = time.perf_counter() - t0
+    timing = {"startup": t0 - t_enter, **clock.split()}
+    budget = budget_status(trainer)  # now: loading a checkpoint below restores the Timer's elapsed time into it
 
+    t_test = time.perf_counter()
     outputs = predict_best(trainer, module, dm.test_dataloader(), checkpoint.best_model_path or None)
     test = scorer("test", outputs, resolutions=(1.0,))
+    timing["test"] = time.perf_counter() - t_test
     if not dm.ds.weak:  # event-based, PSDS, and all again after median filters tuned on validation
         t0 = time.perf_counter()
         ev = cfg.get("evaluation") or {}
         val_outputs = predict_best(trainer, module, dm.val_dataloader(), checkpoint.best_model_path or None) \
             if ev.get("postprocess", True) else None
-        test.update(scorer.detection(outputs, val_outputs, psds=ev.get("psds", True)))
+        test.update(scorer.detection(outputs, val_outputs, psds=psds_mode(ev.get("psds", True)) == "every"))
         test["detection_seconds"] = round(time.perf_counter() - t0, 3)
+        timing["detection"] = test["detection_seconds"]
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
     metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, dm.ds.weak, n_params, fit_seconds,
                           trainer.current_epoch, dm.params.hop_seconds)
-    metrics.update(budget=budget_status(trainer), steps=trainer.global_step)
-    tracking.record(logger, cfg, metrics, run_dir)
+    metrics.update(budget=budget, steps=trainer.global_step)
+    t_record = time.perf_counter()
     if "file_counts" in test:
         _log_file_counts(logger, run_dir, dm.ds, test)
     if cfg.tracking.get("log_model", True):
         log_model(logger, cfg, dm, net, None if dm.ds.weak else scorer.files("test", outputs), run_dir)
+    if not dm.ds.weak:
+        _keep_test_scores(cfg, logger, run_dir, scorer.files("test", outputs), scorer.references["test"],
+                          list(dm.classes), dm.params.hop_seconds, test.get("median_filter_s"))
+    timing["recording"] = time.perf_counter() - t_record  # the artifacts; metrics.json and its MLflow batch follow
+    metrics.update(trial_timing(timing, time.perf_counter() - t_enter))
+    tracking.record(logger, cfg, metrics, run_dir)
     print(summary(cfg, metrics, run_dir, logger))
     return best
+
+
+def trial_timing(parts: dict, wall: float) -> dict:
+    """A run's wall time by part, as ``time/<part>`` seconds (``sedbench.training.callbacks.TrialClock``):
+    ``startup`` (data set-up, model, MLflow run; the process's imports come before and are not in it), the fit's
+    ``steps``, ``data``, ``validation`` and ``fit_other``, ``test`` (prediction and segment scores),
+    ``detection`` (event-based, PSDS, post-processing), ``recording`` (artifacts), ``wall`` (all of them, from
+    ``train()``'s start to just before metrics.json is written), and ``outside_steps_share``, the share of that
+    wall time not spent in training steps."""
+    out = {f"time/{k}": round(float(v), 3) for k, v in parts.items()}
+    out["time/wall"] = round(wall, 3)
+    out["time/outside_steps_share"] = round(1.0 - parts.get("steps", 0.0) / wall, 4) if wall > 0 else None
+    return out
 
 
 def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path):
@@ -148,6 +175,18 @@ def budget_status(trainer) -> str:
             if remaining is not None and remaining <= 0:
                 return "truncated"
     return "complete"
+
+
+def _keep_test_scores(cfg: DictConfig, logger, run_dir: Path, probs, references, classes, hop, filters) -> None:
+    """With ``evaluation.psds=report``, the test probabilities (and what else PSDS needs) as an artifact, for
+    ``sedbench report`` to compute PSDS from for the trials its tables show."""
+    from sedbench.training.artifacts import TEST_SCORES_PATH, write_test_scores
+    from sedbench.training.scoring import psds_mode
+
+    if psds_mode((cfg.get("evaluation") or {}).get("psds", True)) != "report":
+        return
+    path = write_test_scores(run_dir / TEST_SCORES_PATH, probs, references, classes, hop, filters)
+    tracking.log_artifact(logger, path, artifact_path=str(Path(TEST_SCORES_PATH).parent))
 
 
 def _log_file_counts(logger, run_dir: Path, ds, test: dict) -> None:
@@ -205,7 +244,7 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     from sedbench.metrics.segment import score_activity
     from sedbench.models.crnn import model_kwargs
     from sedbench.models.gmm import GMMDetector
-    from sedbench.training.scoring import detection_metrics
+    from sedbench.training.scoring import detection_metrics, psds_mode
 
     kwargs = model_kwargs(cfg.model)  # every key known
     ds = dataset_from_config(cfg.data)
@@ -231,8 +270,8 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     ev = cfg.get("evaluation") or {}
     refs = {split: [r.events for r in ds.recordings(split)] for split in probs}
     scores["test"].update(detection_metrics(refs["validation"], probs["validation"], refs["test"], probs["test"],
-                                            ds.classes, params.hop_seconds, cfg.threshold, ev.get("psds", True),
-                                            ev.get("postprocess", True)))
+                                            ds.classes, params.hop_seconds, cfg.threshold,
+                                            psds_mode(ev.get("psds", True)) == "every", ev.get("postprocess", True)))
     scores["test"]["detection_seconds"] = round(time.perf_counter() - t0, 3)
     val = scores["validation"]["f1_frm"]
     logger.log_metrics({"val/f1_frm": val, "val/er_frm": scores["validation"]["er_frm"]}, step=0)
@@ -241,6 +280,8 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     metrics["budget"] = "complete"  # EM to convergence (max_iter), no clock
     tracking.record(logger, cfg, metrics, run_dir)
     _log_file_counts(logger, run_dir, ds, scores["test"])
+    _keep_test_scores(cfg, logger, run_dir, probs["test"], refs["test"], list(ds.classes), params.hop_seconds,
+                      scores["test"].get("median_filter_s"))
     logger.finalize("success")
     print(summary(cfg, metrics, run_dir, logger))
     return val

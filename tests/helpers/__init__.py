@@ -103,7 +103,9 @@ def app_cmd(tmp_path: Path, *args: str, name: str = "s", log: str = "trained.log
     ``storage`` when given)."""
     data = tiny_folder_dataset(tmp_path / "tiny_data")
     storage = storage or f"sqlite:///{tmp_path}/optuna.db"
-    return [sys.executable, str(SWEEP_APP), "-m", f"sweep.name={name}", f"sweep.storage={storage}",
+    # one trial at a time unless a test asks for more (the default, sweep.n_jobs=auto, has its own tests)
+    jobs = [] if any(a.startswith("sweep.n_jobs=") for a in args) else ["sweep.n_jobs=1"]
+    return [sys.executable, str(SWEEP_APP), "-m", *jobs, f"sweep.name={name}", f"sweep.storage={storage}",
             f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/artifacts",
             f"hydra.sweep.dir={tmp_path}/runs/{name}", f"+toy.log={tmp_path}/{log}", "data=folder",
             f"data.root={data}", *args]
