@@ -24,9 +24,20 @@ measurements taken side by side (alternating where they are cheap enough to repe
    the reference and the durations, then sed_scores_eval) against sed_scores_eval's own readers and
    functions on the same files, values identical;
 11. small model: item 1's two loops on the demo's largest CRNN (maps 32, 59k parameters, 128-frame
-   sequences, batch 8), where per-step overheads weigh most.
+   sequences, batch 8), where per-step overheads weigh most;
+12. a demo trial's overheads: the demo's largest CRNN (maps 32) run twice in one sweep process with the
+   demo's settings; the share of the second trial's wall time (Optuna's start to completion) spent outside
+   training steps, with its split (``time/*`` of metrics.json: start-up, data, validation, test, detection
+   scores, recording; the first trial's split shows what a worker pays once), and the split of item 13's
+   auto grid;
+13. packing: trials per hour of the demo grid with ``sweep.n_jobs=auto`` against one process using
+   every core (``sweep.n_jobs=1``, ``trainer.num_threads`` = cores);
+14. pruning: Hyperband replayed on the learning curves of a finished full grid (item 13's auto run, or
+   ``--pruning-from STUDY``, e.g. ``demo``): its share of the grid's fit time and its loss of best test
+   F1_frm (``sedbench.pruning``); the median pruner beside it, and the best-so-far curves as a PNG.
 
-``--parts events,psds,small_model`` measures only those parts and merges them into an existing ``--out``.
+``--parts events,psds,small_model,packing,pruning`` measures only those parts and merges them into an existing
+``--out`` (``pruning`` needs ``--pruning-from``; ``packing`` measures it on its own auto run otherwise).
 
 Every figure records the CPU it was measured on (torch's CPU capability and the model name).
 """
@@ -43,6 +54,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sedbench.tracking import DEFAULT_STORAGE, tracking_uri
+
 GOALS = {  # figure: (goal, "min" = at least / "max" = at most)
     "train_loop_ratio": (0.95, "min"),
     "flops_fraction_fp32": (0.6, "min"),
@@ -55,6 +68,10 @@ GOALS = {  # figure: (goal, "min" = at least / "max" = at most)
     "event_metrics_speedup": (10.0, "min"),
     "psds_time_over_sed_scores_eval": (1.1, "max"),
     "small_model_loop_ratio": (0.95, "min"),
+    "small_model_overhead_share": (0.20, "max"),
+    "sweep_packing_speedup": (1.3, "min"),
+    "pruning_compute_fraction": (0.40, "max"),
+    "pruning_f1_gap_points": (1.0, "max"),
 }
 PAPER_CRNN = {"maps": 256, "pool": [5, 4, 2], "rnn_layers": 1, "kernel": [5, 5]}
 SEQ_LEN, BATCH, N_CLASSES = 256, 8, 16
@@ -455,6 +472,92 @@ def bench_sweep(root: Path, work: Path, fit_seconds: int) -> dict:
             "sweep_wall_over_fit": wall / sum(fits)}
 
 
+# --------------------------------------------------------------------------- 12-13. the demo grid, packed
+def demo_sweep(name: str, data: Path, work: Path, extra: list[str]) -> dict:
+    """``sedbench sweep demo`` on ``data`` under ``work``, timed from outside; its trials as recorded."""
+    import optuna
+
+    storage = f"sqlite:///{work}/optuna.db"
+    cmd = [sys.executable, "-m", "sedbench", "sweep", "demo", f"sweep.name={name}", f"data.root={data}",
+           f"sweep.storage={storage}", f"tracking.uri=sqlite:///{work}/mlflow.db",
+           f"tracking.artifacts={work}/artifacts",
+           f"features.cache_dir={work}/cache", f"hydra.sweep.dir={work}/{name}", *extra]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"bench sweep {name} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    study = optuna.load_study(study_name=name, storage=storage)
+    trials = [t for t in study.trials if t.state.name == "COMPLETE"]
+    return {"wall_seconds": round(wall, 1), "trials": len(trials), "packing": study.user_attrs.get("packing"),
+            "trials_per_hour": 3600 * len(trials) / wall, "storage": storage, "tracking": f"sqlite:///{work}/mlflow.db",
+            "study": study, "truncated": sum(t.user_attrs.get("budget") == "truncated" for t in trials)}
+
+
+def trial_split(trial) -> dict:
+    """A sweep trial's wall time (Optuna's start to completion) by part, from its ``time/*`` figures; what they
+    leave (the launcher handing the trial to its process, Hydra's job set-up, writing metrics.json) is ``other``."""
+    wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    parts = {k[len("time/"):]: float(v) for k, v in trial.user_attrs.items()
+             if k.startswith("time/") and k not in ("time/wall", "time/outside_steps_share")}
+    parts["other"] = max(0.0, wall - sum(parts.values()))
+    return {"trial": trial.number, "cell": trial.user_attrs.get("cell"), "wall_seconds": round(wall, 2),
+            "seconds": {k: round(v, 2) for k, v in parts.items()},
+            "share": {k: round(v / wall, 4) for k, v in parts.items()},
+            "overhead_share": 1.0 - parts.get("steps", 0.0) / wall}
+
+
+def bench_packing(work: Path, epochs: int | None) -> dict:
+    """Items 12-13 on the demo grid and the demo's data (generated here), with the demo's settings (its
+    evaluation included): the split of the demo's largest CRNN trial (maps 32) run twice in one sweep process;
+    then the grid as ``sweep.n_jobs=auto`` runs it, and as one process with every core, trials per hour of each."""
+    from sedbench.cli import main as cli
+
+    data = work / "synth_demo"
+    log("generating the demo's data (seed 0, 8 training minutes)")
+    cli(["data", "generate", "synth", "--out", str(data), "--seed", "0", "--minutes-train", "8", "--quiet"])
+    extra = [f"trainer.max_epochs={epochs}"] if epochs else []
+    cores = os.cpu_count() or 1
+    log("item 12: the demo's largest CRNN, twice in one sweep process (the first also computes the features)")
+    crnn = demo_sweep("overhead", data, work, [*extra, "sweep.grid=[{model:[crnn],model.maps:[32],seed:[0,1]}]",
+                                                 "sweep.n_jobs=1", "trainer.num_threads=1"])
+    first, second = sorted((t for t in crnn["study"].trials if t.state.name == "COMPLETE"), key=lambda t: t.number)
+    log(f"demo grid, sweep.n_jobs=auto{f' ({epochs} epochs)' if epochs else ''}")
+    auto = demo_sweep("auto", data, work, extra)
+    log(f"demo grid, one process with {cores} threads")
+    one = demo_sweep("one", data, work, [*extra, "sweep.n_jobs=1", f"trainer.num_threads={cores}"])
+    out = {"epochs": epochs or "the demo's (20)", "cores": cores}
+    for key, run in (("auto", auto), ("one_process", one)):
+        out[key] = {k: v for k, v in run.items() if k != "study"}
+    out["packing_speedup"] = auto["trials_per_hour"] / one["trials_per_hour"]
+    # item 12: the second trial of a process, as most trials of a sweep run (the process's imports and the feature
+    # cache are paid once per worker: the first trial's split shows them); and the whole auto grid's trials
+    out["largest_crnn_trial"] = trial_split(second)
+    out["largest_crnn_first_trial"] = trial_split(first)
+    out["overhead_share"] = out["largest_crnn_trial"]["overhead_share"]
+    grid = [trial_split(t) for t in auto["study"].trials if t.state.name == "COMPLETE"]
+    parts = {k: sum(g["seconds"].get(k, 0.0) for g in grid) for k in grid[0]["seconds"]} if grid else {}
+    wall = sum(g["wall_seconds"] for g in grid)
+    out["auto_grid_split"] = {"trial_seconds": round(wall, 1), "seconds": {k: round(v, 1) for k, v in parts.items()},
+                              "share": {k: round(v / wall, 4) for k, v in parts.items()} if wall else {}}
+    return out
+
+
+def bench_pruning(name: str, storage: str, tracking: str, out_png: Path | None) -> dict:
+    """Item 14: Hyperband (sedbench's ``sweep.pruner=hyperband``) replayed on a finished full grid's learning curves
+    (``sedbench.pruning``); the median pruner beside it, for comparison."""
+    from sedbench.pruning import curves_from_study, plot, replay
+
+    curves = curves_from_study(name, storage, tracking)
+    results = [replay(curves, pruner, study_name=name) for pruner in ("hyperband", "median")]
+    if out_png is not None:
+        plot(results, out_png)
+    head = results[0]
+    return {"from": {"study": name, "storage": storage, "tracking": tracking}, "pruner": "hyperband",
+            "compute_fraction": head["compute_fraction"], "f1_gap_points": head["f1_gap_points"],
+            "replays": results, "figure": str(out_png) if out_png else None}
+
+
 # --------------------------------------------------------------------------- 8. memory
 def bench_memory(work: Path, minutes: float, train_seconds: int, root: Path | None = None) -> dict:
     """Peak RSS of ``sedbench train`` (the paper's CRNN, 256-frame sequences) on a synth set of ``minutes``
@@ -488,7 +591,23 @@ def bench_memory(work: Path, minutes: float, train_seconds: int, root: Path | No
 
 
 # --------------------------------------------------------------------------- all
-PARTS = ("events", "psds", "small_model")  # what --parts can measure alone
+PARTS = ("events", "psds", "small_model", "packing", "pruning")  # what --parts can measure alone
+
+
+def measure_packing(args, result: dict, work: Path) -> None:
+    """Items 12-14 into ``result``: the demo grid packed (``small_model.overhead_share``,
+    ``sweep.packing_speedup``), and pruning replayed on ``--pruning-from`` or else on that auto run."""
+    packing = bench_packing(work, args.packing_epochs)
+    result["packing"] = packing
+    result.setdefault("small_model", {})["overhead_share"] = packing["overhead_share"]
+    result.setdefault("sweep", {})["packing_speedup"] = packing["packing_speedup"]
+    if not args.pruning_from:
+        auto = packing["auto"]
+        result["pruning"] = bench_pruning("auto", auto["storage"], auto["tracking"], pruning_figure(args))
+
+
+def pruning_figure(args) -> Path:
+    return args.out.with_name(args.out.stem + "_pruning.png")
 
 
 def run_parts(args, result: dict) -> dict:
@@ -515,6 +634,13 @@ def run_parts(args, result: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
             log(f"PSDS on {args.psds_files:,} clips: sed_scores_eval and sedbench score, twice each")
             result["psds"] = bench_psds(Path(tmp), args.psds_files)
+    if "packing" in parts:
+        with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
+            measure_packing(args, result, Path(tmp))
+    if args.pruning_from and ("pruning" in parts or "packing" in parts):
+        log(f"pruning: replaying sweep {args.pruning_from}'s learning curves")
+        result["pruning"] = bench_pruning(args.pruning_from, args.pruning_storage, tracking_uri(args.pruning_tracking),
+                                          pruning_figure(args))
     result["goals"] = goals(result)
     return result
 
@@ -562,12 +688,17 @@ def run(args) -> dict:
         result["event_metrics"] = bench_events()
         log(f"PSDS on {args.psds_files:,} clips: sed_scores_eval and sedbench score, twice each")
         result["psds"] = bench_psds(work, args.psds_files)
+        measure_packing(args, result, work)
         if args.memory_data is not None:
             log(f"memory: training on {args.memory_data}")
             result["memory"] = bench_memory(work, 0, args.memory_train_seconds, args.memory_data)
         elif args.memory_minutes > 0:
             log(f"memory: generating {args.memory_minutes:g} minutes of synth and training on it")
             result["memory"] = bench_memory(work, args.memory_minutes, args.memory_train_seconds)
+    if args.pruning_from:
+        log(f"pruning: replaying sweep {args.pruning_from}'s learning curves")
+        result["pruning"] = bench_pruning(args.pruning_from, args.pruning_storage, tracking_uri(args.pruning_tracking),
+                                          pruning_figure(args))
     result["goals"] = goals(result)
     return result
 
@@ -585,9 +716,13 @@ def goals(result: dict) -> dict:
         "event_metrics_speedup": ("event_metrics", "event_metrics_speedup"),
         "psds_time_over_sed_scores_eval": ("psds", "psds_time_over_sed_scores_eval"),
         "small_model_loop_ratio": ("small_model", "loop_ratio"),
+        "small_model_overhead_share": ("small_model", "overhead_share"),
+        "sweep_packing_speedup": ("sweep", "packing_speedup"),
+        "pruning_compute_fraction": ("pruning", "compute_fraction"),
+        "pruning_f1_gap_points": ("pruning", "f1_gap_points"),
     }
     values = {key: result[part][name] for key, (part, name) in sources.items()
-              if name in result.get(part, {})}
+              if result.get(part, {}).get(name) is not None}
     # every figure carries the CPU it was measured on: figures from different machines are not comparable
     machine = result.get("machine", {})
     cpu = {"cpu_capability": machine.get("cpu_capability"), "cpu_model": machine.get("cpu")}
@@ -619,6 +754,10 @@ LABELS = {
     "psds_time_over_sed_scores_eval": "10. PSDS, DESED-sized: sedbench / sed_scores_eval time",
     "psds_identical": "10. PSDS: values identical to sed_scores_eval",
     "small_model_loop_ratio": "11. demo CRNN (59k): sedbench loop / plain loop",
+    "small_model_overhead_share": "12. demo CRNN trial: share of wall outside train steps",
+    "sweep_packing_speedup": "13. demo grid trials/h: n_jobs=auto / 1 process",
+    "pruning_compute_fraction": "14. pruned sweep fit time / full grid's (Hyperband)",
+    "pruning_f1_gap_points": "14. full grid best test F1 - pruned sweep's (points)",
 }
 
 
@@ -670,6 +809,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-data", type=Path, help="an existing synth set for item 8 (skips generating one)")
     ap.add_argument("--memory-train-seconds", type=int, default=60, help="training time of the memory run")
     ap.add_argument("--psds-files", type=int, default=2500, help="ten-second clips of the PSDS case (item 10)")
+    ap.add_argument("--packing-epochs", type=int, default=None,
+                    help="epoch budget of the demo grid in items 12-14 (default: the demo's, 20)")
+    ap.add_argument("--pruning-from", metavar="STUDY", help="replay this finished sweep for item 14 (e.g. demo, "
+                                                             "claims) instead of item 13's auto run")
+    ap.add_argument("--pruning-storage", default=DEFAULT_STORAGE, help="Optuna storage of --pruning-from")
+    ap.add_argument("--pruning-tracking", default=None, help="MLflow store of --pruning-from (default: sedbench's)")
     ap.add_argument("--parts", help=f"measure only these ({', '.join(PARTS)}, comma separated) and merge them into "
                                     "--out")
     args = ap.parse_args(argv)

@@ -111,12 +111,30 @@ def test_pipeline_and_cache_figures(synth_dir, tmp_path):
     assert pipe["frames"] > 0 and pipe["frames_per_second"] > 0
 
 
+def test_the_trial_split_and_the_pruning_replay_read_a_finished_sweep(tiny_sweep, tmp_path):
+    """Items 12 and 14 on the shared three-trial sweep (item 13 runs the demo grid twice: make bench only)."""
+    import optuna
+
+    trials = optuna.load_study(study_name=tiny_sweep.name, storage=tiny_sweep.storage).trials
+    for t in trials:
+        split = bench.trial_split(t)
+        assert split["seconds"]["steps"] > 0 and 0 < split["overhead_share"] < 1
+        assert sum(split["seconds"].values()) == pytest.approx(split["wall_seconds"], abs=0.05)
+        assert set(split["seconds"]) >= {"startup", "steps", "data", "validation", "test", "detection", "other"}
+    png = tmp_path / "pruning.png"
+    p = bench.bench_pruning(tiny_sweep.name, tiny_sweep.storage, tiny_sweep.tracking, png)
+    assert p["pruner"] == "hyperband" and [r["pruner"] for r in p["replays"]] == ["hyperband", "median"]
+    assert p["compute_fraction"] == 1.0 and p["f1_gap_points"] == 0.0  # one epoch each: nothing to prune
+    assert png.stat().st_size > 10_000
+
+
 @pytest.mark.slow
 def test_bench_measures_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     r = subprocess.run([sys.executable, "-m", "sedbench.bench", "--out", str(out), "--minutes-train", "3",
                         "--steps", "1", "--warmup", "1", "--rounds", "1", "--no-compile", "--sweep-fit-seconds", "3",
-                        "--memory-minutes", "2", "--memory-train-seconds", "3", "--psds-files", "40"],
+                        "--memory-minutes", "2", "--memory-train-seconds", "3", "--psds-files", "40",
+                        "--packing-epochs", "1"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     result = json.loads(out.read_text())
