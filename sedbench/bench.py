@@ -545,8 +545,9 @@ def bench_packing(work: Path, epochs: int | None) -> dict:
 
 def bench_pruning(name: str, storage: str, tracking: str, out_png: Path | None) -> dict:
     """Item 14: Hyperband (sedbench's ``sweep.pruner=hyperband``) replayed on a finished full grid's learning curves
-    (``sedbench.pruning``); the median pruner beside it, for comparison."""
-    from sedbench.pruning import curves_from_study, plot, replay
+    (``sedbench.pruning``) under the grid's own study name, and its spread over 20 other names (its brackets
+    depend on the name); the median pruner beside it, for comparison."""
+    from sedbench.pruning import curves_from_study, over_study_names, plot, replay
 
     curves = curves_from_study(name, storage, tracking)
     results = [replay(curves, pruner, study_name=name) for pruner in ("hyperband", "median")]
@@ -555,6 +556,7 @@ def bench_pruning(name: str, storage: str, tracking: str, out_png: Path | None) 
     head = results[0]
     return {"from": {"study": name, "storage": storage, "tracking": tracking}, "pruner": "hyperband",
             "compute_fraction": head["compute_fraction"], "f1_gap_points": head["f1_gap_points"],
+            "hyperband_over_study_names": over_study_names(curves, "hyperband"),
             "replays": results, "figure": str(out_png) if out_png else None}
 
 

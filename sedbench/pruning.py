@@ -116,11 +116,15 @@ def plot(results: list[dict], path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     full = results[0]["best_so_far"]["full"]
-    ax.step([x for x, _ in full], [100 * y for _, y in full], where="post", label="full grid", color="black")
-    for r in results:
+    ax.step([x for x, _ in full], [100 * y for _, y in full], where="post", label="full grid", color="black",
+            linewidth=4, alpha=0.3, zorder=1)
+    ax.plot([full[-1][0]], [100 * full[-1][1]], "o", color="black", alpha=0.5)
+    for r, style in zip(results, ("--", ":"), strict=False):
         pts = [(x, y) for x, y in r["best_so_far"]["pruned"] if y is not None]
-        ax.step([x for x, _ in pts], [100 * y for _, y in pts], where="post",
-                label=f"pruner={r['pruner']} ({r['compute_fraction']:.0%} of the compute)")
+        line, = ax.step([x for x, _ in pts], [100 * y for _, y in pts], style, where="post", zorder=2,
+                        label=f"pruner={r['pruner']} ({r['compute_fraction']:.0%} of the compute, "
+                              f"{r['f1_gap_points']:.1f} F1 points behind)")
+        ax.plot([pts[-1][0]], [100 * pts[-1][1]], "o", color=line.get_color())  # where the sweep ends
     ax.set_xlabel("fit time spent (s, summed over trials)")
     ax.set_ylabel("test F1$_{frm}$ of the best trial by validation (%)")
     ax.set_title("Pruning against the full grid (replayed learning curves)")
@@ -129,3 +133,21 @@ def plot(results: list[dict], path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def over_study_names(curves: list[Curve], pruner: str, n: int = 20) -> dict:
+    """Hyperband puts each trial into one of its brackets by a hash of the study's name and the trial's number,
+    so the same grid under another name is pruned differently: the replay under ``n`` names (``grid-0`` ...)
+    gives the spread of both figures, and how many of the names meet the goal (at most 40 % of the compute
+    within 1 F1 point)."""
+    import statistics
+
+    runs = [replay(curves, pruner, study_name=f"grid-{i}") for i in range(n)]
+
+    def spread(key: str) -> dict:
+        values = [r[key] for r in runs]
+        return {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+
+    return {"pruner": pruner, "names": n, "compute_fraction": spread("compute_fraction"),
+            "f1_gap_points": spread("f1_gap_points"),
+            "goal_met": sum(r["compute_fraction"] <= 0.40 and r["f1_gap_points"] <= 1.0 for r in runs)}

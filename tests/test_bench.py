@@ -125,6 +125,8 @@ def test_the_trial_split_and_the_pruning_replay_read_a_finished_sweep(tiny_sweep
     p = bench.bench_pruning(tiny_sweep.name, tiny_sweep.storage, tiny_sweep.tracking, png)
     assert p["pruner"] == "hyperband" and [r["pruner"] for r in p["replays"]] == ["hyperband", "median"]
     assert p["compute_fraction"] == 1.0 and p["f1_gap_points"] == 0.0  # one epoch each: nothing to prune
+    spread = p["hyperband_over_study_names"]
+    assert spread["names"] == 20 and spread["compute_fraction"]["min"] == spread["compute_fraction"]["max"] == 1.0
     assert png.stat().st_size > 10_000
 
 

@@ -99,3 +99,27 @@ def test_a_parallel_sweep_stopped_by_failures_records_its_running_trials(tmp_pat
     assert r.returncode == 1 and "trials failed, more than sweep.max_failure_rate" in r.stdout
     states = [t.state.name for t in study(tmp_path).trials]
     assert "RUNNING" not in states and states.count("FAIL") in (4, 5)  # the 4th failure stops; one was running
+
+
+def test_ctrl_c_in_a_parallel_sweep_fails_the_running_trials_and_a_rerun_completes(tmp_path):
+    import os
+    import signal
+    import time
+
+    from helpers import trained
+
+    args = ["model.maps=1,2,3", "+toy.sleep=3", "sweep.n_jobs=2", "trainer.num_threads=1"]
+    proc = run_app(tmp_path, *args, wait=False)
+    deadline = time.time() + 120
+    while sum(trained(tmp_path).values()) < 2 and time.time() < deadline:  # both processes inside a trial
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    st = study(tmp_path)
+    state = [(t.number, t.state.name, t.user_attrs.get("error")) for t in st.trials]
+    assert not [t for t in st.trials if t.state.name == "RUNNING"], (state, out[-2000:])
+    assert sum(t.user_attrs.get("error") == "interrupted (Ctrl-C)" for t in st.trials) == 2, state
+    r = run_app(tmp_path, *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 3

@@ -113,6 +113,7 @@ class SedbenchSweeper(Sweeper):
                      cfg.storage)
         t0, fits, failures, finished = time.perf_counter(), [], 0, 0
         status, verdict = "FINISHED", None
+
         def ask(want: int, in_flight: int = 0) -> list:
             self._reap(study, name, cells)  # a worker that died meanwhile: its cell is retried here
             want = min(want, budget - sw.done_count(study) - in_flight)
@@ -227,9 +228,9 @@ class SedbenchSweeper(Sweeper):
             start(ask(self.split.n_jobs))
             while running:
                 item, rets, exc = finished.get()
-                del running[item[0].number]
-                if exc is not None:
+                if exc is not None:  # the launcher failed (its trial is failed below with the others)
                     raise exc
+                del running[item[0].number]
                 if stopping:
                     self._tell(study, item[0], rets[0])
                     continue
@@ -239,17 +240,19 @@ class SedbenchSweeper(Sweeper):
                     stopping = True
                     continue
                 start(ask(self.split.n_jobs - len(running), len(running)))
-        except BaseException:  # Ctrl-C or a launcher error: running trials are failed, their processes ended
+        except BaseException as exc:  # Ctrl-C or a launcher error: running trials are failed, their processes ended
             from optuna.trial import TrialState
 
+            error = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else \
+                f"the sweep stopped: {type(exc).__name__}: {exc}"[:2000]
             for trial, _ in running.values():
-                trial.set_user_attr("error", "interrupted (Ctrl-C)")
+                trial.set_user_attr("error", error)
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             if running:
                 from joblib.externals.loky import get_reusable_executor
 
                 get_reusable_executor().shutdown(wait=False, kill_workers=True)
-                log.warning("interrupted: trials %s marked failed; run the same command again to resume",
+                log.warning("%s: trials %s marked failed; run the same command again to resume", error,
                             sorted(running))
             raise
 
