@@ -107,6 +107,31 @@ def choose(n_jobs, threads: int | None, largest_model: int | None, launcher: str
     return Split(n, threads, f"auto: {cores} cores, {why}")
 
 
+_WATCHING = []
+
+
+def exit_with_sweeper(pid) -> None:
+    """In a trial process that the sweep's process started (a ``local`` launcher worker), end this process when
+    the sweep's process is gone (SIGKILL, a crash), as a trial running inside the sweep's process would end.
+    Otherwise the orphan would finish its trial and record it while the other workers, seeing no heartbeat,
+    train the same cell again. Nothing happens in the sweep's own process or where the sweep is not this
+    process's parent (SLURM, Ray); one watcher per process."""
+    import threading
+    import time
+
+    if not pid or int(pid) == os.getpid() or os.getppid() != int(pid) or _WATCHING:
+        return
+    pid = int(pid)
+
+    def watch():
+        while os.getppid() == pid:
+            time.sleep(0.5)
+        os._exit(70)  # the sweep's process died: its trials are failed and retried by the next worker
+
+    _WATCHING.append(threading.Thread(target=watch, daemon=True, name="sedbench-sweep-watch"))
+    _WATCHING[0].start()
+
+
 def _on_cpu(accelerator: str) -> bool:
     from sedbench.hardware import runs_on_cpu
 

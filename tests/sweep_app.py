@@ -22,6 +22,9 @@ CONF = str(Path(__file__).resolve().parents[1] / "conf")
 @hydra.main(config_path=CONF, config_name="config", version_base="1.3")
 def toy(cfg) -> float:
     toy = cfg.get("toy") or {}
+    from sedbench.packing import exit_with_sweeper
+
+    exit_with_sweeper(cfg.trial.get("sweeper_pid"))  # as train() does
     maps = int(cfg.model.maps)
     if toy.get("log"):
         with open(toy.log, "a") as f:

@@ -101,6 +101,7 @@ def test_a_parallel_sweep_stopped_by_failures_records_its_running_trials(tmp_pat
     assert "RUNNING" not in states and states.count("FAIL") in (4, 5)  # the 4th failure stops; one was running
 
 
+@pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)
 def test_ctrl_c_in_a_parallel_sweep_fails_the_running_trials_and_a_rerun_completes(tmp_path):
     import os
     import signal
@@ -123,3 +124,36 @@ def test_ctrl_c_in_a_parallel_sweep_fails_the_running_trials_and_a_rerun_complet
     r = run_app(tmp_path, *args)
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 3
+
+
+def test_worker_processes_end_with_a_killed_sweep(tmp_path):
+    """SIGKILL of a parallel sweep's process: its trial processes end too (else they would finish and record
+    trials that the next worker, seeing no heartbeat, trains again)."""
+    import os
+    import signal
+    import time
+
+    from helpers import trained
+
+    proc = run_app(tmp_path, "model.maps=1,2,3", "+toy.sleep=20", "sweep.n_jobs=2", "trainer.num_threads=1",
+                   wait=False)
+    deadline = time.time() + 120
+    while sum(trained(tmp_path).values()) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    pids = {int(line.split()[1]) for line in (tmp_path / "trained.log").read_text().splitlines()}
+    assert len(pids) == 2 and proc.pid not in pids
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return not open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z"  # a zombie has ended
+
+    deadline = time.time() + 15
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in pids)
+    assert not (tmp_path / "runs" / "s" / "s" / "0" / "metrics.json").exists()  # the trials did not finish

@@ -45,12 +45,14 @@ def mlflow_server(postgres, tmp_path_factory):
 def worker(synth_dir: Path, tmp_path: Path, storage: str, tracking: str, name: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "sedbench", "train", "-m", *GRID, "data=folder", f"data.root={synth_dir}",
            "data.seq_len=64", "trainer.max_epochs=3", "trainer.max_time=null",
-           "trainer.num_threads=1", "sweep.name=pg", "sweep.heartbeat_seconds=2", f"sweep.storage={storage}",
+           "trainer.num_threads=1", "sweep.n_jobs=1",  # one trial per worker (in-worker processes: test_packing.py)
+           "sweep.name=pg", "sweep.heartbeat_seconds=2", f"sweep.storage={storage}",
            f"tracking.uri={tracking}", f"features.cache_dir={tmp_path}/cache", f"hydra.sweep.dir={tmp_path}/{name}"]
     log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)
 def test_postgres_workers_share_a_grid_survive_sigkill_and_a_rerun_finishes_it(postgres, mlflow_server, synth_dir,
                                                                                tmp_path):
     import optuna

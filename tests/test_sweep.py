@@ -105,7 +105,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     assert len(pids) == 2                                       # both workers did share the work
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_killed_mid_trial_then_rerun_completes_the_grid(tmp_path, sig):
     args = ["model.maps=1,2,3,4,5", "+toy.sleep=3"]
     proc = run_app(tmp_path, *args, wait=False)
@@ -128,6 +128,7 @@ def test_killed_mid_trial_then_rerun_completes_the_grid(tmp_path, sig):
     assert not [t for t in study(tmp_path).trials if t.state.name == "RUNNING"]
 
 
+@pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)
 def test_pruning(tmp_path):
     r = run_app(tmp_path, "model.maps=1,2,3,4,5,6,7,8,9,10", "sweep.pruner=median", "+toy.epochs=4")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -175,7 +176,7 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
 
     cmd = [sys.executable, "-m", "sedbench", "train", "-m", "data=folder", f"data.root={synth_dir}",
            "data.seq_len=32", "model.maps=4", "model.pool=[5,4,2],[8,8]", "trainer.max_epochs=2",
-           "trainer.max_time=null", "trainer.num_threads=1", "sweep.name=real",
+           "trainer.max_time=null", "trainer.num_threads=1", "sweep.n_jobs=1", "sweep.name=real",
            f"sweep.storage=sqlite:///{tmp_path}/optuna.db", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
            f"tracking.artifacts={tmp_path}/artifacts", f"features.cache_dir={tmp_path}/cache",
            f"hydra.sweep.dir={tmp_path}/runs"]
@@ -284,6 +285,7 @@ def test_trials_through_ray(tmp_path):
     assert states == {"model.maps=1": "COMPLETE", "model.maps=2": "FAIL", "model.maps=3": "COMPLETE"}
 
 
+@pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)
 def test_a_worker_on_another_host_that_dies_is_noticed_by_its_heartbeat(tmp_path):
     """Worker a runs under another host name (a UTS namespace, as on another machine), so its process
     cannot be looked up; once SIGKILLed, its trial falls silent and worker b fails and retries it."""

@@ -7,6 +7,7 @@ and sweeps/*.yaml); command-line sweeps (``model.maps=96,256``) add grid dimensi
 
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -286,7 +287,8 @@ class SedbenchSweeper(Sweeper):
             sw.mark_worker(trial)
             trial.set_user_attr("overrides", [*base, *cell])
             batch.append((trial, [*base, *cell, f"trial.number={trial.number}", f"trial.study={name}",
-                                  f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}"]))
+                                  f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}",
+                                  f"trial.sweeper_pid={os.getpid()}"]))
         return batch
 
     def _preflight(self, base: list[str], cells) -> None:

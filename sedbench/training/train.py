@@ -52,6 +52,9 @@ def train(cfg: DictConfig) -> float:
     from sedbench.hardware import check_precision
 
     check_precision(cfg.trainer)  # before any record: bf16 emulated on this CPU is refused with the fix
+    from sedbench.packing import exit_with_sweeper
+
+    exit_with_sweeper((cfg.get("trial") or {}).get("sweeper_pid"))  # a worker process ends with its sweep
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
