@@ -81,6 +81,7 @@ def test_a_default_sweep_runs_as_many_processes_as_auto_chooses(tmp_path):
     assert "< 1,000,000: one thread each" in recorded
 
 
+@pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)
 def test_a_free_process_starts_the_next_trial_without_waiting_for_a_slow_one(tmp_path):
     """Two processes, one slow trial: the quick cells run beside it rather than after it (no batch barrier)."""
     r = run_app(tmp_path, "model.maps=1,2,3,4", "+toy.slow=[1]", "+toy.slow_sleep=8", "+toy.sleep=0.3",

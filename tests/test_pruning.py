@@ -12,7 +12,8 @@ def toy_curves(n: int, epochs: int) -> list[Curve]:
     return [Curve(m - 1, f'["model.maps={m}"]', (1.0 / m,) * epochs, 1.0 / m, 1.0 / m, 2.0) for m in range(1, n + 1)]
 
 
-@pytest.mark.parametrize("pruner", [pytest.param("median", marks=pytest.mark.slow), "hyperband"])
+@pytest.mark.slow  # end to end and long: make test-full (the replay's figures are checked by hand below)
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
 def test_replay_prunes_what_a_real_sweep_of_the_grid_prunes(tmp_path, pruner):
     r = run_app(tmp_path, "model.maps=1,2,3,4,5,6,7,8", f"sweep.pruner={pruner}", "+toy.epochs=6")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -36,6 +36,7 @@ def test_grid_exhaustion_and_resume(tmp_path):
     assert sum(trained(tmp_path).values()) == 4
 
 
+@pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)
 def test_budget_across_restarts(tmp_path):
     assert run_app(tmp_path, "model.maps=1,2,3,4,5,6", "sweep.n_trials=2").returncode == 0
     assert sum(completed_per_cell(study(tmp_path)).values()) == 2
@@ -107,12 +108,12 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_killed_mid_trial_then_rerun_completes_the_grid(tmp_path, sig):
-    args = ["model.maps=1,2,3,4,5", "+toy.sleep=3"]
+    args = ["model.maps=1,2,3,4", "+toy.sleep=2"]
     proc = run_app(tmp_path, *args, wait=False)
     deadline = time.time() + 120
     while sum(trained(tmp_path).values()) < 2 and time.time() < deadline:  # the 2nd trial has started
         time.sleep(0.05)
-    time.sleep(0.5)  # well inside its 3 s
+    time.sleep(0.5)  # well inside its 2 s
     os.kill(proc.pid, sig)
     proc.communicate(timeout=60)
     st = study(tmp_path)
@@ -124,7 +125,7 @@ def test_killed_mid_trial_then_rerun_completes_the_grid(tmp_path, sig):
         assert len(running) == 1, state  # SIGKILL leaves it running; the rerun finds the dead worker
     r = run_app(tmp_path, *args)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 5
+    assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 4
     assert not [t for t in study(tmp_path).trials if t.state.name == "RUNNING"]
 
 
@@ -136,6 +137,7 @@ def test_pruning(tmp_path):
     assert states["PRUNED"] >= 3 and states["COMPLETE"] >= 5 and states["FAIL"] == 0
 
 
+@pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)
 def test_changed_base_overrides_are_refused(tmp_path):
     assert run_app(tmp_path, "model.maps=1,2", "model=cnn").returncode == 0
     r = run_app(tmp_path, "model.maps=1,2", "model=rnn")
@@ -239,6 +241,7 @@ def test_parallel_trials_through_the_joblib_launcher(tmp_path):
     assert len(pids) == 2  # two worker processes
 
 
+@pytest.mark.slow  # the local launcher is the default: tests/test_packing.py runs it in the fast tier
 def test_parallel_trials_through_the_local_launcher_preset(tmp_path):
     """``hydra/launcher=local``: joblib processes, as many as sweep.n_jobs."""
     r = run_app(tmp_path, "model.maps=1,2,3,4", "+toy.sleep=1.0", "sweep.n_jobs=2", "hydra/launcher=local")
@@ -247,6 +250,7 @@ def test_parallel_trials_through_the_local_launcher_preset(tmp_path):
     assert len({line.split()[1] for line in (tmp_path / "trained.log").read_text().splitlines()}) == 2
 
 
+@pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)
 def test_trials_through_submitit(tmp_path):
     """The submitit launcher (SLURM's, here in its local mode: each trial a submitted job in its own
     process) under the sedbench sweeper: results, failures and trial folders come back as with joblib."""

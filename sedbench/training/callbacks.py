@@ -59,7 +59,6 @@ class TrialClock(pl.Callback):
 
         self._now = time.perf_counter
         self.seconds = {"steps": 0.0, "data": 0.0, "validation": 0.0}
-        self.batches = 0
         self._fit_start = self._batch_start = self._batch_end = self._val_start = None
         self.fit_seconds = 0.0
 
@@ -77,7 +76,6 @@ class TrialClock(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._batch_end = self._now()
         self.seconds["steps"] += self._batch_end - self._batch_start
-        self.batches += 1
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._batch_end = None

@@ -143,7 +143,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
 
 def trial_timing(parts: dict, wall: float) -> dict:
     """A run's wall time by part, as ``time/<part>`` seconds (``sedbench.training.callbacks.TrialClock``):
-    ``startup`` (data set-up, model, MLflow run; the process's imports come before and are not in it), the fit's
+    ``startup`` (data set-up, model, MLflow run; a process's first run also imports torch and Lightning here), the fit's
     ``steps``, ``data``, ``validation`` and ``fit_other``, ``test`` (prediction and segment scores),
     ``detection`` (event-based, PSDS, post-processing), ``recording`` (artifacts), ``wall`` (all of them, from
     ``train()``'s start to just before metrics.json is written), and ``outside_steps_share``, the share of that
