@@ -232,6 +232,7 @@ def test_tpe_conditional_space_and_budget(tmp_path):
         assert ("model.cell" in t.params) == (t.params["model.rnn_layers"] == "1")  # conditional parameter
 
 
+@pytest.mark.slow  # joblib processes are the default launcher's: tests/test_packing.py runs them in the fast tier
 def test_parallel_trials_through_the_joblib_launcher(tmp_path):
     r = run_app(tmp_path, "model.maps=1,2,3,4", "+toy.sleep=1.0", "sweep.n_jobs=2", "hydra/launcher=joblib",
                 "hydra.launcher.n_jobs=2")
