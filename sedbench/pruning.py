@@ -7,6 +7,9 @@ trial by trial in the grid's order, as one worker would: each epoch's value is r
 and a pruned trial costs the epochs it ran. From that come the two figures of ``make bench``
 (``--pruning-from STUDY``):
 
+Each trial gets a new pruner, as in a sweep, where each trial's process loads the study with its own
+(Hyperband's ``auto`` maximum resource then comes from the trials completed before that trial).
+
 * ``compute_fraction``: the pruned sweep's fit time over the full grid's (a pruned trial's share of its fit
   time is its epochs run over its epochs in the full grid);
 * ``f1_gap_points``: the full grid's best test F1_frm minus the pruned sweep's, in points, each sweep's best
@@ -73,6 +76,9 @@ def replay(curves: list[Curve], pruner: str, study_name: str = "replay") -> dict
     best_full = best_pruned = None
     full_curve, pruned_curve = [], []
     for c in curves:
+        # a new pruner for each trial, as each trial's process makes one (sedbench.studies.TrialReporter): Hyperband
+        # sizes its brackets from the trials completed when it first prunes ("auto" max_resource)
+        study.pruner = make_pruner(pruner)
         trial = study.ask()
         ran = len(c.values)
         for epoch, value in enumerate(c.values):
