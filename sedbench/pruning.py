@@ -7,15 +7,15 @@ trial by trial in the grid's order, as one worker would: each epoch's value is r
 and a pruned trial costs the epochs it ran. From that come the two figures of ``make bench``
 (``--pruning-from STUDY``):
 
-Each trial gets a new pruner, as in a sweep, where each trial's process loads the study with its own
-(Hyperband's ``auto`` maximum resource then comes from the trials completed before that trial).
-
 * ``compute_fraction``: the pruned sweep's fit time over the full grid's (a pruned trial's share of its fit
   time is its epochs run over its epochs in the full grid);
 * ``f1_gap_points``: the full grid's best test F1_frm minus the pruned sweep's, in points, each sweep's best
   chosen by validation F1_frm among its completed trials.
 
-``tests/test_pruning.py`` checks the replay against a real pruned sweep of the same grid.
+Each trial gets a new pruner, as in a sweep, where each trial's process loads the study with its own
+(Hyperband's ``auto`` maximum resource then comes from the trials completed before that trial).
+``tests/test_pruning.py`` checks the replay against real pruned sweeps of the same grid; a real Hyperband
+sweep of the demo grid made exactly the replay's 14 decisions.
 """
 
 from __future__ import annotations
