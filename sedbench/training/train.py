@@ -79,9 +79,9 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     from sedbench.training.module import SEDModule
     from sedbench.training.scoring import SplitScorer, psds_mode
 
-    psds_mode((cfg.get("evaluation") or {}).get("psds", True))  # a bad value fails before any training
+    psds = psds_mode((cfg.get("evaluation") or {}).get("psds", True))  # a bad value fails before any training
     if cfg.model.get("arch") == "gmm":
-        return _train_gmm(cfg, run_dir, logger)
+        return _train_gmm(cfg, run_dir, logger, psds)
     dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed)
     dm.setup("fit")
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
@@ -119,7 +119,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
         ev = cfg.get("evaluation") or {}
         val_outputs = predict_best(trainer, module, dm.val_dataloader(), checkpoint.best_model_path or None) \
             if ev.get("postprocess", True) else None
-        test.update(scorer.detection(outputs, val_outputs, psds=psds_mode(ev.get("psds", True)) == "every"))
+        test.update(scorer.detection(outputs, val_outputs, psds=psds == "every"))
         test["detection_seconds"] = round(time.perf_counter() - t0, 3)
         timing["detection"] = test["detection_seconds"]
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
@@ -129,11 +129,12 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     t_record = time.perf_counter()
     if "file_counts" in test:
         _log_file_counts(logger, run_dir, dm.ds, test)
+    test_files = None if dm.ds.weak else scorer.files("test", outputs)
     if cfg.tracking.get("log_model", True):
-        log_model(logger, cfg, dm, net, None if dm.ds.weak else scorer.files("test", outputs), run_dir)
-    if not dm.ds.weak:
-        _keep_test_scores(cfg, logger, run_dir, scorer.files("test", outputs), scorer.references["test"],
-                          list(dm.classes), dm.params.hop_seconds, test.get("median_filter_s"))
+        log_model(logger, cfg, dm, net, test_files, run_dir)
+    if psds == "report" and test_files is not None:
+        _keep_test_scores(logger, run_dir, test_files, scorer.references["test"], list(dm.classes),
+                          dm.params.hop_seconds, test.get("median_filter_s"))
     timing["recording"] = time.perf_counter() - t_record  # the artifacts; metrics.json and its MLflow batch follow
     metrics.update(trial_timing(timing, time.perf_counter() - t_enter))
     tracking.record(logger, cfg, metrics, run_dir)
@@ -180,14 +181,11 @@ def budget_status(trainer) -> str:
     return "complete"
 
 
-def _keep_test_scores(cfg: DictConfig, logger, run_dir: Path, probs, references, classes, hop, filters) -> None:
-    """With ``evaluation.psds=report``, the test probabilities (and what else PSDS needs) as an artifact, for
+def _keep_test_scores(logger, run_dir: Path, probs, references, classes, hop, filters) -> None:
+    """For ``evaluation.psds=report``: the test probabilities (and what else PSDS needs) as an artifact, for
     ``sedbench report`` to compute PSDS from for the trials its tables show."""
     from sedbench.training.artifacts import TEST_SCORES_PATH, write_test_scores
-    from sedbench.training.scoring import psds_mode
 
-    if psds_mode((cfg.get("evaluation") or {}).get("psds", True)) != "report":
-        return
     path = write_test_scores(run_dir / TEST_SCORES_PATH, probs, references, classes, hop, filters)
     tracking.log_artifact(logger, path, artifact_path=str(Path(TEST_SCORES_PATH).parent))
 
@@ -238,7 +236,7 @@ def log_model(logger, cfg: DictConfig, dm, net, test_files, run_dir: Path) -> No
         tracking.log_artifact(logger, run_dir / ACTIVITY_PATH)
 
 
-def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
+def _train_gmm(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
     """The GMM baseline: EM on the training frames, scored like the networks, recorded alike (no Lightning)."""
     from sedbench.data.datamodule import split_features
     from sedbench.data.features import FeatureCache, params_from_config
@@ -247,7 +245,7 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     from sedbench.metrics.segment import score_activity
     from sedbench.models.crnn import model_kwargs
     from sedbench.models.gmm import GMMDetector
-    from sedbench.training.scoring import detection_metrics, psds_mode
+    from sedbench.training.scoring import detection_metrics
 
     kwargs = model_kwargs(cfg.model)  # every key known
     ds = dataset_from_config(cfg.data)
@@ -274,7 +272,7 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     refs = {split: [r.events for r in ds.recordings(split)] for split in probs}
     scores["test"].update(detection_metrics(refs["validation"], probs["validation"], refs["test"], probs["test"],
                                             ds.classes, params.hop_seconds, cfg.threshold,
-                                            psds_mode(ev.get("psds", True)) == "every", ev.get("postprocess", True)))
+                                            psds == "every", ev.get("postprocess", True)))
     scores["test"]["detection_seconds"] = round(time.perf_counter() - t0, 3)
     val = scores["validation"]["f1_frm"]
     logger.log_metrics({"val/f1_frm": val, "val/er_frm": scores["validation"]["er_frm"]}, step=0)
@@ -283,8 +281,9 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger) -> float:
     metrics["budget"] = "complete"  # EM to convergence (max_iter), no clock
     tracking.record(logger, cfg, metrics, run_dir)
     _log_file_counts(logger, run_dir, ds, scores["test"])
-    _keep_test_scores(cfg, logger, run_dir, probs["test"], refs["test"], list(ds.classes), params.hop_seconds,
-                      scores["test"].get("median_filter_s"))
+    if psds == "report":
+        _keep_test_scores(logger, run_dir, probs["test"], refs["test"], list(ds.classes), params.hop_seconds,
+                          scores["test"].get("median_filter_s"))
     logger.finalize("success")
     print(summary(cfg, metrics, run_dir, logger))
     return val
