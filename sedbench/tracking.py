@@ -142,8 +142,9 @@ CLASS_METRICS = {"class_wise_test_f1": "test/f1_frm", "class_wise_test_precision
 # metrics.json keys that describe the run rather than score it: kept out of MLflow's metrics (a parameter there)
 NOT_METRICS = ("hop_seconds",)
 # metrics.json keys that are also MLflow run tags: ``budget`` is ``truncated`` when the wall-clock guard ended
-# training (its scores depend on the machine's speed), else ``complete``
-TAGS = ("budget",)
+# training (its scores depend on the machine's speed), else ``complete``; ``convergence`` is early_stop, plateau,
+# improving or truncated (sedbench.training.callbacks.convergence)
+TAGS = ("budget", "convergence")
 
 
 def as_mlflow_metrics(metrics: dict) -> dict[str, float]:

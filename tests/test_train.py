@@ -139,7 +139,7 @@ def test_a_misspelt_model_key_stops_train_before_any_data_is_read(override, tmp_
     monkeypatch.chdir(tmp_path)  # nothing may be written: no run folder, no dataset generated
     assert main(["train", override]) == 2
     err = capsys.readouterr().err
-    assert "error: model.poool is not a setting of model.arch=crnn" in err and "pool, rnn_layers" in err
+    assert "error: model.poool is not a setting of model.arch=crnn" in err and "pool, rnn_init, rnn_layers" in err
     assert main(["train", "model.maps=abc"]) == 2
     assert "model.maps='abc': expected a whole number" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())

@@ -154,6 +154,21 @@ class SEDDataModule(pl.LightningDataModule):
         return self._loader("test")
 
 
+def batch_size(data_cfg) -> int:
+    """Sequences per batch: ``data.batch_size``, or with ``data.batch_frames`` set, ``batch_frames / seq_len``, so
+    that every sequence length trains on the same number of frames per optimizer step (a study of sequence length
+    that keeps the updates comparable); ``batch_frames`` must be a multiple of ``seq_len``."""
+    frames, seq_len = data_cfg.get("batch_frames"), int(data_cfg["seq_len"])
+    if not frames:
+        return int(data_cfg["batch_size"])
+    if int(frames) % seq_len:
+        from sedbench.errors import ConfigError
+
+        raise ConfigError(f"data.batch_frames={frames} is not a multiple of data.seq_len={seq_len}. Fix: a "
+                          f"multiple such as {max(1, int(frames) // seq_len) * seq_len}, or data.batch_frames=null")
+    return int(frames) // seq_len
+
+
 def build_datamodule(data_cfg, features_cfg, seed: int = 0, progress: bool = True) -> SEDDataModule:
     """Compose the data stage from the ``data`` and ``features`` config groups (Hydra or dicts)."""
     from sedbench.data.features import params_from_config
@@ -162,7 +177,7 @@ def build_datamodule(data_cfg, features_cfg, seed: int = 0, progress: bool = Tru
     d = dict(data_cfg)
     params, cache_dir = params_from_config(features_cfg)
     ds = dataset_from_config(data_cfg)
-    return SEDDataModule(ds, params, seq_len=int(d["seq_len"]), batch_size=int(d["batch_size"]),
+    return SEDDataModule(ds, params, seq_len=int(d["seq_len"]), batch_size=batch_size(d),
                          num_workers=int(d.get("num_workers", 0)), cache_dir=cache_dir, seed=seed,
                          progress=progress, segment_overlap=float(d.get("segment_overlap", 0.0)),
                          augment=Augment.from_config(d.get("augment")))

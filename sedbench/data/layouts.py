@@ -379,8 +379,8 @@ def reader_options(layout: str) -> list[str]:
 
 
 # keys of a data config that are not the reader's: where it is, how it is generated, how it is batched
-LOADING_KEYS = ("name", "layout", "root", "generate", "seq_len", "batch_size", "num_workers", "segment_overlap",
-                "augment")
+LOADING_KEYS = ("name", "layout", "root", "generate", "seq_len", "batch_size", "batch_frames", "num_workers",
+                "segment_overlap", "augment")
 
 
 def dataset_from_config(data_cfg, strict: bool = True) -> Dataset:

@@ -1,5 +1,5 @@
-"""Callbacks: early stopping after a warm-up; report validation F1_frm to an Optuna trial every epoch and
-prune on request."""
+"""Callbacks: early stopping after a warm-up; the validation curve and whether the run converged; report
+validation F1_frm to an Optuna trial every epoch and prune on request."""
 
 from __future__ import annotations
 
@@ -97,3 +97,50 @@ class TrialClock(pl.Callback):
         out = {k: round(v, 3) for k, v in self.seconds.items()}
         out["fit_other"] = round(max(0.0, self.fit_seconds - sum(self.seconds.values())), 3)
         return out
+
+
+class ValidationCurve(pl.Callback):
+    """The monitored validation score after every validation, against the optimizer steps taken so far:
+    ``points`` is ``[(step, value), ...]``, the learning curve a run records (``metrics.json`` ``val_curve``)
+    and from which :func:`convergence` decides whether its budget was enough."""
+
+    def __init__(self, monitor: str):
+        self.monitor = monitor
+        self.points: list[tuple[int, float]] = []
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and not trainer.sanity_checking:
+            self.points.append((int(trainer.global_step), round(float(value), 6)))
+
+
+# a run whose best validation score rose by less than this over the last quarter of its budget has converged
+PLATEAU_GAIN = 0.01
+
+
+def convergence(points: list[tuple[int, float]], budget_steps: int | None, stopped_early: bool,
+                truncated: bool = False) -> dict:
+    """Whether a run converged, by one rule written down once:
+
+    * ``early_stop``: early stopping ended it (its patience ran out) before its step or epoch budget;
+    * ``plateau``: it used its whole budget, and its best validation score over the last quarter of the budget
+      (in optimizer steps) is less than :data:`PLATEAU_GAIN` (1 point of F1) above its best before that quarter;
+    * ``improving``: it used its whole budget and was still gaining (the budget limited it);
+    * ``truncated``: the wall-clock guard ended it (never counted as converged).
+
+    ``budget_steps``: the steps the run was allowed (``trainer.max_steps``, or the steps it took when an epoch
+    budget ended it). Returns ``converged`` (bool), ``convergence`` (the reason) and ``val_gain_last_quarter``."""
+    best_total = max((v for _, v in points), default=float("nan"))
+    cut = 0.75 * (budget_steps or max((s for s, _ in points), default=0))
+    before = [v for s, v in points if s <= cut]
+    gain = best_total - max(before) if before else float("nan")
+    if truncated:
+        reason = "truncated"
+    elif stopped_early:
+        reason = "early_stop"
+    elif before and gain < PLATEAU_GAIN:
+        reason = "plateau"
+    else:
+        reason = "improving"
+    return {"converged": reason in ("early_stop", "plateau"), "convergence": reason,
+            "val_gain_last_quarter": round(gain, 6) if gain == gain else None}

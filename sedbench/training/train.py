@@ -27,8 +27,12 @@ def run_name(cfg: DictConfig) -> str:
         return f"{m.name}-{knobs}-seq{cfg.data.seq_len}-{_data_tag(cfg)}-seed{cfg.seed}"
     pool = ".".join(str(p) for p in m.pool) or "none"
     kernel = "x".join(str(k) for k in m.kernel)
+    init = "".join(f"-{tag}{m.get(key)}" for key, tag, default in (("output_bias", "bias", "zero"),
+                                                                     ("rnn_init", "rinit", "he"))
+                   if m.get(key, default) != default)  # the initialization options, when not the default
+    batch = f"-bf{cfg.data.batch_frames}" if cfg.data.get("batch_frames") else ""
     return (f"{m.name}-maps{m.maps}-pool{pool}-rnn{m.rnn_layers}{m.cell if m.rnn_layers else ''}"
-            f"-fnn{m.fnn_layers}-k{kernel}-seq{cfg.data.seq_len}-{_data_tag(cfg)}-seed{cfg.seed}")
+            f"-fnn{m.fnn_layers}-k{kernel}{init}-seq{cfg.data.seq_len}{batch}-{_data_tag(cfg)}-seed{cfg.seed}")
 
 
 def _data_tag(cfg: DictConfig) -> str:
@@ -75,7 +79,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
 
     from sedbench.data.datamodule import build_datamodule
     from sedbench.models.crnn import build_model, count_parameters
-    from sedbench.training.callbacks import TrialClock, WarmupEarlyStopping
+    from sedbench.training.callbacks import TrialClock, ValidationCurve, WarmupEarlyStopping, convergence
     from sedbench.training.module import SEDModule
     from sedbench.training.scoring import SplitScorer, psds_mode
 
@@ -85,6 +89,8 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed)
     dm.setup("fit")
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
+    if hasattr(net, "init_output_bias") and not dm.ds.weak:
+        net.init_output_bias(dm.sets["train"].y)  # model.output_bias=prior: the training split's class priors
     n_params = count_parameters(net)
     logger.log_hyperparams({"n_params": n_params})
     scorer = SplitScorer.for_datamodule(dm, cfg.threshold)
@@ -103,7 +109,8 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     stopper = WarmupEarlyStopping(cfg.trainer.get("warmup_epochs"), monitor=monitor, mode="max",
                                   patience=cfg.trainer.patience)
     clock = TrialClock()  # first: a checkpoint written at a validation's end is not validation time
-    trainer = make_trainer(cfg.trainer, [clock, checkpoint, stopper, *callbacks], logger, run_dir)
+    curve = ValidationCurve(monitor)
+    trainer = make_trainer(cfg.trainer, [clock, curve, checkpoint, stopper, *callbacks], logger, run_dir)
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     fit_seconds = time.perf_counter() - t0
@@ -126,6 +133,10 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, dm.ds.weak, n_params, fit_seconds,
                           trainer.current_epoch, dm.params.hop_seconds)
     metrics.update(budget=budget, steps=trainer.global_step)
+    max_steps = cfg.trainer.get("max_steps") or 0
+    metrics.update(convergence(curve.points, max_steps if max_steps > 0 else trainer.global_step,
+                               stopped_early=stopper.stopped_epoch > 0, truncated=budget == "truncated"))
+    metrics["val_curve"] = [list(p) for p in curve.points]
     t_record = time.perf_counter()
     if "file_counts" in test:
         _log_file_counts(logger, run_dir, dm.ds, test)
