@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--label", default="event",
                        help="class name for lists without labels ('onset offset' lines; default 'event')")
     score.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    from sedbench.compare import add_parser as add_compare
+
+    add_compare(sub)
     return parser
 
 
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             from sedbench.data.commands import COMMANDS as DATA
 
             return DATA[args.data_command](args) or 0
-        return COMMANDS[args.command](args) or 0
+        return (getattr(args, "handler", None) or COMMANDS[args.command])(args) or 0
     except SedbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

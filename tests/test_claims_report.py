@@ -9,16 +9,17 @@ from sedbench.report.collect import TrialRow
 HIT, MISS = (1, 1, 1, 0, 0, 0), (0, 1, 1, 1, 0, 0)
 
 
-def make_rows(tmp_path, plan=None):
+def make_rows(tmp_path, plan=None, seeds=3, converged=None):
     """CRNN clearly beats CNN (18 of 20 files against 2), CNN and RNN score alike with seed noise; the CRNN's
-    (1,5) filter is the worst; every run has its file_counts.csv. ``plan``: {(family, kernel[, maps]): hits}."""
+    (1,5) filter is the worst; every run has its file_counts.csv. ``plan``: {(family, kernel[, maps]): hits}.
+    Every seed but the RNN's hits one file more or fewer than the one before (seed noise of 5 points)."""
     plan = plan or {("crnn", "[5,5]"): 18, ("crnn", "[1,5]"): 4, ("crnn", "[5,1]"): 12, ("cnn", "[5,5]"): 2,
                     ("rnn", "[5,5]"): 2}
     rows, files = [], {}
     for (fam, kernel, *maps), hits in plan.items():
-        for seed in range(3):
+        for seed in range(seeds):
             n = len(rows)
-            k = hits + (seed if fam == "rnn" else 0)  # the RNN's seeds differ
+            k = min(20, max(0, hits + (seed if fam == "rnn" else (-1) ** seed * (seed % 2))))
             counts = [HIT] * k + [MISS] * (20 - k)
             path = tmp_path / f"run{n}.csv"
             with open(path, "w", newline="") as f:
@@ -30,24 +31,67 @@ def make_rows(tmp_path, plan=None):
             params = {"model": fam, "model.kernel": kernel, "seed": str(seed)}
             if maps:
                 params["model.maps"] = maps[0]
-            rows.append(TrialRow(n, "COMPLETE", fam, params,
-                                 {"mlflow_run_id": f"run{n}", "n_params": 1000},
+            attrs = {"mlflow_run_id": f"run{n}", "n_params": 1000}
+            if converged is not None:
+                attrs["converged"] = converged(fam, seed)
+            rows.append(TrialRow(n, "COMPLETE", fam, params, attrs,
                                  metrics={"val/f1_frm": f1, "test/f1_frm": f1}))
     return rows, lambda run_id, path: files.get(run_id) if path == "file_counts.csv" else None
+
+
+def claims_table(tmp_path) -> dict[str, str]:
+    return {line.split(" | ")[0].strip("| "): line for line in (tmp_path / "claims.md").read_text().splitlines()
+            if line.startswith("| ")}
 
 
 def test_claims_get_verdicts_with_intervals(tmp_path):
     rows, fetch = make_rows(tmp_path)
     assert write_claims(rows, tmp_path, fetch) == "claims.md"
-    table = {line.split(" | ")[0].strip("| "): line for line in (tmp_path / "claims.md").read_text().splitlines()
-             if line.startswith("| ")}
-    assert "**holds** | +80.0 [" in table["CRNN beats CNN"]
+    table = claims_table(tmp_path)
+    primary = table["CRNN beats CNN and RNN at matched parameter counts"]
+    assert "**holds**" in primary and "CRNN − CNN: +80.0 [" in primary and "| 95.00 % |" in primary
+    assert "3 vs 3 seeds; 20 files" in primary
     assert "**holds**" in table["CRNN: filter shape (1,5) is the worst"]
-    assert "**holds**" in table["CRNN: filter shape (5,5) is among the best"]
+    among = table["CRNN: filter shape (5,5) is among the best"]
+    assert "**holds**" in among and "> −2 points (non-inferiority)" in among
     assert "**not tested**" in table["CNN: filter shape (1,5) is the worst"]  # the CNN never varied its kernel
     text = (tmp_path / "claims.md").read_text()
+    assert text.index("## Primary claim") < text.index("## Secondary claims: the paper's") < \
+        text.index("## Secondary claims: sedbench's extensions") < text.index("CNN: filter shape (1,5) is the worst")
     assert "CRNN gains from sequences longer than 128 frames: needs CRNN trials at data.seq_len=128" in text
     assert "CRNN loses less F1 under pitch shift than RNN: needs the pitch-shifted scores" in text
+
+
+def test_secondary_claims_are_holm_adjusted(tmp_path):
+    """Three secondary claims are tested (the other four lack trials): Holm shows the smallest p at 1 - 0.05/3,
+    the next at 1 - 0.05/2, the last at 95 %; the primary claim is decided at 95 % on its own."""
+    rows, fetch = make_rows(tmp_path)
+    write_claims(rows, tmp_path, fetch)
+    table = claims_table(tmp_path)
+    names = ("CRNN: filter shape (1,5) is the worst", "CRNN: filter shape (5,5) is among the best",
+             "CRNN: (5,5) beats (1,5) at a matched parameter count")
+    levels = sorted(table[name].split(" | ")[5] for name in names)
+    assert levels == ["95.00 %", "97.50 %", "98.33 %"]
+
+
+def test_one_seed_per_side_gives_no_verdict(tmp_path):
+    rows, fetch = make_rows(tmp_path, seeds=1)
+    write_claims(rows, tmp_path, fetch)
+    text = (tmp_path / "claims.md").read_text()
+    assert not any("**holds**" in row or "**contradicted**" in row for row in claims_table(tmp_path).values())
+    assert "**no verdict**" in claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
+    assert "[no interval: 1 seed]" in text and "seed variance unknown" in text
+
+
+def test_unconverged_trials_mark_a_verdict_budget_limited(tmp_path):
+    rows, fetch = make_rows(tmp_path, converged=lambda fam, seed: fam != "crnn" or seed == 0)
+    write_claims(rows, tmp_path, fetch)
+    primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
+    assert "**holds** (budget-limited)" not in primary  # 2 of 9 compared trials did not converge
+    rows, fetch = make_rows(tmp_path, converged=lambda fam, seed: False)
+    write_claims(rows, tmp_path, fetch)
+    primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
+    assert "**holds** (budget-limited)" in primary and "0 of 9 ⚠ budget-limited" in primary
 
 
 def test_a_reversed_claim_is_contradicted_and_missing_counts_say_so(tmp_path):
@@ -55,22 +99,24 @@ def test_a_reversed_claim_is_contradicted_and_missing_counts_say_so(tmp_path):
     for r in rows:  # swap the families: now the "CRNN" loses clearly
         r.family = {"crnn": "cnn", "cnn": "crnn"}.get(r.family, r.family)
     write_claims(rows, tmp_path, fetch)
-    assert "| CRNN beats CNN | Cakir et al. 2017, Fig. 4 and Table II | **contradicted** |" in \
-        (tmp_path / "claims.md").read_text()
+    assert "**contradicted**" in claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     write_claims(rows, tmp_path, lambda run_id, path: None)
     assert "no file_counts.csv artifact" in (tmp_path / "claims.md").read_text()
 
 
 def test_pitch_shift_claims_from_shifted_counts(tmp_path):
-    """The CRNN keeps its hits under every shift, the RNN loses half of its files, the CNN as much as the RNN."""
-    rows, fetch = make_rows(tmp_path)
+    """Unshifted every run finds all 20 files; under shift the CRNN keeps them, the RNN and the CNN lose every
+    other file. One seed of each family loses one file more (CRNN) or fewer (CNN, RNN): seed noise."""
+    rows, fetch = make_rows(tmp_path, seeds=5)
     text = (tmp_path / "claims.md")
     write_claims(rows, tmp_path, fetch)
     assert "`sedbench evaluate --sweep NAME --pitch-shift=-2,-1,1,2`" in text.read_text()  # none evaluated yet
     shifted = {}
     for r in rows:
-        base = [HIT] * 10 + [MISS] * 10
-        lost = base if r.family == "crnn" else [MISS] * 5 + [HIT] * 5 + [MISS] * 10
+        base = [HIT] * 20
+        lost = base if r.family == "crnn" else [HIT, MISS] * 10
+        if r.seed == 1:
+            lost = [MISS] + base[1:] if r.family == "crnn" else [HIT, HIT] + [HIT, MISS] * 9
         path = tmp_path / f"shift{r.number}.csv"
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
@@ -83,22 +129,35 @@ def test_pitch_shift_claims_from_shifted_counts(tmp_path):
         return shifted.get(run_id) if path == "pitch_shift_counts.csv" else fetch(run_id, path)
 
     write_claims(rows, tmp_path, fetch_both)
-    table = {line.split(" | ")[0].strip("| "): line for line in text.read_text().splitlines() if line.startswith("| ")}
-    # F1 unshifted 10/20 -> 2*10/(20+20) = 0.5; the RNN's shifted F1 2*5/40 = 0.25: change -0.25 against 0
-    assert "**holds** | +25.0 [" in table["CRNN loses less F1 under pitch shift than RNN"]
-    assert "**inconclusive** | +0.0 [+0.0, +0.0]" in table["CNN loses less F1 under pitch shift than RNN"]
+    table = claims_table(tmp_path)
+    # F1 unshifted 1; the RNN's shifted 2*10/40 = 0.5 (one seed 0.55): change -0.5, -0.45; the CRNN's 0 (one seed
+    # 2*19/40 = 0.95: -0.05). Means -0.49 and -0.01: +48.0 points
+    crnn = table["CRNN loses less F1 under pitch shift than RNN"]
+    assert "**holds**" in crnn and "CRNN − RNN, change of F1 under shift: +48.0 [" in crnn
+    assert "**inconclusive**" in table["CNN loses less F1 under pitch shift than RNN"]
 
 
-def test_filter_shapes_are_compared_all_else_equal(tmp_path):
+def test_filter_shapes_are_compared_all_else_equal_and_families_at_their_primary_configuration(tmp_path):
     """A larger (5,5) CRNN scores best overall; the filter-shape claims compare the shapes at the size where they
-    were varied, not the larger model against the small (3,3) one."""
+    were varied, not the larger model against the small (3,3) one. The family claim compares the configuration
+    with the most seeds (here all have 3: the best by validation)."""
     plan = {("crnn", "[5,5]", "16"): 10, ("crnn", "[1,5]", "16"): 4, ("crnn", "[3,3]", "16"): 16,
-            ("crnn", "[5,5]", "32"): 19, ("rnn", "[5,5]", "16"): 2}
-    rows, fetch = make_rows(tmp_path, plan)
+            ("crnn", "[5,5]", "32"): 19, ("rnn", "[5,5]", "16"): 2, ("cnn", "[5,5]", "16"): 3}
+    rows, fetch = make_rows(tmp_path, plan, seeds=6)
     write_claims(rows, tmp_path, fetch)
-    table = {line.split(" | ")[0].strip("| "): line for line in (tmp_path / "claims.md").read_text().splitlines()
-             if line.startswith("| ")}
+    table = claims_table(tmp_path)
     among = table["CRNN: filter shape (5,5) is among the best"]
     assert "**contradicted**" in among and "model.maps=32" not in among  # (3,3) beats (5,5) at 16 maps
     assert "**holds**" in table["CRNN: filter shape (1,5) is the worst"]
-    assert "model.maps=32" in table["CRNN beats RNN"]  # the family claim takes each family's best configuration
+    assert "model.maps=32" in table["CRNN beats CNN and RNN at matched parameter counts"]
+
+
+def test_the_matched_parameter_control_of_filter_shapes(tmp_path):
+    plan = {("crnn", "[5,5]", "16"): 18, ("crnn", "[1,5]", "16"): 4, ("crnn", "[1,5]", "30"): 15,
+            ("rnn", "[5,5]", "16"): 2, ("cnn", "[5,5]", "16"): 3}
+    rows, fetch = make_rows(tmp_path, plan)
+    for r in rows:
+        r.attrs["n_params"] = 4688 if r.params["model.kernel"] == "[1,5]" and r.params["model.maps"] == "16" else 15000
+    write_claims(rows, tmp_path, fetch)
+    control = claims_table(tmp_path)["CRNN: (5,5) beats (1,5) at a matched parameter count"]
+    assert "(5,5) − (1,5) at 15,000 params: +15.0 [" in control and "model.maps=30" in control

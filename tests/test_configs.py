@@ -49,7 +49,8 @@ def test_model_keys_come_from_the_constructors():
     from sedbench.models.crnn import ARCHS, arch_keys
 
     assert set(arch_keys("crnn")) == {"maps", "pool", "rnn_layers", "fnn_layers", "kernel", "cell", "bidirectional",
-                                      "dropout", "temporal_pool", "output_bias", "rnn_init"}
+                                      "dropout", "temporal_pool", "output_bias", "rnn_init",
+                                      "output_dropout"}
     assert set(arch_keys("gmm")) == {"n_components", "window_seconds", "max_frames", "max_iter"}
     assert "hop_seconds" in arch_keys("crnn_attention")  # its own front end's hop, a model setting
     for choice in (CONF / "model").glob("*.yaml"):  # every preset's keys are known to its architecture

@@ -1,4 +1,4 @@
-"""Bootstrap intervals, the hierarchical comparison and the verdict rule, on cases worked out by hand."""
+"""Bootstrap intervals, the comparison of two configurations, Holm and the verdict rule, on cases worked out by hand."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,12 @@ from sedbench.metrics.segment import FILE_COUNTS, SegmentAccumulator
 from sedbench.stats import (
     Interval,
     bootstrap_files,
+    compare,
     er,
     f1,
     f1_change,
     hierarchical_difference,
+    holm,
     mean_std_interval,
     verdict,
 )
@@ -43,32 +45,69 @@ def test_bootstrap_over_two_files_by_hand():
     assert bootstrap_files([HIT, MISS] * 20, seed=3) == bootstrap_files([HIT, MISS] * 20, seed=3)  # reproducible
 
 
-def test_hierarchical_difference_and_verdicts():
+def test_compare_by_hand_and_its_verdicts():
     same = [np.array([HIT, MISS, HIT])] * 3
-    d = hierarchical_difference(same, same)
-    assert d == Interval(0.0, 0.0, 0.0) and verdict(d, +1) == "inconclusive"  # paired: the same files each draw
+    d = compare(same, same)
+    assert (d.difference, d.low, d.high) == (0.0, 0.0, 0.0) and d.verdict(+1) == "inconclusive"
+    assert d.n_seeds == (3, 3) and d.n_files == 3 and d.mean == (pytest.approx(2 / 3),) * 2
     better = [np.array([HIT] * 18 + [MISS] * 2)] * 3
     worse = [np.array([MISS] * 18 + [HIT] * 2)] * 3
-    d = hierarchical_difference(better, worse)
-    assert d.value == pytest.approx(0.9 - 0.1) and d.low >= 0.5
-    assert verdict(d, +1) == "holds" and verdict(d, -1) == "contradicted"
+    d = compare(better, worse)
+    assert d.difference == pytest.approx(0.9 - 0.1) and d.low > 0.2
+    assert d.verdict(+1) == "holds" and d.verdict(-1) == "contradicted" and verdict(d, +1) == "holds"
     # seed noise as large as the difference: the interval holds 0
     noisy_a = [np.array([HIT] * 4), np.array([MISS] * 4)]
     noisy_b = [np.array([HIT] * 3 + [MISS]), np.array([MISS] * 3 + [HIT])]
-    assert verdict(hierarchical_difference(noisy_a, noisy_b), +1) == "inconclusive"
+    assert compare(noisy_a, noisy_b).verdict(+1) == "inconclusive"
     with pytest.raises(ValueError, match="different test files"):
-        hierarchical_difference(same, [np.array([HIT])])
+        compare(same, [np.array([HIT])])
 
 
-def test_change_of_f1_under_a_perturbation_by_hand():
-    # two files; conditions: unshifted, shift -1, shift +1. Unshifted both files HIT (F1 1); shift -1 one HIT one
-    # MISS (F1 2*1/(2+2) = 0.5); shift +1 both MISS (F1 0): change = mean(0.5, 0) - 1 = -0.75
-    one = np.array([[HIT, HIT, MISS], [HIT, MISS, MISS]])  # (files, conditions, 6)
-    assert float(f1_change(one)) == pytest.approx(-0.75)
-    assert f1_change(np.stack([one, one])).shape == (2,)  # per seed
-    robust = np.array([[HIT, HIT, HIT], [HIT, HIT, HIT]])  # loses nothing
-    d = hierarchical_difference([robust] * 3, [one] * 3, "f1_change")
-    assert d.value == pytest.approx(0.75) and verdict(d, +1) == "holds"
+def test_compare_is_a_t_interval_over_seeds_and_files_by_hand():
+    """Two files, two seeds a side; every file's F1 is a whole number so the parts can be worked out by hand."""
+    a = [np.array([HIT, HIT]), np.array([HIT, MISS])]      # per-seed F1 1.0 and 0.5
+    b = [np.array([MISS, MISS]), np.array([HIT, MISS])]    # 0.0 and 0.5
+    c = compare(a, b)
+    assert c.difference == pytest.approx(0.5) and c.mean == pytest.approx((0.75, 0.25))
+    var_a = var_b = 0.125 / 2                               # sample variance over 2 seeds (0.125) / 2
+    # leave file 1 out: a 1.0, 1.0 and b 0.0, 1.0 -> 1.0 - 0.5 = 0.5; leave file 2 out: a 1.0, 0.0 and b 0.0, 0.0 ->
+    # 0.5: the difference does not move with the files, so the jackknife variance is 0
+    assert c.variance == pytest.approx((var_a, var_b, 0.0))
+    df = min((var_a + var_b) ** 2 / (var_a ** 2 + var_b ** 2), (var_a + var_b) ** 2 / (var_a ** 2 + var_b ** 2))
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, df) * np.sqrt(var_a + var_b)
+    assert c.df == pytest.approx(2.0) and (c.low, c.high) == pytest.approx((0.5 - half, 0.5 + half))
+    assert c.p_value() > 0.05 and c.verdict(+1) == "inconclusive"
+    assert c.at_level(0.5).high < c.high and c.at_level(0.5).difference == c.difference
+
+
+def test_swapping_sides_negates_the_interval_exactly():
+    rng = np.random.default_rng(3)
+    sides = [[np.stack([rng.integers(0, 50, 12)] * 3 + [rng.integers(0, 9, 12)] * 3, 1) for _ in range(n)]
+             for n in (3, 5)]
+    for a, b in ((sides[0], sides[1]), (sides[1], sides[0])):
+        ab, ba = compare(a, b), compare(b, a)
+        assert (ab.difference, ab.low, ab.high) == (-ba.difference, -ba.high, -ba.low)
+        assert ab.swapped() == ba
+
+
+def test_one_seed_on_a_side_gives_no_interval_and_no_verdict():
+    one = [np.array([HIT] * 20)]
+    three = [np.array([MISS] * 20)] * 3
+    for a, b in ((one, three), (three, one), (one, one)):
+        c = compare(a, b)
+        assert np.isnan(c.low) and np.isnan(c.high) and not c.seed_variance_known
+        assert c.verdict(+1) == c.verdict(-1) == "no verdict" and c.p_value() == 1.0
+    assert abs(compare(one, three).difference) == 1.0  # the difference itself is still reported
+
+
+def test_holm_by_hand():
+    # m = 4: sorted 0.01 (< 0.05/4: rejected), 0.03 (>= 0.05/3: kept, and every later one with it)
+    assert holm([0.01, 0.04, 0.03, 0.2]) == [(True, 1 - 0.05 / 4), (False, 1 - 0.05 / 3), (False, 1 - 0.05 / 3),
+                                              (False, 1 - 0.05 / 3)]
+    assert holm([0.001, 0.02]) == [(True, 1 - 0.025), (True, 1 - 0.05)]
+    assert holm([]) == []
 
 
 def test_verdict_rule():

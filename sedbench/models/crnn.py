@@ -20,7 +20,9 @@ recipe as sedbench first read it), are deviations that ``sweeps/claims.yaml`` me
   frames in the training split (the training code calls :meth:`CRNN.init_output_bias`), so that a network
   starts by predicting each class's prior instead of 0.5 everywhere;
 * ``rnn_init=keras``: recurrent layers initialized as Keras (the paper's toolkit) does: Glorot-uniform input
-  weights, orthogonal recurrent weights, zero biases (``he``: He-uniform for both, the default).
+  weights, orthogonal recurrent weights, zero biases (``he``: He-uniform for both, the default);
+* ``output_dropout=false``: no dropout on the last recurrent or feedforward layer's output, the one the output
+  layer reads (dropout stays everywhere else).
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ class CRNN(nn.Module):
     def __init__(self, n_in: int, n_classes: int, maps: int = 96, pool: Sequence[int] = (5, 4, 2),
                  rnn_layers: int = 1, fnn_layers: int = 0, kernel: Sequence[int] = (5, 5), cell: str = "gru",
                  bidirectional: bool = False, dropout: float = 0.25, temporal_pool: bool = False,
-                 output_bias: str = "zero", rnn_init: str = "he"):
+                 output_bias: str = "zero", rnn_init: str = "he", output_dropout: bool = True):
         super().__init__()
         pool, kernel = [int(p) for p in pool], [int(k) for k in kernel]
         if len(kernel) != 2:
@@ -129,7 +131,7 @@ class CRNN(nn.Module):
         if output_bias not in OUTPUT_BIASES or rnn_init not in RNN_INITS:
             raise ConfigError(f"model.output_bias={output_bias!r}, model.rnn_init={rnn_init!r}. Fix: output_bias "
                               f"one of {', '.join(OUTPUT_BIASES)}; rnn_init one of {', '.join(RNN_INITS)}")
-        self.output_bias = output_bias
+        self.output_bias, self.output_dropout = output_bias, output_dropout
         f = pooled_bands(n_in, pool)
         self.pool, self.temporal_pool = pool, temporal_pool
         self.conv = conv_blocks(maps, pool, kernel, dropout)
@@ -165,12 +167,14 @@ class CRNN(nn.Module):
             h = h.permute(0, 2, 1, 3).reshape(B, T, -1)            # (B, T, maps * F')
         else:
             h = x
-        for rnn in self.rnns:
-            h = self.rnn_dropout(rnn(h)[0])                         # (B, T, maps [x2])
-        for lin, bn in self.fnns:
+        last = len(self.rnns) + len(self.fnns) - 1                  # the layer the output layer reads
+        for i, rnn in enumerate(self.rnns):
+            h = rnn(h)[0]                                           # (B, T, maps [x2])
+            h = self.rnn_dropout(h) if self.output_dropout or i < last else h
+        for i, (lin, bn) in enumerate(self.fnns, start=len(self.rnns)):
             h = lin(h)
-            h = bn(h.reshape(B * T, -1)).reshape(B, T, -1)          # (B, T, maps)
-            h = self.dropout(torch.relu(h))
+            h = torch.relu(bn(h.reshape(B * T, -1)).reshape(B, T, -1))  # (B, T, maps)
+            h = self.dropout(h) if self.output_dropout or i < last else h
         if self.temporal_pool:
             if mask is not None:
                 h = h.masked_fill(mask[..., None] == 0, float("-inf"))

@@ -28,8 +28,9 @@ def run_name(cfg: DictConfig) -> str:
     pool = ".".join(str(p) for p in m.pool) or "none"
     kernel = "x".join(str(k) for k in m.kernel)
     init = "".join(f"-{tag}{m.get(key)}" for key, tag, default in (("output_bias", "bias", "zero"),
-                                                                     ("rnn_init", "rinit", "he"))
-                   if m.get(key, default) != default)  # the initialization options, when not the default
+                                                                     ("rnn_init", "rinit", "he"),
+                                                                     ("output_dropout", "outdrop", True))
+                   if m.get(key, default) != default)  # the recipe's deviations, when not the default
     batch = f"-bf{cfg.data.batch_frames}" if cfg.data.get("batch_frames") else ""
     return (f"{m.name}-maps{m.maps}-pool{pool}-rnn{m.rnn_layers}{m.cell if m.rnn_layers else ''}"
             f"-fnn{m.fnn_layers}-k{kernel}{init}-seq{cfg.data.seq_len}{batch}-{_data_tag(cfg)}-seed{cfg.seed}")

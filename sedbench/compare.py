@@ -1,0 +1,257 @@
+"""``sedbench compare``: is configuration A better than B? The difference, its calibrated interval, a verdict.
+
+Three ways to name the two sides, each side a set of runs of one configuration (its seeds):
+
+    sedbench compare RUN... --vs RUN...                       MLflow run ids or run folders
+    sedbench compare --sweep NAME "OVERRIDES A" --vs "OVERRIDES B"   a sweep's completed trials
+    sedbench compare --counts FILE... --vs FILE...            file_counts.csv files, one per run
+
+Every run contributes its per-file counts (``file_counts.csv``, which every run records); the comparison is
+:func:`sedbench.stats.compare`, whose false-verdict rate was measured by simulation (docs/statistics.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sedbench.errors import SedbenchError
+
+STATISTICS = {"f1": ("F1", True), "er": ("ER", False)}   # name -> (label, higher is better)
+
+
+@dataclass
+class Side:
+    label: str
+    runs: list[str]
+    counts: list[list[list[int]]]
+    names: list[str] = field(default_factory=list)   # test file names, where known
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="is A better than B? difference of two sets of runs with its calibrated 95 % interval",
+        description="Compare two configurations, each trained with one or more seeds: each side's mean +/- std, "
+                    "the difference A - B with its 95 % interval over seeds and test files (sedbench.stats.compare, "
+                    "calibrated by simulation: docs/statistics.md) and what it can conclude. With one seed on a side "
+                    "there is no interval and no verdict.",
+        epilog='Examples: sedbench compare 3f2a... 9c1d... --vs 77ab... 0e4f...;  sedbench compare --sweep claims '
+               '"model=crnn model.maps=16" --vs "model=cnn model.maps=16";  sedbench compare --counts a1.csv a2.csv '
+               '--vs b1.csv b2.csv')
+    p.add_argument("side_a", nargs="*", metavar="A",
+                   help="side A: MLflow run ids or run folders; with --sweep, its overrides (key=value ...)")
+    p.add_argument("--vs", nargs="+", required=True, metavar="B", help="side B, the same way")
+    p.add_argument("--sweep", metavar="NAME", help="select each side's completed trials of this sweep by overrides")
+    p.add_argument("--counts", nargs="+", metavar="FILE", help="side A as file_counts.csv files (then --vs files)")
+    p.add_argument("--statistic", choices=list(STATISTICS), default="f1", help="f1 (default) or er")
+    p.add_argument("--resolution", choices=["frm", "1sec"], default="frm",
+                   help="frm: one frame of 20 ms, the paper's F1_frm (default); 1sec: 1-s segments")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--storage", default=None, help="Optuna storage URL, with --sweep (default the project's)")
+    p.add_argument("--tracking", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or the "
+                                                    "project's)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.level < 1:
+        raise SedbenchError(f"--level {args.level}: an interval level is between 0 and 1 (e.g. 0.95)")
+    if args.counts and args.sweep:
+        raise SedbenchError("--counts and --sweep name the sides in different ways. Fix: use one of them")
+    if args.counts:
+        if args.side_a:
+            raise SedbenchError(f"with --counts, side A is the files after --counts; {args.side_a[0]!r} is extra")
+        a, b = (counts_side(paths, args.resolution, label) for paths, label in ((args.counts, "A"), (args.vs, "B")))
+    elif args.sweep:
+        if not args.side_a:
+            raise SedbenchError('--sweep NAME needs side A\'s overrides. Fix: e.g. sedbench compare --sweep claims '
+                                '"model=crnn" --vs "model=cnn"')
+        a, b = sweep_sides(args.sweep, args.side_a, args.vs, args.resolution, args.storage, args.tracking)
+    else:
+        if not args.side_a:
+            raise SedbenchError("no runs for side A. Fix: sedbench compare RUN... --vs RUN... (MLflow run ids or "
+                                "run folders), or --sweep NAME / --counts FILE...")
+        a, b = (runs_side(items, args.resolution, args.tracking, label)
+                for items, label in ((args.side_a, "A"), (args.vs, "B")))
+    result = compare_sides(a, b, args.statistic, args.level)
+    print(json.dumps(result, indent=2) if args.json else as_text(result))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- the sides
+def _resolution(counts: dict, resolution: str, where: str) -> list[list[int]]:
+    if resolution not in counts:
+        raise SedbenchError(f"{where} has no per-file counts at resolution {resolution!r} (it has "
+                            f"{', '.join(counts) or 'none'}). Fix: --resolution {next(iter(counts), 'frm')}")
+    return counts[resolution]
+
+
+def _names(path: Path, resolution: str) -> list[str]:
+    import csv
+
+    with open(path, newline="") as f:
+        return [r["file"] for r in csv.DictReader(f) if r.get("resolution") == resolution]
+
+
+def counts_side(paths: list[str], resolution: str, label: str) -> Side:
+    """One side from ``file_counts.csv`` files."""
+    from sedbench.training.artifacts import read_file_counts
+
+    counts, names = [], []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise SedbenchError(f"{p}: no such file. Fix: give file_counts.csv files (one per run), found in each "
+                                "run folder and as an MLflow artifact of every run")
+        try:
+            counts.append(_resolution(read_file_counts(p), resolution, str(p)))
+        except (KeyError, ValueError) as exc:
+            raise SedbenchError(f"{p}: not a file_counts.csv ({exc}). Fix: the file every run writes, with the "
+                                "header file,resolution,Ntp,Nref,Nsys,S,D,I") from None
+        names.append(_names(p, resolution))
+    return Side(label, [str(p) for p in paths], counts, names[0] if names else [])
+
+
+def runs_side(items: list[str], resolution: str, tracking: str | None, label: str) -> Side:
+    """One side from run folders (``file_counts.csv`` inside) or MLflow run ids (its artifact)."""
+    import tempfile
+
+    from sedbench.training.artifacts import FILE_COUNTS_PATH
+
+    paths, store, tmp = [], None, Path(tempfile.mkdtemp(prefix="sedbench-compare-"))
+    for item in items:
+        folder = Path(item)
+        if folder.is_dir():
+            path = folder / FILE_COUNTS_PATH
+            if not path.is_file():
+                raise SedbenchError(f"run folder {folder} has no {FILE_COUNTS_PATH}: the run failed, is still "
+                                    "running, or was recorded by an older sedbench. Fix: train it again, or compare "
+                                    "runs that finished")
+            paths.append(path)
+            continue
+        if store is None:
+            from sedbench.tracking import RunStore, tracking_uri
+
+            store = RunStore(tracking_uri(tracking))
+        store.require(item)
+        path = store.download(item, FILE_COUNTS_PATH, tmp / item)
+        if path is None:
+            raise SedbenchError(f"MLflow run {item} has no {FILE_COUNTS_PATH} artifact: it failed, is still running, "
+                                "has clip labels, or was recorded by an older sedbench. Fix: compare finished runs "
+                                "of strongly labelled data")
+        paths.append(path)
+    side = counts_side([str(p) for p in paths], resolution, label)
+    side.runs = list(items)
+    return side
+
+
+def parse_overrides(tokens: list[str]) -> dict[str, str]:
+    out = {}
+    for token in " ".join(tokens).split():
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise SedbenchError(f"{token!r} is not key=value. Fix: e.g. \"model=crnn model.maps=16\"")
+        out[key.lstrip("+")] = value.replace(" ", "")
+    return out
+
+
+def sweep_sides(name: str, tokens_a: list[str], tokens_b: list[str], resolution: str, storage: str | None,
+                tracking: str | None) -> tuple[Side, Side]:
+    """Each side: the completed trials of one configuration of sweep ``name`` that match its overrides."""
+    import tempfile
+
+    from sedbench.report.collect import collect, completed, file_counts
+    from sedbench.report.write import artifact_fetcher
+    from sedbench.tracking import DEFAULT_STORAGE, tracking_uri
+
+    uri = tracking_uri(tracking)
+    rows, _ = collect(name, storage or DEFAULT_STORAGE, uri)
+    done = completed(rows)
+    keys = sorted({k for r in done for k in r.params})
+    fetch = artifact_fetcher(uri, Path(tempfile.mkdtemp(prefix="sedbench-compare-")))
+    sides = []
+    for tokens, label in ((tokens_a, "A"), (tokens_b, "B")):
+        wanted = parse_overrides(tokens)
+        unknown = [k for k in wanted if k not in keys]
+        if unknown:
+            raise SedbenchError(f"side {label}: sweep {name!r} has no parameter {unknown[0]!r}. Fix: one of "
+                                f"{', '.join(keys)}")
+        match = [r for r in done if all(r.params.get(k, "").replace(" ", "") == v for k, v in wanted.items())]
+        configs = {r.config_key() for r in match}
+        if not match:
+            raise SedbenchError(f"side {label}: no completed trial of sweep {name!r} has {' '.join(tokens)}")
+        if len(configs) > 1:
+            raise SedbenchError(f"side {label}: {' '.join(tokens)} matches {len(configs)} configurations of sweep "
+                                f"{name!r} ({'; '.join(sorted(configs)[:4])}{' ...' if len(configs) > 4 else ''}). "
+                                "Fix: add the overrides that single one out (its seeds are the repeats)")
+        counts = [file_counts(r, fetch).get(resolution) for r in match]
+        lacking = [r.number for r, c in zip(match, counts, strict=True) if c is None]
+        if lacking:
+            raise SedbenchError(f"side {label}: trials {lacking} of sweep {name!r} have no per-file counts at "
+                                f"{resolution!r} (no file_counts.csv in MLflow {uri}). Fix: --tracking with the "
+                                "sweep's MLflow store, or runs recorded by a current sedbench")
+        sides.append(Side(f"{label}: {configs.pop() or 'base'}", [str(r.attrs.get("mlflow_run_id", r.number))
+                                                                  for r in match], counts))
+    return sides[0], sides[1]
+
+
+# ---------------------------------------------------------------------------------------------- the result
+def compare_sides(a: Side, b: Side, statistic: str, level: float) -> dict:
+    from sedbench.stats import ONE_SEED, compare
+
+    lengths = {len(c) for c in (*a.counts, *b.counts)}
+    if len(lengths) > 1:
+        raise SedbenchError(f"the runs were scored on different test sets ({', '.join(map(str, sorted(lengths)))} "
+                            "files): a paired comparison needs every run scored on the same files")
+    if a.names and b.names and a.names != b.names:
+        raise SedbenchError("the two sides list different test files (or in another order): compare runs of one "
+                            "dataset and split")
+    c = compare(a.counts, b.counts, statistic, level)
+    name, higher_better = STATISTICS[statistic]
+    pct = 100 if statistic == "f1" else 1
+
+    def side(s: Side, i: int) -> dict:
+        return {"label": s.label, "runs": s.runs, "n": c.n_seeds[i], "mean": c.mean[i],
+                "std": None if math.isnan(c.std[i]) else c.std[i]}
+
+    if not c.seed_variance_known:
+        conclusion = f"no verdict: {ONE_SEED}"
+    else:
+        side_of = c.excludes(0.0)
+        better = side_of > 0 if higher_better else side_of < 0
+        if side_of == 0:
+            conclusion = (f"inconclusive: the {100 * level:g} % interval holds 0, so these runs cannot tell A from B "
+                          f"(power to see a 3-5 point F1 difference with {min(c.n_seeds)} seeds and {c.n_files} "
+                          "files: docs/statistics.md)")
+        else:
+            conclusion = (f"{'A' if better else 'B'} is better on {name}: the {100 * level:g} % interval of A - B "
+                          f"lies {'above' if side_of > 0 else 'below'} 0")
+    return {"statistic": statistic, "name": name, "scale": pct, "higher_is_better": higher_better,
+            "a": side(a, 0), "b": side(b, 1), "difference": c.difference,
+            "low": None if math.isnan(c.low) else c.low, "high": None if math.isnan(c.high) else c.high,
+            "level": level, "df": None if math.isnan(c.df) else c.df, "n_files": c.n_files, "method": c.method,
+            "conclusion": conclusion}
+
+
+def as_text(r: dict) -> str:
+    scale, unit = (100, " %") if r["scale"] == 100 else (1, "")
+    digits = 1 if scale == 100 else 3
+
+    def num(v):
+        return "–" if v is None else f"{scale * v:.{digits}f}"
+
+    lines = []
+    for key in ("a", "b"):
+        s = r[key]
+        spread = f" ± {num(s['std'])}" if s["std"] is not None else " (one run: no spread)"
+        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}{unit}   n = {s['n']}")
+    interval = (f"[{scale * r['low']:+.{digits}f}, {scale * r['high']:+.{digits}f}]" if r["low"] is not None
+                else "no interval")
+    lines.append(f"difference A - B: {scale * r['difference']:+.{digits}f}{' points' if scale == 100 else ''}, "
+                 f"{100 * r['level']:g} % interval {interval}  ({r['n_files']} test files"
+                 + (f", {r['df']:.1f} degrees of freedom" if r["df"] is not None else "") + ")")
+    lines.append(f"conclusion: {r['conclusion']}")
+    return "\n".join(lines)
