@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(cells, args.method))
     worst = worst_false_verdict_rate(cells, args.method)
     bad = {k: v for k, v in worst.items() if k[0] >= 2 and v > LIMIT}
-    print(f"\n{args.studies} studies per power cell ({NULL_FACTOR * args.studies} per null cell), {len(cells)} cells, {time.perf_counter() - t0:.0f} s; "
-          f"largest false-verdict rate with >= 2 seeds: {100 * max(v for k, v in worst.items() if k[0] >= 2):.1f} %"
+    largest = max(v for k, v in worst.items() if k[0] >= 2)
+    print(f"\n{args.studies} studies per power cell ({NULL_FACTOR * args.studies} per null cell), {len(cells)} "
+          f"cells, {time.perf_counter() - t0:.0f} s; largest false-verdict rate with >= 2 seeds: {100 * largest:.1f} %"
           + (f"; over {100 * LIMIT:.0f} %: {sorted(bad)}" if bad else ""))
     return 1 if bad else 0
 

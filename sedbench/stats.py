@@ -17,8 +17,8 @@ give the same interval).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -246,7 +246,8 @@ def welch_seeds(parts: dict, level: float = LEVEL) -> tuple[np.ndarray, np.ndarr
     return welch_files({**parts, "var_files": np.zeros_like(parts["difference"]), "n": (*parts["n"][:2], 1)}, level)
 
 
-def compare(a: Sequence[np.ndarray], b: Sequence[np.ndarray], statistic: str = "f1", level: float = LEVEL) -> Comparison:
+def compare(a: Sequence[np.ndarray], b: Sequence[np.ndarray], statistic: str = "f1",
+            level: float = LEVEL) -> Comparison:
     """Configuration ``a`` minus configuration ``b``: the difference of their mean ``statistic`` over seeds, with
     its ``level`` interval, from per-file counts.
 

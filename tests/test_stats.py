@@ -10,8 +10,6 @@ from sedbench.stats import (
     compare,
     er,
     f1,
-    f1_change,
-    hierarchical_difference,
     holm,
     mean_std_interval,
     verdict,

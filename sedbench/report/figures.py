@@ -6,6 +6,8 @@
   best CRNN (else CNN), by 100 steps of gradient ascent from Gaussian noise.
 - ``pitch_shift.png`` (Fig. 5): change of test F1_frm with the test audio pitch-shifted,
   from ``sedbench evaluate --pitch-shift``.
+- ``learning_curves.png``: validation F1_frm against optimizer steps of the studied configurations (from
+  each run's recorded ``val_curve``), and how many of their trials converged.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sedbench.report.collect import TrialRow, best_per_family
+from sedbench.report.collect import TrialRow, best_per_family, configurations, mean_of
 from sedbench.report.common import figure, finish, pyplot, style, write_csv
 from sedbench.training.artifacts import ACTIVITY_PATH, BUNDLE_PATH
 
@@ -152,3 +154,55 @@ def write_pitch_shift(rows: list[TrialRow], out: Path) -> str | None:
     return finish(plt, fig, ax, out / "pitch_shift.png", "pitch shift of the test audio (quarter tones)",
                   "change in test F1_frm (percentage points)",
                   "Frequency-shift robustness (cf. Cakir et al. 2017, Fig. 5)", {"title": "family"})
+
+
+MAX_CURVES = 12
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def studied_configurations(rows: list[TrialRow]) -> list[list[TrialRow]]:
+    """The configurations whose trials recorded a learning curve, most trials (seeds) first, then the best mean
+    validation score; at most :data:`MAX_CURVES`."""
+    groups = [ts for ts in configurations(rows).values() if any(t.attrs.get("val_curve") for t in ts)]
+    groups.sort(key=lambda ts: (-len(ts), -mean_of(ts, "val/f1_frm")))
+    return groups[:MAX_CURVES]
+
+
+def mean_curve(trials: list[TrialRow]) -> list[tuple[int, float, int]]:
+    """``(step, mean validation score, trials)`` at every step some trial validated at (early-stopped trials drop
+    out of the mean after their last validation)."""
+    by_step: dict[int, list[float]] = {}
+    for t in trials:
+        for step, value in t.attrs.get("val_curve") or []:
+            by_step.setdefault(int(step), []).append(float(value))
+    return [(s, statistics.fmean(v), len(v)) for s, v in sorted(by_step.items())]
+
+
+def write_learning_curves(rows: list[TrialRow], out: Path) -> str | None:
+    groups = studied_configurations(rows)
+    if not groups:
+        return None
+    write_csv(out / "learning_curves.csv",
+              ["family", "config", "trials", "converged", "step", "mean_val_f1_frm", "trials_at_step"],
+              [[g[0].family, g[0].config_key(), len(g), sum(bool(t.attrs.get("converged")) for t in g), s, v, n]
+               for g in groups for s, v, n in mean_curve(g)])
+    plt, fig, ax = figure()
+    seen: dict[str, int] = {}
+    for g in groups:
+        fam = g[0].family
+        color, _ = style(fam)
+        k = seen[fam] = seen.get(fam, -1) + 1
+        curve = mean_curve(g)
+        conv = sum(bool(t.attrs.get("converged")) for t in g)
+        ax.plot([s for s, _, _ in curve], [100 * v for _, v, _ in curve], color=color,
+                linestyle=LINESTYLES[k % len(LINESTYLES)], linewidth=1.2,
+                label=f"{fam.upper()} {_short(g[0])} ({conv}/{len(g)} converged)")
+    return finish(plt, fig, ax, out / "learning_curves.png", "optimizer steps",
+                  "validation F1_frm (%), mean over seeds",
+                  "Learning curves of the studied configurations", {"fontsize": 6, "loc": "lower right"})
+
+
+def _short(r: TrialRow) -> str:
+    """The configuration's settings without the family, short enough for a legend."""
+    parts = [p for p in r.config_key().split() if not p.startswith("model=")]
+    return " ".join(p.replace("model.", "").replace("data.", "") for p in parts) or "base"

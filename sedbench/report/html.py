@@ -251,6 +251,19 @@ def figure_filter_shape(out: Path) -> str:
                     x_names=shapes, title="F1_frm per filter shape")
 
 
+def figure_learning_curves(out: Path) -> str:
+    lines: dict[str, Series] = {}
+    for r in _read_csv(out / "learning_curves.csv"):
+        key = f"{r['family'].upper()} {r['config']}"
+        tip = (f"{r['family'].upper()} · {r['config']}\nstep {r['step']} · mean validation F1_frm "
+               f"{100 * float(r['mean_val_f1_frm']):.1f} % over {r['trials_at_step']} trial(s) · "
+               f"{r['converged']} of {r['trials']} trials converged")
+        lines.setdefault(key, Series(key, line=True)).points.append(
+            Point(float(r["step"]), 100 * float(r["mean_val_f1_frm"]), tip))
+    return svg_plot(list(lines.values()), "optimizer steps", "validation F1_frm (%)",
+                    title="learning curves of the studied configurations")
+
+
 def figure_importance(out: Path) -> str:
     rows = _read_csv(out / "importance.csv")
     names = [r["parameter"] for r in rows]
@@ -277,7 +290,8 @@ def write_html(out: Path, name: str, items: list[tuple[str, str]], rows, mlflow_
     interactive = {"params_vs_f1.png": lambda: figure_params_vs_f1(out, trials, link),
                    "pitch_shift.png": lambda: figure_pitch_shift(out, trials, link),
                    "filter_shape.png": lambda: figure_filter_shape(out),
-                   "importance.png": lambda: figure_importance(out)}
+                   "importance.png": lambda: figure_importance(out),
+                   "learning_curves.png": lambda: figure_learning_curves(out)}
     body = [f"<h1>Report: {html.escape(name)}</h1>", markdown("\n".join(intro)),
             '<p class="note">Hover a point for its trial, configuration and scores; click it to open the run in '
             f'the MLflow UI ({html.escape(mlflow_url or "not linked")}, started by <code>sedbench dashboard</code>). '

@@ -41,7 +41,8 @@ DETECTION_METRICS = (("test/f1_frm", "F1_frm"), ("test/f1_1sec", "F1_1sec"), ("t
 
 def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
     keys = sorted({k for r in rows for k in r.params})
-    tail = ["epochs", "steps", "fit_seconds", "budget", "run_name", "mlflow_run_id", "error"]
+    tail = ["epochs", "steps", "converged", "convergence", "val_gain_last_quarter", "fit_seconds", "budget",
+            "run_name", "mlflow_run_id", "error"]
     metric_keys = sorted({k for r in rows for k in r.metrics} - {"n_params", *tail})
     write_csv(out / "trials.csv", ["trial", "state", "family", *keys, "n_params", *metric_keys, *tail],
               [[r.number, r.state, r.family, *[r.params.get(k, "") for k in keys],
@@ -341,6 +342,7 @@ HINTS = {
     "filters.png": "needs a convolutional best run's `model/model.pt` artifact (tracking.log_model=true)",
     "filter_shape.md": "needs trials that vary model.kernel (e.g. `sedbench sweep filter_shape`)",
     "seq_len.png": "needs trials that vary data.seq_len (e.g. `sedbench sweep seq_len`)",
+    "learning_curves.png": "needs runs that recorded their validation curve (a current sedbench)",
     "per_class.md": "needs runs with class-wise test scores",
 }
 
@@ -380,6 +382,8 @@ def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
         add("inputs that maximize convolutional units, gradient ascent from noise (Fig. 7)",
             figures.write_filters(rows, fetch, out))
     add("change of F1_frm with pitch-shifted test audio (Fig. 5)", figures.write_pitch_shift(rows, out))
+    add("learning curves: validation F1_frm against optimizer steps, and convergence",
+        figures.write_learning_curves(rows, out))
     states = defaultdict(int)
     for r in rows:
         states[r.state] += 1

@@ -1,0 +1,108 @@
+"""``sedbench compare``: count files, run folders, MLflow run ids and a sweep's overrides, text and JSON."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from sedbench.cli import main
+from sedbench.metrics.segment import FILE_COUNTS
+from sedbench.stats import compare
+
+HIT, MISS = (1, 1, 1, 0, 0, 0), (0, 1, 1, 1, 0, 0)
+
+
+def write_counts(path, counts, names=None):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "resolution", *FILE_COUNTS])
+        for i, c in enumerate(counts):
+            w.writerow([(names or [f"f{j}.wav" for j in range(len(counts))])[i], "frm", *c])
+            w.writerow([(names or [f"f{j}.wav" for j in range(len(counts))])[i], "1sec", *c])
+    return str(path)
+
+
+def sides(tmp_path, hits_a=(16, 17, 15), hits_b=(10, 11, 9)):
+    a = [write_counts(tmp_path / f"a{i}.csv", [HIT] * h + [MISS] * (20 - h)) for i, h in enumerate(hits_a)]
+    b = [write_counts(tmp_path / f"b{i}.csv", [HIT] * h + [MISS] * (20 - h)) for i, h in enumerate(hits_b)]
+    return a, b
+
+
+def test_counts_files_text_and_json(tmp_path, capsys):
+    a, b = sides(tmp_path)
+    assert main(["compare", "--counts", *a, "--vs", *b]) == 0
+    text = capsys.readouterr().out
+    assert "difference A - B: +30.0 points, 95 % interval [+" in text and "conclusion: A is better on F1" in text
+    assert "F1 80.0 ± 5.0 %   n = 3" in text and "20 test files" in text
+    assert main(["compare", "--counts", *a, "--vs", *b, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    expected = compare([[HIT] * h + [MISS] * (20 - h) for h in (16, 17, 15)],
+                       [[HIT] * h + [MISS] * (20 - h) for h in (10, 11, 9)])
+    assert (got["difference"], got["low"], got["high"]) == pytest.approx((expected.difference, expected.low,
+                                                                          expected.high))
+    assert got["a"]["n"] == got["b"]["n"] == 3 and got["n_files"] == 20 and got["method"] == "welch_files"
+    # swapped sides: the interval negated
+    assert main(["compare", "--counts", *b, "--vs", *a, "--json"]) == 0
+    back = json.loads(capsys.readouterr().out)
+    assert (back["low"], back["high"]) == pytest.approx((-got["high"], -got["low"]))
+    # the error rate (lower is better) and the 1-s resolution
+    assert main(["compare", "--counts", *a, "--vs", *b, "--statistic", "er", "--resolution", "1sec"]) == 0
+    assert "conclusion: A is better on ER" in capsys.readouterr().out
+
+
+def test_one_seed_and_no_difference(tmp_path, capsys):
+    a, b = sides(tmp_path, hits_a=(12, 13, 11), hits_b=(12, 11, 13))
+    assert main(["compare", "--counts", a[0], "--vs", *b]) == 0
+    out = capsys.readouterr().out
+    assert "no interval" in out and "conclusion: no verdict: one seed on a side" in out
+    assert "(one run: no spread)" in out
+    assert main(["compare", "--counts", *a, "--vs", *b]) == 0
+    assert "conclusion: inconclusive" in capsys.readouterr().out
+
+
+def test_bad_inputs_name_the_problem(tmp_path, capsys):
+    a, b = sides(tmp_path)
+    short = write_counts(tmp_path / "short.csv", [HIT] * 19)
+    renamed = write_counts(tmp_path / "renamed.csv", [HIT] * 20, names=[f"g{j}.wav" for j in range(20)])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,onset\nx,1\n")
+    cases = [(["--counts", *a, "--vs", short], "different test sets (19, 20 files)"),
+             (["--counts", *a, "--vs", renamed], "list different test files"),
+             (["--counts", str(tmp_path / "nope.csv"), "--vs", *b], "nope.csv: no such file"),
+             (["--counts", str(bad), "--vs", *b], "bad.csv: not a file_counts.csv"),
+             (["--counts", *a, "--vs", *b, "--level", "95"], "--level 95.0: an interval level is between 0 and 1"),
+             (["--vs", *b], "no runs for side A"),
+             ([str(tmp_path), "--vs", *b], f"run folder {tmp_path} has no file_counts.csv"),
+             (["--sweep", "x", "--vs", "model=cnn"], "--sweep NAME needs side A's overrides")]
+    for args, message in cases:
+        assert main(["compare", *args]) == 2, args
+        assert message in capsys.readouterr().err, (args, message)
+
+
+def test_run_folders_run_ids_and_a_sweeps_overrides(tiny_sweep, tmp_path, capsys):
+    """The tiny sweep trained one CRNN, CNN and RNN (one seed each): every way of naming them gives the same
+    numbers, and no verdict, since each side has one seed."""
+    import optuna
+
+    trials = {t.params["model"]: t for t in optuna.load_study(study_name=tiny_sweep.name,
+                                                               storage=tiny_sweep.storage).trials}
+    folders = [trials[f].user_attrs["output_dir"] for f in ("crnn", "cnn")]
+    ids = [trials[f].user_attrs["mlflow_run_id"] for f in ("crnn", "cnn")]
+    results = []
+    for args in ([folders[0], "--vs", folders[1]], [ids[0], "--vs", ids[1], "--tracking", tiny_sweep.tracking],
+                 ["--sweep", tiny_sweep.name, "model=crnn", "--vs", "model=cnn", "--storage", tiny_sweep.storage,
+                  "--tracking", tiny_sweep.tracking]):
+        assert main(["compare", *args, "--json"]) == 0, args
+        results.append(json.loads(capsys.readouterr().out))
+    assert len({r["difference"] for r in results}) == 1 and all(r["low"] is None for r in results)
+    assert all(r["conclusion"].startswith("no verdict") for r in results)
+    assert np.isclose(results[0]["a"]["mean"], trials["crnn"].user_attrs["test/f1_frm"])
+    # overrides matching several configurations, or none, or an unknown key: the fix is named
+    base = ["--storage", tiny_sweep.storage, "--tracking", tiny_sweep.tracking]
+    for overrides, message in (("model.maps=8", "matches 3 configurations"), ("model=gmm", "no completed trial"),
+                               ("maps=8", "has no parameter 'maps'")):
+        assert main(["compare", "--sweep", tiny_sweep.name, overrides, "--vs", "model=cnn", *base]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["compare", "nonexistent-run-id", "--vs", ids[1], "--tracking", tiny_sweep.tracking]) == 2
+    assert "no MLflow run 'nonexistent-run-id'" in capsys.readouterr().err
