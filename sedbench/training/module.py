@@ -19,9 +19,11 @@ from torch.nn import functional as F
 
 class SEDModule(pl.LightningModule):
     def __init__(self, net: nn.Module, weak: bool = False, weight_decay: float = 0.0,
-                 validate: Callable[[np.ndarray], dict] | None = None):
+                 validate: Callable[[np.ndarray], dict] | None = None, lr_plateau: dict | None = None,
+                 monitor: str = "val/f1_frm"):
         super().__init__()
         self.net, self.weak, self.weight_decay, self.validate = net, weak, weight_decay, validate
+        self.lr_plateau, self.monitor = lr_plateau, monitor
         self._outputs: list[np.ndarray] = []
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -68,4 +70,13 @@ class SEDModule(pl.LightningModule):
 
     def configure_optimizers(self):
         # the paper's default Adam; weight_decay adds L2 regularization (ACRNN: 1e-4)
-        return torch.optim.Adam(self.parameters(), weight_decay=self.weight_decay)
+        optimizer = torch.optim.Adam(self.parameters(), weight_decay=self.weight_decay)
+        if not self.lr_plateau:
+            return optimizer
+        # trainer.lr_plateau (a deviation from the paper): the learning rate times `factor` after `patience`
+        # validations without a better monitored score, as Keras' ReduceLROnPlateau
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=float(self.lr_plateau.get("factor", 0.5)),
+            patience=int(self.lr_plateau.get("patience", 5)), min_lr=float(self.lr_plateau.get("min_lr", 1e-5)))
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": plateau, "monitor": self.monitor, "interval": "epoch", "frequency": 1}}

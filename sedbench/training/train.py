@@ -95,9 +95,11 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     n_params = count_parameters(net)
     logger.log_hyperparams({"n_params": n_params})
     scorer = SplitScorer.for_datamodule(dm, cfg.threshold)
-    module = SEDModule(net, weak=dm.ds.weak, weight_decay=float(cfg.model.get("weight_decay", 0.0)),
-                       validate=functools.partial(scorer, "validation"))
     monitor = "val/f1_clip" if dm.ds.weak else cfg.optimized_metric
+    plateau = cfg.trainer.get("lr_plateau")
+    module = SEDModule(net, weak=dm.ds.weak, weight_decay=float(cfg.model.get("weight_decay", 0.0)),
+                       validate=functools.partial(scorer, "validation"), monitor=monitor,
+                       lr_plateau=OmegaConf.to_container(plateau) if plateau else None)
 
     callbacks = []
     trial = cfg.get("trial") or {}
