@@ -47,3 +47,24 @@ def test_lightning_min_epochs_is_not_a_warmup():
     """The defect the warm-up fixes: with min_epochs the stop comes the moment min_epochs is reached."""
     stopper = pl.callbacks.EarlyStopping(monitor="val/f1_frm", mode="max", patience=3)
     assert epochs_run(stopper, min_epochs=5) == 5
+
+
+def test_convergence_by_hand():
+    from sedbench.training.callbacks import convergence
+
+    rising = [(100 * i, 0.01 * i) for i in range(1, 41)]            # +1 point every 100 steps up to 4,000
+    flat = [(s, min(v, 0.2)) for s, v in rising]                     # flat from step 2,000
+    r = convergence(rising, 4000, stopped_early=False)
+    assert r == {"converged": False, "convergence": "improving", "val_gain_last_quarter": pytest.approx(0.1)}
+    r = convergence(flat, 4000, stopped_early=False)
+    assert r["convergence"] == "plateau" and r["converged"] and r["val_gain_last_quarter"] == 0
+    # stopped by early stopping before the budget: converged, whatever the curve did
+    assert convergence(rising[:20], 4000, stopped_early=True)["convergence"] == "early_stop"
+    # the wall clock ended it: never converged
+    assert convergence(flat, 4000, stopped_early=False, truncated=True)["converged"] is False
+    # 0.9 point over the last quarter is a plateau, 1.1 is not
+    almost = [*[(s, 0.5) for s in range(100, 3001, 100)], (4000, 0.509)]
+    assert convergence(almost, 4000, False)["convergence"] == "plateau"
+    assert convergence([*almost[:-1], (4000, 0.511)], 4000, False)["convergence"] == "improving"
+    # an epoch budget: the steps the run took are its budget
+    assert convergence(flat, None, False)["convergence"] == "plateau"

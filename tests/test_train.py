@@ -54,6 +54,38 @@ def test_train_records_everything(synth_dir, tmp_path):
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "metrics.json", "file_counts.csv"} <= artifacts
     assert metrics["budget"] == run.data.tags["budget"] == "complete" and metrics["steps"] > 0
+    # the learning curve and whether the budget was enough (two epochs, no early stop: plateau or improving)
+    assert [p[1] for p in metrics["val_curve"]] == pytest.approx([h.value for h in history], abs=1e-6)
+    assert metrics["val_curve"][-1][0] == metrics["steps"] and metrics["convergence"] in ("plateau", "improving")
+    assert run.data.tags["convergence"] == metrics["convergence"] and metrics["converged"] == (
+        metrics["convergence"] == "plateau")
+
+
+def test_the_study_recipe_early_stopping_and_frames_per_step(synth_dir, tmp_path):
+    """The claims study's options: output biases at the class priors, no output dropout, a learning-rate plateau
+    schedule, 1,024 frames per step; with patience 0 early stopping ends the run, and the run says so (the best
+    checkpoint loaded for testing must not erase that)."""
+    import numpy as np
+    import torch
+
+    train(tiny_cfg(synth_dir, tmp_path, "model.output_bias=prior", "model.output_dropout=false",
+                   "+trainer.lr_plateau={factor:0.5,patience:1}", "data.batch_frames=512", "trainer.max_epochs=8",
+                   "trainer.patience=0"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["convergence"] == "early_stop" and metrics["converged"] and metrics["epochs"] < 7
+    assert metrics["run_name"].endswith("-k5x5-biasprior-outdropFalse-seq64-bf512-folder-seed0")
+    steps_per_epoch = metrics["val_curve"][0][0]
+    assert steps_per_epoch == math.ceil(len_frames(synth_dir) / 512)  # batches of 512 / 64 = 8 sequences
+    state = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    assert np.isfinite(state["net.out.bias"].numpy()).all()
+
+
+def len_frames(synth_dir) -> int:
+    """Training frames of the tiny dataset (20-ms hop), from its audio durations."""
+    import soundfile as sf
+
+    return sum(int(sf.info(str(p)).frames / sf.info(str(p)).samplerate / 0.02) for p in
+               sorted((synth_dir / "audio" / "train").glob("*.wav")))
 
 
 def test_file_counts_add_up_to_the_recorded_scores(synth_dir, tmp_path):

@@ -119,6 +119,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     fit_seconds = time.perf_counter() - t0
     timing = {"startup": t0 - t_enter, **clock.split()}
     budget = budget_status(trainer)  # now: loading a checkpoint below restores the Timer's elapsed time into it
+    stopped_early = stopper.stopped_epoch > 0  # likewise the stopper's state (the best epoch had not stopped)
 
     t_test = time.perf_counter()
     outputs = predict_best(trainer, module, dm.test_dataloader(), checkpoint.best_model_path or None)
@@ -138,7 +139,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     metrics.update(budget=budget, steps=trainer.global_step)
     max_steps = cfg.trainer.get("max_steps") or 0
     metrics.update(convergence(curve.points, max_steps if max_steps > 0 else trainer.global_step,
-                               stopped_early=stopper.stopped_epoch > 0, truncated=budget == "truncated"))
+                               stopped_early=stopped_early, truncated=budget == "truncated"))
     metrics["val_curve"] = [list(p) for p in curve.points]
     t_record = time.perf_counter()
     if "file_counts" in test:
