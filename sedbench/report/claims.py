@@ -37,6 +37,7 @@ from sedbench.report.collect import (
     file_counts,
     matched_groups,
     mean_of,
+    primary_group,
     shift_counts,
 )
 
@@ -93,12 +94,6 @@ PITCH_TODO = ("needs the pitch-shifted scores of every seed of the primary CRNN,
 
 
 # ---------------------------------------------------------------------------------------------- groups
-def primary_group(rows: list[TrialRow], family: str) -> list[TrialRow] | None:
-    """The family's configuration with the most completed trials, ties broken by mean validation score."""
-    cands = [trials for (fam, _), trials in configurations(rows).items() if fam == family]
-    return max(cands, key=lambda ts: (len(ts), mean_of(ts, "val/f1_frm"))) if cands else None
-
-
 def _n_params(trials: list[TrialRow]) -> int:
     return int(trials[0].attrs.get("n_params") or 0)
 
@@ -121,24 +116,18 @@ def families_tests(rows, counts, shifts):
     return [Test(f"CRNN − {o.upper()}", groups["crnn"], groups[o]) for o in ("cnn", "rnn")]
 
 
-def worst_shape_tests(family: str):
+def shape_tests(family: str, shape: str, worst: bool):
+    """``worst``: every other filter shape minus ``shape`` > 0; else ``shape`` minus every other > -MARGIN
+    (non-inferiority: "among the best"). Shapes all else equal."""
     def tests(rows, counts, shifts):
         shapes = _kernel_groups(rows, family)
         if not shapes:
             return (f"needs {family.upper()} trials over model.kernel including [1,5] and [5,5], all else equal: "
                     "`sedbench sweep claims`")
-        return [Test(f"{_shape(k)} − (1,5)", g, shapes["[1,5]"]) for k, g in shapes.items() if k != "[1,5]"]
-    return tests
-
-
-def among_best_tests(family: str):
-    def tests(rows, counts, shifts):
-        shapes = _kernel_groups(rows, family)
-        if not shapes:
-            return (f"needs {family.upper()} trials over model.kernel including [5,5], all else equal: "
-                    "`sedbench sweep claims`")
-        return [Test(f"(5,5) − {_shape(k)}", shapes["[5,5]"], g, threshold=-MARGIN)
-                for k, g in shapes.items() if k != "[5,5]"]
+        mine, others = shapes[shape], {k: g for k, g in shapes.items() if k != shape}
+        if worst:
+            return [Test(f"{_shape(k)} − {_shape(shape)}", g, mine) for k, g in others.items()]
+        return [Test(f"{_shape(shape)} − {_shape(k)}", mine, g, threshold=-MARGIN) for k, g in others.items()]
     return tests
 
 
@@ -189,13 +178,14 @@ def _context(r: TrialRow, leave: tuple[str, ...]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(r.params.items()) if k not in ("seed", "data.fold", *leave))
 
 
+NON_INFERIOR = f"(5,5) − every other shape > −{100 * MARGIN:g} points (non-inferiority)"
 CLAIMS = (
     Claim("CRNN beats CNN and RNN at matched parameter counts", f"{PAPER}, Fig. 4 and Table II", True, True,
           "CRNN − CNN > 0 and CRNN − RNN > 0", families_tests),
     Claim("CRNN: filter shape (1,5) is the worst", f"{PAPER}, Table IV", True, False,
-          "every other shape − (1,5) > 0", worst_shape_tests("crnn")),
+          "every other shape − (1,5) > 0", shape_tests("crnn", "[1,5]", worst=True)),
     Claim("CRNN: filter shape (5,5) is among the best", f"{PAPER}, Table IV", True, False,
-          f"(5,5) − every other shape > −{100 * MARGIN:g} points (non-inferiority)", among_best_tests("crnn")),
+          NON_INFERIOR, shape_tests("crnn", "[5,5]", worst=False)),
     Claim("CRNN gains from sequences longer than 128 frames", f"{PAPER}, Sec. III-D and Table I", True, False,
           "longest − 128 frames > 0, at equal frames per step and steps", seq_len_tests),
     Claim("CRNN loses less F1 under pitch shift than RNN", f"{PAPER}, Fig. 5", True, False,
@@ -205,9 +195,9 @@ CLAIMS = (
     Claim("CRNN: (5,5) beats (1,5) at a matched parameter count", "sedbench: Table IV's capacity control", False,
           False, "(5,5) − (1,5) with more maps > 0", matched_shape_tests),
     Claim("CNN: filter shape (1,5) is the worst", "sedbench: Table IV extended to the CNN", False, False,
-          "every other shape − (1,5) > 0", worst_shape_tests("cnn")),
+          "every other shape − (1,5) > 0", shape_tests("cnn", "[1,5]", worst=True)),
     Claim("CNN: filter shape (5,5) is among the best", "sedbench: Table IV extended to the CNN", False, False,
-          f"(5,5) − every other shape > −{100 * MARGIN:g} points (non-inferiority)", among_best_tests("cnn")),
+          NON_INFERIOR, shape_tests("cnn", "[5,5]", worst=False)),
 )
 
 

@@ -138,6 +138,13 @@ def best_group(rows: list[TrialRow], family: str, where=lambda r: True) -> list[
     return max(cands, key=lambda ts: mean_of(ts, "val/f1_frm")) if cands else None
 
 
+def primary_group(rows: list[TrialRow], family: str) -> list[TrialRow] | None:
+    """The family's configuration with the most completed trials (a study's many-seed cells), ties broken by the
+    best mean validation score: the configuration ``claims.md`` compares families at."""
+    cands = [trials for (fam, _), trials in configurations(rows).items() if fam == family]
+    return max(cands, key=lambda ts: (len(ts), mean_of(ts, "val/f1_frm"))) if cands else None
+
+
 def matched_groups(rows: list[TrialRow], family: str, key: str, needed=lambda values: True) -> dict[str, list]:
     """``{value of key: trials}`` for configurations of ``family`` that differ only in ``key`` (every other
     setting equal; seeds and folds are the repeats): a study's filter shapes or sequence lengths compared

@@ -115,19 +115,21 @@ def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], override
 def evaluate(args: Sequence[str], shifts: Sequence[int], tracking_uri: str, sweep: str | None = None,
              storage: str | None = None) -> None:
     """``sedbench evaluate``: ``args`` are run ids and ``data...=`` overrides; with ``sweep``, also every trial
-    (each seed and fold) of each family's best configuration, so that ``claims.md`` can give the change of F1
-    an interval over seeds. A run that cannot be evaluated is skipped with the reason; the rest go on."""
+    (each seed and fold) of each family's primary configuration (the one ``claims.md`` compares families at:
+    most seeds) and of its best one by validation (the report's tables), so that ``claims.md`` can give the
+    change of F1 an interval over seeds. A run that cannot be evaluated is skipped with the reason; the rest go
+    on."""
     import sys
 
     overrides = [a for a in args if "=" in a]
     run_ids = [a for a in args if "=" not in a]
     best = {}
     if sweep:
-        from sedbench.report.collect import best_groups, collect
+        from sedbench.report.collect import best_groups, collect, primary_group
 
         rows, _ = collect(sweep, storage, None)
         for family, trials in best_groups(rows).items():
-            for r in trials:
+            for r in [*(primary_group(rows, family) or []), *trials]:
                 if r.attrs.get("mlflow_run_id"):
                     best[r.attrs["mlflow_run_id"]] = f"{family}, trial {r.number}"
     if not run_ids and not best:
