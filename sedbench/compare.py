@@ -33,7 +33,7 @@ class Side:
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "compare", help="is A better than B? difference of two sets of runs with its calibrated 95 % interval",
+        "compare", help="is A better than B? difference of two sets of runs with its calibrated 95 %% interval",
         description="Compare two configurations, each trained with one or more seeds: each side's mean +/- std, "
                     "the difference A - B with its 95 % interval over seeds and test files (sedbench.stats.compare, "
                     "calibrated by simulation: docs/statistics.md) and what it can conclude. With one seed on a side "

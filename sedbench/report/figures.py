@@ -157,7 +157,9 @@ def write_pitch_shift(rows: list[TrialRow], out: Path) -> str | None:
 
 
 MAX_CURVES = 12
-LINESTYLES = ("-", "--", ":", "-.")
+# one line style per configuration of a family (its colour): plain lines, then lines with markers
+LINESTYLES = (("-", None), ("--", None), (":", None), ("-.", None), ("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"),
+              ("-", "v"), ("--", "P"), (":", "X"), ("-.", "*"))
 
 
 def studied_configurations(rows: list[TrialRow]) -> list[list[TrialRow]]:
@@ -194,11 +196,12 @@ def write_learning_curves(rows: list[TrialRow], out: Path) -> str | None:
         k = seen[fam] = seen.get(fam, -1) + 1
         curve = mean_curve(g)
         conv = sum(bool(t.attrs.get("converged")) for t in g)
-        ax.plot([s for s, _, _ in curve], [100 * v for _, v, _ in curve], color=color,
-                linestyle=LINESTYLES[k % len(LINESTYLES)], linewidth=1.2,
+        linestyle, marker = LINESTYLES[k % len(LINESTYLES)]
+        ax.plot([s for s, _, _ in curve], [100 * v for _, v, _ in curve], color=color, linestyle=linestyle,
+                marker=marker, markevery=max(1, len(curve) // 8), markersize=3.5, linewidth=1.2,
                 label=f"{fam.upper()} {_short(g[0])} ({conv}/{len(g)} converged)")
     return finish(plt, fig, ax, out / "learning_curves.png", "optimizer steps",
-                  "validation F1_frm (%), mean over seeds",
+                  "validation F1_frm (%), mean over the seeds\nstill training at that step",
                   "Learning curves of the studied configurations", {"fontsize": 6, "loc": "lower right"})
 
 
