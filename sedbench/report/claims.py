@@ -122,8 +122,10 @@ def shape_tests(family: str, shape: str, worst: bool):
     def tests(rows, counts, shifts):
         shapes = _kernel_groups(rows, family)
         if not shapes:
-            return (f"needs {family.upper()} trials over model.kernel including [1,5] and [5,5], all else equal: "
-                    "`sedbench sweep claims`")
+            where = ("`sedbench sweep claims`" if family == "crnn" else
+                     "`sedbench sweep claims` has none; e.g. `sedbench sweep demo`, or a grid with model=cnn and "
+                     "model.kernel=[1,5],[5,5],[3,3]")
+            return f"needs {family.upper()} trials over model.kernel including [1,5] and [5,5], all else equal: {where}"
         mine, others = shapes[shape], {k: g for k, g in shapes.items() if k != shape}
         if worst:
             return [Test(f"{_shape(k)} − {_shape(shape)}", g, mine) for k, g in others.items()]
