@@ -246,8 +246,8 @@ def as_text(r: dict) -> str:
     lines = []
     for key in ("a", "b"):
         s = r[key]
-        spread = f" ± {num(s['std'])}" if s["std"] is not None else " (one run: no spread)"
-        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}{unit}   n = {s['n']}")
+        spread = f" ± {num(s['std'])}{unit}" if s["std"] is not None else f"{unit} (one run: no spread)"
+        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}   n = {s['n']}")
     interval = (f"[{scale * r['low']:+.{digits}f}, {scale * r['high']:+.{digits}f}]" if r["low"] is not None
                 else "no interval")
     lines.append(f"difference A - B: {scale * r['difference']:+.{digits}f}{' points' if scale == 100 else ''}, "
