@@ -36,10 +36,22 @@ def test_malformed_line_names_file_and_line(tmp_path):
     assert e.value.line == 3 and f"{p}:3:" in str(e.value) and "Fix:" in str(e.value)
 
 
-def test_onset_not_before_offset(tmp_path):
-    p = _tsv(tmp_path, "a.wav\t1.5\t1.5\tdog\n")
-    with pytest.raises(DataError, match=r"ann.tsv:2: onset 1.5 s is not before offset 1.5 s"):
+def test_offset_before_onset_names_file_line_and_fix(tmp_path):
+    p = _tsv(tmp_path, "a.wav\t0.5\t1.0\tdog\na.wav\t1.5\t1.2\tdog\n")
+    with pytest.raises(DataError, match=r"ann.tsv:3: offset 1.2 s is before onset 1.5 s") as e:
         read_event_table(p, CLASSES)
+    assert e.value.line == 3 and "swap the two columns" in str(e.value)
+
+
+def test_zero_length_events_are_read_and_counted_in_one_warning(tmp_path, caplog):
+    p = _tsv(tmp_path, "a.wav\t1.5\t1.5\tdog\na.wav\t0.2\t0.9\train\nb.wav\t3.0\t3.0\tdog\n")
+    with caplog.at_level(logging.WARNING):
+        rows = read_event_table(p, CLASSES)
+    assert [ev for _, _, ev in rows] == [Event(1.5, 1.5, "dog"), Event(0.2, 0.9, "rain"), Event(3.0, 3.0, "dog")]
+    assert Event(1.5, 1.5, "dog").duration == 0
+    warnings = [r.getMessage() for r in caplog.records if "zero-length" in r.getMessage()]
+    assert len(warnings) == 1 and str(p) in warnings[0] and "2 zero-length event(s)" in warnings[0]
+    assert "first on line 2" in warnings[0]
 
 
 def test_unknown_label(tmp_path):

@@ -61,6 +61,22 @@ def test_frame_targets_equal_sed_eval_rasterization(seed):
     assert np.array_equal(ours, ref)
 
 
+def test_a_zero_length_event_marks_the_frame_that_contains_it():
+    """Targets round a zero-length event as the scores do (sed_eval): floor(onset / hop) to ceil(offset / hop)."""
+    from sed_eval.util.event_roll import event_list_to_event_roll
+
+    events = [Event(0.5, 0.5, "a"),  # 0.5 / 0.02 = 25.0: on a frame boundary, marks no frame
+              Event(1.234567, 1.234567, "a"),  # inside frame 61 ([1.22, 1.24) s)
+              Event(0.1, 0.3, "b"), Event(0.2, 0.2, "b"),  # inside an event of its class: no change
+              Event(2.0 + 1e-6, 2.0 + 1e-6, "b")]  # just past a boundary: the frame that starts there, 100
+    targets = frame_targets(events, ["a", "b"], 110, 0.02)
+    assert np.flatnonzero(targets[:, 0]).tolist() == [61]
+    assert np.flatnonzero(targets[:, 1]).tolist() == [*range(5, 15), 100]
+    ref = event_list_to_event_roll([{"onset": e.onset, "offset": e.offset, "event_label": e.label} for e in events],
+                                   ["a", "b"], 0.02)
+    assert np.array_equal(targets[: len(ref)], ref) and not targets[len(ref):].any()
+
+
 def test_cache_cold_warm_param_change_and_audio_change(tmp_path):
     wav = write_wav(tmp_path / "a.wav", seconds=2.0, sr=16000)
     cache = FeatureCache(tmp_path / "cache")

@@ -90,3 +90,17 @@ def test_weak_folder(tmp_path):
         (root / "metadata" / f"{split}.tsv").write_text("filename\tevent_labels\na.wav\tdog,rain\nb.wav\t\n")
     ds = read_folder(root)
     assert ds.weak and [r.tags for r in ds.recordings("test")] == [("dog", "rain"), ()]
+
+
+def test_zero_length_events_in_a_folder_dataset(tmp_path, caplog):
+    lines = {"test": ["a.wav\t0.5\t1.0\tdog", "a.wav\t1.25\t1.25\tdog", "b.wav\t0.0\t2.0\train",
+                      "b.wav\t0.7\t0.7\tdog"]}
+    with caplog.at_level(logging.WARNING):
+        ds = read_folder(make_folder(tmp_path / "d", lines))
+    a, b = ds.recordings("test")
+    assert a.events == [Event(0.5, 1.0, "dog"), Event(1.25, 1.25, "dog")]
+    assert b.events == [Event(0.0, 2.0, "rain"), Event(0.7, 0.7, "dog")]
+    notes = [r.getMessage() for r in caplog.records if "zero-length" in r.getMessage()]
+    assert len(notes) == 1 and "test.tsv: 2 zero-length event(s) (onset = offset; first on line 3)" in notes[0]
+    with pytest.raises(DataError, match=r"test.tsv:2: offset 0.4 s is before onset 0.5 s.*Fix: swap the two columns"):
+        read_folder(make_folder(tmp_path / "e", {"test": ["a.wav\t0.5\t0.4\tdog"]}))

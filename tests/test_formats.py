@@ -17,6 +17,7 @@ import pytest
 from sedbench.data.annotations import DEFAULT_LABEL, Event, read_events
 from sedbench.errors import DataError
 from sedbench.metrics.files import score_event_files
+from sedbench.metrics.segment import FILE_COUNTS
 
 LABELS = ["car", "dog", "speech"]
 FILES = ["a001.wav", "a002.wav", "b003.wav"]
@@ -203,3 +204,95 @@ def test_a_folder_of_lists_pairs_with_a_table_by_base_name(tmp_path):
     _per_file(tmp_path / "est", est)                        # the same output as per-file lists
     assert ours[1.0][0].overall == score_event_files(tmp_path / "ref", tmp_path / "est")[1.0][0].overall
     assert ours[1.0][0].files == 3
+
+
+# A street-scene-like reference (TUT Sound Events 2016 has zero-length lines such as 224.691453 224.691453):
+# several files, overlapping events of one class, and zero-length events on segment boundaries (2.0, 221.0:
+# 1-s and 20-ms boundaries), between them (224.691453) and a hair either side of one (9.999999, 10.000001), one
+# whose 20-ms grid position rounds up in floating point (5.02 / 0.02 = 250.99999999999997), one inside a longer
+# event of its class, and one that is a file's last offset (it sets that file's evaluated length).
+STREET_REFERENCE = """\
+a.wav\t0.000000\t4.500000\tcar
+a.wav\t3.200000\t8.750000\tcar
+a.wav\t6.000000\t6.000000\tcar
+a.wav\t2.000000\t2.000000\tbrakes squeaking
+a.wav\t5.020000\t5.020000\tbrakes squeaking
+a.wav\t9.999999\t9.999999\tpeople speaking
+a.wav\t10.000001\t10.000001\tpeople speaking
+a.wav\t12.340000\t14.100000\tpeople speaking
+b.wav\t220.000000\t226.500000\tcar
+b.wav\t224.691453\t224.691453\tbrakes squeaking
+b.wav\t221.000000\t221.000000\tlarge vehicle
+b.wav\t223.480000\t223.480000\tlarge vehicle
+b.wav\t225.999000\t225.999000\tpeople walking
+b.wav\t226.500000\t226.500000\tpeople walking
+c.wav\t0.500000\t3.000000\tchildren
+c.wav\t1.000000\t1.000000\tchildren
+c.wav\t3.000000\t3.000000\tchildren
+c.wav\t7.000000\t7.000000\tcar
+"""
+
+
+def _perturbed(reference: str, seed: int) -> str:
+    """A system output: the reference's events moved by up to ~0.3 s, some dropped, relabelled, lengthened or
+    made zero-length, and a few insertions (zero-length ones among them)."""
+    rng = np.random.default_rng(seed)
+    labels = sorted({line.split("\t")[3] for line in reference.splitlines()})
+    lines = []
+    for line in reference.splitlines():
+        name, on, off, label = line.split("\t")
+        on, off = float(on), float(off)
+        zero = on == off
+        u = rng.uniform()
+        if u < 0.15:
+            continue                                            # a deletion
+        if u < 0.25:
+            label = str(rng.choice(labels))                     # a substitution, perhaps
+        on = max(0.0, on + float(rng.normal(0, 0.12)))
+        # a zero-length reference event is found as one half of the time, as a short event otherwise
+        off = on if zero and rng.uniform() < 0.5 else max(on, off + float(rng.normal(0, 0.3)))
+        lines.append(f"{name}\t{on:.6f}\t{off:.6f}\t{label}")
+    for name, end in (("a.wav", 14.0), ("b.wav", 226.0), ("c.wav", 7.0)):
+        for zero in (True, False):
+            on = float(rng.uniform(0, end))
+            lines.append(f"{name}\t{on:.6f}\t{on if zero else on + float(rng.uniform(0.1, 1.5)):.6f}\t"
+                         f"{rng.choice(labels)}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("engine", ["fast", "sed_eval"])
+def test_zero_length_events_score_as_sed_eval_reads_them(tmp_path, seed, engine, caplog):
+    import sed_eval
+
+    ref_path, est_path = tmp_path / "ref.txt", tmp_path / "est.txt"
+    ref_path.write_text(STREET_REFERENCE)
+    est_path.write_text(_perturbed(STREET_REFERENCE, seed))
+    with caplog.at_level("WARNING"):
+        ours = score_event_files(ref_path, est_path, engine=engine)
+    notes = [r.getMessage() for r in caplog.records if "ref.txt" in r.getMessage()]
+    assert notes == [f"{ref_path}: 13 zero-length event(s) (onset = offset; first on line 3), read and scored as "
+                     "sed_eval does: each marks the segment that contains its instant"]
+    theirs = _sed_eval_scores(ref_path, est_path)
+    _assert_equal(ours, theirs)  # every overall and class-wise value at 20 ms, 1 s and on events
+
+    # the zero-length events count: 'large vehicle' (only zero-length events) has reference segments where its
+    # instant is not on a boundary (223.48 s) and none where it is (221.0 s); on events, both are reference events
+    assert ours[1.0][0].class_wise["large vehicle"]["Nref"] == 1
+    assert ours["event"][0].class_wise["large vehicle"]["Nref"] == 2
+    # per-file counts (what intervals over files resample) are sed_eval's file by file, and add up to the total
+    ref, est = _sed_eval_read(ref_path), _sed_eval_read(est_path)
+    labels = sorted({e["event_label"] for evs in (*ref.values(), *est.values()) for e in evs})
+    metrics = {0.02: (lambda: sed_eval.sound_event.SegmentBasedMetrics(labels, time_resolution=0.02), FILE_COUNTS),
+               1.0: (lambda: sed_eval.sound_event.SegmentBasedMetrics(labels, time_resolution=1.0), FILE_COUNTS),
+               "event": (lambda: sed_eval.sound_event.EventBasedMetrics(labels, t_collar=0.2, percentage_of_length=0.2),
+                         ("Ntp", "Nref", "Nsys", "Nsubs", "Nfn", "Nfp"))}
+    names = sorted(set(ref) | set(est))
+    for key, (make, keys) in metrics.items():
+        theirs_per_file = []
+        for name in names:
+            m = make()
+            m.evaluate(ref.get(name, []), est.get(name, []))
+            theirs_per_file.append(tuple(int(m.overall[k]) for k in keys))
+        assert ours[key][0].file_counts == theirs_per_file, key
+        assert [sum(col) for col in zip(*theirs_per_file, strict=True)] == [int(theirs[key].overall[k]) for k in keys]

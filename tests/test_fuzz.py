@@ -65,14 +65,15 @@ def only_data_errors(fn, path: Path):
 @given(data=contents(event_lines()))
 @example(data=b"a.wav\t1e308\t1e309\tspeech")
 @example(data=b"a.wav\t-1\t2\tspeech")
+@example(data=b"a.wav\t2.5\t2.5\tspeech")
 @example(data=b"\xff\xfe\x00\x00garbage")
 def test_event_table_reader(tmp_path, data):
     path = tmp_path / "meta.tsv"
     path.write_bytes(data)
     err = only_data_errors(lambda p: read_event_table(p, classes=["speech", "car"]), path)
-    if err is None:  # what was read is sane: finite, ordered, non-negative times
+    if err is None:  # what was read is sane: finite, ordered (zero-length allowed), non-negative times
         for _, _, ev in read_event_table(path, classes=["speech", "car"]):
-            assert ev is None or (0 <= ev.onset < ev.offset < float("inf"))
+            assert ev is None or (0 <= ev.onset <= ev.offset < float("inf"))  # onset = offset: zero-length
 
 
 @FUZZ
@@ -81,7 +82,7 @@ def test_event_list_reader(tmp_path, data):
     path = tmp_path / "a.ann"
     path.write_bytes(data)
     if only_data_errors(read_event_list, path) is None:
-        assert all(0 <= ev.onset < ev.offset < float("inf") for ev in read_event_list(path))
+        assert all(0 <= ev.onset <= ev.offset < float("inf") for ev in read_event_list(path))
 
 
 @FUZZ

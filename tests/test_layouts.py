@@ -1,5 +1,6 @@
 """Each reader on a tiny fixture written in that dataset's published layout."""
 
+import numpy as np
 import pytest
 import soundfile as sf
 from helpers import urban, write_wav
@@ -67,6 +68,26 @@ def test_tut_sed_2016_folds_and_clipping(tmp_path, caplog):
     assert rec.events[-1] == Event(1.0, 2.0, "people walking")  # clipped to the 2-s audio
     assert "extend past the end" in caplog.text
     assert detect_layout(root) == "tut_sed_2016"
+
+
+def test_tut_sed_2016_reads_zero_length_events(tmp_path, caplog):
+    """The published street-scene annotations have lines such as 224.691453 224.691453 brakes squeaking."""
+    from sedbench.data.features import frame_targets
+
+    root = tut2016(tmp_path)
+    ann = root / "meta" / "residential_area" / "b001.ann"
+    ann.write_text(ann.read_text() + "0.951234\t0.951234\tbird singing\n1.300000\t1.300000\tpeople walking\n")
+    with caplog.at_level("WARNING"):
+        ds = load_dataset("tut_sed_2016", root=root, fold=1)
+    rec = next(r for r in ds.recordings("test") if r.name == "b001.wav")
+    # kept as an event of its own; the one at 1.3 s lies inside 'people walking' 1.0-2.0 s and merges into it
+    assert rec.events == [Event(0.1, 0.9, "bird singing"), Event(0.951234, 0.951234, "bird singing"),
+                          Event(1.0, 2.0, "people walking")]
+    notes = [r.getMessage() for r in caplog.records if "zero-length" in r.getMessage()]
+    assert len(notes) == 1 and "b001.ann: 2 zero-length event(s)" in notes[0]
+    targets = frame_targets(rec.events, ds.classes, 100, 0.02)
+    bird = np.flatnonzero(targets[:, ds.classes.index("bird singing")]).tolist()
+    assert bird == [*range(5, 45), 47]  # 0.1-0.9 s, and frame 47 ([0.94, 0.96) s) for 0.951234 s
 
 
 def test_tut_sed_2016_binaural_is_mixed_to_mono(tmp_path):

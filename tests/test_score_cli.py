@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def test_score_table_and_bad_input(tmp_path, capsys):
     assert "1-s segments" in out and "F1 66.7 %" in out and "dog" in out
     (tmp_path / "bad.tsv").write_text("filename\tonset\toffset\tevent_label\nx.wav\t3\t1\tdog\n")
     assert main(["score", str(tmp_path / "r.tsv"), str(tmp_path / "bad.tsv")]) == 2
-    assert "bad.tsv:2: onset 3.0 s is not before offset 1.0 s" in capsys.readouterr().err
+    assert "bad.tsv:2: offset 1.0 s is before onset 3.0 s" in capsys.readouterr().err
 
 
 def test_bootstrap_intervals_over_files_for_every_overall_score(tmp_path, capsys):
@@ -74,3 +75,35 @@ def test_score_needs_something_to_score(tmp_path, capsys):
     assert main(["score", str(tmp_path / "r.tsv")]) == 2
     assert "nothing to score" in capsys.readouterr().err
     assert main(["score", str(tmp_path / "r.tsv"), str(tmp_path / "r.tsv"), "--bootstrap", "-1"]) == 2
+
+
+def test_score_reads_zero_length_events_with_one_warning_line(tmp_path, capsys, caplog):
+    """A TUT Sound Events 2016 line such as 224.691453 224.691453: scored, as sed_eval scores it, and reported once."""
+    ref = tmp_path / "street.txt"
+    ref.write_text("a.wav\t220.000000\t226.500000\tcar\na.wav\t224.691453\t224.691453\tbrakes squeaking\n"
+                   "a.wav\t221.000000\t221.000000\tbrakes squeaking\n")
+    est = tmp_path / "system.txt"
+    est.write_text("a.wav\t219.900000\t226.400000\tcar\na.wav\t224.600000\t224.800000\tbrakes squeaking\n")
+    with caplog.at_level(logging.WARNING):
+        assert main(["score", str(ref), str(est), "--json"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "street.txt: 2 zero-length event(s)" in warnings[0]
+    out = json.loads(capsys.readouterr().out)
+    # 1-s segments: the instant 224.691453 marks segment 224 (found), 221.0 is on a boundary and marks none
+    assert out["1"]["class_wise"]["brakes squeaking"]["Nref"] == 1
+    assert out["1"]["class_wise"]["brakes squeaking"]["recall"] == 1.0
+    # events: 224.6-224.8 s matches 224.691453 (onset within 200 ms, offset within the minimum collar of 200 ms)
+    assert out["event"]["class_wise"]["brakes squeaking"]["Nref"] == 2
+    assert out["event"]["class_wise"]["brakes squeaking"]["recall"] == 0.5
+
+
+def test_intervals_over_files_include_zero_length_events(tmp_path, capsys):
+    ref, est = tmp_path / "ref.txt", tmp_path / "est.txt"
+    ref.write_text("".join(f"f{i}.wav\t{i}.5\t{i}.5\tbrakes\nf{i}.wav\t0.2\t3.0\tcar\n" for i in range(6)))
+    est.write_text("".join(f"f{i}.wav\t{i}.45\t{i}.55\tbrakes\nf{i}.wav\t0.1\t2.5\tcar\n" for i in range(0, 6, 2)))
+    assert main(["score", str(ref), str(est), "--bootstrap", "300", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["event"]["class_wise"]["brakes"]["Nref"] == 6 and out["event"]["class_wise"]["brakes"]["recall"] == 0.5
+    low, high = out["event"]["interval95"]["recall"]
+    assert low < 0.5 < high  # files with and without the found zero-length event are drawn
+    assert out["1"]["class_wise"]["brakes"]["Nref"] == 6  # each instant i.5 s marks segment i

@@ -19,7 +19,14 @@ TSV_HEADER = ("filename", "onset", "offset", "event_label")
 
 @dataclass(frozen=True, order=True)
 class Event:
-    """One annotated sound event: ``label`` active on ``[onset, offset)`` seconds."""
+    """One annotated sound event: ``label`` active on ``[onset, offset)`` seconds.
+
+    ``onset == offset`` is a zero-length event, as published annotations have them (TUT Sound
+    Events 2016): it is scored as sed_eval scores it, marking the segment (and training frame)
+    whose ``[floor(onset / res), ceil(offset / res))`` range holds its instant; an instant exactly
+    on a boundary marks none. Event-based metrics match it like any other event, with the
+    minimum offset collar.
+    """
 
     onset: float
     offset: float
@@ -46,9 +53,8 @@ def make_event(onset: str, offset: str, label: str, path: Path, line: int,
     """Validate one annotation line's fields into an :class:`Event`."""
     on = parse_time(onset, path, line, "onset")
     off = parse_time(offset, path, line, "offset")
-    if on >= off:
-        raise DataError(path, f"onset {on} s is not before offset {off} s",
-                        "swap the two columns or remove the zero-length event", line)
+    if on > off:
+        raise DataError(path, f"offset {off} s is before onset {on} s", "swap the two columns", line)
     label = label.strip()
     if not label:
         raise DataError(path, "empty event label", "write the class name in the last column", line)
@@ -110,6 +116,10 @@ def read_events(path: str | Path, classes: Sequence[str] | None = None, sep: str
                                                  path, lineno, classes)))
             continue
         out.append(_read_row(fields, path, lineno, classes, label, whitespace=sep is None))
+    zero = [n for n, _, ev in out if ev is not None and ev.onset == ev.offset]
+    if zero:
+        note(f"{path}: {len(zero)} zero-length event(s) (onset = offset; first on line {zero[0]}), read and scored "
+             "as sed_eval does: each marks the segment that contains its instant")
     return out
 
 
