@@ -161,9 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--label", default="event",
                        help="class name for lists without labels ('onset offset' lines; default 'event')")
     score.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    from sedbench.compare import add_parser as add_compare
+    from sedbench import compare, status
 
-    add_compare(sub)
+    for module in (compare, status):  # subcommands that register themselves (parser and handler)
+        module.add_parser(sub)
     return parser
 
 
@@ -173,8 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         from sedbench.launch import run_hydra
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+        rest = [a for a in argv[1:] if a not in ("-v", "--verbose")]
+        if len(rest) < len(argv) - 1:  # -v: every line of every library and trial, as it comes
+            rest.append("sweep.console=full")
         try:
-            return run_hydra(argv[0], argv[1:])
+            return run_hydra(argv[0], rest)
         except SedbenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -56,6 +56,7 @@ def tiny_sweep(synth_dir, tmp_path_factory):
            "trainer.num_threads=1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    sw.stdout, sw.stderr = done.stdout, done.stderr  # its console (tests/test_console.py)
     return sw
 
 

@@ -50,6 +50,7 @@ class SedbenchSweeper(Sweeper):
         self._job_lock = threading.Lock()
         self.storage = None  # the study's RDBStorage, opened by the sweep
         self.split = None  # processes x threads (sedbench.packing), decided by the sweep
+        self.console = None  # sedbench.console.SweepConsole, unless sweep.console=full
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -77,9 +78,13 @@ class SedbenchSweeper(Sweeper):
 
         from sedbench import studies
         from sedbench import sweep as sw
+        from sedbench.console import SweepConsole, quiet_libraries
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         cfg = self.config.sweep
+        full = str(cfg.get("console", "trials")) == "full"
+        quiet_libraries(verbose=full)
+        self.console = None if full else SweepConsole()
         base, cli_grid = self._split(arguments)
         sampler_name = cfg.sampler
         cells = sw.grid_cells(OmegaConf.to_container(cfg.grid, resolve=True) or [], cli_grid) \
@@ -101,6 +106,7 @@ class SedbenchSweeper(Sweeper):
         study = studies.open_study(name, self.storage, sampler=sampler, pruner=pruner)
         studies.name_objective(study, str(self.config.get("optimized_metric") or "val/f1_frm"))
         study.set_user_attr("packing", self.split.describe())  # this launch's processes x threads, and why
+        study.set_user_attr("budget", budget)  # what `sedbench status` counts the trials done against
         self._check_base(study, name, base)
         self.grid_choices = self._choices(cells)
         if cells:
@@ -109,9 +115,13 @@ class SedbenchSweeper(Sweeper):
         self._reap(study, name, cells=[])  # enqueue_missing below retries every failed cell
         if cells:
             added = sw.enqueue_missing(study, cells)
-            done = sw.done_count(study)
-            log.info("sweep %s: %d cells, %d done, %d to run now (storage %s)", name, len(cells), done, added,
-                     cfg.storage)
+            self._say(f"sweep {name}: {len(cells)} cells, {sw.done_count(study)} done, {added} to run now "
+                      f"(storage {tracking.redact(cfg.storage)})")
+        else:
+            self._say(f"sweep {name}: {cfg.sampler} search, {sw.done_count(study)} of {budget} trials done "
+                      f"(storage {tracking.redact(cfg.storage)})")
+        if self.console is not None:
+            self.console.start(budget, sw.done_count(study))
         t0, fits, failures, finished = time.perf_counter(), [], 0, 0
         status, verdict = "FINISHED", None
 
@@ -127,6 +137,7 @@ class SedbenchSweeper(Sweeper):
             for trial, ret in results:
                 ok, metrics = self._tell(study, trial, ret)
                 finished += 1
+                self._show(study, trial, ok, metrics)
                 if ok is None:
                     failures += 1
                 elif ok:
@@ -150,6 +161,8 @@ class SedbenchSweeper(Sweeper):
                 sw.prune_leftovers(study, self.storage)
             self._close_parent(parent, status)
             claims.close()
+            if self.console is not None:
+                self.console.close()
             wall = time.perf_counter() - t0
             print(sw.summary_table(study))
             if finished == 0:
@@ -161,6 +174,32 @@ class SedbenchSweeper(Sweeper):
             print(f"error: {verdict}", flush=True)
             raise SystemExit(1)
         return study
+
+    # ------------------------------------------------------------------ console
+    def _say(self, line: str) -> None:
+        """A header line: on the sweep's console, or logged (sweep.console=full)."""
+        if self.console is not None:
+            self.console.header(line)
+        else:
+            log.info(line)
+
+    def _show(self, study, trial, ok: bool | None, metrics: dict) -> None:
+        """The finished trial's one line on the console (sweep.console=full: its own output says it all)."""
+        if self.console is None:
+            return
+        from optuna.trial import TrialState
+
+        from sedbench import sweep as sw
+        from sedbench.console import TRIAL_LOG, short_cell, trial_line
+
+        attrs = trial.user_attrs
+        cell = short_cell(sw.cell_from_key(attrs["cell"])) if attrs.get("cell") else ""
+        state = "complete" if ok else "pruned" if ok is False else "failed"
+        log_path = f"{attrs['output_dir']}/{TRIAL_LOG}" if attrs.get("output_dir") else None
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        self.console.set_running(running)
+        self.console.finished(trial_line(trial.number, cell, state, metrics, attrs.get("error"), log_path),
+                              failed=ok is None)
 
     # ------------------------------------------------------------------ steps
     def _reap(self, study, name: str, cells) -> None:
@@ -321,7 +360,7 @@ class SedbenchSweeper(Sweeper):
         split = packing.choose(sweep.n_jobs, trainer.get("num_threads"), largest, kind,
                                str(trainer.get("accelerator", "cpu")), memory_gb=packing.available_memory_gb())
         self.split = split
-        log.info("sweep: %s", split.describe())
+        self._say(f"sweep: {split.describe()}")
         if split.threads is not None and not trainer.get("num_threads"):
             base = [*base, f"trainer.num_threads={split.threads}"]
         if str(sweep.n_jobs) != str(split.n_jobs):
@@ -451,19 +490,23 @@ class SedbenchSweeper(Sweeper):
             if value is None or not math.isfinite(float(value)):
                 trial.set_user_attr("error", f"objective is {value}")
                 study.tell(trial, state=TrialState.FAIL)
-                log.warning("trial %d failed: objective is %s", trial.number, value)
+                self._log_trial("trial %d failed: objective is %s", trial.number, value)
                 return None, metrics
             study.tell(trial, float(value))
             return True, metrics
         exc = self._job_exception(ret)
         if isinstance(exc, optuna.TrialPruned):
             study.tell(trial, state=TrialState.PRUNED)
-            log.info("trial %d pruned", trial.number)
+            self._log_trial("trial %d pruned", trial.number)
             return False, metrics
         trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
         study.tell(trial, state=TrialState.FAIL)
-        log.warning("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
+        self._log_trial("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
         return None, metrics
+
+    def _log_trial(self, message: str, *args) -> None:
+        """A trial's end: logged as a warning with sweep.console=full; else its console line says it."""
+        log.log(logging.DEBUG if self.console is not None else logging.WARNING, message, *args)
 
     @staticmethod
     def _job_exception(ret) -> BaseException:

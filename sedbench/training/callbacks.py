@@ -114,6 +114,28 @@ class ValidationCurve(pl.Callback):
             self.points.append((int(trainer.global_step), round(float(value), 6)))
 
 
+class EpochLines(pl.Callback):
+    """One line per epoch (epoch, steps, training loss, the monitored score and the best so far) instead of
+    Lightning's progress bars, for output that is not a terminal (a log file, a pipe): bars there are walls of
+    carriage-return fragments."""
+
+    def __init__(self, monitor: str, stream=None):
+        self.monitor, self.stream, self.best = monitor, stream, float("-inf")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        import sys
+
+        m = trainer.callback_metrics
+        value, loss = m.get(self.monitor), m.get("train/loss")
+        shown = "-" if value is None else f"{float(value):.3f}"
+        if value is not None:
+            self.best = max(self.best, float(value))
+        best = f"{self.best:.3f}" if self.best > float("-inf") else "-"
+        loss = "-" if loss is None else f"{float(loss):.4f}"
+        print(f"epoch {trainer.current_epoch:>4}  step {trainer.global_step:>6}  train loss {loss}  "
+              f"{self.monitor} {shown}  best {best}", file=self.stream or sys.stderr, flush=True)
+
+
 # a run whose best validation score rose by less than this over the last quarter of its budget has converged
 PLATEAU_GAIN = 0.01
 

@@ -84,12 +84,16 @@ def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir
     cache = FeatureCache(cache_dir)
     refs = [rec.events for rec in recs]
     results = {}
-    for q in [0, *shifts]:
-        probs = [bundle.predict(cache.get(rec.audio, ds.sample_rate, bundle.features, pitch_shift=q))
-                 for rec in tqdm(recs, desc=f"pitch shift {q:+d} quarter tones", unit="file", disable=not progress,
-                                 leave=False)]
-        results[q] = score_activity(refs, probs, bundle.classes, bundle.features.hop_seconds, bundle.threshold)
-        results[q]["files"] = [rec.name for rec in recs]
+    with tqdm(total=len(recs) * (1 + len(shifts)), desc="pitch shift", unit="file", disable=not progress,
+              leave=False) as bar:
+        for q in [0, *shifts]:
+            bar.set_postfix_str(f"{q:+d} quarter tones")
+            probs = []
+            for rec in recs:
+                probs.append(bundle.predict(cache.get(rec.audio, ds.sample_rate, bundle.features, pitch_shift=q)))
+                bar.update(1)
+            results[q] = score_activity(refs, probs, bundle.classes, bundle.features.hop_seconds, bundle.threshold)
+            results[q]["files"] = [rec.name for rec in recs]
     return results
 
 
@@ -136,11 +140,24 @@ def evaluate(args: Sequence[str], shifts: Sequence[int], tracking_uri: str, swee
         raise SedbenchError("nothing to evaluate. Fix: give MLflow run ids or --sweep NAME")
     for run_id in run_ids:
         print(format_results(run_id, evaluate_run(run_id, tracking_uri, shifts, overrides)))
-    for run_id, what in best.items():
-        try:
-            print(format_results(f"{run_id} ({what})", evaluate_run(run_id, tracking_uri, shifts, overrides)))
-        except SedbenchError as exc:
-            print(f"skipped {run_id} ({what}): {exc}", file=sys.stderr)
+    if not best:
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(list(best.items()), desc=f"pitch shift, sweep {sweep}", unit="run", file=sys.stderr) as bar:
+        for run_id, what in bar:  # one bar for the whole sweep; one line per run (its table is in the report)
+            try:
+                bar.write(format_line(f"{run_id[:8]} ({what})",
+                                      evaluate_run(run_id, tracking_uri, shifts, overrides, progress=False)))
+            except SedbenchError as exc:
+                bar.write(f"skipped {run_id} ({what}): {exc}", file=sys.stderr)
+
+
+def format_line(run: str, results: dict[int, dict]) -> str:
+    """One run's re-scoring on one line: F1_frm unshifted, and its change at each shift."""
+    base = results[0]["f1_frm"]
+    changes = ", ".join(f"{q:+d}: {100 * (results[q]['f1_frm'] - base):+.1f}" for q in sorted(results) if q)
+    return f"run {run}: test F1_frm {100 * base:.1f} %; change under shift (quarter tones) {changes}"
 
 
 def format_results(run_id: str, results: dict[int, dict]) -> str:

@@ -50,22 +50,45 @@ def output_dir(cfg: DictConfig) -> Path:
 
 
 def train(cfg: DictConfig) -> float:
+    """One run. In a sweep (``trial.number`` set), everything it prints goes to ``trial.log`` in its run folder,
+    also logged to its MLflow run, unless ``sweep.console=full``; the sweep's console shows one line for it."""
     t_enter = time.perf_counter()
-    import pytorch_lightning as pl
-    import torch
+    from sedbench.console import quiet_libraries, trial_output
 
     from sedbench.hardware import check_precision
 
+    full = str((cfg.get("sweep") or {}).get("console", "trials")) == "full"
+    quiet_libraries(verbose=full)
     check_precision(cfg.trainer)  # before any record: bf16 emulated on this CPU is refused with the fix
+    run_dir = output_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    in_sweep = (cfg.get("trial") or {}).get("number") is not None
+    log_path, made = None, []  # made: the run's MLflow logger, once _run has made it
+    try:
+        with trial_output(run_dir, capture=in_sweep and not full) as log_path:
+            return _run(cfg, run_dir, made, t_enter)
+    finally:
+        if log_path is not None and made:
+            try:
+                tracking.log_artifact(made[0], log_path)
+            except Exception as exc:  # tracking must not fail a trial that trained
+                import logging
+
+                logging.getLogger(__name__).warning("could not log %s to MLflow (%s)", log_path, exc)
+
+
+def _run(cfg: DictConfig, run_dir: Path, made: list, t_enter: float) -> float:
+    import pytorch_lightning as pl
+    import torch
+
     from sedbench.packing import exit_with_sweeper
 
     exit_with_sweeper((cfg.get("trial") or {}).get("sweeper_pid"))  # a worker process ends with its sweep
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
-    run_dir = output_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
     logger = tracking.make_logger(cfg, run_name(cfg))
+    made.append(logger)  # for the caller, which logs the trial's log file once it is complete
     try:
         return _train(cfg, run_dir, logger, t_enter)
     except BaseException as exc:  # recorded, then raised: a sweep marks the trial failed (or pruned) and goes on
@@ -113,7 +136,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
                                   patience=cfg.trainer.patience)
     clock = TrialClock()  # first: a checkpoint written at a validation's end is not validation time
     curve = ValidationCurve(monitor)
-    trainer = make_trainer(cfg.trainer, [clock, curve, checkpoint, stopper, *callbacks], logger, run_dir)
+    trainer = make_trainer(cfg.trainer, [clock, curve, checkpoint, stopper, *callbacks], logger, run_dir, monitor)
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     fit_seconds = time.perf_counter() - t0
@@ -170,11 +193,18 @@ def trial_timing(parts: dict, wall: float) -> dict:
     return out
 
 
-def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path):
-    """The Lightning Trainer of a ``trainer`` config (validation always covers every file)."""
+def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path, monitor: str = "val/f1_frm"):
+    """The Lightning Trainer of a ``trainer`` config (validation always covers every file). On a terminal,
+    Lightning's progress bar; elsewhere (a trial's log file, a pipe), one line per epoch."""
+    import sys
+
     import pytorch_lightning as pl
 
-    return pl.Trainer(accelerator=t.accelerator, devices=t.devices, precision=t.precision,
+    from sedbench.training.callbacks import EpochLines
+
+    bar = sys.stderr.isatty()
+    callbacks = callbacks if bar else [*callbacks, EpochLines(monitor)]
+    return pl.Trainer(enable_progress_bar=bar, accelerator=t.accelerator, devices=t.devices, precision=t.precision,
                       max_epochs=t.max_epochs, max_steps=t.get("max_steps") or -1,
                       max_time=t.max_time,
                       deterministic=t.deterministic,
@@ -337,7 +367,8 @@ def summary(cfg: DictConfig, metrics: dict, run_dir: Path, logger) -> str:
                         "test/accuracy") if k in metrics]
     lines = [f"\n{run_name(cfg)}  ({metrics['n_params']:,} parameters, {metrics['epochs']} epochs, "
              f"{metrics['fit_seconds']:.0f} s fit)"]
-    lines += [f"  {k:<14}{metrics[k]:.4f}" for k in keys]
+    width = max(len(k) for k in keys) + 2 if keys else 0
+    lines += [f"  {k:<{width}}{metrics[k]:.4f}" for k in keys]
     if cfg.model.get("class_summary") and "class_wise_test_precision" in metrics:
         lines.append(f"  {'class (test, frames)':<28}{'P %':>7}{'R %':>7}{'F1 %':>7}")
         for c, f1 in metrics["class_wise_test_f1"].items():
