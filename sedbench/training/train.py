@@ -54,7 +54,6 @@ def train(cfg: DictConfig) -> float:
     also logged to its MLflow run, unless ``sweep.console=full``; the sweep's console shows one line for it."""
     t_enter = time.perf_counter()
     from sedbench.console import quiet_libraries, trial_output
-
     from sedbench.hardware import check_precision
 
     full = str((cfg.get("sweep") or {}).get("console", "trials")) == "full"
