@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sedbench import __version__
+from sedbench.console import quiet_libraries
 from sedbench.errors import SedbenchError
 from sedbench.tracking import DEFAULT_ARTIFACTS, DEFAULT_STORAGE, DEFAULT_TRACKING_URI
 
@@ -174,17 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         from sedbench.launch import run_hydra
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-        rest = [a for a in argv[1:] if a not in ("-v", "--verbose")]
-        if len(rest) < len(argv) - 1:  # -v: every line of every library and trial, as it comes
-            rest.append("sweep.console=full")
         try:
-            return run_hydra(argv[0], rest)
+            return run_hydra(argv[0], argv[1:])
         except SedbenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    quiet_libraries(verbose=args.verbose)  # known noise of the libraries the command will import (-v: all)
     if args.command is None:
         parser.print_help()
         return 0

@@ -23,8 +23,12 @@ def conf_dir() -> Path:
 
 
 def run_hydra(task: str, overrides: list[str]) -> int:
-    """Run ``task`` under Hydra's own command line (overrides, -m multirun, --cfg job, ...)."""
+    """Run ``task`` under Hydra's own command line (overrides, -m multirun, --cfg job, ...); ``-v`` anywhere:
+    ``sweep.console=full`` (every line of every library and trial, as it comes)."""
     import hydra
+
+    verbose = [o for o in overrides if o in ("-v", "--verbose")]
+    overrides = [o for o in overrides if o not in verbose] + (["sweep.console=full"] if verbose else [])
 
     from sedbench.tracking import register_resolver
     from sedbench.training.params import params

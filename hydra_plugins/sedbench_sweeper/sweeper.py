@@ -272,7 +272,7 @@ class SedbenchSweeper(Sweeper):
                     raise exc
                 del running[item[0].number]
                 if stopping:
-                    self._tell(study, item[0], rets[0])
+                    self._show(study, item[0], *self._tell(study, item[0], rets[0]))
                     continue
                 try:
                     yield item[0], rets[0]

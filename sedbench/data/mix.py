@@ -197,6 +197,7 @@ def write_mixture_dataset(out: str | Path, name: str, bank: SourceBank, recipe: 
     counts: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     manifest = ["split\tfilename\tonset\toffset\tevent_label\tsource\tsource_start\tgain_db"]
     try:
+        done = 0.0  # seconds written; the bar moves by whole seconds without losing the fractions
         with tqdm(total=round(total), unit="s audio", desc=f"generating {name}", disable=not progress) as bar:
             for s_idx, split, i, secs in plan:
                 rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, s_idx, i)))
@@ -206,7 +207,8 @@ def write_mixture_dataset(out: str | Path, name: str, bank: SourceBank, recipe: 
                 files[split].append((fname, events))
                 manifest += [f"{split}\t{fname}\t{p.onset:.6f}\t{p.offset:.6f}\t{p.label}\t{p.instance}\t"
                              f"{p.source_start:.6f}\t{p.gain_db:.2f}" for p in placed]
-                bar.update(round(secs))
+                bar.update(round(done + secs) - round(done))
+                done += secs
         meta = {"generator": {"seed": seed, "recipe": asdict(recipe),
                               "minutes": {k: round(v, 3) for k, v in minutes.items()}}, **(extra or {})}
         write_folder_metadata(staging, name, bank.classes, sr, files, meta)
