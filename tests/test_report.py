@@ -1,6 +1,7 @@
 """`sedbench report` on a sweep still in progress: files, links, CSVs and PNGs."""
 
 import csv
+import re
 
 from helpers import run_app
 from PIL import Image
@@ -32,6 +33,19 @@ def test_report_of_a_sweep_in_progress(tmp_path, capsys):
     page = (out / "index.html").read_text()  # the same report as one page (the browser test renders it)
     assert page.count('<svg class="plot"') >= 3 and page.count("<table>") >= 2 and "[index.html](index.html)" in index
     assert all(f'id="item-{item.replace(".", "-").replace("_", "-")}"' in page for item in ("scores.md", "trials.csv"))
+    headings = [h.lower() for h in re.findall(r"<h[1-3]>(.*?)</h[1-3]>", page)]
+    assert len(headings) == len(set(headings)) and "scores (table ii)" in headings  # each section titled once
+    assert not re.search(r"</h[1-3]>\s*<h[1-3]>", page)  # never a heading right above another
+
+
+def test_the_png_figures_and_the_html_page_colour_each_family_alike():
+    from sedbench.report.common import FAMILY_STYLE, style
+    from sedbench.report.html import color
+
+    for family in FAMILY_STYLE:
+        assert color(family.upper(), 0) == style(family)[0], family
+    assert style("crnn")[0] != style("cnn")[0]
+    assert color("(5,5)", 0) not in {c for c, _ in FAMILY_STYLE.values()}  # other series: colours of their own
 
 
 def test_markdown_subset_and_plot_axes():

@@ -6,9 +6,11 @@ import csv
 import math
 from pathlib import Path
 
-FAMILY_STYLE = {"crnn": ("tab:red", "o"), "cnn": ("tab:blue", "s"), "rnn": ("tab:green", "^"),
-                "fnn": ("tab:purple", "D"), "gmm": ("tab:gray", "X"), "vggish_rnn": ("tab:brown", "P"),
-                "crnn_attention": ("tab:pink", "*")}
+# one colour and marker per model family, for the PNG figures and the HTML page alike (matplotlib's tab10)
+FAMILY_STYLE = {"crnn": ("#d62728", "o"), "cnn": ("#1f77b4", "s"), "rnn": ("#2ca02c", "^"),
+                "fnn": ("#9467bd", "D"), "gmm": ("#7f7f7f", "X"), "vggish_rnn": ("#8c564b", "P"),
+                "crnn_attention": ("#e377c2", "*"), "acrnn": ("#bcbd22", "h")}
+OTHER_STYLE = ("#ff7f0e", "v")  # a family without its own entry
 
 
 def fmt(v: float | None, pct: bool = False) -> str:
@@ -49,7 +51,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 def style(family: str) -> tuple[str, str]:
-    return FAMILY_STYLE.get(family, ("tab:orange", "v"))
+    return FAMILY_STYLE.get(family, OTHER_STYLE)
 
 
 def pyplot():

@@ -21,9 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FAMILY_COLORS = {"crnn": "#1f77b4", "cnn": "#d62728", "rnn": "#2ca02c", "fnn": "#9467bd", "gmm": "#8c564b",
-                 "acrnn": "#ff7f0e", "vggish": "#e377c2"}
-OTHER_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78")
+OTHER_COLORS = ("#17becf", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a")  # series that are not families
 W, H, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 70, 150, 20, 50
 
 
@@ -43,7 +41,11 @@ class Series:
 
 
 def color(name: str, i: int) -> str:
-    return FAMILY_COLORS.get(name.split()[0].lower(), OTHER_COLORS[i % len(OTHER_COLORS)])
+    """A family's colour from the report's one table (the PNG figures use the same); other series cycle."""
+    from sedbench.report.common import FAMILY_STYLE
+
+    family = name.split()[0].lower() if name.split() else ""
+    return FAMILY_STYLE[family][0] if family in FAMILY_STYLE else OTHER_COLORS[i % len(OTHER_COLORS)]
 
 
 def _ticks(lo: float, hi: float, log: bool) -> list[float]:
@@ -300,9 +302,12 @@ def write_html(out: Path, name: str, items: list[tuple[str, str]], rows, mlflow_
             + "</nav>"]
     for title, item in items:
         path = out / item
-        section = [f'<section id="{anchor(item)}"><h2>{html.escape(title)}</h2>']
+        text = path.read_text() if item.endswith(".md") else ""
+        first, _, rest = text.partition("\n")
+        own = first.startswith("# ")  # a Markdown table's own title heads its section (not twice)
+        section = [f'<section id="{anchor(item)}"><h2>{html.escape(first[2:].strip() if own else title)}</h2>']
         if item.endswith(".md"):
-            section.append(markdown(path.read_text()))
+            section.append(markdown(rest if own else text))
         elif item.endswith(".png"):
             svg = interactive[item]() if item in interactive else ""
             section.append(svg or _png(path, title))
