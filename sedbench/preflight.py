@@ -92,11 +92,31 @@ def check_run(cfg, multirun: bool) -> None:
     check_tracking(str(cfg.tracking.uri))
 
 
+# what validation logs (sedbench.training.module), and whether a larger value is better
+VALIDATION_METRICS = {"val/f1_frm": "maximize", "val/f1_clip": "maximize", "val/er_frm": "minimize",
+                      "val/eer": "minimize", "val/loss": "minimize"}
+
+
+def check_objective(metric: str) -> None:
+    """``optimized_metric`` is a score validation logs, and one sedbench can optimize: checkpoints, early stopping,
+    the study and the report maximize their objective, so an error rate would be optimized the wrong way."""
+    metric = str(metric)
+    if metric not in VALIDATION_METRICS:
+        raise ConfigError(f"optimized_metric={metric}: validation does not log it. Fix: one of "
+                          f"{', '.join(VALIDATION_METRICS)}")
+    if VALIDATION_METRICS[metric] != "maximize":
+        best = "val/f1_clip" if metric == "val/eer" else "val/f1_frm"
+        raise ConfigError(f"optimized_metric={metric}: a smaller value is better, but sedbench's checkpoints, early "
+                          f"stopping, studies and reports maximize their objective, so {metric} would be optimized "
+                          f"the wrong way. Fix: optimized_metric={best}")
+
+
 def check_single(cfg) -> None:
-    """A single run (``sedbench train``): its folders and servers, its model keys, its precision."""
+    """A single run (``sedbench train``): its objective, folders and servers, its model keys, its precision."""
     from sedbench.hardware import check_precision
     from sedbench.models.crnn import model_config
 
+    check_objective(cfg.optimized_metric)
     check_run(cfg, multirun=False)
     model_config(cfg.model)
     check_precision(cfg.trainer)
@@ -114,6 +134,8 @@ def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str) -> No
     from sedbench.models.crnn import model_config
     from sedbench.studies import check_storage
 
+    for metric in sorted({str(cfg.optimized_metric) for _, cfg in cells}):
+        check_objective(metric)
     check_run(cells[0][1], multirun=True)
     _check_each_distinct(cells, "model", model_config)
     _check_each_distinct(cells, "trainer", check_precision)

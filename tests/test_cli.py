@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import CONF
+from helpers import CONF, sedbench
 
 from sedbench.cli import main
 
@@ -104,3 +104,17 @@ def test_train_on_a_fresh_checkout_generates_the_embedded_dataset_first(tmp_path
                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert elsewhere.returncode == 2 and "other: dataset folder not found" in elsewhere.stderr
     assert not (tmp_path / "other").exists()
+
+
+def test_an_objective_sedbench_would_optimize_the_wrong_way_is_refused(tmp_path, capsys):
+    """Checkpoints, early stopping, studies and reports maximize: an error rate is refused before any run."""
+    base = [f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.run.dir={tmp_path}/run"]
+    assert main(["train", "optimized_metric=val/er_frm", *base]) == 2
+    err = capsys.readouterr().err
+    assert "optimized_metric=val/er_frm: a smaller value is better" in err and "Fix: optimized_metric=val/f1_frm" in err
+    assert main(["train", "optimized_metric=val/f1_event", *base]) == 2
+    assert "validation does not log it. Fix: one of val/f1_frm" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "mlflow.db").exists()
+    r = sedbench("sweep", "demo", "optimized_metric=val/eer", f"sweep.storage=sqlite:///{tmp_path}/o.db", *base)
+    assert r.returncode == 2 and "Fix: optimized_metric=val/f1_clip" in r.stderr, r.stdout + r.stderr
+    assert not (tmp_path / "o.db").exists()  # nothing enqueued
