@@ -47,8 +47,9 @@ postgres:
 	fi
 
 # The fast tier (what CI runs): every module, no case marked slow. test-full adds the slow end-to-end cases.
+# two workers (2 cores); the cases that run whole sweeps share one worker (xdist_group "sweeps"), one at a time
 test: $(STAMP) browser postgres
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadgroup
 
 test-full: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -q

@@ -7,6 +7,8 @@ from helpers import load_study as study
 from sedbench import packing
 from sedbench.packing import choose
 
+pytestmark = pytest.mark.xdist_group("sweeps")  # whole sweeps: one worker, one at a time
+
 DEMO_CRNN, PAPER_CRNN = 59_152, 3_680_000
 
 

@@ -9,6 +9,8 @@ from helpers import load_study, run_app
 
 from sedbench.cli import main
 
+pytestmark = pytest.mark.xdist_group("sweeps")  # whole sweeps: one worker, one at a time
+
 
 def test_status_of_a_sweep_in_progress(tmp_path, capsys):
     proc = run_app(tmp_path, "model.maps=1,2,3", "+toy.slow=[3]", "+toy.slow_sleep=60", wait=False)

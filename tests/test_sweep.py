@@ -15,6 +15,8 @@ from helpers import load_study as study
 
 from sedbench.sweep import cell_from_key, grid_cells
 
+pytestmark = pytest.mark.xdist_group("sweeps")  # whole sweeps: one worker, one at a time
+
 
 def test_conditional_grid_cells():
     cells = grid_cells([{"model": ["crnn", "cnn"], "model.kernel": [[5, 5], [1, 5]]}, {"model": ["rnn"]}],
