@@ -107,3 +107,14 @@ def test_intervals_over_files_include_zero_length_events(tmp_path, capsys):
     low, high = out["event"]["interval95"]["recall"]
     assert low < 0.5 < high  # files with and without the found zero-length event are drawn
     assert out["1"]["class_wise"]["brakes"]["Nref"] == 6  # each instant i.5 s marks segment i
+
+
+def test_a_class_without_reference_shows_no_error_rate_in_text(tmp_path, capsys):
+    write_event_table(tmp_path / "r.tsv", [("x.wav", Event(0, 2, "dog"))])
+    write_event_table(tmp_path / "e.tsv", [("x.wav", Event(0, 1, "dog")), ("x.wav", Event(1, 2, "cat"))])
+    assert main(["score", str(tmp_path / "r.tsv"), str(tmp_path / "e.tsv"), "--resolution", "1.0"]) == 0
+    out = capsys.readouterr().out
+    cat = next(line for line in out.splitlines() if line.strip().startswith("cat"))
+    assert cat.split()[4] == "–" and "has no error rate" in out
+    assert main(["score", str(tmp_path / "r.tsv"), str(tmp_path / "e.tsv"), "--resolution", "1.0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["1"]["class_wise"]["cat"]["error_rate"] > 1e10  # sed_eval's value

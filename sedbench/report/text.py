@@ -18,7 +18,10 @@ def score_table(r: SegmentScores, title: str, events: bool = False) -> str:
              f"ER {fmt(r.class_average['error_rate'])}",
              f"  {'class':<28}{'F1 %':>8}{'P %':>8}{'R %':>8}{'ER':>8}{'Nref':>8}{'Nsys':>8}"]
     for label, c in r.class_wise.items():
+        er = fmt(c["error_rate"]) if c["Nref"] else "–"  # no reference: sed_eval divides by eps (about 1e16)
         lines.append(f"  {label:<28}{fmt(c['f_measure'], True):>8}{fmt(c['precision'], True):>8}"
-                     f"{fmt(c['recall'], True):>8}"
-                     f"{fmt(c['error_rate']):>8}{int(c['Nref']):>8}{int(c['Nsys']):>8}")
+                     f"{fmt(c['recall'], True):>8}{er:>8}{int(c['Nref']):>8}{int(c['Nsys']):>8}")
+    if any(not c["Nref"] for c in r.class_wise.values()):
+        lines.append("  –: a class without reference " + ("events" if events else "segments") + " has no error "
+                     "rate (sed_eval's, in --json and in the class-wise average, divides by a tiny epsilon)")
     return "\n".join(lines)
