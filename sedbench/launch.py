@@ -52,7 +52,7 @@ def run_hydra(task: str, overrides: list[str]) -> int:
                      *overrides]
     if task != "params":
         preflight(folder, overrides)
-    fn = _clean_errors({"train": train, "params": params, "sweep": train}[task])
+    fn = as_task({"train": train, "params": params, "sweep": train}[task])
     saved = sys.argv
     if task == "params":  # a count, not a run: no output folder, no log file
         overrides = [*overrides, "hydra.output_subdir=null", "hydra.run.dir=.", "hydra/job_logging=none",
@@ -121,10 +121,12 @@ def unknown_override(exc: Exception, overrides: list[str], folder: Path) -> None
     model_config(model)  # raises ConfigError: "model.poool is not a setting of model.arch=crnn ... Fix: ..."
 
 
-def _clean_errors(fn):
+def as_task(fn):
     """User errors (bad data, impossible config) end a single run with the message, not a traceback.
 
-    In a multirun the exception goes on to the sweeper, which records the trial as failed.
+    In a multirun the exception goes on to the sweeper, which records the trial as failed; and the process
+    that runs a trial is made to end with the sweep that started it (``sedbench.packing.exit_with_sweeper``),
+    here in the launch layer, so that training itself knows nothing of the sweep's processes.
     """
     import functools
 
@@ -133,6 +135,10 @@ def _clean_errors(fn):
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            from sedbench.packing import exit_with_sweeper
+
+            exit_with_sweeper((cfg.get("trial") or {}).get("sweeper_pid"))  # a worker process ends with its sweep
         try:
             return fn(cfg)
         except SedbenchError as exc:

@@ -19,12 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
 
-@hydra.main(config_path=CONF, config_name="config", version_base="1.3")
 def toy(cfg) -> float:
     toy = cfg.get("toy") or {}
-    from sedbench.packing import exit_with_sweeper
-
-    exit_with_sweeper(cfg.trial.get("sweeper_pid"))  # as train() does
     maps = int(cfg.model.maps)
     if toy.get("log"):
         with open(toy.log, "a") as f:
@@ -53,4 +49,7 @@ def toy(cfg) -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(toy())
+    from sedbench.launch import as_task
+
+    # the task as sedbench runs train(): in a sweep, its process ends with the sweep's (packing.exit_with_sweeper)
+    sys.exit(hydra.main(config_path=CONF, config_name="config", version_base="1.3")(as_task(toy))())

@@ -80,9 +80,6 @@ def _run(cfg: DictConfig, run_dir: Path, made: list, t_enter: float) -> float:
     import pytorch_lightning as pl
     import torch
 
-    from sedbench.packing import exit_with_sweeper
-
-    exit_with_sweeper((cfg.get("trial") or {}).get("sweeper_pid"))  # a worker process ends with its sweep
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
