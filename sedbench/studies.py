@@ -101,6 +101,23 @@ def name_objective(study, metric: str) -> None:
         retry(lambda: study.set_metric_names([metric]))
 
 
+def end_trial(storage, study_name: str, number: int, state, attrs: dict, only_if=None) -> bool:
+    """End trial ``number`` of a study from outside the process that asked for it (a dead worker's trial, a
+    leftover waiting cell): set ``attrs`` as user attributes, then ``state``. With ``only_if``, only while the
+    trial is still in that state. False when it had finished meanwhile (another worker got there first)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    tid = trial_id(storage, study_name, number)
+    try:
+        if only_if is not None and storage.get_trial(tid).state != only_if:
+            return False
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(tid, key, value)
+        return bool(storage.set_trial_state_values(tid, state))
+    except UpdateFinishedTrialError:
+        return False
+
+
 def trial_id(storage, study_name: str, number: int) -> int:
     """The storage's id of trial ``number`` of ``study_name``."""
     return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), int(number))

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from sedbench.studies import engine_kwargs, retry, trial_id
+from sedbench.studies import end_trial, engine_kwargs, retry
 from sedbench.tracking import make_sqlite_folder
 
 LIVE = ("WAITING", "RUNNING", "COMPLETE", "PRUNED")
@@ -185,7 +185,6 @@ def fail_stale(study, storage, heartbeat_seconds: float) -> list:
     """Fail RUNNING trials whose worker is gone (same host and its process is dead, or no heartbeat for
     ``4 x heartbeat_seconds``); returns those trials as they were (their ``cell`` attribute says what to
     retry). Several workers may check at once: a trial another worker has just failed is skipped."""
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     host, now, failed = socket.gethostname(), time.time(), []
@@ -195,36 +194,27 @@ def fail_stale(study, storage, heartbeat_seconds: float) -> list:
         beat = a.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now)
         silent = now - beat > 4 * heartbeat_seconds
         if dead_here or silent:
-            tid = trial_id(storage, study.study_name, t.number)
             reason = "its worker process is gone" if dead_here else f"no heartbeat for {now - beat:.0f} s"
-            try:
-                storage.set_trial_user_attr(tid, "error", f"worker died (interrupted trial: {reason})")
-                if storage.set_trial_state_values(tid, TrialState.FAIL):
-                    failed.append(t)
-            except UpdateFinishedTrialError:  # finished (or failed by another worker) meanwhile
-                pass
+            # False: finished (or failed by another worker) meanwhile
+            if end_trial(storage, study.study_name, t.number, TrialState.FAIL,
+                         {"error": f"worker died (interrupted trial: {reason})"}):
+                failed.append(t)
     return failed
 
 
 def prune_leftovers(study, storage) -> int:
     """WAITING trials of cells that are already done (two workers enqueued the same cell at once) are
     marked duplicate and pruned, so that a finished study holds no work; returns how many."""
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
     done = {t.user_attrs.get("cell") for t in trials if is_live(t) and t.state.name in ("COMPLETE", "PRUNED")}
     pruned = 0
     for t in trials:
+        # a worker popping it meanwhile finds the same duplicate: either way it ends pruned
         if t.state.name == "WAITING" and t.user_attrs.get("cell") in done:
-            tid = trial_id(storage, study.study_name, t.number)
-            try:  # a worker popping it meanwhile finds the same duplicate: either way it ends pruned
-                if storage.get_trial(tid).state == TrialState.WAITING:
-                    storage.set_trial_user_attr(tid, "duplicate", True)
-                    storage.set_trial_state_values(tid, TrialState.PRUNED)
-                    pruned += 1
-            except UpdateFinishedTrialError:
-                pass
+            pruned += end_trial(storage, study.study_name, t.number, TrialState.PRUNED, {"duplicate": True},
+                                only_if=TrialState.WAITING)
     return pruned
 
 

@@ -123,3 +123,17 @@ def test_the_optuna_and_hydra_apis_used_are_public():
 
 def test_the_command_line_module_is_thin():
     assert len((REPO / "sedbench" / "cli.py").read_text().splitlines()) <= 250
+
+
+def test_optuna_storage_methods_are_called_in_the_studies_module_only():
+    """Optuna documents its storage classes as library-internal: sedbench.studies wraps every call to them."""
+    methods = re.compile(r"^(get_trial|set_trial_\w+|get_study_id_from_name|get_trial_id_from_study_id_trial_number)$")
+    callers = set()
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and methods.match(node.func.attr):
+                target = node.func.value
+                if isinstance(target, ast.Name) and target.id == "storage" or (
+                        isinstance(target, ast.Attribute) and target.attr in ("storage", "_storage")):
+                    callers.add(name)
+    assert callers == {"sedbench.studies"}, callers
