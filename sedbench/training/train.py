@@ -62,34 +62,29 @@ def train(cfg: DictConfig) -> float:
     run_dir = output_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     in_sweep = (cfg.get("trial") or {}).get("number") is not None
-    log_path, made = None, []  # made: the run's MLflow logger, once _run has made it
+    log_path = logger = None
     try:
         with trial_output(run_dir, capture=in_sweep and not full) as log_path:
-            return _run(cfg, run_dir, made, t_enter)
-    finally:
-        if log_path is not None and made:
+            import pytorch_lightning as pl
+            import torch
+
+            pl.seed_everything(cfg.seed, workers=True)
+            if cfg.trainer.get("num_threads"):
+                torch.set_num_threads(int(cfg.trainer.num_threads))
+            logger = tracking.make_logger(cfg, run_name(cfg))
             try:
-                tracking.log_artifact(made[0], log_path)
+                return _train(cfg, run_dir, logger, t_enter)
+            except BaseException as exc:  # recorded, then raised: a sweep marks the trial failed and goes on
+                tracking.record_failure(logger, run_dir, exc)
+                raise
+    finally:  # the log once complete (the traceback included), beside the run's other artifacts
+        if log_path is not None and logger is not None:
+            try:
+                tracking.log_artifact(logger, log_path)
             except Exception as exc:  # tracking must not fail a trial that trained
                 import logging
 
                 logging.getLogger(__name__).warning("could not log %s to MLflow (%s)", log_path, exc)
-
-
-def _run(cfg: DictConfig, run_dir: Path, made: list, t_enter: float) -> float:
-    import pytorch_lightning as pl
-    import torch
-
-    pl.seed_everything(cfg.seed, workers=True)
-    if cfg.trainer.get("num_threads"):
-        torch.set_num_threads(int(cfg.trainer.num_threads))
-    logger = tracking.make_logger(cfg, run_name(cfg))
-    made.append(logger)  # for the caller, which logs the trial's log file once it is complete
-    try:
-        return _train(cfg, run_dir, logger, t_enter)
-    except BaseException as exc:  # recorded, then raised: a sweep marks the trial failed (or pruned) and goes on
-        tracking.record_failure(logger, run_dir, exc)
-        raise
 
 
 def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
