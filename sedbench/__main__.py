@@ -1,3 +1,3 @@
-from sedbench.cli import main
+from sedbench.commands.cli import main
 
 raise SystemExit(main())

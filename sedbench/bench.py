@@ -391,7 +391,7 @@ def bench_psds(work: Path, files: int = 2500) -> dict:
     """``sedbench score --scores`` against sed_scores_eval reading and scoring the same files (alternating)."""
     from sed_scores_eval import intersection_based, io, segment_based
 
-    from sedbench.metrics.files import score_probabilities
+    from sedbench.commands.score import score_probabilities
     from sedbench.metrics.psds import AUROC_SEGMENT, PSDS1, PSDS2
 
     ref, scores, durations = psds_case(work / "psds", files)
@@ -511,7 +511,7 @@ def bench_packing(work: Path, epochs: int | None) -> dict:
     """Items 12-13 on the demo grid and the demo's data (generated here), with the demo's settings (its
     evaluation included): the split of the demo's largest CRNN trial (maps 32) run twice in one sweep process;
     then the grid as ``sweep.n_jobs=auto`` runs it, and as one process with every core, trials per hour of each."""
-    from sedbench.cli import main as cli
+    from sedbench.commands.cli import main as cli
 
     data = work / "synth_demo"
     log("generating the demo's data (seed 0, 8 training minutes)")
@@ -624,7 +624,7 @@ def run_parts(args, result: dict) -> dict:
         log("event-based metrics: sed_eval, then sedbench")
         result["event_metrics"] = bench_events()
     if "small_model" in parts:
-        from sedbench.cli import main as cli
+        from sedbench.commands.cli import main as cli
         from sedbench.data.dataset import read_folder
 
         with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
@@ -650,7 +650,7 @@ def run_parts(args, result: dict) -> dict:
 def run(args) -> dict:
     import torch
 
-    from sedbench.cli import main as cli
+    from sedbench.commands.cli import main as cli
     from sedbench.data.dataset import read_folder
     from sedbench.hardware import cpu_info, describe
 

@@ -131,7 +131,8 @@ def trial_line(number: int, cell: str, state: str, metrics: dict, error: str | N
     if steps is not None:
         budget += f" {steps} steps" if budget else f"{steps} steps"
     wall = metrics.get("time/wall") or metrics.get("fit_seconds")
-    line = (f"trial {number:>3}  {cell:<34} {budget:>16}  val {_num(metrics.get('val/f1_frm'))}"
+    val = next((v for k, v in metrics.items() if k.startswith("val/")), None)  # the trial's objective
+    line = (f"trial {number:>3}  {cell:<34} {budget:>16}  val {_num(val)}"
             f"  test {_num(metrics.get('test/f1_frm'))}  {_num(wall, 0):>4} s")
     if state == "complete" and metrics.get("budget") == "truncated":
         line += "  truncated by trainer.max_time (!)"

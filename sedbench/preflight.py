@@ -92,29 +92,18 @@ def check_run(cfg, multirun: bool) -> None:
     check_tracking(str(cfg.tracking.uri))
 
 
-# what validation logs (sedbench.training.module), and whether a larger value is better
-VALIDATION_METRICS = {"val/f1_frm": "maximize", "val/f1_clip": "maximize", "val/er_frm": "minimize",
-                      "val/eer": "minimize", "val/loss": "minimize"}
+def check_objective(metric: str, weak: bool | None = None) -> None:
+    """``optimized_metric`` is a score validation logs (:func:`sedbench.metrics.registry.objective`); with ``weak``
+    known, one the dataset's labels can produce. Its direction is honoured by every stage that ranks runs."""
+    from sedbench.metrics.registry import objective
 
-
-def check_objective(metric: str) -> None:
-    """``optimized_metric`` is a score validation logs, and one sedbench can optimize: checkpoints, early stopping,
-    the study and the report maximize their objective, so an error rate would be optimized the wrong way."""
-    metric = str(metric)
-    if metric not in VALIDATION_METRICS:
-        raise ConfigError(f"optimized_metric={metric}: validation does not log it. Fix: one of "
-                          f"{', '.join(VALIDATION_METRICS)}")
-    if VALIDATION_METRICS[metric] != "maximize":
-        best = "val/f1_clip" if metric == "val/eer" else "val/f1_frm"
-        raise ConfigError(f"optimized_metric={metric}: a smaller value is better, but sedbench's checkpoints, early "
-                          f"stopping, studies and reports maximize their objective, so {metric} would be optimized "
-                          f"the wrong way. Fix: optimized_metric={best}")
+    objective(metric, weak)
 
 
 def check_single(cfg) -> None:
     """A single run (``sedbench train``): its objective, folders and servers, its model keys, its precision."""
     from sedbench.hardware import check_precision
-    from sedbench.models.crnn import model_config
+    from sedbench.models.families import model_config
 
     check_objective(cfg.optimized_metric)
     check_run(cfg, multirun=False)
@@ -131,32 +120,36 @@ def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str) -> No
     cannot run. An error names the cell it was found in."""
     from sedbench.data.layouts import dataset_from_config
     from sedbench.hardware import check_precision
-    from sedbench.models.crnn import model_config
+    from sedbench.models.families import model_config
     from sedbench.studies import check_storage
 
     for metric in sorted({str(cfg.optimized_metric) for _, cfg in cells}):
-        check_objective(metric)
+        check_objective(metric)  # known at all, before anything is read
     check_run(cells[0][1], multirun=True)
     _check_each_distinct(cells, "model", model_config)
     _check_each_distinct(cells, "trainer", check_precision)
     check_storage(storage)
-    _check_each_distinct(cells, "data", dataset_from_config)
+    _check_each_distinct(cells, ("data", "optimized_metric"),
+                         lambda cfg: check_objective(cfg.optimized_metric, dataset_from_config(cfg.data).weak))
 
 
-def _check_each_distinct(cells: list[tuple[tuple[str, ...], object]], node: str, check) -> None:
-    """``check(cfg[node])`` once per distinct value of the config node among the cells."""
+def _check_each_distinct(cells: list[tuple[tuple[str, ...], object]], node: str | tuple[str, ...], check) -> None:
+    """``check(cfg[node])`` once per distinct value of the config node among the cells; with several nodes,
+    ``check(cfg)`` once per distinct combination of their values."""
     from omegaconf import OmegaConf
 
     from sedbench.errors import SedbenchError
 
     seen: set[str] = set()
     for overrides, cfg in cells:
-        key = OmegaConf.to_yaml(cfg[node], resolve=True)
+        nodes = node if isinstance(node, tuple) else (node,)
+        values = [OmegaConf.select(cfg, n) for n in nodes]
+        key = " ".join(OmegaConf.to_yaml(v, resolve=True) if OmegaConf.is_config(v) else str(v) for v in values)
         if key in seen:
             continue
         seen.add(key)
         try:
-            check(cfg[node])
+            check(cfg if isinstance(node, tuple) else cfg[node])
         except SedbenchError as exc:
             where = f" (found in sweep cell {' '.join(overrides)})" if overrides and len(cells) > 1 else ""
             raise ConfigError(f"{exc}{where}") from None

@@ -2,10 +2,10 @@
 
 A trial's training is deterministic (same cell, seed and threads: same numbers), and a pruner only stops it,
 so a pruned sweep over the same grid would see exactly the validation curves the full grid recorded (MLflow
-keeps ``val/f1_frm`` after every epoch). :func:`replay` therefore runs Optuna's own pruner on those curves,
-trial by trial in the grid's order, as one worker would: each epoch's value is reported, the pruner is asked,
-and a pruned trial costs the epochs it ran. From that come the two figures of ``make bench``
-(``--pruning-from STUDY``):
+keeps the study's objective, ``val/f1_frm`` by default, after every epoch). :func:`replay` therefore runs
+Optuna's own pruner on those curves, trial by trial in the grid's order, as one worker would: each epoch's value
+is reported, the pruner is asked, and a pruned trial costs the epochs it ran. From that come the two figures
+of ``make bench`` (``--pruning-from STUDY``):
 
 * ``compute_fraction``: the pruned sweep's fit time over the full grid's (a pruned trial's share of its fit
   time is its epochs run over its epochs in the full grid);
@@ -28,10 +28,11 @@ class Curve:
     """One completed trial of the full grid."""
     number: int
     cell: str
-    values: tuple[float, ...]  # validation F1_frm after each epoch
+    values: tuple[float, ...]  # the study's objective (validation F1_frm by default) after each epoch
     objective: float           # the best of them (the trial's value)
     test_f1: float             # test F1_frm with the best epoch's weights
     fit_seconds: float
+    sign: int = 1              # +1: the study maximizes its objective, -1: it minimizes it
 
 
 def curves_from_study(name: str, storage: str, tracking_uri: str) -> list[Curve]:
@@ -46,16 +47,19 @@ def curves_from_study(name: str, storage: str, tracking_uri: str) -> list[Curve]
     except KeyError:
         raise SedbenchError(f"no sweep named {name!r} in {storage}. Fix: run `sedbench sweep {name}` first, "
                             "or pass --pruning-storage") from None
+    from sedbench.studies import objective_of
+
+    key, sign = objective_of(study)
     store, out = RunStore(tracking_uri), []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         run_id = t.user_attrs.get("mlflow_run_id")
-        history = store.history(run_id, "val/f1_frm") if run_id else {}
+        history = store.history(run_id, key) if run_id else {}
         if not history:
             raise SedbenchError(f"trial {t.number} of sweep {name!r} has no validation curve in {tracking_uri}. "
                                 "Fix: pass the MLflow store the sweep recorded to (--tracking)")
         out.append(Curve(t.number, str(t.user_attrs.get("cell", "")), tuple(history[s] for s in sorted(history)),
                          float(t.value), float(t.user_attrs.get("test/f1_frm", float("nan"))),
-                         float(t.user_attrs.get("fit_seconds", 0.0))))
+                         float(t.user_attrs.get("fit_seconds", 0.0)), sign))
     if not out:
         raise SedbenchError(f"sweep {name!r} has no completed trial to replay")
     return sorted(out, key=lambda c: c.number)
@@ -71,7 +75,9 @@ def replay(curves: list[Curve], pruner: str, study_name: str = "replay") -> dict
     from sedbench.studies import make_pruner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name, direction="maximize", pruner=make_pruner(pruner))
+    sign = curves[0].sign if curves else 1
+    study = optuna.create_study(study_name=study_name, direction="maximize" if sign > 0 else "minimize",
+                                pruner=make_pruner(pruner))
     epochs_run, spent_full, spent = {}, 0.0, 0.0
     best_full = best_pruned = None
     full_curve, pruned_curve = [], []
@@ -90,14 +96,14 @@ def replay(curves: list[Curve], pruner: str, study_name: str = "replay") -> dict
         spent_full += c.fit_seconds
         spent += per_epoch * ran
         epochs_run[c.number] = ran
-        if best_full is None or c.objective > best_full.objective:
+        if best_full is None or sign * (c.objective - best_full.objective) > 0:
             best_full = c
         full_curve.append((round(spent_full, 2), best_full.test_f1))
         if ran < len(c.values):
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, c.objective)
-            if best_pruned is None or c.objective > best_pruned.objective:
+            if best_pruned is None or sign * (c.objective - best_pruned.objective) > 0:
                 best_pruned = c
         pruned_curve.append((round(spent, 2), None if best_pruned is None else best_pruned.test_f1))
     pruned = sum(epochs_run[c.number] < len(c.values) for c in curves)

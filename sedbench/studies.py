@@ -95,10 +95,24 @@ def open_study(name: str, storage, direction: str = "maximize", sampler=None, pr
                                              pruner=pruner, load_if_exists=True))
 
 
-def name_objective(study, metric: str) -> None:
-    """Name the study's objective (the Optuna dashboard shows it instead of "Objective 0"), once."""
+def check_objective(study, name: str, metric: str, direction: str) -> None:
+    """The study optimizes ``metric`` in ``direction``: named so once (the Optuna dashboard shows it instead of
+    "Objective 0"); a study started with another objective or direction is refused, as its values would not
+    compare."""
+    from sedbench.errors import ConfigError
+
     if not study.metric_names:
         retry(lambda: study.set_metric_names([metric]))
+    recorded, wanted = study.metric_names[0], metric
+    if recorded != wanted or study.direction.name.lower() != direction:
+        raise ConfigError(f"sweep {name}: this study optimizes {recorded} ({study.direction.name.lower()}), now "
+                          f"{wanted} ({direction}). Fix: the same optimized_metric, or a new sweep.name")
+
+
+def objective_of(study) -> tuple[str, int]:
+    """The metric a study optimizes (``val/<name>``; older studies: val/f1_frm) and its sign (+1: maximize)."""
+    names = study.metric_names or ["val/f1_frm"]
+    return names[0], 1 if study.direction.name == "MAXIMIZE" else -1
 
 
 def end_trial(storage, study_name: str, number: int, state, attrs: dict, only_if=None) -> bool:

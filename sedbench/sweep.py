@@ -229,6 +229,7 @@ def read_metrics(output_dir: str | Path) -> dict:
 
 def summary_table(study) -> str:
     """Every cell's result and the best per family: the sweep's printed summary."""
+    from sedbench.metrics.registry import display
     from sedbench.report.collect import best_per_family, rows_from_study
     from sedbench.report.common import fmt
 
@@ -239,16 +240,20 @@ def summary_table(study) -> str:
     def params(r) -> str:
         return f"{int(r.attrs['n_params']):,}" if r.attrs.get("n_params") else "-"
 
+    objective = rows[0].objective if rows else "val/f1_frm"
+    shown = display(objective)
     lines = [f"study {study.study_name}: {len(rows)} trials",
-             f"{'#':>4} {'state':<9}{'family':<{w}}{'params':>10}{'val F1':>8}{'test F1':>9}{'test ER':>9}  cell"]
+             f"{'#':>4} {'state':<9}{'family':<{w}}{'params':>10}{'val ' + shown:>{len(shown) + 6}}{'test F1':>9}"
+             f"{'test ER':>9}  cell"]
     for r in rows:
-        lines.append(f"{r.number:>4} {r.state:<9}{r.family:<{w}}{params(r):>10}{fmt(r.metrics.get('val/f1_frm')):>8}"
+        lines.append(f"{r.number:>4} {r.state:<9}{r.family:<{w}}{params(r):>10}"
+                     f"{fmt(r.metrics.get(objective)):>{len(shown) + 6}}"
                      f"{fmt(r.attrs.get('test/f1_frm')):>9}{fmt(r.attrs.get('test/er_frm')):>9}  {cells[r.number]}")
     best = best_per_family(rows)
     if best:
-        lines.append("best per family (by validation F1_frm):")
+        lines.append(f"best per family (by validation {shown}):")
         for fam, r in best.items():
-            lines.append(f"  {fam:<{w}}val F1_frm {fmt(r.get('val/f1_frm'))}  "
+            lines.append(f"  {fam:<{w}}val {shown} {fmt(r.get(objective))}  "
                          f"test F1_frm {fmt(r.attrs.get('test/f1_frm'))}"
                          f"  ER_frm {fmt(r.attrs.get('test/er_frm'))}  {params(r)} params  (trial {r.number}: "
                          f"{cells[r.number]})")

@@ -131,12 +131,9 @@ def log_artifact(logger, path: str | Path, artifact_path: str | None = None) -> 
     logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=artifact_path)
 
 
-# metrics.json key of a class-wise dict -> MLflow metric prefix (one metric per class)
-CLASS_METRICS = {"class_wise_test_f1": "test/f1_frm", "class_wise_test_precision": "test/precision_frm",
-                 "class_wise_test_recall": "test/recall_frm", "class_wise_test_eer": "test/eer",
-                 **{f"class_wise_test_{m}{pp}": f"test/{m}{pp}" for m in ("f1_event", "er_event", "auroc_1sec")
-                    for pp in ("", "_pp")},
-                 "median_filter_s": "postprocess/median_filter_s"}
+# metrics.json dicts that are not class-wise scores -> their MLflow prefix (one metric per class); the class-wise
+# scores' own come from the metric registry (sedbench.metrics.registry)
+CLASS_FIGURES = {"median_filter_s": "postprocess/median_filter_s"}
 
 
 # metrics.json keys that describe the run rather than score it: kept out of MLflow's metrics (a parameter there)
@@ -150,12 +147,18 @@ TAGS = ("budget", "convergence")
 def as_mlflow_metrics(metrics: dict) -> dict[str, float]:
     """metrics.json as MLflow metric names: class-wise dicts one metric per class, ``val/x`` as ``val/x_best``
     (beside its per-epoch curve), labels (strings) and :data:`NOT_METRICS` left out."""
+    from sedbench.metrics.registry import class_wise_records
+
+    prefixes = {**class_wise_records(), **CLASS_FIGURES}
     out = {}
     for key, value in metrics.items():
         if key in NOT_METRICS:
             continue
         if isinstance(value, dict):
-            out.update({f"{CLASS_METRICS[key]}/{label}": float(v) for label, v in value.items()})
+            if key not in prefixes:
+                raise ValueError(f"metrics.json key {key!r} holds a dict that is no registered class-wise metric "
+                                 "(sedbench.metrics.registry): register it with class_wise=True")
+            out.update({f"{prefixes[key]}/{label}": float(v) for label, v in value.items()})
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[f"{key}_best" if key.startswith("val/") else key] = float(value)
     return out

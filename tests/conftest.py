@@ -19,7 +19,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """A small generated synth dataset, shared by the tests of one session."""
-    from sedbench.cli import main
+    from sedbench.commands.cli import main
 
     out = tmp_path_factory.mktemp("synth") / "synth"
     rc = main(["data", "generate", "synth", "--out", str(out), "--minutes-train", "3", "--mixture-seconds", "30",

@@ -49,7 +49,7 @@ def toy(cfg) -> float:
 
 
 if __name__ == "__main__":
-    from sedbench.launch import as_task
+    from sedbench.commands.launch import as_task
 
     # the task as sedbench runs train(): in a sweep, its process ends with the sweep's (packing.exit_with_sweeper)
     sys.exit(hydra.main(config_path=CONF, config_name="config", version_base="1.3")(as_task(toy))())

@@ -121,8 +121,83 @@ def test_the_optuna_and_hydra_apis_used_are_public():
         assert not private.search(path.read_text()), path
 
 
-def test_the_command_line_module_is_thin():
-    assert len((REPO / "sedbench" / "cli.py").read_text().splitlines()) <= 250
+# the packages from the top down: a package imports only packages of lower layers (lazily or not)
+LAYERS = (("sedbench.bench", "sedbench.__main__"),
+          ("sedbench.commands",),                                  # what users run: CLI, Hydra start-up, ...
+          ("hydra_plugins.sedbench_sweeper",),                     # the sweep's orchestration
+          ("sedbench.sweep", "sedbench.pruning", "sedbench.calibration"),
+          ("sedbench.report",),
+          ("sedbench.packing", "sedbench.preflight"),
+          ("sedbench.training",),
+          ("sedbench.console", "sedbench.studies", "sedbench.hardware"),
+          ("sedbench.tracking",),
+          ("sedbench.metrics", "sedbench.models"),
+          ("sedbench.data", "sedbench.stats"),
+          ("sedbench.errors", "sedbench"))
+
+
+def package(module: str) -> str:
+    """A module's package-level node: its subpackage (sedbench.report), or the top-level module itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for module, deps in graph().items():
+        out.setdefault(package(module), set()).update(package(d) for d in deps)
+    return {p: deps - {p} for p, deps in out.items()}
+
+
+def test_the_package_graph_has_no_cycle():
+    found = cycles(package_graph())
+    assert not found, f"package-level import cycles: {found}"
+
+
+def test_every_package_imports_only_layers_below_it():
+    layer = {p: i for i, names in enumerate(LAYERS) for p in names}
+    g = package_graph()
+    assert set(g) <= set(layer), f"packages without a layer: {sorted(set(g) - set(layer))}"
+    upward = sorted(f"{p} -> {d}" for p, deps in g.items() for d in deps if layer[d] <= layer[p])
+    assert not upward, upward
+    below = {p for p, i in layer.items() if i > layer["sedbench.commands"]}
+    offenders = [f"{m} -> {d}" for m, deps in graph().items() if package(m) in below
+                 for d in deps if package(d) == "sedbench.commands"]
+    assert not offenders  # nothing below the commands layer reaches into it
+
+
+def _literals(path: Path):
+    """Every tuple, list, set and dict literal of a module, with its string constants (dict: its keys)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        items = node.keys if isinstance(node, ast.Dict) else node.elts if isinstance(
+            node, (ast.Tuple, ast.List, ast.Set)) else None
+        if items is not None:
+            yield node.lineno, [x.value for x in items if isinstance(x, ast.Constant) and isinstance(x.value, str)]
+
+
+def test_one_registry_per_concept():
+    """Metric names and model families are listed in their registries only: a collection that names three or
+    more scores (``f1_frm``, ``test/er_frm``, ``val/f1_clip``), or two or more families, anywhere else is a
+    second list that a new metric or family would have to be added to. Exempt: the scorers the registry names as
+    the source of its built-in metrics (they produce them), the claims (the paper's claims name the CRNN, CNN and
+    RNN) and the bench (it measures named runs)."""
+    from sedbench.metrics.registry import REGISTRY
+    from sedbench.models.families import FAMILIES
+
+    names = {*REGISTRY, *(f"{p}/{m}" for m in REGISTRY for p in ("test", "val")), *(f"val/{m}_best" for m in REGISTRY)}
+    known = modules()
+    scorers = {max((m for m in known if metric.source.startswith(m + ".") or metric.source.startswith(m + " ")),
+                   key=len) for metric in REGISTRY.values() if metric.source}
+    assert {"sedbench.metrics.segment", "sedbench.metrics.psds", "sedbench.training.scoring"} <= scorers
+    exempt = {"sedbench.metrics.registry", "sedbench.models.families", "sedbench.report.claims", "sedbench.bench",
+              *scorers}
+    found = []
+    for module, path in known.items():
+        if module in exempt:
+            continue
+        for line, strings in _literals(path):
+            if len(set(strings) & names) >= 3 or len(set(strings) & set(FAMILIES)) >= 2:
+                found.append(f"{path.relative_to(REPO)}:{line}")
+    assert not found, f"lists of metrics or families outside their registries: {found}"
 
 
 def test_optuna_storage_methods_are_called_in_the_studies_module_only():

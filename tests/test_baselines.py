@@ -7,7 +7,7 @@ import pytest
 import torch
 from helpers import compose_cfg, train_cfg
 
-from sedbench.models.crnn import build_model, count_parameters
+from sedbench.models.families import build_model, count_parameters
 from sedbench.models.fnn import FNN
 from sedbench.training.train import run_name, train
 

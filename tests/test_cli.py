@@ -4,11 +4,11 @@ import sys
 import pytest
 from helpers import CONF, sedbench
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
 
 
 def test_help_answers_without_heavy_imports():
-    code = ("import sys; from sedbench.cli import main\n"
+    code = ("import sys; from sedbench.commands.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "heavy = [m for m in ('torch', 'librosa', 'mlflow', 'optuna', 'numpy', 'soundfile') if m in sys.modules]\n"
             "print('HEAVY', heavy)")
@@ -58,7 +58,7 @@ def test_features_command_cold_then_warm(synth_dir, tmp_path, capsys):
 
 
 def test_features_kinds_are_the_feature_configs(synth_dir, tmp_path, capsys):
-    from sedbench.cli import build_parser, feature_kinds
+    from sedbench.commands.cli import build_parser, feature_kinds
 
     assert feature_kinds() == sorted(p.stem for p in (CONF / "features").glob("*.yaml"))
     assert {"gammatone", "waveform", "logmel"} <= set(feature_kinds())
@@ -66,9 +66,9 @@ def test_features_kinds_are_the_feature_configs(synth_dir, tmp_path, capsys):
     # the kind's settings are its config's: gammatone is 128 bands + deltas at an 11.5-ms hop
     assert main(["data", "features", str(synth_dir), "--kind", "gammatone", "--cache", str(tmp_path / "c")]) == 0
     assert "gammatone features of" in capsys.readouterr().out
+    from sedbench.commands.launch import compose
     from sedbench.data.dataset import read_folder
     from sedbench.data.features import FeatureCache, params_from_config
-    from sedbench.launch import compose
 
     params, _ = params_from_config(compose(["features=gammatone"]).features)
     cache = FeatureCache(tmp_path / "c")
@@ -106,15 +106,16 @@ def test_train_on_a_fresh_checkout_generates_the_embedded_dataset_first(tmp_path
     assert not (tmp_path / "other").exists()
 
 
-def test_an_objective_sedbench_would_optimize_the_wrong_way_is_refused(tmp_path, capsys):
-    """Checkpoints, early stopping, studies and reports maximize: an error rate is refused before any run."""
+def test_an_objective_validation_does_not_log_or_the_labels_cannot_give_is_refused(synth_dir, tmp_path, capsys):
+    """optimized_metric must be a score validation logs (sedbench.metrics.registry), and one the dataset's labels
+    produce: refused in one line with the fix, before any run or study."""
     base = [f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.run.dir={tmp_path}/run"]
-    assert main(["train", "optimized_metric=val/er_frm", *base]) == 2
-    err = capsys.readouterr().err
-    assert "optimized_metric=val/er_frm: a smaller value is better" in err and "Fix: optimized_metric=val/f1_frm" in err
     assert main(["train", "optimized_metric=val/f1_event", *base]) == 2
-    assert "validation does not log it. Fix: one of val/f1_frm" in capsys.readouterr().err
+    assert "validation does not log it. Fix: auto, or one of val/f1_frm, val/er_frm" in capsys.readouterr().err
     assert not (tmp_path / "run").exists() and not (tmp_path / "mlflow.db").exists()
-    r = sedbench("sweep", "demo", "optimized_metric=val/eer", f"sweep.storage=sqlite:///{tmp_path}/o.db", *base)
-    assert r.returncode == 2 and "Fix: optimized_metric=val/f1_clip" in r.stderr, r.stdout + r.stderr
+    r = sedbench("train", "-m", "data=folder", f"data.root={synth_dir}", "model.maps=1,2", "optimized_metric=val/eer",
+                 f"sweep.storage=sqlite:///{tmp_path}/o.db", *base)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "optimized_metric=val/eer needs clips labels, and this dataset has frame (event) labels" in r.stderr
+    assert "Fix: optimized_metric=auto, or one of val/f1_frm, val/er_frm" in r.stderr
     assert not (tmp_path / "o.db").exists()  # nothing enqueued

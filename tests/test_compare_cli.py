@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
 from sedbench.metrics.segment import FILE_COUNTS
 from sedbench.stats import compare
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import interruptible
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
 
 SEDBENCH = str(Path(sys.executable).with_name("sedbench"))
 CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -62,8 +62,8 @@ def dashboard(*args, timeout=180):
 
 
 def test_servers_listen_on_loopback_unless_told_otherwise(tmp_path):
-    from sedbench.cli import build_parser
-    from sedbench.dashboard import mlflow_command
+    from sedbench.commands.cli import build_parser
+    from sedbench.commands.dashboard import mlflow_command
 
     args = build_parser().parse_args(["dashboard"])
     assert args.host == "127.0.0.1"
@@ -197,7 +197,7 @@ def test_the_sweep_view_names_the_grid_and_the_scores(tiny_sweep):
 
     from mlflow.tracking import MlflowClient
 
-    from sedbench.dashboard import SHARED_VIEW_TAG, sweep_view
+    from sedbench.commands.dashboard import SHARED_VIEW_TAG, sweep_view
 
     view = sweep_view(tiny_sweep.tracking, tiny_sweep.name)
     assert view.trials == 3 and view.sweep == tiny_sweep.name

@@ -9,12 +9,12 @@ import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
+from sedbench.commands.evaluate import data_config, evaluate_run, parse_shifts
 from sedbench.errors import SedbenchError
 from sedbench.models.crnn import CRNN
 from sedbench.models.visualize import maximize_units, receptive_field
 from sedbench.training.artifacts import read_file_counts, shifted
-from sedbench.training.evaluate import data_config, evaluate_run, parse_shifts
 
 
 def runs(sw):

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sedbench.commands.score import score_event_files
 from sedbench.data.annotations import DEFAULT_LABEL, Event, read_events
 from sedbench.errors import DataError
-from sedbench.metrics.files import score_event_files
 from sedbench.metrics.segment import FILE_COUNTS
 
 LABELS = ["car", "dog", "speech"]

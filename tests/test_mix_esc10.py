@@ -3,7 +3,7 @@ import re
 
 from helpers import esc10_or_skip
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
 from sedbench.data.dataset import read_folder
 from sedbench.data.info import split_stats
 from sedbench.data.layouts import read_esc

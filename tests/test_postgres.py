@@ -25,7 +25,7 @@ CELLS = 8
 @pytest.fixture(scope="module")
 def mlflow_server(postgres, tmp_path_factory):
     """``mlflow server`` with its backend store on PostgreSQL and artifacts served from a folder."""
-    from sedbench.dashboard import start, stop, wait_ready
+    from sedbench.commands.dashboard import start, stop, wait_ready
 
     store = postgres.create_database("mlflow")
     port = free_port()

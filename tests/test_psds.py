@@ -19,7 +19,7 @@ pytest.importorskip("sed_scores_eval", reason="sed_scores_eval is one of sedbenc
 from sed_scores_eval import intersection_based, io, segment_based  # noqa: E402
 from sed_scores_eval.base_modules.scores import create_score_dataframe  # noqa: E402
 
-from sedbench.cli import main  # noqa: E402
+from sedbench.commands.cli import main  # noqa: E402
 from sedbench.data.annotations import Event, write_event_table  # noqa: E402
 from sedbench.metrics.psds import PSDS1, PSDS2, score_tables, threshold_independent, write_score_tables  # noqa: E402
 from sedbench.training.scoring import detection_metrics  # noqa: E402

@@ -6,7 +6,7 @@ import re
 from helpers import run_app
 from PIL import Image
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
 
 
 def test_report_of_a_sweep_in_progress(tmp_path, capsys):
@@ -39,13 +39,14 @@ def test_report_of_a_sweep_in_progress(tmp_path, capsys):
 
 
 def test_the_png_figures_and_the_html_page_colour_each_family_alike():
-    from sedbench.report.common import FAMILY_STYLE, style
+    from sedbench.models.families import FAMILIES
+    from sedbench.report.common import style
     from sedbench.report.html import color
 
-    for family in FAMILY_STYLE:
+    for family in FAMILIES:
         assert color(family.upper(), 0) == style(family)[0], family
     assert style("crnn")[0] != style("cnn")[0]
-    assert color("(5,5)", 0) not in {c for c, _ in FAMILY_STYLE.values()}  # other series: colours of their own
+    assert color("(5,5)", 0) not in {f.color for f in FAMILIES.values()}  # other series: colours of their own
 
 
 def test_markdown_subset_and_plot_axes():

@@ -3,7 +3,7 @@ import logging
 
 import numpy as np
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
 from sedbench.data.annotations import Event, write_event_table
 
 
@@ -61,7 +61,7 @@ def test_bootstrap_intervals_over_files_for_every_overall_score(tmp_path, capsys
             low, high = bounds[score]
             assert low <= o[score] <= high and (low < high or key == "event"), (key, score)  # random: no event hits
     # the same statistic and draws as the study's per-run intervals (sedbench.stats)
-    from sedbench.metrics.files import score_event_files
+    from sedbench.commands.score import score_event_files
 
     counts = score_event_files(tmp_path / "ref.tsv", tmp_path / "est.tsv")[1.0][0].file_counts
     interval = bootstrap_files(counts, "f1", 500)

@@ -7,7 +7,7 @@ import time
 import pytest
 from helpers import load_study, run_app
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
 
 pytestmark = pytest.mark.xdist_group("sweeps")  # whole sweeps: one worker, one at a time
 

@@ -208,7 +208,7 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
     assert "traceback.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
     assert "nothing new" not in r.stdout and "best per family" in r.stdout
 
-    from sedbench.cli import main
+    from sedbench.commands.cli import main
 
     out = tmp_path / "report"
     assert main(["report", "real", "--storage", f"sqlite:///{tmp_path}/optuna.db",

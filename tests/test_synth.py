@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from sedbench.cli import main
+from sedbench.commands.cli import main
 from sedbench.data.dataset import read_folder
 from sedbench.data.info import format_info, split_stats
 from sedbench.data.mix import MixtureRecipe, detect_activity, write_mixture_dataset

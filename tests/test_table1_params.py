@@ -7,7 +7,8 @@ feedforward layers all equal ``maps`` (the table's "feature maps/hidden units").
 
 import pytest
 
-from sedbench.models.crnn import CRNN, count_parameters
+from sedbench.models.crnn import CRNN
+from sedbench.models.families import count_parameters
 
 TABLE_I = [  # dataset, family, classes, builder arguments, published count
     ("TUT-SED Synthetic 2016", "CNN", 16, dict(maps=256, pool=[2, 2, 2], rnn_layers=0, fnn_layers=3), 3.7e6),

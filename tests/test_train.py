@@ -154,7 +154,7 @@ def test_bf16_preset_trains_in_mixed_precision(synth_dir, tmp_path):
 
 
 def test_cli_params_and_bad_override(capsys):
-    from sedbench.cli import main
+    from sedbench.commands.cli import main
 
     assert main(["params", "model=rnn", "n_classes=16"]) == 0
     assert "4,538,384 trainable parameters" in capsys.readouterr().out
@@ -166,7 +166,7 @@ def test_cli_params_and_bad_override(capsys):
 
 @pytest.mark.parametrize("override", ["model.poool=[4]", "+model.poool=[4]"])
 def test_a_misspelt_model_key_stops_train_before_any_data_is_read(override, tmp_path, monkeypatch, capsys):
-    from sedbench.cli import main
+    from sedbench.commands.cli import main
 
     monkeypatch.chdir(tmp_path)  # nothing may be written: no run folder, no dataset generated
     assert main(["train", override]) == 2

@@ -103,8 +103,9 @@ class SedbenchSweeper(Sweeper):
         base = self._pack(base, composed)  # sweep.n_jobs=auto: processes x threads for this machine
         claims = sw.Claims(cfg.storage, name)  # before the study: it forgets the claims of a deleted one
         self.storage = studies.make_storage(cfg.storage)
-        study = studies.open_study(name, self.storage, sampler=sampler, pruner=pruner)
-        studies.name_objective(study, str(self.config.get("optimized_metric") or "val/f1_frm"))
+        objective = self._objective(name, composed)
+        study = studies.open_study(name, self.storage, direction=objective.direction, sampler=sampler, pruner=pruner)
+        studies.check_objective(study, name, f"val/{objective.name}", objective.direction)
         study.set_user_attr("packing", self.split.describe())  # this launch's processes x threads, and why
         study.set_user_attr("budget", budget)  # what `sedbench status` counts the trials done against
         self._check_base(study, name, base)
@@ -345,6 +346,30 @@ class SedbenchSweeper(Sweeper):
                                   f"{reason}. Fix: correct the grid (sweeps/*.yaml or the command line)") from None
         check_sweep(composed, self.config.sweep.storage)
         return [c for _, c in composed]
+
+    @staticmethod
+    def _objective(name: str, composed):
+        """The metric every cell optimizes (``optimized_metric``; ``auto`` by each cell's dataset labels): one
+        study has one objective and one direction, so cells that would optimize different metrics are refused."""
+        from sedbench.data.layouts import dataset_from_config
+        from sedbench.errors import ConfigError
+        from sedbench.metrics.registry import AUTO, objective
+
+        found, weak = {}, {}
+        for cfg in composed:
+            metric = str(cfg.optimized_metric)
+            if metric == AUTO:
+                data = OmegaConf.to_yaml(cfg.data, resolve=True)
+                if data not in weak:
+                    weak[data] = dataset_from_config(cfg.data).weak
+                found.setdefault(objective(metric, weak[data]).name, metric)
+            else:
+                found.setdefault(objective(metric).name, metric)
+        if len(found) > 1:
+            raise ConfigError(f"sweep {name}: its cells optimize different metrics ({', '.join(found)}: frame and "
+                              "clip labels under optimized_metric=auto); one study has one objective. Fix: sweep "
+                              "frame-labelled and clip-labelled datasets separately")
+        return objective(f"val/{next(iter(found))}")
 
     def _pack(self, base: list[str], composed) -> list[str]:
         """Decide ``sweep.n_jobs`` and the threads per trial (sedbench.packing), hand the number to the launcher

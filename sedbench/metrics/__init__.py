@@ -12,7 +12,7 @@
 * :mod:`sedbench.metrics.psds`: PSDS1, PSDS2 and segment ROC AUC from frame probabilities,
   computed by sed_scores_eval.
 * :mod:`sedbench.metrics.postprocess`: class-wise median filters tuned on validation.
-* :mod:`sedbench.metrics.files`: ``sedbench score`` (every event-list layout, intervals over files).
+* :mod:`sedbench.commands.score`: ``sedbench score`` (every event-list layout, intervals over files).
 
 What each score means and when to use which: docs/metrics.md.
 """

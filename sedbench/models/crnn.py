@@ -27,7 +27,6 @@ recipe as sedbench first read it), are deviations that ``sweeps/claims.yaml`` me
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import torch
@@ -184,90 +183,3 @@ class CRNN(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-# model.arch -> the network class, "module:Class"; its constructor's keyword arguments are the config keys it takes
-ARCHS = {"crnn": "sedbench.models.crnn:CRNN", "crnn_attention": "sedbench.models.attention:CRNNAttention",
-         "acrnn": "sedbench.models.acrnn:ACRNN", "fnn": "sedbench.models.fnn:FNN",
-         "vggish": "sedbench.models.vggish:VGGishRNN", "gmm": "sedbench.models.gmm:GMMDetector"}
-# what the training code passes itself (inputs, classes, frame hop of the features, seed), not the config
-SUPPLIED = ("n_in", "n_classes", "classes", "hop_seconds", "seed")
-# keys every model config may hold besides its architecture's: labels and training options read by train.py
-COMMON_KEYS = ("name", "family", "arch", "class_summary", "weight_decay")
-
-
-def arch_class(arch: str) -> type:
-    import importlib
-
-    if arch not in ARCHS:
-        raise ConfigError(f"model.arch={arch!r} is not a model sedbench knows. Fix: one of {', '.join(ARCHS)}")
-    module, cls = ARCHS[arch].split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-@functools.cache
-def _parameters(arch: str) -> dict:
-    """The constructor parameters of ``arch``'s class (read once per architecture)."""
-    import inspect
-
-    return dict(inspect.signature(arch_class(arch)).parameters)
-
-
-def arch_keys(arch: str) -> tuple[str, ...]:
-    """The config keys of ``arch``: its class's constructor arguments but those the training code supplies
-    (for the attention CRNN, ``hop_seconds`` is a model setting: its own front end's hop)."""
-    supplied = [k for k in SUPPLIED if not (arch == "crnn_attention" and k == "hop_seconds")]
-    return tuple(k for k in _parameters(arch) if k not in supplied)
-
-
-def _as_dict(model_cfg) -> dict:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
-
-
-def model_config(model_cfg) -> dict:
-    """A ``model`` config mapping (Hydra or dict) as a plain dict whose keys are all known to its ``arch``:
-    a misspelt key (``+model.poool=[4]``) is an error that names it, never silently dropped."""
-    cfg = _as_dict(model_cfg)
-    arch = cfg.get("arch", "crnn")
-    known = arch_keys(arch)
-    unknown = sorted(set(cfg) - set(known) - set(COMMON_KEYS))
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]} is not a setting of model.arch={arch} ({cfg.get('name', arch)}). "
-                          f"Fix: remove it or use one of {', '.join(sorted((*known, *COMMON_KEYS)))}")
-    _check_types(arch, cfg)
-    return cfg
-
-
-def _check_types(arch: str, cfg: dict) -> None:
-    """A value of the wrong kind for its constructor default (``model.maps=abc``) is an error naming it."""
-    kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a word"}
-    for name, p in _parameters(arch).items():
-        value, default = cfg.get(name), p.default
-        if name not in cfg or value is None or type(default) not in kinds:
-            continue
-        ok = (isinstance(value, bool) if isinstance(default, bool) else
-              isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
-              isinstance(value, (int, float)) and not isinstance(value, bool) if isinstance(default, float) else
-              isinstance(value, str))
-        if not ok:
-            example = str(default).lower() if isinstance(default, bool) else default
-            raise ConfigError(f"model.{name}={value!r}: expected {kinds[type(default)]} (default {default!r}). "
-                              f"Fix: e.g. model.{name}={example}")
-
-
-def model_kwargs(model_cfg, strict: bool = True) -> dict:
-    """The constructor's keyword arguments from a ``model`` config (``strict=False``: unknown keys dropped)."""
-    cfg = model_config(model_cfg) if strict else _as_dict(model_cfg)
-    keys = arch_keys(cfg.get("arch", "crnn"))
-    return {k: cfg[k] for k in keys if k in cfg}
-
-
-def build_model(model_cfg, n_in: int, n_classes: int, strict: bool = True) -> nn.Module:
-    """The network from a ``model`` config mapping (Hydra or dict); ``arch`` picks the class (default crnn).
-    ``strict=False`` ignores keys the architecture does not take (a bundle saved by an older sedbench)."""
-    arch = _as_dict(model_cfg).get("arch", "crnn")
-    if arch == "gmm":
-        raise ConfigError("model=gmm is not a network: it trains through sedbench.models.gmm.GMMDetector")
-    return arch_class(arch)(n_in, n_classes, **model_kwargs(model_cfg, strict))

@@ -18,6 +18,8 @@ class TrialRow:
     params: dict[str, str]
     attrs: dict
     metrics: dict[str, float] = field(default_factory=dict)      # final MLflow metrics of the run
+    objective: str = "val/f1_frm"                                 # the metric its study optimized
+    sign: int = 1                                                # +1: maximized, -1: minimized
     class_f1: dict[str, float] = field(default_factory=dict)     # test/f1_frm/<class>
     pitch_shift: dict[int, float] = field(default_factory=dict)  # test F1_frm per pitch shift (quarter tones)
     hop_seconds: float | None = None                             # the run's feature frame hop
@@ -25,6 +27,11 @@ class TrialRow:
     def get(self, key: str, default=float("nan")):
         value = self.metrics.get(key, self.attrs.get(key, default))
         return default if value is None else value
+
+    @property
+    def score(self) -> float:
+        """Its objective's value, signed so that larger is better: what the report ranks configurations by."""
+        return self.sign * self.get(self.objective)
 
     @property
     def truncated(self) -> bool:
@@ -58,20 +65,23 @@ def collect(study_name: str, storage: str, tracking_uri: str | None = None) -> t
 def rows_from_study(study, tracking_uri: str | None = None) -> list[TrialRow]:
     """The study's trials (without the duplicates of concurrent workers), with their MLflow runs' metrics
     when ``tracking_uri`` is given."""
+    from sedbench.studies import objective_of
+
     store = None
     if tracking_uri:
         from sedbench.tracking import RunStore
 
         store = RunStore(tracking_uri)
+    objective, sign = objective_of(study)
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = dict(t.user_attrs)
         if a.get("duplicate") or a.get("empty"):
             continue
         row = TrialRow(t.number, t.state.name, str(a.get("family", "?")), {k: str(v) for k, v in t.params.items()}, a,
-                       hop_seconds=a.get("hop_seconds"))
+                       hop_seconds=a.get("hop_seconds"), objective=objective, sign=sign)
         if t.state.name == "COMPLETE":
-            row.metrics["val/f1_frm"] = float(t.value)
+            row.metrics[objective] = float(t.value)
         run_id = a.get("mlflow_run_id")
         if store is not None and run_id:
             _add_run(row, store, run_id)
@@ -132,17 +142,22 @@ def mean_of(trials: list[TrialRow], key: str) -> float:
     return statistics.fmean(t.get(key) for t in trials)
 
 
+def mean_score(trials: list[TrialRow]) -> float:
+    """The trials' mean objective, signed so that larger is better (:attr:`TrialRow.score`)."""
+    return statistics.fmean(t.score for t in trials)
+
+
 def best_group(rows: list[TrialRow], family: str, where=lambda r: True) -> list[TrialRow] | None:
     """The configuration of ``family`` (among trials passing ``where``) with the best mean validation score."""
     cands = [trials for (fam, _), trials in configurations([r for r in rows if where(r)]).items() if fam == family]
-    return max(cands, key=lambda ts: mean_of(ts, "val/f1_frm")) if cands else None
+    return max(cands, key=mean_score) if cands else None
 
 
 def primary_group(rows: list[TrialRow], family: str) -> list[TrialRow] | None:
     """The family's configuration with the most completed trials (a study's many-seed cells), ties broken by the
     best mean validation score: the configuration ``claims.md`` compares families at."""
     cands = [trials for (fam, _), trials in configurations(rows).items() if fam == family]
-    return max(cands, key=lambda ts: (len(ts), mean_of(ts, "val/f1_frm"))) if cands else None
+    return max(cands, key=lambda ts: (len(ts), mean_score(ts))) if cands else None
 
 
 def matched_groups(rows: list[TrialRow], family: str, key: str, needed=lambda values: True) -> dict[str, list]:
@@ -159,7 +174,7 @@ def matched_groups(rows: list[TrialRow], family: str, key: str, needed=lambda va
     usable = [c for c in contexts.values() if len(c) >= 2 and needed(c)]
     if not usable:
         return {}
-    return max(usable, key=lambda c: (len(c), max(mean_of(ts, "val/f1_frm") for ts in c.values())))
+    return max(usable, key=lambda c: (len(c), max(mean_score(ts) for ts in c.values())))
 
 
 def best_groups(rows: list[TrialRow]) -> dict[str, list[TrialRow]]:
@@ -171,6 +186,6 @@ def best_per_family(rows: list[TrialRow]) -> dict[str, TrialRow]:
     """Each family's completed trial with the best validation score, best family first."""
     best: dict[str, TrialRow] = {}
     for r in completed(rows):
-        if r.family not in best or r.get("val/f1_frm") > best[r.family].get("val/f1_frm"):
+        if r.family not in best or r.score > best[r.family].score:
             best[r.family] = r
-    return dict(sorted(best.items(), key=lambda kv: -kv[1].get("val/f1_frm")))
+    return dict(sorted(best.items(), key=lambda kv: -kv[1].score))

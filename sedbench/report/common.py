@@ -6,12 +6,6 @@ import csv
 import math
 from pathlib import Path
 
-# one colour and marker per model family, for the PNG figures and the HTML page alike (matplotlib's tab10)
-FAMILY_STYLE = {"crnn": ("#d62728", "o"), "cnn": ("#1f77b4", "s"), "rnn": ("#2ca02c", "^"),
-                "fnn": ("#9467bd", "D"), "gmm": ("#7f7f7f", "X"), "vggish_rnn": ("#8c564b", "P"),
-                "crnn_attention": ("#e377c2", "*"), "acrnn": ("#bcbd22", "h")}
-OTHER_STYLE = ("#ff7f0e", "v")  # a family without its own entry
-
 
 def fmt(v: float | None, pct: bool = False) -> str:
     """A score for a table: percent with one decimal, or a ratio with three; a dash when missing (None, NaN)."""
@@ -51,7 +45,10 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 def style(family: str) -> tuple[str, str]:
-    return FAMILY_STYLE.get(family, OTHER_STYLE)
+    """A family's colour and marker, from the one table (sedbench.models.families) the HTML page reads too."""
+    from sedbench.models.families import style as family_style
+
+    return family_style(family)
 
 
 def pyplot():

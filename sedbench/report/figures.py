@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sedbench.report.collect import TrialRow, best_per_family, configurations, mean_of
+from sedbench.report.collect import TrialRow, best_per_family, configurations, mean_score
 from sedbench.report.common import figure, finish, pyplot, style, write_csv
 from sedbench.training.artifacts import ACTIVITY_PATH, BUNDLE_PATH
 
@@ -84,8 +84,7 @@ def write_filters(rows: list[TrialRow], fetch: Fetch, out: Path, per_layer: int 
     from sedbench.training.artifacts import Bundle
 
     best = best_per_family(rows)
-    order = [f for f in ("crnn", "cnn") if f in best] + [f for f in best if f not in ("crnn", "cnn")]
-    for fam in order:  # the first family whose best run has a network with conv layers
+    for fam in best:  # the best family whose best run has a network with conv layers
         path = fetch(best[fam].attrs.get("mlflow_run_id", ""), BUNDLE_PATH)
         bundle = Bundle.load(path) if path is not None else None
         if bundle is not None and getattr(bundle.net, "pool", None):
@@ -166,7 +165,7 @@ def studied_configurations(rows: list[TrialRow]) -> list[list[TrialRow]]:
     """The configurations whose trials recorded a learning curve, most trials (seeds) first, then the best mean
     validation score; at most :data:`MAX_CURVES`."""
     groups = [ts for ts in configurations(rows).values() if any(t.attrs.get("val_curve") for t in ts)]
-    groups.sort(key=lambda ts: (-len(ts), -mean_of(ts, "val/f1_frm")))
+    groups.sort(key=lambda ts: (-len(ts), -mean_score(ts)))
     return groups[:MAX_CURVES]
 
 
@@ -184,10 +183,12 @@ def write_learning_curves(rows: list[TrialRow], out: Path) -> str | None:
     groups = studied_configurations(rows)
     if not groups:
         return None
+    objective = groups[0][0].objective  # what the runs monitored and recorded as their curve
     write_csv(out / "learning_curves.csv",
-              ["family", "config", "trials", "converged", "step", "mean_val_f1_frm", "trials_at_step"],
-              [[g[0].family, g[0].config_key(), len(g), sum(bool(t.attrs.get("converged")) for t in g), s, v, n]
-               for g in groups for s, v, n in mean_curve(g)])
+              ["family", "config", "trials", "converged", "step", "metric", "mean_validation", "trials_at_step"],
+              [[g[0].family, g[0].config_key(), len(g), sum(bool(t.attrs.get("converged")) for t in g), s, objective,
+                v, n] for g in groups for s, v, n in mean_curve(g)])
+    label, scale = validation_axis(objective)
     plt, fig, ax = figure()
     seen: dict[str, int] = {}
     for g in groups:
@@ -197,12 +198,21 @@ def write_learning_curves(rows: list[TrialRow], out: Path) -> str | None:
         curve = mean_curve(g)
         conv = sum(bool(t.attrs.get("converged")) for t in g)
         linestyle, marker = LINESTYLES[k % len(LINESTYLES)]
-        ax.plot([s for s, _, _ in curve], [100 * v for _, v, _ in curve], color=color, linestyle=linestyle,
+        ax.plot([s for s, _, _ in curve], [scale * v for _, v, _ in curve], color=color, linestyle=linestyle,
                 marker=marker, markevery=max(1, len(curve) // 8), markersize=3.5, linewidth=1.2,
                 label=f"{fam.upper()} {_short(g[0])} ({conv}/{len(g)} converged)")
     return finish(plt, fig, ax, out / "learning_curves.png", "optimizer steps",
-                  "validation F1_frm (%), mean over the seeds\nstill training at that step",
+                  f"{label}, mean over the seeds\nstill training at that step",
                   "Learning curves of the studied configurations", {"fontsize": 6, "loc": "lower right"})
+
+
+def validation_axis(objective: str) -> tuple[str, float]:
+    """The axis label of a validation score (``val/<name>``) and the factor its values are drawn at."""
+    from sedbench.metrics.registry import get
+
+    m = get(objective)
+    name = m.display if m else objective
+    return (f"validation {name} (%)", 100.0) if m is None or m.percent else (f"validation {name}", 1.0)
 
 
 def _short(r: TrialRow) -> str:

@@ -42,10 +42,10 @@ class Series:
 
 def color(name: str, i: int) -> str:
     """A family's colour from the report's one table (the PNG figures use the same); other series cycle."""
-    from sedbench.report.common import FAMILY_STYLE
+    from sedbench.models.families import FAMILIES
 
     family = name.split()[0].lower() if name.split() else ""
-    return FAMILY_STYLE[family][0] if family in FAMILY_STYLE else OTHER_COLORS[i % len(OTHER_COLORS)]
+    return FAMILIES[family].color if family in FAMILIES else OTHER_COLORS[i % len(OTHER_COLORS)]
 
 
 def _ticks(lo: float, hi: float, log: bool) -> list[float]:
@@ -254,15 +254,19 @@ def figure_filter_shape(out: Path) -> str:
 
 
 def figure_learning_curves(out: Path) -> str:
+    from sedbench.report.figures import validation_axis
+
     lines: dict[str, Series] = {}
-    for r in _read_csv(out / "learning_curves.csv"):
+    rows = _read_csv(out / "learning_curves.csv")
+    label, scale = validation_axis(rows[0]["metric"] if rows else "val/f1_frm")
+    for r in rows:
         key = f"{r['family'].upper()} {r['config']}"
-        tip = (f"{r['family'].upper()} · {r['config']}\nstep {r['step']} · mean validation F1_frm "
-               f"{100 * float(r['mean_val_f1_frm']):.1f} % over {r['trials_at_step']} trial(s) · "
-               f"{r['converged']} of {r['trials']} trials converged")
+        tip = (f"{r['family'].upper()} · {r['config']}\nstep {r['step']} · mean {label} "
+               f"{scale * float(r['mean_validation']):.{1 if scale > 1 else 3}f} over {r['trials_at_step']} "
+               f"trial(s) · {r['converged']} of {r['trials']} trials converged")
         lines.setdefault(key, Series(key, line=True)).points.append(
-            Point(float(r["step"]), 100 * float(r["mean_val_f1_frm"]), tip))
-    return svg_plot(list(lines.values()), "optimizer steps", "validation F1_frm (%)",
+            Point(float(r["step"]), scale * float(r["mean_validation"]), tip))
+    return svg_plot(list(lines.values()), "optimizer steps", label,
                     title="learning curves of the studied configurations")
 
 

@@ -11,6 +11,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from sedbench.metrics import registry
 from sedbench.report.collect import (
     TrialRow,
     best_groups,
@@ -30,13 +31,13 @@ from sedbench.report.common import (
     write_csv,
 )
 
-CLIP_METRICS = (("test/accuracy", "accuracy"), ("test/f1_clip", "F1_clip"), ("test/eer", "EER"))
-METRICS = (("test/f1_frm", "F1_frm"), ("test/er_frm", "ER_frm"), ("test/f1_1sec", "F1_1sec"),
-           ("test/er_1sec", "ER_1sec"))
-# beyond the paper (docs/metrics.md): each also post-processed, as <key>_pp
-DETECTION_METRICS = (("test/f1_frm", "F1_frm"), ("test/f1_1sec", "F1_1sec"), ("test/f1_event", "F1_event"),
-                     ("test/er_event", "ER_event"), ("test/psds1", "PSDS1"), ("test/psds2", "PSDS2"),
-                     ("test/auroc_1sec", "AUC_1sec"))
+
+def _detection_columns() -> tuple[tuple[str, str], ...]:
+    """Beyond the paper (docs/metrics.md), each raw and post-processed (``<key>_pp``): the segment F1 scores
+    that have a post-processed twin, then the registry's detection table."""
+    twins = tuple((k, name) for k, name in registry.table("paper") if k.startswith("test/f1")
+                  and registry.get(k + "_pp") is not None)
+    return twins + registry.table("detection")
 
 
 def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
@@ -82,12 +83,14 @@ def write_best(rows: list[TrialRow], out: Path, fetch=None) -> str | None:
     if not best:
         return None
     clips = any(not math.isnan(r.get("test/accuracy")) for r in best.values())  # clip classification runs
+    objective = next(iter(best.values())).objective
     extra = " test accuracy (%) |" if clips else ""
     lines = ["# Best configuration per family (Table I)", "",
-             "Chosen by the validation score the sweep optimized (F1_frm; F1 on clips for clip labels); "
+             f"Chosen by the validation score the sweep optimized ({registry.display(objective)}); "
              "test scores of that trial, in brackets their 95 % bootstrap interval over the test files (2000 "
              "resamples of the run's per-file counts; one seed: seed-to-seed spread is in scores.md).", "",
-             "| family | parameters | validation score (%) | test F1_frm (%) | test ER_frm |"
+             f"| family | parameters | validation {registry.display(objective)}"
+             f"{' (%)' if registry.is_percent(objective) else ''} | test F1_frm (%) | test ER_frm |"
              f"{extra} configuration | trial |",
              "|---|---:|---:|---:|---:|" + ("---:|" if clips else "") + "---|---:|"]
     for fam, r in best.items():
@@ -95,7 +98,8 @@ def write_best(rows: list[TrialRow], out: Path, fetch=None) -> str | None:
         config = r.config_key() or "base configuration"
         note = " ⚠ budget truncated by the clock" if r.truncated else ""
         frames = file_counts(r, fetch).get("frm")
-        lines.append(f"| {fam.upper()} | {int(r.attrs.get('n_params', 0)):,} | {fmt(r.get('val/f1_frm'), True)} | "
+        val = fmt(r.get(objective), registry.is_percent(objective))
+        lines.append(f"| {fam.upper()} | {int(r.attrs.get('n_params', 0)):,} | {val} | "
                      f"{_with_interval(r.get('test/f1_frm'), frames, 'f1', True)} | "
                      f"{_with_interval(r.get('test/er_frm'), frames, 'er', False)} |{acc} `{config}`{note} | "
                      f"{r.number} |")
@@ -103,16 +107,14 @@ def write_best(rows: list[TrialRow], out: Path, fetch=None) -> str | None:
     return "best.md"
 
 
-# test metric -> (file_counts.csv resolution tag, statistic of sedbench.stats)
-FILE_STATISTICS = {"test/f1_frm": ("frm", "f1"), "test/er_frm": ("frm", "er"), "test/f1_1sec": ("1sec", "f1"),
-                   "test/er_1sec": ("1sec", "er")}
 
 
 def _score_cell(trials: list[TrialRow], key: str, fetch) -> str:
     """mean ± std [t interval] over the trials; one trial alone: its value [bootstrap interval over files]."""
-    pct = key.startswith(("test/f1", "test/accuracy"))
-    if len(trials) == 1 and key in FILE_STATISTICS:
-        tag, statistic = FILE_STATISTICS[key]
+    pct = registry.is_percent(key)
+    metric = registry.get(key)
+    if len(trials) == 1 and metric is not None and metric.per_file:
+        tag, statistic = metric.per_file
         counts = file_counts(trials[0], fetch).get(tag)
         if counts:
             return _with_interval(trials[0].get(key), counts, statistic, pct) + " (files)"
@@ -124,7 +126,7 @@ def write_scores(rows: list[TrialRow], out: Path, fetch=None) -> str | None:
     per_family = best_groups(rows)
     if not per_family:
         return None
-    present = [(key, name) for key, name in METRICS + CLIP_METRICS
+    present = [(key, name) for key, name in registry.table("paper") + registry.table("clips")
                if any(not math.isnan(t.get(key)) for trials in per_family.values() for t in trials)]
 
     def rank(kv):  # best first: frame F1 where there is one, else clip accuracy
@@ -156,7 +158,7 @@ def _n_cell(trials: list[TrialRow]) -> str:
 def _detection_table(ranked: list[tuple[str, list[TrialRow]]]) -> list[str]:
     """The same configurations' event-based, PSDS and ROC AUC scores, raw and after the median filters tuned
     on validation (runs recorded before these scores existed are left out)."""
-    present = [(key, name) for key, name in DETECTION_METRICS
+    present = [(key, name) for key, name in _detection_columns()
                if any(not math.isnan(t.get(key + "_pp")) for _, trials in ranked for t in trials)]
     if not present:
         return []
@@ -170,7 +172,7 @@ def _detection_table(ranked: list[tuple[str, list[TrialRow]]]) -> list[str]:
              "|---|---|---:|" + "---:|" * len(present)]
     for fam, trials in ranked:
         for label, suffix in (("raw", ""), ("post-processed", "_pp")):
-            cells = [mean_std([t.get(key + suffix) for t in trials], key.startswith("test/f1")) for key, _ in present]
+            cells = [mean_std([t.get(key + suffix) for t in trials], registry.is_percent(key)) for key, _ in present]
             lines.append(f"| {fam.upper()} | {label} | {_n_cell(trials)} | " + " | ".join(cells) + " |")
     return lines
 
@@ -273,6 +275,8 @@ def write_seq_len(rows: list[TrialRow], out: Path) -> str | None:
 def write_importance(study, out: Path) -> str | None:
     import optuna
 
+    from sedbench.studies import objective_of
+
     done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     names = {k for t in done for k in t.params}
     if len(done) < 3 or len(names) < 2:
@@ -290,7 +294,8 @@ def write_importance(study, out: Path) -> str | None:
     ax.barh(keys, [imp[k] for k in keys], color="tab:blue", edgecolor="black", linewidth=0.4,
             label="fANOVA importance")
     return finish(plt, fig, ax, out / "importance.png",
-                   "importance for validation F1_frm (fraction of variance, fANOVA)", "hyperparameter",
+                   f"importance for validation {registry.display(objective_of(study)[0])} (fraction of variance, "
+                   "fANOVA)", "hyperparameter",
                    f"Hyperparameter importance ({study.study_name})", {"loc": "lower right"})
 
 
@@ -311,9 +316,7 @@ def fill_deferred_psds(rows: list[TrialRow], fetch, tracking_uri: str | None) ->
 
     store = RunStore(tracking_uri)
     for t, path in tqdm(todo, desc="PSDS of the report's runs (evaluation.psds=report)", unit="run"):
-        scores = deferred_psds(path)  # as metrics.json would name them: test/<score>, class_wise_test_<score>
-        metrics = as_mlflow_metrics({(f"class_wise_test_{k[len('class_'):]}" if isinstance(v, dict) else f"test/{k}"): v
-                                     for k, v in scores.items()})
+        metrics = as_mlflow_metrics(registry.as_record(deferred_psds(path)))  # named as the run would have
         store.log_steps(t.attrs["mlflow_run_id"], {k: {0: v} for k, v in metrics.items()}, {})
         t.metrics.update({k: v for k, v in metrics.items() if k.count("/") == 1})
     return len(todo)

@@ -55,7 +55,7 @@ class Bundle:
         import torch
 
         from sedbench.errors import DataError
-        from sedbench.models.crnn import build_model
+        from sedbench.models.families import build_model
 
         try:
             d = torch.load(Path(path), map_location="cpu", weights_only=True)

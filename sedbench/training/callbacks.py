@@ -119,8 +119,8 @@ class EpochLines(pl.Callback):
     Lightning's progress bars, for output that is not a terminal (a log file, a pipe): bars there are walls of
     carriage-return fragments."""
 
-    def __init__(self, monitor: str, stream=None):
-        self.monitor, self.stream, self.best = monitor, stream, float("-inf")
+    def __init__(self, monitor: str, stream=None, sign: int = 1):
+        self.monitor, self.stream, self.sign, self.best = monitor, stream, sign, None  # sign -1: smaller is better
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         import sys
@@ -128,9 +128,9 @@ class EpochLines(pl.Callback):
         m = trainer.callback_metrics
         value, loss = m.get(self.monitor), m.get("train/loss")
         shown = "-" if value is None else f"{float(value):.3f}"
-        if value is not None:
-            self.best = max(self.best, float(value))
-        best = f"{self.best:.3f}" if self.best > float("-inf") else "-"
+        if value is not None and (self.best is None or self.sign * (float(value) - self.best) > 0):
+            self.best = float(value)
+        best = f"{self.best:.3f}" if self.best is not None else "-"
         loss = "-" if loss is None else f"{float(loss):.4f}"
         print(f"epoch {trainer.current_epoch:>4}  step {trainer.global_step:>6}  train loss {loss}  "
               f"{self.monitor} {shown}  best {best}", file=self.stream or sys.stderr, flush=True)
@@ -141,17 +141,19 @@ PLATEAU_GAIN = 0.01
 
 
 def convergence(points: list[tuple[int, float]], budget_steps: int | None, stopped_early: bool,
-                truncated: bool = False) -> dict:
+                truncated: bool = False, sign: int = 1) -> dict:
     """Whether a run converged, by one rule written down once:
 
     * ``early_stop``: early stopping ended it (its patience ran out) before its step or epoch budget;
     * ``plateau``: it used its whole budget, and its best validation score over the last quarter of the budget
-      (in optimizer steps) is less than :data:`PLATEAU_GAIN` (1 point of F1) above its best before that quarter;
+      (in optimizer steps) is less than :data:`PLATEAU_GAIN` (1 point of F1) better than its best before that
+      quarter (``sign`` -1: a smaller score is better, an error rate);
     * ``improving``: it used its whole budget and was still gaining (the budget limited it);
     * ``truncated``: the wall-clock guard ended it (never counted as converged).
 
     ``budget_steps``: the steps the run was allowed (``trainer.max_steps``, or the steps it took when an epoch
     budget ended it). Returns ``converged`` (bool), ``convergence`` (the reason) and ``val_gain_last_quarter``."""
+    points = [(s, sign * v) for s, v in points]  # larger is better from here on
     best_total = max((v for _, v in points), default=float("nan"))
     cut = 0.75 * (budget_steps or max((s for s, _ in points), default=0))
     before = [v for s, v in points if s <= cut]

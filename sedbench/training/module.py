@@ -20,10 +20,10 @@ from torch.nn import functional as F
 class SEDModule(pl.LightningModule):
     def __init__(self, net: nn.Module, weak: bool = False, weight_decay: float = 0.0,
                  validate: Callable[[np.ndarray], dict] | None = None, lr_plateau: dict | None = None,
-                 monitor: str = "val/f1_frm"):
+                 monitor: str = "val/f1_frm", mode: str = "max"):
         super().__init__()
         self.net, self.weak, self.weight_decay, self.validate = net, weak, weight_decay, validate
-        self.lr_plateau, self.monitor = lr_plateau, monitor
+        self.lr_plateau, self.monitor, self.mode = lr_plateau, monitor, mode  # mode: the monitored score's direction
         self._outputs: list[np.ndarray] = []
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -59,10 +59,12 @@ class SEDModule(pl.LightningModule):
         outputs, self._outputs = self._outputs, []
         if self.validate is None or not outputs:
             return
+        from sedbench.metrics.registry import metrics
+
         scores = self.validate(np.concatenate(outputs))
-        for key in ("f1_frm", "er_frm", "f1_clip", "eer"):
-            if key in scores:
-                self.log(f"val/{key}", scores[key], prog_bar=key.startswith("f1"))
+        for m in metrics(validation=True):  # what validation logs, hence what optimized_metric may name
+            if m.name in scores:
+                self.log(f"val/{m.name}", scores[m.name], prog_bar=f"val/{m.name}" == self.monitor)
 
     def predict_step(self, batch: dict, _: int) -> np.ndarray:
         """Event probabilities of a batch: ``(B, T, K)``, or ``(B, K)`` for clip-level models."""
@@ -76,7 +78,7 @@ class SEDModule(pl.LightningModule):
         # trainer.lr_plateau (a deviation from the paper): the learning rate times `factor` after `patience`
         # validations without a better monitored score, as Keras' ReduceLROnPlateau
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=float(self.lr_plateau.get("factor", 0.5)),
+            optimizer, mode=self.mode, factor=float(self.lr_plateau.get("factor", 0.5)),
             patience=int(self.lr_plateau.get("patience", 5)), min_lr=float(self.lr_plateau.get("min_lr", 1e-5)))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": plateau, "monitor": self.monitor, "interval": "epoch", "frequency": 1}}

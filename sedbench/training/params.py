@@ -21,7 +21,7 @@ def count_parameters_of(cfg: DictConfig, default_classes: int | None = None) -> 
 def _count(cfg: DictConfig, default_classes: int | None = None) -> tuple[int, int, int]:
     from sedbench.data.features import params_from_config
     from sedbench.errors import SedbenchError
-    from sedbench.models.crnn import build_model, count_parameters
+    from sedbench.models.families import build_model, count_parameters
 
     feats, _ = params_from_config(cfg.features)
     n_classes, sr = cfg.get("n_classes"), 44100
@@ -36,10 +36,5 @@ def _count(cfg: DictConfig, default_classes: int | None = None) -> tuple[int, in
             n_classes = n_classes or default_classes
         else:
             n_classes, sr = n_classes or len(ds.classes), ds.sample_rate
-    if cfg.model.get("arch") == "gmm":
-        from sedbench.models.gmm import GMMDetector
-
-        n = GMMDetector(range(int(n_classes)), cfg.model.n_components).n_parameters(feats.n_features(sr))
-    else:
-        n = count_parameters(build_model(cfg.model, feats.n_features(sr), int(n_classes)))
+    n = count_parameters(build_model(cfg.model, feats.n_features(sr), int(n_classes)), feats.n_features(sr))
     return n, int(n_classes), feats.n_features(sr)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sedbench.metrics import registry
+from sedbench.metrics.registry import SplitOutputs
 from sedbench.metrics.segment import score_activity
 
 
@@ -42,9 +44,13 @@ class SplitScorer:
         return self.sets[split].stitch(list(outputs))
 
     def __call__(self, split: str, outputs: np.ndarray, resolutions: Sequence[float] = ()) -> dict:
-        """F1/ER on frames and at each extra resolution (strong), or clip F1, EER and accuracy (weak)."""
+        """F1/ER on frames and at each extra resolution (strong), or clip F1, EER and accuracy (weak); and every
+        metric of :mod:`sedbench.metrics.registry` that brings its own function."""
         if self.weak:
-            return self._score_clips(self.sets[split].per_clip(outputs), self.clip_targets[split])
+            probs = self.sets[split].per_clip(outputs)
+            scores = self._score_clips(probs, self.clip_targets[split])
+            outputs = SplitOutputs(self.clip_targets[split], probs, self.classes, self.hop, self.threshold)
+            return {**scores, **registry.compute(outputs, weak=True)}
         return self.score_files(split, self.files(split, outputs), resolutions)
 
     def detection(self, test_outputs: np.ndarray, val_outputs: np.ndarray | None, psds: bool = True) -> dict:
@@ -56,7 +62,11 @@ class SplitScorer:
                                  val_outputs is not None)
 
     def score_files(self, split: str, files: list[np.ndarray], resolutions: Sequence[float] = ()) -> dict:
-        return score_activity(self.references[split], files, self.classes, self.hop, self.threshold, resolutions)
+        """Per-file probabilities scored against the split's reference events: sed_eval's segment scores and the
+        registry's own-function metrics."""
+        scores = score_activity(self.references[split], files, self.classes, self.hop, self.threshold, resolutions)
+        outputs = SplitOutputs(self.references[split], files, self.classes, self.hop, self.threshold)
+        return {**scores, **registry.compute(outputs, weak=False)}
 
     def _score_clips(self, probs: np.ndarray, targets: np.ndarray) -> dict:
         from sedbench.metrics.tagging import accuracy, mean_eer
@@ -66,7 +76,7 @@ class SplitScorer:
         eer, per_class = mean_eer(targets, probs)
         return {"f1_clip": float(2 * tp / max(1, 2 * tp + fp + fn)), "eer": float(np.nan_to_num(eer, nan=1.0)),
                 "accuracy": accuracy(targets, probs),
-                "class_wise": {c: float(e) for c, e in zip(self.classes, per_class, strict=True)}}
+                "class_eer": {c: float(e) for c, e in zip(self.classes, per_class, strict=True)}}
 
 
 def detection_metrics(val_refs: Sequence, val_probs: Sequence[np.ndarray], test_refs: Sequence,
@@ -105,7 +115,7 @@ def detection_metrics(val_refs: Sequence, val_probs: Sequence[np.ndarray], test_
     chosen, _ = tune_median_filter(val_refs, val_probs, classes, hop, threshold)
     filtered = [median_filter(p, [median_frames(chosen[c], hop) for c in classes]) for p in test_probs]
     segment = score_activity(test_refs, filtered, classes, hop, threshold, (1.0,))
-    out.update({f"{k}_pp": segment[k] for k in ("f1_frm", "er_frm", "f1_1sec", "er_1sec")})
+    out.update({f"{m.name}_pp": segment[m.name] for m in registry.postprocessed() if m.name in segment})
     out.update(scores(filtered, "_pp"))
     out["median_filter_s"] = chosen
     return out

@@ -12,28 +12,19 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sedbench import tracking
+from sedbench.metrics import registry
 
 tracking.register_resolver()  # also in launcher processes, which compose nothing themselves
 
 
 def run_name(cfg: DictConfig) -> str:
-    """A name derived from the hyperparameters, so a re-run of a cell lands under the same name."""
-    m = cfg.model
-    if m.get("arch", "crnn") != "crnn":
-        knobs = "-".join(f"{k}{'.'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
-                         for k, v in OmegaConf.to_container(m, resolve=True).items()
-                         if k not in ("name", "family", "arch", "dropout", "class_summary", "hop_seconds",
-                                      "frame_seconds", "blocks", "weight_decay"))
-        return f"{m.name}-{knobs}-seq{cfg.data.seq_len}-{_data_tag(cfg)}-seed{cfg.seed}"
-    pool = ".".join(str(p) for p in m.pool) or "none"
-    kernel = "x".join(str(k) for k in m.kernel)
-    init = "".join(f"-{tag}{m.get(key)}" for key, tag, default in (("output_bias", "bias", "zero"),
-                                                                     ("rnn_init", "rinit", "he"),
-                                                                     ("output_dropout", "outdrop", True))
-                   if m.get(key, default) != default)  # the recipe's deviations, when not the default
+    """A name derived from the hyperparameters, so a re-run of a cell lands under the same name: the model's
+    part comes from its architecture (sedbench.models.families)."""
+    from sedbench.models.families import name_part
+
     batch = f"-bf{cfg.data.batch_frames}" if cfg.data.get("batch_frames") else ""
-    return (f"{m.name}-maps{m.maps}-pool{pool}-rnn{m.rnn_layers}{m.cell if m.rnn_layers else ''}"
-            f"-fnn{m.fnn_layers}-k{kernel}{init}-seq{cfg.data.seq_len}{batch}-{_data_tag(cfg)}-seed{cfg.seed}")
+    return (f"{cfg.model.name}-{name_part(OmegaConf.to_container(cfg.model, resolve=True))}-seq{cfg.data.seq_len}"
+            f"{batch}-{_data_tag(cfg)}-seed{cfg.seed}")
 
 
 def _data_tag(cfg: DictConfig) -> str:
@@ -90,17 +81,15 @@ def train(cfg: DictConfig) -> float:
 def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     import functools
 
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
     from sedbench.data.datamodule import build_datamodule
-    from sedbench.models.crnn import build_model, count_parameters
-    from sedbench.training.callbacks import TrialClock, ValidationCurve, WarmupEarlyStopping, convergence
+    from sedbench.models.families import FRAMES, arch_of, build_model, count_parameters
+    from sedbench.training.callbacks import TrialClock, convergence
     from sedbench.training.module import SEDModule
     from sedbench.training.scoring import SplitScorer, psds_mode
 
     psds = psds_mode((cfg.get("evaluation") or {}).get("psds", True))  # a bad value fails before any training
-    if cfg.model.get("arch") == "gmm":
-        return _train_gmm(cfg, run_dir, logger, psds)
+    if arch_of(cfg.model).trains == FRAMES:  # fit/predict on whole files' frames, no Lightning (the GMM)
+        return _train_frames(cfg, run_dir, logger, psds)
     dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed)
     dm.setup("fit")
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
@@ -109,10 +98,11 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     n_params = count_parameters(net)
     logger.log_hyperparams({"n_params": n_params})
     scorer = SplitScorer.for_datamodule(dm, cfg.threshold)
-    monitor = "val/f1_clip" if dm.ds.weak else cfg.optimized_metric
+    objective = registry.objective(cfg.optimized_metric, weak=dm.ds.weak)  # refused here if the labels cannot
+    monitor, mode = f"val/{objective.name}", objective.mode
     plateau = cfg.trainer.get("lr_plateau")
     module = SEDModule(net, weak=dm.ds.weak, weight_decay=float(cfg.model.get("weight_decay", 0.0)),
-                       validate=functools.partial(scorer, "validation"), monitor=monitor,
+                       validate=functools.partial(scorer, "validation"), monitor=monitor, mode=mode,
                        lr_plateau=OmegaConf.to_container(plateau) if plateau else None)
 
     callbacks = []
@@ -121,13 +111,10 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
         from sedbench.training.callbacks import OptunaPruning
 
         callbacks.append(OptunaPruning(trial.study, trial.storage, int(trial.number), cfg.sweep.pruner, monitor))
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
-                                 save_top_k=1, save_last=False)
-    stopper = WarmupEarlyStopping(cfg.trainer.get("warmup_epochs"), monitor=monitor, mode="max",
-                                  patience=cfg.trainer.patience)
+    checkpoint, stopper, curve = watchers(cfg.trainer, objective, run_dir)
     clock = TrialClock()  # first: a checkpoint written at a validation's end is not validation time
-    curve = ValidationCurve(monitor)
-    trainer = make_trainer(cfg.trainer, [clock, curve, checkpoint, stopper, *callbacks], logger, run_dir, monitor)
+    trainer = make_trainer(cfg.trainer, [clock, curve, checkpoint, stopper, *callbacks], logger, run_dir, monitor,
+                           objective.sign)
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     fit_seconds = time.perf_counter() - t0
@@ -148,12 +135,12 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
         test["detection_seconds"] = round(time.perf_counter() - t0, 3)
         timing["detection"] = test["detection_seconds"]
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
-    metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, dm.ds.weak, n_params, fit_seconds,
+    metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, n_params, fit_seconds,
                           trainer.current_epoch, dm.params.hop_seconds)
     metrics.update(budget=budget, steps=trainer.global_step)
     max_steps = cfg.trainer.get("max_steps") or 0
     metrics.update(convergence(curve.points, max_steps if max_steps > 0 else trainer.global_step,
-                               stopped_early=stopped_early, truncated=budget == "truncated"))
+                               stopped_early=stopped_early, truncated=budget == "truncated", sign=objective.sign))
     metrics["val_curve"] = [list(p) for p in curve.points]
     t_record = time.perf_counter()
     if "file_counts" in test:
@@ -171,6 +158,22 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     return best
 
 
+def watchers(trainer_cfg: DictConfig, objective, run_dir: Path) -> tuple:
+    """What watches the objective (a :class:`sedbench.metrics.registry.Metric`, ``val/<name>``) after every
+    validation, each in its direction: the best checkpoint, early stopping (after ``trainer.warmup_epochs``) and
+    the validation curve."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from sedbench.training.callbacks import ValidationCurve, WarmupEarlyStopping
+
+    monitor = f"val/{objective.name}"
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
+                                 mode=objective.mode, save_top_k=1, save_last=False)
+    stopper = WarmupEarlyStopping(trainer_cfg.get("warmup_epochs"), monitor=monitor, mode=objective.mode,
+                                  patience=trainer_cfg.patience)
+    return checkpoint, stopper, ValidationCurve(monitor)
+
+
 def trial_timing(parts: dict, wall: float) -> dict:
     """A run's wall time by part, as ``time/<part>`` seconds (``sedbench.training.callbacks.TrialClock``):
     ``startup`` (data set-up, model, MLflow run; a process's first run also imports torch and Lightning here), the fit's
@@ -184,9 +187,10 @@ def trial_timing(parts: dict, wall: float) -> dict:
     return out
 
 
-def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path, monitor: str = "val/f1_frm"):
+def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path, monitor: str = "val/f1_frm", sign: int = 1):
     """The Lightning Trainer of a ``trainer`` config (validation always covers every file). On a terminal,
-    Lightning's progress bar; elsewhere (a trial's log file, a pipe), one line per epoch."""
+    Lightning's progress bar; elsewhere (a trial's log file, a pipe), one line per epoch (``sign``: -1 when a
+    smaller ``monitor`` is better)."""
     import sys
 
     import pytorch_lightning as pl
@@ -194,7 +198,7 @@ def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path, monitor:
     from sedbench.training.callbacks import EpochLines
 
     bar = sys.stderr.isatty()
-    callbacks = callbacks if bar else [*callbacks, EpochLines(monitor)]
+    callbacks = callbacks if bar else [*callbacks, EpochLines(monitor, sign=sign)]
     return pl.Trainer(enable_progress_bar=bar, accelerator=t.accelerator, devices=t.devices, precision=t.precision,
                       max_epochs=t.max_epochs, max_steps=t.get("max_steps") or -1,
                       max_time=t.max_time,
@@ -272,48 +276,50 @@ def log_model(logger, cfg: DictConfig, dm, net, test_files, run_dir: Path) -> No
         tracking.log_artifact(logger, run_dir / ACTIVITY_PATH)
 
 
-def _train_gmm(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
-    """The GMM baseline: EM on the training frames, scored like the networks, recorded alike (no Lightning)."""
+def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
+    """A frames model (sedbench.models.families, e.g. the GMM baseline): ``fit`` on the training files' frames,
+    ``predict`` on each validation and test file, scored like the networks and recorded alike (no Lightning)."""
     from sedbench.data.datamodule import split_features
     from sedbench.data.features import FeatureCache, params_from_config
     from sedbench.data.layouts import dataset_from_config
     from sedbench.errors import ConfigError
-    from sedbench.metrics.segment import score_activity
-    from sedbench.models.crnn import model_kwargs
-    from sedbench.models.gmm import GMMDetector
-    from sedbench.training.scoring import detection_metrics
+    from sedbench.models.families import build_model, count_parameters
+    from sedbench.training.scoring import SplitScorer, detection_metrics
 
-    kwargs = model_kwargs(cfg.model)  # every key known
     ds = dataset_from_config(cfg.data)
     if ds.weak:
-        raise ConfigError(f"model=gmm needs frame-level (strong) labels; {ds.name} has clip labels. Fix: a strongly "
-                          "labelled dataset (synth, tut_sed_*, urban_sed, desed, folder)")
+        raise ConfigError(f"model={cfg.model.name} needs frame-level (strong) labels; {ds.name} has clip labels. Fix: "
+                          "a strongly labelled dataset (synth, tut_sed_*, urban_sed, desed, folder)")
     params, cache_dir = params_from_config(cfg.features)
     cache = FeatureCache(cache_dir)
-    gmm = GMMDetector(ds.classes, hop_seconds=params.hop_seconds, seed=cfg.seed, **kwargs)
-    n_params = gmm.n_parameters(params.n_features(ds.sample_rate))
+    n_features = params.n_features(ds.sample_rate)
+    model = build_model(cfg.model, n_features, len(ds.classes), classes=list(ds.classes),
+                        hop_seconds=params.hop_seconds, seed=cfg.seed)
+    n_params = count_parameters(model, n_features)
     logger.log_hyperparams({"n_params": n_params})
     train_features = split_features(ds, "train", params, cache)
     t0 = time.perf_counter()
-    gmm.fit(*train_features)
+    model.fit(*train_features)
     fit_seconds = time.perf_counter() - t0
+    objective = registry.objective(cfg.optimized_metric, weak=False)
+    refs = {split: [r.events for r in ds.recordings(split)] for split in ("validation", "test")}
+    scorer = SplitScorer({}, ds.classes, params.hop_seconds, cfg.threshold, references=refs)
     scores, probs = {}, {}
     for split in ("validation", "test"):
         feats, _ = split_features(ds, split, params, cache)
-        probs[split] = [gmm.predict(f) for f in feats]
-        scores[split] = score_activity([r.events for r in ds.recordings(split)], probs[split], ds.classes,
-                                       params.hop_seconds, cfg.threshold, (1.0,) if split == "test" else ())
+        probs[split] = [model.predict(f) for f in feats]
+        scores[split] = scorer.score_files(split, probs[split], (1.0,) if split == "test" else ())
     t0 = time.perf_counter()
     ev = cfg.get("evaluation") or {}
-    refs = {split: [r.events for r in ds.recordings(split)] for split in probs}
     scores["test"].update(detection_metrics(refs["validation"], probs["validation"], refs["test"], probs["test"],
                                             ds.classes, params.hop_seconds, cfg.threshold,
                                             psds == "every", ev.get("postprocess", True)))
     scores["test"]["detection_seconds"] = round(time.perf_counter() - t0, 3)
-    val = scores["validation"]["f1_frm"]
-    logger.log_metrics({"val/f1_frm": val, "val/er_frm": scores["validation"]["er_frm"]}, step=0)
-    metrics = run_metrics(cfg, logger.run_id, {"val/f1_frm": val}, scores["test"], False, n_params, fit_seconds, 0,
-                          params.hop_seconds)
+    val = scores["validation"][objective.name]
+    logger.log_metrics({f"val/{m.name}": scores["validation"][m.name] for m in registry.metrics(validation=True)
+                        if m.name in scores["validation"]}, step=0)
+    metrics = run_metrics(cfg, logger.run_id, {f"val/{objective.name}": val}, scores["test"], n_params, fit_seconds,
+                          0, params.hop_seconds)
     metrics["budget"] = "complete"  # EM to convergence (max_iter), no clock
     tracking.record(logger, cfg, metrics, run_dir)
     _log_file_counts(logger, run_dir, ds, scores["test"])
@@ -325,27 +331,13 @@ def _train_gmm(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
     return val
 
 
-def run_metrics(cfg: DictConfig, run_id: str, validation: dict, test: dict, weak: bool, n_params: int,
+def run_metrics(cfg: DictConfig, run_id: str, validation: dict, test: dict, n_params: int,
                 fit_seconds: float, epochs: int, hop_seconds: float) -> dict:
     """What a finished run records (metrics.json, MLflow, the sweep's trial attributes); ``hop_seconds``, the
     features' frame hop, turns frame counts (sequence lengths) into seconds in the reports."""
-    return {**validation, **scores_as_metrics(test, weak), "n_params": n_params, "fit_seconds": round(fit_seconds, 2),
-            "epochs": epochs, "family": cfg.model.family, "run_name": run_name(cfg), "mlflow_run_id": run_id,
-            "hop_seconds": hop_seconds}
-
-
-def scores_as_metrics(test: dict, weak: bool) -> dict:
-    """Test scores as metrics.json keys: overall figures as ``test/<name>``, class-wise dicts by name."""
-    out = {f"test/{k}": v for k, v in test.items() if not isinstance(v, dict) and k not in RUN_FIGURES}
-    out.update({k: test[k] for k in RUN_FIGURES if k in test})
-    if weak:
-        out["class_wise_test_eer"] = test["class_wise"]
-    else:
-        out.update(class_wise_test_f1=test["class_wise"], class_wise_test_precision=test["class_precision"],
-                   class_wise_test_recall=test["class_recall"])
-        out.update({f"class_wise_test_{k[len('class_'):]}": v for k, v in test.items()
-                    if k.startswith("class_") and k not in ("class_wise", "class_precision", "class_recall")})
-    return out
+    return {**validation, **registry.as_record(test, RUN_FIGURES), "n_params": n_params,
+            "fit_seconds": round(fit_seconds, 2), "epochs": epochs, "family": cfg.model.family,
+            "run_name": run_name(cfg), "mlflow_run_id": run_id, "hop_seconds": hop_seconds}
 
 
 # figures of a test evaluation that are not scores: the tuned median filter lengths, the seconds it all took
@@ -353,9 +345,8 @@ RUN_FIGURES = ("median_filter_s", "detection_seconds")
 
 
 def summary(cfg: DictConfig, metrics: dict, run_dir: Path, logger) -> str:
-    keys = [k for k in ("val/f1_frm", "val/f1_clip", "test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec",
-                        "test/f1_event", "test/f1_event_pp", "test/psds1", "test/psds2", "test/f1_clip", "test/eer",
-                        "test/accuracy") if k in metrics]
+    keys = [k for k in metrics if k.startswith("val/")]  # the objective
+    keys += [f"test/{m.name}" for m in registry.metrics(summary=True) if f"test/{m.name}" in metrics]
     lines = [f"\n{run_name(cfg)}  ({metrics['n_params']:,} parameters, {metrics['epochs']} epochs, "
              f"{metrics['fit_seconds']:.0f} s fit)"]
     width = max(len(k) for k in keys) + 2 if keys else 0

@@ -17,8 +17,6 @@ from pathlib import Path
 from sedbench.errors import SedbenchError
 from sedbench.training.artifacts import BUNDLE_PATH, PITCH_SHIFT_COUNTS_PATH, Bundle, shift_tag, write_file_counts
 
-METRICS = ("f1_frm", "er_frm", "f1_1sec", "er_1sec")
-
 
 def parse_shifts(text: str | None) -> list[int]:
     """``"-2,-1,1,2"`` -> ``[-2, -1, 1, 2]`` (quarter tones); 0 is always scored as the reference."""
@@ -54,7 +52,7 @@ def data_config(stored: dict, overrides: Sequence[str]) -> dict:
     cfg = OmegaConf.create({"data": stored})
     groups = [o for o in overrides if o.startswith("data=")]
     if groups:
-        from sedbench.launch import compose
+        from sedbench.commands.launch import compose
 
         cfg = compose(groups)
     for o in overrides:
@@ -71,6 +69,8 @@ def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir
 
     from sedbench.data.features import FeatureCache
     from sedbench.data.layouts import dataset_from_config
+    from sedbench.metrics import registry
+    from sedbench.metrics.registry import SplitOutputs
     from sedbench.metrics.segment import score_activity
 
     ds = dataset_from_config(data, strict=False)  # a stored config may hold keys of an older sedbench
@@ -93,6 +93,8 @@ def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir
                 probs.append(bundle.predict(cache.get(rec.audio, ds.sample_rate, bundle.features, pitch_shift=q)))
                 bar.update(1)
             results[q] = score_activity(refs, probs, bundle.classes, bundle.features.hop_seconds, bundle.threshold)
+            results[q].update(registry.compute(SplitOutputs(refs, probs, bundle.classes, bundle.features.hop_seconds,
+                                                            bundle.threshold), weak=False))
             results[q]["files"] = [rec.name for rec in recs]
     return results
 
@@ -100,6 +102,7 @@ def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir
 def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], overrides: Sequence[str] = (),
                  progress: bool = True) -> dict[int, dict]:
     """Evaluate a recorded run and log ``pitch_shift/<metric>`` (step = quarter tones) to the same run."""
+    from sedbench.metrics import registry
     from sedbench.tracking import RunStore
 
     store = RunStore(tracking_uri)
@@ -107,7 +110,8 @@ def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], override
         bundle = download_bundle(store, run_id, Path(tmp))
     data = data_config(bundle.data_cfg, overrides)
     results = evaluate_bundle(bundle, data, shifts, progress=progress)
-    series = {f"pitch_shift/{key}": {q: r[key] for q, r in results.items()} for key in METRICS}
+    series = {f"pitch_shift/{m.name}": {q: r[m.name] for q, r in results.items()}  # the paper's table's scores
+              for m in registry.metrics(section="paper") if m.name in results[0]}
     series["pitch_shift/delta_f1_frm"] = {q: r["f1_frm"] - results[0]["f1_frm"] for q, r in results.items()}
     store.log_steps(run_id, series, {"pitch_shift_data": data["name"]})
     counts = {shift_tag(tag, q): rows for q, r in results.items() for tag, rows in r["file_counts"].items()}

@@ -120,9 +120,15 @@ def _signal_group(pgid: int, sig: int) -> None:
 # MLflow's runs page reads a view (search, sort, columns) from an experiment tag with this prefix when its address
 # carries ?viewStateShareKey=KEY (what its "Share" button writes): sedbench writes one per sweep
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
-VIEW_METRICS = ("n_params", "test/f1_frm", "test/er_frm", "val/f1_frm_best", "test/f1_1sec", "test/er_1sec",
-                "test/f1_event", "test/er_event", "test/psds1", "test/psds2", "test/f1_event_pp", "test/psds1_pp",
-                "test/psds2_pp", "test/accuracy", "test/eer")
+
+
+def view_metrics() -> list[str]:
+    """The runs table's metric columns: the parameter count, each default objective's best validation value, and
+    the scores the metric registry shows in a run's summary."""
+    from sedbench.metrics.registry import metrics, objective
+
+    return ["n_params", *dict.fromkeys(f"val/{objective('auto', weak).name}_best" for weak in (False, True)),
+            *[f"test/{m.name}" for m in metrics(summary=True)]]
 NOT_GRID = ("trial.", "tracking.", "sweep.", "data.root", "features.cache_dir", "n_params")  # params that vary by run
 
 
@@ -171,7 +177,7 @@ def sweep_view(tracking_uri: str, sweep: str | None = None, experiment: str = "s
     keys = sorted({k for r in trials for k in r.data.params})
     varying = [k for k in keys if not k.startswith(NOT_GRID)
                and len({r.data.params.get(k) for r in trials}) > 1]
-    metrics = [m for m in VIEW_METRICS if any(m in r.data.metrics for r in trials)]
+    metrics = [m for m in view_metrics() if any(m in r.data.metrics for r in trials)]
     # the scores first (visible beside the run name on a laptop screen), then the family and what the grid varied
     columns = [*[column("metrics", m) for m in metrics], column("tags", "family"),
                *[column("params", k) for k in varying]]

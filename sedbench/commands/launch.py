@@ -19,7 +19,7 @@ def conf_dir() -> Path:
     """The Hydra config folder: $SEDBENCH_CONF or the repository's conf/."""
     import os
 
-    return Path(os.environ.get("SEDBENCH_CONF") or Path(__file__).resolve().parents[1] / "conf")
+    return Path(os.environ.get("SEDBENCH_CONF") or Path(__file__).resolve().parents[2] / "conf")
 
 
 def run_hydra(task: str, overrides: list[str]) -> int:
@@ -64,7 +64,19 @@ def run_hydra(task: str, overrides: list[str]) -> int:
         return int(exc.code or 0)
     finally:
         sys.argv = saved
+        _forget_hydra()
     return 0
+
+
+def _forget_hydra() -> None:
+    """Hydra keeps the last run's config in process-wide singletons: cleared, so that a later run or sweep in the
+    same process (a notebook, a test, ``sedbench.bench``) composes afresh and ``train(cfg)`` called directly does
+    not take that run's output folder for its own."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None
 
 
 def compose(overrides=(), hydra: bool = False, folder: Path | None = None):
@@ -115,7 +127,7 @@ def unknown_override(exc: Exception, overrides: list[str], folder: Path) -> None
         model = dict(compose(rest, folder=folder).model)
     except Exception:  # the other overrides fail too: Hydra reports them
         return
-    from sedbench.models.crnn import model_config
+    from sedbench.models.families import model_config
 
     model[key.split(".", 1)[1]] = None
     model_config(model)  # raises ConfigError: "model.poool is not a setting of model.arch=crnn ... Fix: ..."

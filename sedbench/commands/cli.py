@@ -31,7 +31,7 @@ def _add_mixture_args(p: argparse.ArgumentParser, minutes_train: float) -> None:
 
 def feature_kinds() -> list[str]:
     """The feature configs of conf/features (``data features --kind``)."""
-    from sedbench.launch import conf_dir
+    from sedbench.commands.launch import conf_dir
 
     return sorted(p.stem for p in (conf_dir() / "features").glob("*.yaml"))
 
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--label", default="event",
                        help="class name for lists without labels ('onset offset' lines; default 'event')")
     score.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    from sedbench import compare, status
+    from sedbench.commands import compare, status
 
     for module in (compare, status):  # subcommands that register themselves (parser and handler)
         module.add_parser(sub)
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in ("train", "params", "sweep") and not {"-h", "--help"} & set(argv[1:2]):
-        from sedbench.launch import run_hydra
+        from sedbench.commands.launch import run_hydra
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
         try:
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(["data", "--help"])
     try:
         if args.command == "data":
-            from sedbench.data.commands import COMMANDS as DATA
+            from sedbench.commands.data import COMMANDS as DATA
 
             return DATA[args.data_command](args) or 0
         return (getattr(args, "handler", None) or COMMANDS[args.command])(args) or 0
@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_score(args) -> None:
+    from sedbench.commands.score import as_json, as_text, intervals, score_event_files, score_probabilities
     from sedbench.errors import SedbenchError
-    from sedbench.metrics.files import as_json, as_text, intervals, score_event_files, score_probabilities
 
     if args.estimated is None and args.scores is None:
         raise SedbenchError("nothing to score. Fix: give the system's event list after the reference, or --scores DIR")
@@ -222,8 +222,8 @@ def cmd_score(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    from sedbench.commands.evaluate import evaluate, parse_shifts
     from sedbench.tracking import tracking_uri
-    from sedbench.training.evaluate import evaluate, parse_shifts
 
     evaluate(args.run_ids, parse_shifts(args.pitch_shift), tracking_uri(args.tracking), args.sweep, args.storage)
 
@@ -238,7 +238,7 @@ def cmd_report(args) -> None:
 
 
 def cmd_dashboard(args) -> int:
-    from sedbench.dashboard import serve
+    from sedbench.commands.dashboard import serve
     from sedbench.tracking import tracking_uri
 
     return serve(tracking_uri(args.tracking), args.port, args.artifacts, args.storage if args.optuna else None,

@@ -102,10 +102,13 @@ def sweep_status(storage, name: str, now: float | None = None) -> dict:
 
         return short_cell(cell_from_key(t.user_attrs["cell"])) if t.user_attrs.get("cell") else ""
 
+    from sedbench.studies import objective_of
+
+    objective, sign = objective_of(study)
     best: dict[str, object] = {}
     for t in by_state.get("COMPLETE", []):
         fam = str(t.user_attrs.get("family", "?"))
-        if fam not in best or t.value > best[fam].value:
+        if fam not in best or sign * (t.value - best[fam].value) > 0:
             best[fam] = t
     finished = [t for t in done if t.datetime_complete is not None]
     rate = eta = None
@@ -124,7 +127,7 @@ def sweep_status(storage, name: str, now: float | None = None) -> dict:
                         for t in by_state.get("RUNNING", [])],
             "waiting": len(by_state.get("WAITING", [])),
             "best": {fam: (t.number, cell(t), t.value, t.user_attrs.get("test/f1_frm")) for fam, t in best.items()},
-            "rate_per_hour": rate, "eta_seconds": eta}
+            "objective": objective, "rate_per_hour": rate, "eta_seconds": eta}
 
 
 def _duration(seconds: float | None) -> str:
@@ -143,8 +146,13 @@ def status_text(storage, name: str) -> str:
              f"  throughput {s['rate_per_hour']:.1f} trials/hour; time left about {_duration(s['eta_seconds'])}"
              if s["rate_per_hour"] else "  throughput: no finished trial yet"]
     if s["best"]:
-        lines.append("  best so far per family (validation F1_frm, test F1_frm):")
-        for fam, (number, cell, val, test) in sorted(s["best"].items(), key=lambda kv: -kv[1][2]):
+        from sedbench.metrics.registry import get
+
+        objective = get(s["objective"])
+        shown = f"validation {objective.display}" if objective else s["objective"]
+        lines.append(f"  best so far per family ({shown}, test F1_frm):")
+        sign = objective.sign if objective else 1
+        for fam, (number, cell, val, test) in sorted(s["best"].items(), key=lambda kv: -sign * kv[1][2]):
             test = f"{test:.3f}" if isinstance(test, (int, float)) else "-"
             lines.append(f"    {fam:<8} {val:.3f}  {test}  trial {number}: {cell}")
     for number, cell, seconds, where in s["running"]:

@@ -1,5 +1,5 @@
 """``sedbench data ...``: generate, mix, inspect, prepare and featurize datasets (arguments parsed by
-:mod:`sedbench.cli`)."""
+:mod:`sedbench.commands.cli`)."""
 
 from __future__ import annotations
 
@@ -63,9 +63,9 @@ def features(args) -> None:
 
 def _featurize(ds, kind: str, cache: Path | None) -> None:
     """Features as conf/features/KIND.yaml sets them (the cache folder: --cache, else the config's)."""
+    from sedbench.commands.launch import compose
     from sedbench.data.datamodule import featurize
     from sedbench.data.features import params_from_config
-    from sedbench.launch import compose
 
     params, cache_dir = params_from_config(compose([f"features={kind}"]).features)
     print(featurize(ds, params, cache or cache_dir))
