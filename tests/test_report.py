@@ -7,9 +7,42 @@ from helpers import run_app
 from PIL import Image
 
 from sedbench.commands.cli import main
+from sedbench.report.common import figure, finish
+from sedbench.report.html import Point, Series, svg_plot
+from sedbench.report.items import Figure
 
 
-def test_report_of_a_sweep_in_progress(tmp_path, capsys):
+class ToyFigure(Figure):
+    """A figure added to the report by one class: its data, PNG, SVG and Markdown."""
+
+    file, title = "toy_maps.png", "trials per map count (a toy figure)"
+
+    def data(self, ctx):
+        counts = {}
+        for r in ctx.rows:
+            if r.state == "COMPLETE":
+                counts[r.params["model.maps"]] = counts.get(r.params["model.maps"], 0) + 1
+        return [{"maps": k, "trials": v} for k, v in sorted(counts.items())]
+
+    def png(self, ctx, records, path):
+        plt, fig, ax = figure()
+        ax.bar([r["maps"] for r in records], [r["trials"] for r in records], label="trials")
+        finish(plt, fig, ax, path, "feature maps", "trials (count)", "Trials per map count", {})
+
+    def svg(self, ctx, records):
+        return svg_plot([Series("toy", [Point(float(r["maps"]), r["trials"], "tip") for r in records])], "maps",
+                        "trials", title="toy svg")
+
+    def markdown(self, ctx, records):
+        return "# Toy table\n\n| maps | trials |\n|---|---:|\n" + "".join(
+            f"| {r['maps']} | {r['trials']} |\n" for r in records)
+
+
+def test_report_of_a_sweep_in_progress(tmp_path, capsys, monkeypatch):
+    from sedbench.report import write
+
+    items = write.report_items
+    monkeypatch.setattr(write, "report_items", lambda: [*items(), ToyFigure()])
     grid = ["model.maps=1,2,3", "model.kernel=[1,5],[5,5]", "data.seq_len=32,64", "sweep.n_trials=8"]
     assert run_app(tmp_path, *grid, name="rep").returncode == 0  # 8 of 12 cells: 4 still waiting
     out = tmp_path / "report"
@@ -36,6 +69,11 @@ def test_report_of_a_sweep_in_progress(tmp_path, capsys):
     headings = [h.lower() for h in re.findall(r"<h[1-3]>(.*?)</h[1-3]>", page)]
     assert len(headings) == len(set(headings)) and "scores (table ii)" in headings  # each section titled once
     assert not re.search(r"</h[1-3]>\s*<h[1-3]>", page)  # never a heading right above another
+    # the toy figure object alone: its CSV, PNG, Markdown, index line, and its section with its own SVG
+    assert "- [toy_maps.png](toy_maps.png) and [toy_maps.md](toy_maps.md): trials per map count" in index
+    assert (out / "toy_maps.csv").read_text().splitlines()[0] == "maps,trials" and (out / "toy_maps.png").is_file()
+    section = page[page.index('id="item-toy-maps-png"'):]
+    assert 'aria-label="toy svg"' in section and "<th>maps</th>" in section and "toy_maps.csv" in section
 
 
 def test_the_png_figures_and_the_html_page_colour_each_family_alike():

@@ -78,3 +78,12 @@ def finish(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legen
     fig.savefig(path)
     plt.close(fig)
     return path.name
+
+
+def validation_axis(objective: str) -> tuple[str, float]:
+    """The axis label of a validation score (``val/<name>``) and the factor its values are drawn at."""
+    from sedbench.metrics.registry import get
+
+    m = get(objective)
+    name = m.display if m else objective
+    return (f"validation {name} (%)", 100.0) if m is None or m.percent else (f"validation {name}", 1.0)

@@ -19,10 +19,36 @@ from pathlib import Path
 import numpy as np
 
 from sedbench.report.collect import TrialRow, best_per_family, configurations, mean_score
-from sedbench.report.common import figure, finish, pyplot, style, write_csv
+from sedbench.report.common import figure, finish, pyplot, style, validation_axis, write_csv
+from sedbench.report.items import Context, Figure
 from sedbench.training.artifacts import ACTIVITY_PATH, BUNDLE_PATH
 
 Fetch = Callable[[str, str], "Path | None"]  # (run id, artifact path) -> local file, None when missing
+
+
+class ArtifactFigure(Figure):
+    """A figure drawn from the best runs' artifacts (arrays, weights), embedded in the page as its PNG:
+    ``draw(rows, fetch, out)`` writes the PNG and the CSV of what it shows and returns the PNG's name."""
+
+    def __init__(self, file: str, title: str, hint: str, draw: Callable):
+        self.file, self.title, self.hint, self.draw = file, title, hint, draw
+
+    def write(self, ctx: Context) -> list[str]:
+        self.records = []
+        made = self.draw(ctx.rows, ctx.fetch, ctx.out)
+        return [made, f"{self.stem}.csv"] if made else []
+
+
+def activity() -> ArtifactFigure:
+    return ArtifactFigure("activity.png", "ground truth and each family's event probabilities on a test excerpt "
+                          "(Figs. 3, 6)", "needs the best runs' `activity.npz` artifacts (strong labels, "
+                          "tracking.log_model=true)", write_activity)
+
+
+def filters() -> ArtifactFigure:
+    return ArtifactFigure("filters.png", "inputs that maximize convolutional units, gradient ascent from noise "
+                          "(Fig. 7)", "needs a convolutional best run's `model/model.pt` artifact "
+                          "(tracking.log_model=true)", write_filters)
 
 
 def write_activity(rows: list[TrialRow], fetch: Fetch, out: Path) -> str | None:
@@ -132,27 +158,36 @@ def write_filters(rows: list[TrialRow], fetch: Fetch, out: Path, per_layer: int 
     return "filters.png"
 
 
-def write_pitch_shift(rows: list[TrialRow], out: Path) -> str | None:
+class PitchShift(Figure):
     """Absolute change of test F1_frm against pitch shift, mean over each family's evaluated runs."""
-    runs = [r for r in rows if r.pitch_shift and 0 in r.pitch_shift]
-    if not runs:
-        return None
-    write_csv(out / "pitch_shift.csv", ["trial", "family", "quarter_tones", "test_f1_frm", "change_f1_frm"],
-              [[r.number, r.family, q, f, f - r.pitch_shift[0]]
-               for r in runs for q, f in sorted(r.pitch_shift.items())])
-    plt, fig, ax = figure()
-    for fam in sorted({r.family for r in runs}):
-        mine = [r for r in runs if r.family == fam]
-        shifts = sorted({q for r in mine for q in r.pitch_shift})
-        ys = [100 * statistics.fmean(r.pitch_shift[q] - r.pitch_shift[0] for r in mine if q in r.pitch_shift)
-              for q in shifts]
-        color, marker = style(fam)
-        ax.plot(shifts, ys, color=color, marker=marker, label=f"{fam.upper()} ({len(mine)} run{'s' * (len(mine) > 1)})")
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    return finish(plt, fig, ax, out / "pitch_shift.png", "pitch shift of the test audio (quarter tones)",
-                  "change in test F1_frm (percentage points)",
-                  "Frequency-shift robustness (cf. Cakir et al. 2017, Fig. 5)", {"title": "family"})
+
+    file, title = "pitch_shift.png", "change of F1_frm with pitch-shifted test audio (Fig. 5)"
+    hint = "run `sedbench evaluate --sweep {name} --pitch-shift=-2,-1,1,2`, then the report again"
+
+    def data(self, ctx: Context) -> list[dict] | None:
+        runs = [r for r in ctx.rows if r.pitch_shift and 0 in r.pitch_shift]
+        return [{"trial": r.number, "family": r.family, "quarter_tones": q, "test_f1_frm": f,
+                 "change_f1_frm": f - r.pitch_shift[0]} for r in runs for q, f in sorted(r.pitch_shift.items())]
+
+    def png(self, ctx: Context, records: list[dict], path: Path) -> None:
+        plt, fig, ax = figure()
+        for fam in sorted({r["family"] for r in records}):
+            mine = [r for r in records if r["family"] == fam]
+            runs = len({r["trial"] for r in mine})
+            shifts = sorted({r["quarter_tones"] for r in mine})
+            ys = [100 * statistics.fmean(r["change_f1_frm"] for r in mine if r["quarter_tones"] == q) for q in shifts]
+            color, marker = style(fam)
+            ax.plot(shifts, ys, color=color, marker=marker, label=f"{fam.upper()} ({runs} run{'s' * (runs > 1)})")
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        finish(plt, fig, ax, path, "pitch shift of the test audio (quarter tones)",
+               "change in test F1_frm (percentage points)",
+               "Frequency-shift robustness (cf. Cakir et al. 2017, Fig. 5)", {"title": "family"})
+
+    def svg(self, ctx: Context, records: list[dict]) -> str:
+        from sedbench.report.html import figure_pitch_shift
+
+        return figure_pitch_shift(records, ctx.trials, ctx.link)
 
 
 MAX_CURVES = 12
@@ -179,40 +214,42 @@ def mean_curve(trials: list[TrialRow]) -> list[tuple[int, float, int]]:
     return [(s, statistics.fmean(v), len(v)) for s, v in sorted(by_step.items())]
 
 
-def write_learning_curves(rows: list[TrialRow], out: Path) -> str | None:
-    groups = studied_configurations(rows)
-    if not groups:
-        return None
-    objective = groups[0][0].objective  # what the runs monitored and recorded as their curve
-    write_csv(out / "learning_curves.csv",
-              ["family", "config", "trials", "converged", "step", "metric", "mean_validation", "trials_at_step"],
-              [[g[0].family, g[0].config_key(), len(g), sum(bool(t.attrs.get("converged")) for t in g), s, objective,
-                v, n] for g in groups for s, v, n in mean_curve(g)])
-    label, scale = validation_axis(objective)
-    plt, fig, ax = figure()
-    seen: dict[str, int] = {}
-    for g in groups:
-        fam = g[0].family
-        color, _ = style(fam)
-        k = seen[fam] = seen.get(fam, -1) + 1
-        curve = mean_curve(g)
-        conv = sum(bool(t.attrs.get("converged")) for t in g)
-        linestyle, marker = LINESTYLES[k % len(LINESTYLES)]
-        ax.plot([s for s, _, _ in curve], [scale * v for _, v, _ in curve], color=color, linestyle=linestyle,
-                marker=marker, markevery=max(1, len(curve) // 8), markersize=3.5, linewidth=1.2,
-                label=f"{fam.upper()} {_short(g[0])} ({conv}/{len(g)} converged)")
-    return finish(plt, fig, ax, out / "learning_curves.png", "optimizer steps",
-                  f"{label}, mean over the seeds\nstill training at that step",
-                  "Learning curves of the studied configurations", {"fontsize": 6, "loc": "lower right"})
+class LearningCurves(Figure):
+    file = "learning_curves.png"
+    title = "learning curves: the validation objective against optimizer steps, and convergence"
+    hint = "needs runs that recorded their validation curve (a current sedbench)"
 
+    def data(self, ctx: Context) -> list[dict] | None:
+        groups = studied_configurations(ctx.rows)
+        if not groups:
+            return None
+        self.groups = groups
+        objective = groups[0][0].objective  # what the runs monitored and recorded as their curve
+        return [{"family": g[0].family, "config": g[0].config_key(), "trials": len(g),
+                 "converged": sum(bool(t.attrs.get("converged")) for t in g), "step": s, "metric": objective,
+                 "mean_validation": v, "trials_at_step": n} for g in groups for s, v, n in mean_curve(g)]
 
-def validation_axis(objective: str) -> tuple[str, float]:
-    """The axis label of a validation score (``val/<name>``) and the factor its values are drawn at."""
-    from sedbench.metrics.registry import get
+    def png(self, ctx: Context, records: list[dict], path: Path) -> None:
+        label, scale = validation_axis(records[0]["metric"])
+        plt, fig, ax = figure()
+        seen: dict[str, int] = {}
+        for g in self.groups:
+            fam = g[0].family
+            color, _ = style(fam)
+            k = seen[fam] = seen.get(fam, -1) + 1
+            curve = mean_curve(g)
+            conv = sum(bool(t.attrs.get("converged")) for t in g)
+            linestyle, marker = LINESTYLES[k % len(LINESTYLES)]
+            ax.plot([s for s, _, _ in curve], [scale * v for _, v, _ in curve], color=color, linestyle=linestyle,
+                    marker=marker, markevery=max(1, len(curve) // 8), markersize=3.5, linewidth=1.2,
+                    label=f"{fam.upper()} {_short(g[0])} ({conv}/{len(g)} converged)")
+        finish(plt, fig, ax, path, "optimizer steps", f"{label}, mean over the seeds\nstill training at that step",
+               "Learning curves of the studied configurations", {"fontsize": 6, "loc": "lower right"})
 
-    m = get(objective)
-    name = m.display if m else objective
-    return (f"validation {name} (%)", 100.0) if m is None or m.percent else (f"validation {name}", 1.0)
+    def svg(self, ctx: Context, records: list[dict]) -> str:
+        from sedbench.report.html import figure_learning_curves
+
+        return figure_learning_curves(records)
 
 
 def _short(r: TrialRow) -> str:

@@ -14,7 +14,6 @@ writes (headings, paragraphs, lists, pipe tables, links, code).
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import math
 import re
@@ -197,23 +196,17 @@ img{max-width:100%}nav a{margin-right:.8em}.note{color:#666;font-size:.9em}
 """
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _run_link(mlflow_url: str | None, experiment_id: str | None, run_id: str | None) -> str | None:
+def run_link(mlflow_url: str | None, experiment_id: str | None, run_id: str | None) -> str | None:
     if not (mlflow_url and run_id):
         return None
     return f"{mlflow_url.rstrip('/')}/#/experiments/{experiment_id or '0'}/runs/{run_id}"
 
 
-def figure_params_vs_f1(out: Path, trials: dict[str, dict], link) -> str:
+# the interactive figures: each draws the records its report item wrote as CSV and drew as PNG
+def figure_params_vs_f1(records: list[dict], trials: dict[str, dict], link) -> str:
     groups: dict[str, Series] = {}
-    for r in _read_csv(out / "params_vs_f1.csv"):
-        t = trials.get(r["trial"], {})
+    for r in records:
+        t = trials.get(str(r["trial"]), {})
         f1 = 100 * float(r["test_f1_frm"])
         tip = (f"trial {r['trial']} · {r['family'].upper()} · {r['config'] or 'base'}\n"
                f"{int(float(r['n_params'])):,} parameters · test F1_frm {f1:.1f} %"
@@ -225,10 +218,10 @@ def figure_params_vs_f1(out: Path, trials: dict[str, dict], link) -> str:
                     title="test F1_frm against parameter count")
 
 
-def figure_pitch_shift(out: Path, trials: dict[str, dict], link) -> str:
+def figure_pitch_shift(records: list[dict], trials: dict[str, dict], link) -> str:
     lines: dict[str, Series] = {}
-    for r in _read_csv(out / "pitch_shift.csv"):
-        t = trials.get(r["trial"], {})
+    for r in records:
+        t = trials.get(str(r["trial"]), {})
         key = f"{r['family'].upper()} trial {r['trial']}"
         tip = (f"trial {r['trial']} · {r['family'].upper()} · {t.get('config', '')}\n"
                f"shift {int(r['quarter_tones']):+d} quarter tones · F1_frm {100 * float(r['test_f1_frm']):.1f} % "
@@ -239,8 +232,7 @@ def figure_pitch_shift(out: Path, trials: dict[str, dict], link) -> str:
                     title="change of F1_frm under pitch shift")
 
 
-def figure_filter_shape(out: Path) -> str:
-    rows = _read_csv(out / "filter_shape.csv")
+def figure_filter_shape(rows: list[dict]) -> str:
     shapes = sorted({r["kernel_freq_time"] for r in rows})
     fams: dict[str, Series] = {}
     for r in rows:
@@ -253,11 +245,10 @@ def figure_filter_shape(out: Path) -> str:
                     x_names=shapes, title="F1_frm per filter shape")
 
 
-def figure_learning_curves(out: Path) -> str:
-    from sedbench.report.figures import validation_axis
+def figure_learning_curves(rows: list[dict]) -> str:
+    from sedbench.report.common import validation_axis
 
     lines: dict[str, Series] = {}
-    rows = _read_csv(out / "learning_curves.csv")
     label, scale = validation_axis(rows[0]["metric"] if rows else "val/f1_frm")
     for r in rows:
         key = f"{r['family'].upper()} {r['config']}"
@@ -270,8 +261,7 @@ def figure_learning_curves(out: Path) -> str:
                     title="learning curves of the studied configurations")
 
 
-def figure_importance(out: Path) -> str:
-    rows = _read_csv(out / "importance.csv")
+def figure_importance(rows: list[dict]) -> str:
     names = [r["parameter"] for r in rows]
     s = Series("importance", [Point(i, float(r["importance"]), f"{r['parameter']}: importance "
                                                                f"{float(r['importance']):.3f}")
@@ -279,47 +269,24 @@ def figure_importance(out: Path) -> str:
     return svg_plot([s], "parameter", "fANOVA importance", x_names=names, title="hyperparameter importance")
 
 
-def _png(path: Path, alt: str) -> str:
+def embedded_png(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" title="{html.escape(alt)}">'
 
 
-def write_html(out: Path, name: str, items: list[tuple[str, str]], rows, mlflow_url: str | None,
-               experiment_id: str | None, intro: list[str]) -> Path:
-    """``index.html`` beside the Markdown report: every item of ``items`` (title, file) in order."""
-    trials = {str(r.number): {**{k: str(v) for k, v in r.metrics.items()}, "config": r.config_key(),
-                              "mlflow_run_id": str(r.attrs.get("mlflow_run_id") or "")} for r in rows}
-
-    def link(run_id: str | None) -> str | None:
-        return _run_link(mlflow_url, experiment_id, run_id)
-
-    interactive = {"params_vs_f1.png": lambda: figure_params_vs_f1(out, trials, link),
-                   "pitch_shift.png": lambda: figure_pitch_shift(out, trials, link),
-                   "filter_shape.png": lambda: figure_filter_shape(out),
-                   "importance.png": lambda: figure_importance(out),
-                   "learning_curves.png": lambda: figure_learning_curves(out)}
+def write_html(ctx, written: list, mlflow_url: str | None, intro: list[str]) -> Path:
+    """``index.html`` beside the Markdown report: a section per written report item (``(item, files)``), in
+    order, its body from the item itself (sedbench.report.common.Item)."""
+    out, name = ctx.out, ctx.name
     body = [f"<h1>Report: {html.escape(name)}</h1>", markdown("\n".join(intro)),
             '<p class="note">Hover a point for its trial, configuration and scores; click it to open the run in '
             f'the MLflow UI ({html.escape(mlflow_url or "not linked")}, started by <code>sedbench dashboard</code>). '
             "Every figure's data is in the CSV beside it; the Markdown and PNG files are the same report for "
-            "papers.</p>", "<nav>" + "".join(f'<a href="#{anchor(p)}">{html.escape(p)}</a>' for _, p in items)
-            + "</nav>"]
-    for title, item in items:
-        path = out / item
-        text = path.read_text() if item.endswith(".md") else ""
-        first, _, rest = text.partition("\n")
-        own = first.startswith("# ")  # a Markdown table's own title heads its section (not twice)
-        section = [f'<section id="{anchor(item)}"><h2>{html.escape(first[2:].strip() if own else title)}</h2>']
-        if item.endswith(".md"):
-            section.append(markdown(rest if own else text))
-        elif item.endswith(".png"):
-            svg = interactive[item]() if item in interactive else ""
-            section.append(svg or _png(path, title))
-            section.append(f'<p class="note">Data: <a href="{html.escape(item[:-4])}.csv">{html.escape(item[:-4])}'
-                           f'.csv</a>; figure for print: <a href="{html.escape(item)}">{html.escape(item)}</a></p>')
-        else:
-            section.append(f'<p><a href="{html.escape(item)}">{html.escape(item)}</a></p>')
-        body.append("\n".join(section) + "</section>")
+            "papers.</p>", "<nav>" + "".join(f'<a href="#{anchor(item.file)}">{html.escape(item.file)}</a>'
+                                             for item, _ in written) + "</nav>"]
+    for item, _ in written:
+        body.append(f'<section id="{anchor(item.file)}"><h2>{html.escape(item.heading(ctx))}</h2>\n'
+                    f"{item.html(ctx)}</section>")
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>sedbench report: '
             f'{html.escape(name)}</title><style>{STYLE}</style></head><body>\n' + "\n".join(body)
             + "\n</body></html>\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from sedbench.metrics import registry
@@ -30,6 +31,7 @@ from sedbench.report.common import (
     style,
     write_csv,
 )
+from sedbench.report.items import Context, Figure, Item
 
 
 def _detection_columns() -> tuple[tuple[str, str], ...]:
@@ -38,6 +40,27 @@ def _detection_columns() -> tuple[tuple[str, str], ...]:
     twins = tuple((k, name) for k, name in registry.table("paper") if k.startswith("test/f1")
                   and registry.get(k + "_pp") is not None)
     return twins + registry.table("detection")
+
+
+class TrialsCsv(Item):
+    file, title = "trials.csv", "every trial, flattened"
+
+    def write(self, ctx: Context) -> list[str]:
+        return [write_trials_csv(ctx.rows, ctx.out)]
+
+    def html(self, ctx: Context) -> str:
+        return f'<p><a href="{self.file}">{self.file}</a></p>'
+
+
+class Table(Item):
+    """A Markdown table written by ``make(ctx)`` (which returns its file name, or None when unsupported)."""
+
+    def __init__(self, file: str, title: str, make: Callable[[Context], str | None], hint: str = ""):
+        self.file, self.title, self.make, self.hint = file, title, make, hint
+
+    def write(self, ctx: Context) -> list[str]:
+        made = self.make(ctx)
+        return [made] if made else []
 
 
 def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
@@ -52,21 +75,29 @@ def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
     return "trials.csv"
 
 
-def write_params_vs_f1(rows: list[TrialRow], out: Path) -> str | None:
-    pts = [r for r in completed(rows) if r.attrs.get("n_params") and not math.isnan(r.get("test/f1_frm"))]
-    if not pts:
-        return None
-    write_csv(out / "params_vs_f1.csv", ["trial", "family", "n_params", "test_f1_frm", "config"],
-               [[r.number, r.family, r.attrs["n_params"], r.get("test/f1_frm"), r.config_key()] for r in pts])
-    plt, fig, ax = figure()
-    for fam in sorted({r.family for r in pts}):
-        color, marker = style(fam)
-        sel = [r for r in pts if r.family == fam]
-        ax.scatter([r.attrs["n_params"] for r in sel], [100 * r.get("test/f1_frm") for r in sel], c=color,
-                   marker=marker, label=fam.upper(), alpha=0.8, edgecolors="black", linewidths=0.4)
-    ax.set_xscale("log")
-    return finish(plt, fig, ax, out / "params_vs_f1.png", "trainable parameters (count, log scale)",
-                   "test F1_frm (%)", "Parameters vs. accuracy (cf. Cakir et al. 2017, Fig. 4)", {"title": "family"})
+class ParamsVsF1(Figure):
+    file, title = "params_vs_f1.png", "test F1_frm against parameter count (Fig. 4)"
+
+    def data(self, ctx: Context) -> list[dict] | None:
+        pts = [r for r in completed(ctx.rows) if r.attrs.get("n_params") and not math.isnan(r.get("test/f1_frm"))]
+        return [{"trial": r.number, "family": r.family, "n_params": r.attrs["n_params"],
+                 "test_f1_frm": r.get("test/f1_frm"), "config": r.config_key()} for r in pts]
+
+    def png(self, ctx: Context, records: list[dict], path: Path) -> None:
+        plt, fig, ax = figure()
+        for fam in sorted({r["family"] for r in records}):
+            color, marker = style(fam)
+            sel = [r for r in records if r["family"] == fam]
+            ax.scatter([r["n_params"] for r in sel], [100 * r["test_f1_frm"] for r in sel], c=color,
+                       marker=marker, label=fam.upper(), alpha=0.8, edgecolors="black", linewidths=0.4)
+        ax.set_xscale("log")
+        finish(plt, fig, ax, path, "trainable parameters (count, log scale)", "test F1_frm (%)",
+               "Parameters vs. accuracy (cf. Cakir et al. 2017, Fig. 4)", {"title": "family"})
+
+    def svg(self, ctx: Context, records: list[dict]) -> str:
+        from sedbench.report.html import figure_params_vs_f1
+
+        return figure_params_vs_f1(records, ctx.trials, ctx.link)
 
 
 def _with_interval(value: float, counts: list[list[int]] | None, statistic: str, pct: bool) -> str:
@@ -212,91 +243,131 @@ def _by_param(rows: list[TrialRow], key: str) -> tuple[dict[tuple[str, str], lis
     return out, contexts
 
 
-def write_filter_shape(rows: list[TrialRow], out: Path) -> list[str]:
-    groups, contexts = _by_param(rows, "model.kernel")
-    shapes = sorted({s for _, s in groups}, key=lambda s: [int(x) for x in s.strip("[]").split(",")])
-    if len(shapes) < 2:
-        return []
-    fams = sorted({f for f, _ in groups})
-    write_csv(out / "filter_shape.csv", ["family", "kernel_freq_time", "trials", "mean_test_f1_frm"],
-               [[f, s, len(groups[(f, s)]), statistics.fmean(groups[(f, s)])] for f in fams for s in shapes
-                if (f, s) in groups])
-    lines = ["# F1_frm vs. filter shape (Table IV)", "", "Test F1_frm (%) over the trials with each filter shape "
-             "(frequency, time), all other settings equal: mean ± std [95 % t interval of the mean] (n = trials).",
-             "", *[f"- {f.upper()}: `{contexts[f]}`" for f in fams], "",
-             "| filter (freq, time) | " + " | ".join(f.upper() for f in fams) + " |", "|---|" + "---:|" * len(fams)]
-    for s in shapes:
-        cells = [f"{mean_std(groups[(f, s)], True)} (n = {len(groups[(f, s)])})" if (f, s) in groups else "–"
-                 for f in fams]
-        lines.append(f"| ({s.strip('[]')}) | " + " | ".join(cells) + " |")
-    (out / "filter_shape.md").write_text("\n".join(lines) + "\n")
-    plt, fig, ax = figure()
-    width = 0.8 / len(fams)
-    for i, f in enumerate(fams):
-        xs = [j + i * width for j, s in enumerate(shapes) if (f, s) in groups]
-        ys = [100 * statistics.fmean(groups[(f, s)]) for s in shapes if (f, s) in groups]
-        err = [100 * half_interval(groups[(f, s)]) for s in shapes if (f, s) in groups]
-        ax.bar(xs, ys, width=width, color=style(f)[0], label=f.upper(), edgecolor="black", linewidth=0.4,
-               yerr=err, capsize=3, error_kw={"linewidth": 0.8})
-    ax.set_xticks([j + width * (len(fams) - 1) / 2 for j in range(len(shapes))])
-    ax.set_xticklabels([f"({s.strip('[]')})" for s in shapes])
-    return ["filter_shape.md", finish(plt, fig, ax, out / "filter_shape.png",
-                                       "filter shape (frequency, time) [bins, frames]",
-                                       "mean test F1_frm (%), bars: 95 % t interval",
-                                       "Accuracy vs. convolution filter shape (cf. Table IV)", {"title": "family"})]
+def _shape_key(shape: str) -> list[int]:
+    return [int(x) for x in shape.strip("[]").split(",")]
 
 
-def write_seq_len(rows: list[TrialRow], out: Path) -> str | None:
+class FilterShape(Figure):
+    """Table IV: test F1_frm per filter shape, all other settings equal; a table, a bar chart, its SVG."""
+
+    file, title = "filter_shape.png", "F1_frm per filter shape (Table IV)"
+    hint = "needs trials that vary model.kernel (e.g. `sedbench sweep filter_shape`)"
+
+    def data(self, ctx: Context) -> list[dict] | None:
+        groups, self.contexts = _by_param(ctx.rows, "model.kernel")
+        shapes = sorted({s for _, s in groups}, key=_shape_key)
+        if len(shapes) < 2:
+            return None
+        self.groups = groups
+        return [{"family": f, "kernel_freq_time": s, "trials": len(groups[(f, s)]),
+                 "mean_test_f1_frm": statistics.fmean(groups[(f, s)])}
+                for f in sorted({f for f, _ in groups}) for s in shapes if (f, s) in groups]
+
+    def markdown(self, ctx: Context, records: list[dict]) -> str:
+        groups = self.groups
+        fams = sorted({r["family"] for r in records})
+        shapes = sorted({r["kernel_freq_time"] for r in records}, key=_shape_key)
+        lines = ["# F1_frm vs. filter shape (Table IV)", "", "Test F1_frm (%) over the trials with each filter "
+                 "shape (frequency, time), all other settings equal: mean ± std [95 % t interval of the mean] "
+                 "(n = trials).", "", *[f"- {f.upper()}: `{self.contexts[f]}`" for f in fams], "",
+                 "| filter (freq, time) | " + " | ".join(f.upper() for f in fams) + " |", "|---|" + "---:|" * len(fams)]
+        for s in shapes:
+            cells = [f"{mean_std(groups[(f, s)], True)} (n = {len(groups[(f, s)])})" if (f, s) in groups else "–"
+                     for f in fams]
+            lines.append(f"| ({s.strip('[]')}) | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def png(self, ctx: Context, records: list[dict], path: Path) -> None:
+        groups = self.groups
+        fams = sorted({r["family"] for r in records})
+        shapes = sorted({r["kernel_freq_time"] for r in records}, key=_shape_key)
+        plt, fig, ax = figure()
+        width = 0.8 / len(fams)
+        for i, f in enumerate(fams):
+            xs = [j + i * width for j, s in enumerate(shapes) if (f, s) in groups]
+            ys = [100 * statistics.fmean(groups[(f, s)]) for s in shapes if (f, s) in groups]
+            err = [100 * half_interval(groups[(f, s)]) for s in shapes if (f, s) in groups]
+            ax.bar(xs, ys, width=width, color=style(f)[0], label=f.upper(), edgecolor="black", linewidth=0.4,
+                   yerr=err, capsize=3, error_kw={"linewidth": 0.8})
+        ax.set_xticks([j + width * (len(fams) - 1) / 2 for j in range(len(shapes))])
+        ax.set_xticklabels([f"({s.strip('[]')})" for s in shapes])
+        finish(plt, fig, ax, path, "filter shape (frequency, time) [bins, frames]",
+               "mean test F1_frm (%), bars: 95 % t interval", "Accuracy vs. convolution filter shape (cf. Table IV)",
+               {"title": "family"})
+
+    def svg(self, ctx: Context, records: list[dict]) -> str:
+        from sedbench.report.html import figure_filter_shape
+
+        return figure_filter_shape(records)
+
+
+class SeqLen(Figure):
     """Mean test F1_frm against the sequence length in seconds (frames times each run's frame hop)."""
-    groups: dict[tuple[str, int, float], list[float]] = {}  # (family, frames, seconds), all else equal
-    for fam in sorted({r.family for r in completed(rows)}):
-        for value, trials in matched_groups(rows, fam, "data.seq_len").items():
-            hop = trials[0].hop_seconds
-            scores = [t.get("test/f1_frm") for t in trials if not math.isnan(t.get("test/f1_frm"))]
-            if hop and scores:
-                groups[(fam, int(value), round(int(value) * hop, 4))] = scores
-    if len({s for _, _, s in groups}) < 2:
-        return None
-    keys = sorted(groups, key=lambda k: (k[0], k[2]))
-    write_csv(out / "seq_len.csv", ["family", "seq_len_frames", "seq_len_seconds", "trials", "mean_test_f1_frm"],
-              [[f, n, s, len(groups[(f, n, s)]), statistics.fmean(groups[(f, n, s)])] for f, n, s in keys])
-    plt, fig, ax = figure()
-    for f in sorted({k[0] for k in keys}):
-        mine = [k for k in keys if k[0] == f]
-        color, marker = style(f)
-        ax.errorbar([s for _, _, s in mine], [100 * statistics.fmean(groups[k]) for k in mine],
-                    yerr=[100 * half_interval(groups[k]) for k in mine], color=color, marker=marker, capsize=3,
-                    label=f.upper())
-    ax.set_xscale("log", base=2)
-    return finish(plt, fig, ax, out / "seq_len.png", "sequence length (s, log scale)",
-                  "mean test F1_frm (%), bars: 95 % t interval", "Accuracy vs. sequence length", {"title": "family"})
+
+    file, title = "seq_len.png", "F1_frm against sequence length"
+    hint = "needs trials that vary data.seq_len (e.g. `sedbench sweep seq_len`)"
+
+    def data(self, ctx: Context) -> list[dict] | None:
+        groups: dict[tuple[str, int, float], list[float]] = {}  # (family, frames, seconds), all else equal
+        for fam in sorted({r.family for r in completed(ctx.rows)}):
+            for value, trials in matched_groups(ctx.rows, fam, "data.seq_len").items():
+                hop = trials[0].hop_seconds
+                scores = [t.get("test/f1_frm") for t in trials if not math.isnan(t.get("test/f1_frm"))]
+                if hop and scores:
+                    groups[(fam, int(value), round(int(value) * hop, 4))] = scores
+        if len({s for _, _, s in groups}) < 2:
+            return None
+        self.groups = groups
+        return [{"family": f, "seq_len_frames": n, "seq_len_seconds": s, "trials": len(groups[(f, n, s)]),
+                 "mean_test_f1_frm": statistics.fmean(groups[(f, n, s)])}
+                for f, n, s in sorted(groups, key=lambda k: (k[0], k[2]))]
+
+    def png(self, ctx: Context, records: list[dict], path: Path) -> None:
+        plt, fig, ax = figure()
+        for f in sorted({r["family"] for r in records}):
+            mine = [(r["family"], r["seq_len_frames"], r["seq_len_seconds"]) for r in records if r["family"] == f]
+            color, marker = style(f)
+            ax.errorbar([s for _, _, s in mine], [100 * statistics.fmean(self.groups[k]) for k in mine],
+                        yerr=[100 * half_interval(self.groups[k]) for k in mine], color=color, marker=marker,
+                        capsize=3, label=f.upper())
+        ax.set_xscale("log", base=2)
+        finish(plt, fig, ax, path, "sequence length (s, log scale)", "mean test F1_frm (%), bars: 95 % t interval",
+               "Accuracy vs. sequence length", {"title": "family"})
 
 
-def write_importance(study, out: Path) -> str | None:
-    import optuna
+class Importance(Figure):
+    file = "importance.png"
+    title = "hyperparameter importance (Optuna's fANOVA, over the parameters every completed trial has)"
 
-    from sedbench.studies import objective_of
+    def data(self, ctx: Context) -> list[dict] | None:
+        import optuna
 
-    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    names = {k for t in done for k in t.params}
-    if len(done) < 3 or len(names) < 2:
-        return None
-    try:
-        fanova = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        imp = optuna.importance.get_param_importances(study, evaluator=fanova)
-    except (RuntimeError, ValueError):  # e.g. parameters not shared by all trials
-        return None
-    if not imp:
-        return None
-    write_csv(out / "importance.csv", ["parameter", "importance"], [[k, v] for k, v in imp.items()])
-    plt, fig, ax = figure()
-    keys = list(imp)[::-1]
-    ax.barh(keys, [imp[k] for k in keys], color="tab:blue", edgecolor="black", linewidth=0.4,
-            label="fANOVA importance")
-    return finish(plt, fig, ax, out / "importance.png",
-                   f"importance for validation {registry.display(objective_of(study)[0])} (fraction of variance, "
-                   "fANOVA)", "hyperparameter",
-                   f"Hyperparameter importance ({study.study_name})", {"loc": "lower right"})
+        done = [t for t in ctx.study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        names = {k for t in done for k in t.params}
+        if len(done) < 3 or len(names) < 2:
+            return None
+        try:
+            fanova = optuna.importance.FanovaImportanceEvaluator(seed=0)
+            imp = optuna.importance.get_param_importances(ctx.study, evaluator=fanova)
+        except (RuntimeError, ValueError):  # e.g. parameters not shared by all trials
+            return None
+        return [{"parameter": k, "importance": v} for k, v in imp.items()]
+
+    def png(self, ctx: Context, records: list[dict], path: Path) -> None:
+        from sedbench.studies import objective_of
+
+        plt, fig, ax = figure()
+        keys = [r["parameter"] for r in records][::-1]
+        ax.barh(keys, [r["importance"] for r in records][::-1], color="tab:blue", edgecolor="black",
+                linewidth=0.4, label="fANOVA importance")
+        finish(plt, fig, ax, path, f"importance for validation {registry.display(objective_of(ctx.study)[0])} "
+               "(fraction of variance, fANOVA)", "hyperparameter",
+               f"Hyperparameter importance ({ctx.study.study_name})", {"loc": "lower right"})
+
+    def svg(self, ctx: Context, records: list[dict]) -> str:
+        from sedbench.report.html import figure_importance
+
+        return figure_importance(records)
 
 
 def fill_deferred_psds(rows: list[TrialRow], fetch, tracking_uri: str | None) -> int:
@@ -339,74 +410,67 @@ def artifact_fetcher(tracking_uri: str | None, folder: Path):
     return fetch
 
 
-HINTS = {
-    "pitch_shift.png": "run `sedbench evaluate --sweep {name} --pitch-shift=-2,-1,1,2`, then the report again",
-    "activity.png": "needs the best runs' `activity.npz` artifacts (strong labels, tracking.log_model=true)",
-    "filters.png": "needs a convolutional best run's `model/model.pt` artifact (tracking.log_model=true)",
-    "filter_shape.md": "needs trials that vary model.kernel (e.g. `sedbench sweep filter_shape`)",
-    "seq_len.png": "needs trials that vary data.seq_len (e.g. `sedbench sweep seq_len`)",
-    "learning_curves.png": "needs runs that recorded their validation curve (a current sedbench)",
-    "per_class.md": "needs runs with class-wise test scores",
-}
+def report_items() -> list[Item]:
+    """The report's tables and figures, in the order index.md and index.html show them."""
+    from sedbench.report import figures
+    from sedbench.report.claims import write_claims
+
+    return [TrialsCsv(), ParamsVsF1(),
+            Table("per_class.md", "class-wise F1_frm of each family's best configuration (Table III)",
+                  lambda c: write_per_class(c.rows, c.out), "needs runs with class-wise test scores"),
+            FilterShape(), SeqLen(), Importance(),
+            Table("best.md", "best configuration per family, with intervals over test files (Table I)",
+                  lambda c: write_best(c.rows, c.out, c.fetch)),
+            Table("scores.md", "scores, mean ± std and 95 % interval over seeds (Table II)",
+                  lambda c: write_scores(c.rows, c.out, c.fetch)),
+            Table("claims.md", "the paper's claims with verdicts: holds, contradicted or inconclusive",
+                  lambda c: write_claims(c.rows, c.out, c.fetch)),
+            figures.activity(), figures.filters(), figures.PitchShift(), figures.LearningCurves()]
 
 
 def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
                  mlflow_url: str | None = "http://127.0.0.1:5000") -> Path:
     import tempfile
 
-    from sedbench.report import figures
-    from sedbench.report.claims import write_claims
+    from sedbench.report.html import run_link, write_html
 
     rows, study = collect(name, storage, tracking_uri)
     out.mkdir(parents=True, exist_ok=True)
-    items: list[tuple[str, str]] = []
-
-    def add(title: str, produced):
-        for p in (produced if isinstance(produced, list) else [produced]):
-            if p:
-                items.append((title, p))
-
-    with tempfile.TemporaryDirectory() as tmp:  # before any table: PSDS the trials left to the report
-        fill_deferred_psds(rows, artifact_fetcher(tracking_uri, Path(tmp)), tracking_uri)
-    add("every trial, flattened", write_trials_csv(rows, out))
-    add("test F1_frm against parameter count (Fig. 4)", write_params_vs_f1(rows, out))
-    add("class-wise F1_frm per family (Table III)", write_per_class(rows, out))
-    add("F1_frm per filter shape (Table IV)", write_filter_shape(rows, out))
-    add("F1_frm against sequence length", write_seq_len(rows, out))
-    add("hyperparameter importance (Optuna's fANOVA, over the parameters every completed trial has)",
-        write_importance(study, out))
+    parent = sweep_parent_run(tracking_uri, name)
+    experiment = parent.info.experiment_id if parent else None
+    written: list[tuple[Item, list[str]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         fetch = artifact_fetcher(tracking_uri, Path(tmp))
-        add("best configuration per family, with intervals over test files (Table I)", write_best(rows, out, fetch))
-        add("scores, mean ± std and 95 % interval over seeds (Table II)", write_scores(rows, out, fetch))
-        add("the paper's claims with verdicts: holds, contradicted or inconclusive", write_claims(rows, out, fetch))
-        add("ground truth and each family's event probabilities on a test excerpt (Figs. 3, 6)",
-            figures.write_activity(rows, fetch, out))
-        add("inputs that maximize convolutional units, gradient ascent from noise (Fig. 7)",
-            figures.write_filters(rows, fetch, out))
-    add("change of F1_frm with pitch-shifted test audio (Fig. 5)", figures.write_pitch_shift(rows, out))
-    add("learning curves: validation F1_frm against optimizer steps, and convergence",
-        figures.write_learning_curves(rows, out))
+        fill_deferred_psds(rows, fetch, tracking_uri)  # before any table: PSDS the trials left to the report
+        ctx = Context(name, rows, study, out, fetch, lambda run_id: run_link(mlflow_url, experiment, run_id))
+        items = report_items()
+        for item in items:
+            files = item.write(ctx)
+            if files:
+                written.append((item, files))
     states = defaultdict(int)
     for r in rows:
         states[r.state] += 1
     intro = [f"Optuna study `{name}` ({storage}); MLflow `{tracking_uri}`.", "",
              "Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + "."]
-    produced = {p for _, p in items}
-    missing = [(k, v) for k, v in HINTS.items() if k not in produced]
+    missing = [item for item in items if item.hint and all(item is not w for w, _ in written)]
     if missing:
         intro += ["", "Not in this report (the trials do not support them yet):", ""]
-        intro += [f"- {k}: {v.format(name=name)}" for k, v in missing]
+        intro += [f"- {item.file}: {item.hint.format(name=name)}" for item in missing]
     lines = [f"# Report: {name}", "", *intro[:3], "", "Browse it: [index.html](index.html) (tables and interactive "
-             "figures in one page).", "", *[f"- [{p}]({p}): {title}" for title, p in items], *intro[3:]]
+             "figures in one page).", "", *[_index_line(item, files) for item, files in written],
+             *intro[3:]]
     (out / "index.md").write_text("\n".join(lines) + "\n")
-    from sedbench.report.html import write_html
-
-    parent = sweep_parent_run(tracking_uri, name)
-    write_html(out, name, items, rows, mlflow_url, parent.info.experiment_id if parent else None, intro)
+    write_html(ctx, written, mlflow_url, intro)
     if parent is not None:
-        publish(tracking_uri, parent.info.run_id, out, name, items)
+        publish(tracking_uri, parent.info.run_id, out, name, written)
     return out
+
+
+def _index_line(item: Item, files: list[str]) -> str:
+    """An item's line in index.md: its main file, the table beside a figure, and its title."""
+    tables = [f"[{f}]({f})" for f in files[1:] if f.endswith(".md")]
+    return f"- [{item.file}]({item.file})" + (f" and {', '.join(tables)}" if tables else "") + f": {item.title}"
 
 
 def sweep_parent_run(tracking_uri: str | None, name: str):
@@ -418,17 +482,17 @@ def sweep_parent_run(tracking_uri: str | None, name: str):
     return RunStore(tracking_uri).sweep_parent(name)
 
 
-def publish(tracking_uri: str, run_id: str, out: Path, name: str, items: list[tuple[str, str]]) -> None:
+def publish(tracking_uri: str, run_id: str, out: Path, name: str, written: list[tuple[Item, list[str]]]) -> None:
     """The report as artifacts of the sweep's parent run (``report/``) and its description: opening the
     parent run in the MLflow UI shows the study's scores and lists every table and figure."""
     from sedbench.tracking import RunStore
 
-    files = ["index.html", "index.md", *[p for _, p in items]]
-    files += [p[:-4] + ".csv" for _, p in items if p.endswith(".png") and (out / (p[:-4] + ".csv")).is_file()]
+    files = ["index.html", "index.md", *[f for _, produced in written for f in produced]]
     scores = (out / "scores.md").read_text() if (out / "scores.md").is_file() else ""
+    listed = [f"- `report/{item.file}`: {item.title}" for item, _ in written]
     head = "\n".join([f"**Sweep `{name}`**: the report is in this run's artifacts under `report/` (open "
                       "`report/index.html` for the page with interactive figures; `sedbench report " + name
-                      + "` writes it again).", "", *[f"- `report/{p}`: {title}" for title, p in items], ""])
+                      + "` writes it again).", "", *listed, ""])
     scores = scores.replace("# Scores (Table II)", "### Scores (Table II)").replace("## Detection", "### Detection")
     # MLflow keeps at most 8,000 characters of a tag: a sweep with many families keeps the list, not the tables
     description = head + "\n" + scores if len(head) + len(scores) < DESCRIPTION_LIMIT else \
