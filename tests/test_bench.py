@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from sedbench import bench
-from sedbench.bench import GOALS, LABELS, goals, table
+from sedbench.bench import data, run, scores, sweeps, training
+from sedbench.bench.goals import GOALS, LABELS, goals, table
 
 AVX2 = {"capability": "AVX2", "model": "Some CPU", "bf16_native": False, "bf16_via": None}
 AMX = {"capability": "AVX512", "model": "Other CPU", "bf16_native": True, "bf16_via": "AVX512-BF16 + AMX"}
@@ -26,7 +26,7 @@ def a_result(bf16: dict) -> dict:
 
 
 def test_goals_and_table_read_a_result_and_every_figure_names_its_cpu():
-    result = a_result(bench.bench_bf16(None, 1, 1, 1e8, 1e4, 2e11, info=AVX2))
+    result = a_result(training.bench_bf16(None, 1, 1, 1e8, 1e4, 2e11, info=AVX2))
     result["goals"] = goals(result)
     met = {k: g["met"] for k, g in result["goals"].items()}
     assert met == {"train_loop_ratio": True, "flops_fraction_fp32": False, "metrics_speedup_0.02s": True,
@@ -43,18 +43,18 @@ def test_bf16_is_not_measured_without_native_bf16_and_costs_nothing(monkeypatch)
     def fail(*_, **__):
         raise AssertionError("bf16 measured on a CPU that emulates it")
 
-    monkeypatch.setattr(bench, "sedbench_loop", fail)
-    monkeypatch.setattr(bench, "matmul_rate", fail)
-    b = bench.bench_bf16(None, 6, 2, 1e8, 1e4, 2e11, info=AVX2)
+    monkeypatch.setattr(training, "sedbench_loop", fail)
+    monkeypatch.setattr(training, "matmul_rate", fail)
+    b = training.bench_bf16(None, 6, 2, 1e8, 1e4, 2e11, info=AVX2)
     assert b["status"] == "unsupported" and b["cpu_capability"] == "AVX2" and "no native bf16" in b["reason"]
 
 
 def test_bf16_is_measured_where_native(monkeypatch):
     calls = []
-    monkeypatch.setattr(bench, "sedbench_loop", lambda dm, s, w, precision: calls.append(precision)
+    monkeypatch.setattr(training, "sedbench_loop", lambda dm, s, w, precision: calls.append(precision)
                         or {"frames_per_second": 2e4})
-    monkeypatch.setattr(bench, "matmul_rate", lambda dtype: calls.append(dtype) or 8e11)
-    b = bench.bench_bf16(None, 6, 2, 1e8, 1e4, 2e11, info=AMX)
+    monkeypatch.setattr(training, "matmul_rate", lambda dtype: calls.append(dtype) or 8e11)
+    b = training.bench_bf16(None, 6, 2, 1e8, 1e4, 2e11, info=AMX)
     assert calls == ["bf16-mixed", "bfloat16"] and b["status"] == "measured" and b["via"] == "AVX512-BF16 + AMX"
     assert b["speedup_over_fp32"] == 2.0 and b["flops_fraction_of_bf16_matmul"] == pytest.approx(1e8 * 2e4 / 8e11)
     result = a_result(b)
@@ -63,31 +63,31 @@ def test_bf16_is_measured_where_native(monkeypatch):
 
 
 def test_matmul_rate_and_the_paper_crnn_flops():
-    assert bench.matmul_rate("float32", n=128, repeat=2) > 1e6
-    per_frame = bench.flops_per_step(40, batch_size=1, seq_len=16) / 16
+    assert training.matmul_rate("float32", n=128, repeat=2) > 1e6
+    per_frame = training.flops_per_step(40, batch_size=1, seq_len=16) / 16
     assert 5e7 < per_frame < 2e8  # the paper's CRNN: about 100 MFLOP per training frame
 
 
 def test_the_metrics_figure_on_a_small_case_is_identical_to_sed_eval():
     """The one end-to-end figure of the fast tier: sed_eval against sedbench.metrics, 6 minutes x 16 classes."""
     for resolution in (0.02, 1.0):
-        m = bench.bench_score(resolution, hours=0.1)
+        m = scores.bench_score(resolution, hours=0.1)
         assert m["identical"] is True and m["speedup"] > 0 and 0 < m["f1"] < 1
 
 
 def test_event_and_psds_figures_on_small_cases_are_identical_to_the_references(tmp_path):
-    events = bench.bench_events(hours=0.1)
+    events = scores.bench_events(hours=0.1)
     assert events["identical"] is True and events["event_metrics_speedup"] > 0 and events["system_events"] > 0
-    psds = bench.bench_psds(tmp_path, files=30)
+    psds = scores.bench_psds(tmp_path, files=30)
     assert psds["identical"] is True and 0 < psds["psds1"] < 1 and psds["psds_time_over_sed_scores_eval"] > 0
 
 
 def test_parts_are_measured_alone_and_merged_into_an_earlier_result(tmp_path, monkeypatch):
     out = tmp_path / "bench.json"
-    earlier = a_result(bench.bench_bf16(None, 1, 1, 1e8, 1e4, 2e11, info=AVX2))
+    earlier = a_result(training.bench_bf16(None, 1, 1, 1e8, 1e4, 2e11, info=AVX2))
     out.write_text(json.dumps(earlier))
-    monkeypatch.setattr(bench, "bench_events", lambda: {"event_metrics_speedup": 40.0, "identical": True})
-    assert bench.main(["--parts", "events", "--out", str(out)]) == 0
+    monkeypatch.setattr(run, "bench_events", lambda: {"event_metrics_speedup": 40.0, "identical": True})
+    assert run.main(["--parts", "events", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["training"] == earlier["training"] and result["event_metrics"]["event_metrics_speedup"] == 40.0
     assert result["goals"]["event_metrics_speedup"]["met"] and result["goals"]["event_metrics_identical"]["value"]
@@ -97,7 +97,7 @@ def test_parts_are_measured_alone_and_merged_into_an_earlier_result(tmp_path, mo
 def test_the_small_model_figure_times_both_loops_on_the_demo_crnn(synth_dir, tmp_path):
     from sedbench.data.dataset import read_folder
 
-    small = bench.bench_small_model(read_folder(synth_dir), tmp_path / "cache", steps=3, warmup=1, rounds=1)
+    small = training.bench_small_model(read_folder(synth_dir), tmp_path / "cache", steps=3, warmup=1, rounds=1)
     assert small["model"]["parameters"] == 59152 and small["model"]["seq_len"] == 128  # the demo's largest CRNN
     assert small["loop_ratio"] > 0 and len(small["plain_frames_per_second"]) == 1
 
@@ -105,9 +105,9 @@ def test_the_small_model_figure_times_both_loops_on_the_demo_crnn(synth_dir, tmp
 def test_pipeline_and_cache_figures(synth_dir, tmp_path):
     from sedbench.data.dataset import read_folder
 
-    cache = bench.bench_cache(read_folder(synth_dir), tmp_path / "cache")
+    cache = data.bench_cache(read_folder(synth_dir), tmp_path / "cache")
     assert cache["cold_seconds"] > 0 and cache["warm_seconds"] > 0 and cache["cache_warm_over_cold"] > 0
-    pipe = bench.bench_pipeline(cache.pop("dm"))
+    pipe = data.bench_pipeline(cache.pop("dm"))
     assert pipe["frames"] > 0 and pipe["frames_per_second"] > 0
 
 
@@ -117,12 +117,12 @@ def test_the_trial_split_and_the_pruning_replay_read_a_finished_sweep(tiny_sweep
 
     trials = optuna.load_study(study_name=tiny_sweep.name, storage=tiny_sweep.storage).trials
     for t in trials:
-        split = bench.trial_split(t)
+        split = sweeps.trial_split(t)
         assert split["seconds"]["steps"] > 0 and 0 < split["overhead_share"] < 1
         assert sum(split["seconds"].values()) == pytest.approx(split["wall_seconds"], abs=0.05)
         assert set(split["seconds"]) >= {"startup", "steps", "data", "validation", "test", "detection", "other"}
     png = tmp_path / "pruning.png"
-    p = bench.bench_pruning(tiny_sweep.name, tiny_sweep.storage, tiny_sweep.tracking, png)
+    p = sweeps.bench_pruning(tiny_sweep.name, tiny_sweep.storage, tiny_sweep.tracking, png)
     assert p["pruner"] == "hyperband" and [r["pruner"] for r in p["replays"]] == ["hyperband", "median"]
     assert p["compute_fraction"] == 1.0 and p["f1_gap_points"] == 0.0  # one epoch each: nothing to prune
     spread = p["hyperband_over_study_names"]

@@ -1,0 +1,3 @@
+from sedbench.bench.run import main
+
+raise SystemExit(main())
