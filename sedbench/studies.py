@@ -1,12 +1,16 @@
 """Optuna studies in a database (SQLite by default, any SQLAlchemy URL), through Optuna's public API.
 
-Shared by the sweeps (``sedbench.sweep`` and the Hydra sweeper) and by a trial's pruning callback, which
+Every call to the study's database is here: Optuna's storage, and the one table sedbench adds to it (the
+claims that let exactly one worker train a trial, :class:`Claims`). Shared by the sweeps (``sedbench.sweep``
+and the Hydra sweeper) and by a trial's pruning callback, which
 reports to its own trial from inside the training process. Trials are addressed by the study's name and
 the trial's number; the storage's public methods turn those into the ids it works with.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 
 from sedbench.tracking import make_sqlite_folder, redact
@@ -76,6 +80,74 @@ def make_pruner(name: str):
 
         raise ConfigError(f"sweep.pruner must be one of {sorted(pruners)}, got {name!r}")
     return pruners[name]()
+
+
+class Claims:
+    """The atomic step of claiming a trial, in the study's own database (table ``sedbench_claims``).
+
+    Optuna pops a WAITING trial by reading its state, then writing RUNNING; on SQLite nothing locks the row
+    between the two (``SELECT ... FOR UPDATE`` is a no-op there), so two workers can pop the same trial and
+    both train it. A claim is an INSERT of (study, trial number) under a primary key: on every SQLAlchemy
+    database exactly one insert succeeds, and only the worker whose insert did trains the trial.
+
+    Create it before the study is opened: claims left by a deleted study of the same name (``optuna
+    delete-study``) are dropped then, in one statement that deletes nothing once the study exists again.
+    """
+
+    TABLE = "sedbench_claims"
+
+    def __init__(self, url: str, study_name: str):
+        import uuid
+
+        import sqlalchemy
+
+        self.study, self.worker = study_name, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        make_sqlite_folder(url)
+        self.engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
+        self._sql = sqlalchemy.text
+        retry(self._create)  # workers starting together race to create it
+        retry(self._forget_deleted_study)
+
+    def _create(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._sql(f"CREATE TABLE IF NOT EXISTS {self.TABLE} (study VARCHAR(512) NOT NULL, "
+                                   "trial INTEGER NOT NULL, worker VARCHAR(255) NOT NULL, "
+                                   "claimed_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (study, trial))"))
+
+    def _forget_deleted_study(self) -> None:
+        """Drop this study name's claims while no study of that name exists (Optuna's ``studies`` table)."""
+        from sqlalchemy import inspect
+
+        if not inspect(self.engine).has_table("studies"):  # a new storage: no Optuna schema, no old claims
+            return
+        with self.engine.begin() as conn:
+            conn.execute(self._sql(f"DELETE FROM {self.TABLE} WHERE study = :s AND NOT EXISTS "
+                                   "(SELECT 1 FROM studies WHERE study_name = :s)"), {"s": self.study})
+
+    def take(self, number: int) -> bool:
+        """Claim trial ``number``: True for exactly one worker, however many popped it."""
+        from sqlalchemy.exc import IntegrityError
+
+        row = {"s": self.study, "t": int(number), "w": self.worker, "c": time.time()}
+
+        def insert() -> bool:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(self._sql(f"INSERT INTO {self.TABLE} (study, trial, worker, claimed_at) "
+                                           "VALUES (:s, :t, :w, :c)"), row)
+                return True
+            except IntegrityError:  # claimed already: by another worker, or by this one before a lost reply
+                return self.owner(number) == self.worker
+
+        return retry(insert)
+
+    def owner(self, number: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(self._sql(f"SELECT worker FROM {self.TABLE} WHERE study = :s AND trial = :t"),
+                                {"s": self.study, "t": int(number)}).scalar()
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def make_storage(url: str):

@@ -1,7 +1,7 @@
 """Claiming a trial: exactly one worker trains each popped trial, on SQLite and on PostgreSQL.
 
 Optuna's pop of a WAITING trial is a read then a write; on SQLite nothing locks the row in between, so two
-workers could pop (and train) the same trial. ``sedbench.sweep.Claims`` adds the atomic step. The stress
+workers could pop (and train) the same trial. ``sedbench.studies.Claims`` adds the atomic step. The stress
 test (``make test-full``) runs three workers on one 12-cell grid, ten times, with every core kept busy.
 """
 
@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 from helpers import completed_per_cell, load_study, run_app, trained
 
-from sedbench.sweep import Claims
+from sedbench.studies import Claims
 
 
 def test_one_claim_per_trial_and_a_retaken_claim_stays_its_owners(tmp_path):

@@ -66,9 +66,11 @@ def test_postgres_workers_share_a_grid_survive_sigkill_and_a_rerun_finishes_it(p
     b = worker(synth_dir, tmp_path, storage, mlflow_server, "b")
 
     def trials():
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             return optuna.load_study(study_name="pg", storage=storage).get_trials(deepcopy=False)
-        except KeyError:  # the workers have not created the study yet
+        except (KeyError, SQLAlchemyError):  # the workers have not created the study (or its tables) yet
             return []
 
     def in_training(pid):

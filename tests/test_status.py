@@ -39,10 +39,14 @@ def test_status_of_a_sweep_in_progress(tmp_path, capsys):
 
 
 def _exists(tmp_path) -> bool:
+    """The sweep's study is there; False while the sweep is still creating the storage's tables (reading it then
+    can collide with that creation: try again)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         load_study(tmp_path)
         return True
-    except KeyError:
+    except (KeyError, SQLAlchemyError):
         return False
 
 

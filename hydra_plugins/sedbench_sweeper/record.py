@@ -1,0 +1,116 @@
+"""What a finished trial leaves: its state and value told to the study, its metrics as trial attributes, its
+error; the MLflow runs of dead workers ended; the sweep's MLflow parent run opened and closed."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from hydra.core.utils import JobStatus
+
+log = logging.getLogger("sedbench.sweep")
+
+
+class Recording:
+    """The sweep's recording (a mixin of the
+    sweeper, ``hydra_plugins.sedbench_sweeper.sweeper.SedbenchSweeper``, whose state it reads)."""
+
+    def _tell(self, study, trial, ret) -> tuple[bool | None, dict]:
+        """Record one finished job: (True = completed, False = pruned, None = failed; its metrics.json)."""
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            return self._record(study, trial, ret)
+        except UpdateFinishedTrialError:  # another worker took this one for dead (no heartbeat) and failed it
+            log.warning("trial %d had been failed by another worker (no heartbeat seen); its cell was retried "
+                        "there, so this result is not counted (its run folder and MLflow run are kept)",
+                        trial.number)
+            return None, {}
+
+    def _record(self, study, trial, ret) -> tuple[bool | None, dict]:
+        import optuna
+        from optuna.trial import TrialState
+
+        from sedbench.sweep import read_metrics
+
+        out_dir = ret.hydra_cfg.hydra.runtime.output_dir if ret.hydra_cfg is not None else None
+        metrics = read_metrics(out_dir) if out_dir else {}
+        for key, value in metrics.items():
+            if not isinstance(value, dict):
+                trial.set_user_attr(key, value)
+        if out_dir:
+            trial.set_user_attr("output_dir", str(out_dir))
+        if ret.status == JobStatus.COMPLETED:
+            value = ret.return_value
+            if value is None or not math.isfinite(float(value)):
+                trial.set_user_attr("error", f"objective is {value}")
+                study.tell(trial, state=TrialState.FAIL)
+                self._log_trial("trial %d failed: objective is %s", trial.number, value)
+                return None, metrics
+            study.tell(trial, float(value))
+            return True, metrics
+        exc = self._job_exception(ret)
+        if isinstance(exc, optuna.TrialPruned):
+            study.tell(trial, state=TrialState.PRUNED)
+            self._log_trial("trial %d pruned", trial.number)
+            return False, metrics
+        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+        study.tell(trial, state=TrialState.FAIL)
+        self._log_trial("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
+        return None, metrics
+
+    def _log_trial(self, message: str, *args) -> None:
+        """A trial's end: logged as a warning with sweep.console=full; else its console line says it."""
+        log.log(logging.DEBUG if self.console is not None else logging.WARNING, message, *args)
+
+    @staticmethod
+    def _job_exception(ret) -> BaseException:
+        """The exception a failed job raised: Hydra's public ``JobReturn.return_value`` re-raises it (after
+        writing "Error executing job" to stderr, which is kept out of the log: the sweep reports it itself)."""
+        import contextlib
+        import io
+
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                ret.return_value  # noqa: B018 (read for the exception it raises)
+        except BaseException as exc:  # any exception of the job, KeyboardInterrupt and TrialPruned included
+            return exc
+        raise AssertionError("a failed job without an exception")
+
+    def _end_runs(self, name: str, trials) -> None:
+        """A dead worker's MLflow run stays RUNNING forever: mark it KILLED (its metrics so far are kept)."""
+        try:
+            from sedbench.tracking import RunStore
+
+            RunStore(self.config.tracking.uri).kill_trial_runs(self.config.tracking, name, [t.number for t in trials])
+        except Exception as exc:  # tracking must not stop a sweep
+            log.warning("could not end the MLflow runs of trials %s (%s)", [t.number for t in trials], exc)
+
+    def _parent_run(self, study, name: str) -> str | None:
+        from sedbench.studies import retry
+        from sedbench.tracking import RunStore
+
+        key = "mlflow_parent_run_id"
+
+        def keep(run_id: str) -> str:
+            study.set_user_attr(key, run_id)
+            return study.user_attrs.get(key)  # another worker's, if it stored its own meanwhile
+
+        try:
+            store = RunStore(self.config.tracking.uri)
+            tags = {"sampler": self.config.sweep.sampler}
+            return retry(lambda: store.open_sweep_run(self.config.tracking, name, tags,
+                                                      study.user_attrs.get(key), keep))
+        except Exception as exc:  # tracking must not stop a sweep
+            log.warning("no MLflow parent run (%s)", exc)
+            return None
+
+    def _close_parent(self, run_id: str | None, status: str) -> None:
+        if not run_id:
+            return
+        try:
+            from sedbench.tracking import RunStore
+
+            RunStore(self.config.tracking.uri).close(run_id, status)
+        except Exception as exc:
+            log.warning("could not close the MLflow parent run (%s)", exc)
