@@ -58,7 +58,8 @@ def test_features_command_cold_then_warm(synth_dir, tmp_path, capsys):
 
 
 def test_features_kinds_are_the_feature_configs(synth_dir, tmp_path, capsys):
-    from sedbench.commands.cli import build_parser, feature_kinds
+    from sedbench.commands.cli import build_parser
+    from sedbench.commands.data import feature_kinds
 
     assert feature_kinds() == sorted(p.stem for p in (CONF / "features").glob("*.yaml"))
     assert {"gammatone", "waveform", "logmel"} <= set(feature_kinds())

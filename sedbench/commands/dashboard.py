@@ -261,3 +261,33 @@ def serve(tracking_uri: str, port: int, artifacts: Path, storage: str | None = N
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def add_parser(sub) -> None:
+    from sedbench.commands.options import STORAGE_HELP, TRACKING_HELP
+    from sedbench.tracking import DEFAULT_ARTIFACTS, DEFAULT_STORAGE
+
+    dash = sub.add_parser("dashboard", help="the MLflow UI (and --optuna: the Optuna dashboard) on 127.0.0.1",
+                          description="Browse runs and sweeps. Serves the project's MLflow store on 127.0.0.1; "
+                                      "Ctrl-C stops the servers and every worker process they started.")
+    dash.add_argument("--port", type=int, default=5000, help="MLflow UI port (default 5000)")
+    dash.add_argument("--sweep", help="the sweep to land on (default: the latest one in the store)")
+    dash.add_argument("--open", action="store_true", help="open the printed addresses in the default browser")
+    dash.add_argument("--optuna", action="store_true", help="also serve the Optuna dashboard over --storage")
+    dash.add_argument("--optuna-port", type=int, default=8080, help="Optuna dashboard port (default 8080)")
+    dash.add_argument("--tracking", default=None, help=TRACKING_HELP)
+    dash.add_argument("--storage", default=DEFAULT_STORAGE, help=STORAGE_HELP)
+    dash.add_argument("--artifacts", type=Path, default=Path(DEFAULT_ARTIFACTS),
+                      help=f"artifact folder for experiments created from the UI (default {DEFAULT_ARTIFACTS})")
+    dash.add_argument("--workers", type=int, default=1, help="MLflow server worker processes (default 1)")
+    dash.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine "
+                                                         "only; anything else exposes the stores without a login)")
+    dash.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from sedbench.tracking import tracking_uri
+
+    return serve(tracking_uri(args.tracking), args.port, args.artifacts, args.storage if args.optuna else None,
+                 args.optuna_port, args.workers, log=Path("results/dashboard.log"), host=args.host, sweep=args.sweep,
+                 open_browser=args.open)

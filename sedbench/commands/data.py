@@ -1,8 +1,8 @@
-"""``sedbench data ...``: generate, mix, inspect, prepare and featurize datasets (arguments parsed by
-:mod:`sedbench.commands.cli`)."""
+"""``sedbench data ...``: generate, mix, inspect, prepare and featurize datasets (its parser and handlers)."""
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -72,3 +72,69 @@ def _featurize(ds, kind: str, cache: Path | None) -> None:
 
 
 COMMANDS = {"generate": generate, "mix": mix, "info": info, "prepare": prepare, "features": features}
+
+
+def run(args) -> int | None:
+    if args.data_command is None:
+        args.data_parser.print_help()
+        return 0
+    return COMMANDS[args.data_command](args)
+
+
+def _add_mixture_args(p: argparse.ArgumentParser, minutes_train: float) -> None:
+    p.add_argument("--out", type=Path, help="output folder (default: $SEDBENCH_DATA/NAME or ./data/NAME)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same dataset (default 0)")
+    p.add_argument("--minutes-train", type=float, default=minutes_train,
+                   help=f"training audio, minutes (default {minutes_train:g})")
+    p.add_argument("--minutes-validation", type=float, help="validation audio, minutes (default: train / 3)")
+    p.add_argument("--minutes-test", type=float, help="test audio, minutes (default: train / 3)")
+    p.add_argument("--mixture-seconds", type=float, default=60.0, help="length of one mixture file, s (default 60)")
+    p.add_argument("--tracks", type=int, default=3, help="simultaneous layers of events (default 3)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def feature_kinds() -> list[str]:
+    """The feature configs of conf/features (``data features --kind``)."""
+    from sedbench.commands.launch import conf_dir
+
+    return sorted(p.stem for p in (conf_dir() / "features").glob("*.yaml"))
+
+
+def add_parser(sub) -> None:
+    data = sub.add_parser("data", help="generate, mix, inspect, prepare and featurize datasets")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
+
+    gen = dsub.add_parser("generate", help="write the embedded synthetic dataset (no download)",
+                          description="Polyphonic mixtures of 16 synthesized classes, built like TUT-SED "
+                                      "Synthetic 2016.")
+    gen.add_argument("name", choices=["synth"], help="dataset to generate")
+    _add_mixture_args(gen, 12.0)
+    gen.add_argument("--instances-per-class", type=int, default=20,
+                     help="distinct sources per class, split 60/20/20 (default 20; paper: 994/16 = 62)")
+    gen.add_argument("--sample-rate", type=int, default=44100, help="Hz (default 44100, as the paper)")
+    gen.add_argument("--paper-size", action="store_true",
+                     help="the paper's size: 100 mixtures, about 566 minutes, 62 instances per class")
+
+    mix = dsub.add_parser("mix", help="build mixtures from a folder of isolated events (one subfolder per class)")
+    mix.add_argument("--events", type=Path, required=True, help="folder of class subfolders, e.g. ESC-10")
+    mix.add_argument("--name", default="esc10_mix", help="dataset name (default esc10_mix)")
+    _add_mixture_args(mix, 12.0)
+
+    info = dsub.add_parser("info", help="classes, hours per split, events per class, polyphony")
+    info.add_argument("dataset", help="a dataset folder or a registered name (under $SEDBENCH_DATA or ./data)")
+    info.add_argument("--layout", help="force a layout (default: detected)")
+    info.add_argument("--fold", type=int, help="test fold of a cross-validated dataset (default 1)")
+
+    prep = dsub.add_parser("prepare", help="download, verify (md5) and extract a public dataset")
+    prep.add_argument("name", help="tut_sed_synth_2016, tut_sed_2016, chime_home, urban_sed, esc10, esc50")
+    prep.add_argument("--root", type=Path, help="destination (default: $SEDBENCH_DATA/NAME or ./data/NAME)")
+    prep.add_argument("--features", action="store_true", help="also compute and cache log-mel features")
+
+    feat = dsub.add_parser("features", help="compute (or load from cache) the features of every file")
+    feat.add_argument("dataset", help="a dataset folder or a registered name")
+    feat.add_argument("--kind", default="logmel", choices=feature_kinds(),
+                      help="a feature config of conf/features, with its settings (default logmel)")
+    feat.add_argument("--cache", type=Path, help="cache folder (default: the config's, $SEDBENCH_CACHE or "
+                                                  "~/.cache/sedbench/features)")
+    data.set_defaults(handler=run, data_parser=data)

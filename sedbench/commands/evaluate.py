@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sedbench.errors import SedbenchError
-from sedbench.training.artifacts import BUNDLE_PATH, PITCH_SHIFT_COUNTS_PATH, Bundle, shift_tag, write_file_counts
 
 
 def parse_shifts(text: str | None) -> list[int]:
@@ -30,8 +29,11 @@ def parse_shifts(text: str | None) -> list[int]:
     return sorted(set(shifts) - {0})
 
 
-def download_bundle(store, run_id: str, dst: Path) -> Bundle:
-    """The run's ``model/model.pt`` from a :class:`sedbench.tracking.RunStore`."""
+def download_bundle(store, run_id: str, dst: Path):
+    """The run's ``model/model.pt`` (a :class:`sedbench.training.artifacts.Bundle`) from a
+    :class:`sedbench.tracking.RunStore`."""
+    from sedbench.training.artifacts import BUNDLE_PATH, Bundle
+
     store.require(run_id)
     path = store.download(run_id, BUNDLE_PATH, dst)
     if path is None:
@@ -62,7 +64,7 @@ def data_config(stored: dict, overrides: Sequence[str]) -> dict:
     return OmegaConf.to_container(cfg.data, resolve=True)
 
 
-def evaluate_bundle(bundle: Bundle, data: dict, shifts: Sequence[int], cache_dir: str | None = None,
+def evaluate_bundle(bundle, data: dict, shifts: Sequence[int], cache_dir: str | None = None,
                     progress: bool = True) -> dict[int, dict]:
     """Scores of ``bundle`` on the test split of ``data`` for shift 0 and each of ``shifts`` (quarter tones)."""
     from tqdm.auto import tqdm
@@ -104,6 +106,7 @@ def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], override
     """Evaluate a recorded run and log ``pitch_shift/<metric>`` (step = quarter tones) to the same run."""
     from sedbench.metrics import registry
     from sedbench.tracking import RunStore
+    from sedbench.training.artifacts import PITCH_SHIFT_COUNTS_PATH, shift_tag, write_file_counts
 
     store = RunStore(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,3 +176,27 @@ def format_results(run_id: str, results: dict[int, dict]) -> str:
         lines.append(f"  {q:>+6d}{100 * r['f1_frm']:>10.1f}{100 * (r['f1_frm'] - base):>+9.1f}{r['er_frm']:>8.3f}"
                      f"{100 * r['f1_1sec']:>11.1f}{r['er_1sec']:>9.3f}")
     return "\n".join(lines)
+
+
+def add_parser(sub) -> None:
+    from sedbench.commands.options import STORAGE_HELP, TRACKING_HELP
+    from sedbench.tracking import DEFAULT_STORAGE
+
+    ev = sub.add_parser("evaluate", help="re-score recorded runs' best weights, e.g. on pitch-shifted test audio",
+                        description="Re-score the best weights of recorded runs on their test data (or data=... "
+                                    "overrides), with the test audio pitch-shifted by quarter tones through librosa "
+                                    "(paper Fig. 5). Logs pitch_shift/* to the same MLflow runs; the sweep's "
+                                    "report then adds pitch_shift.png.")
+    ev.add_argument("run_ids", nargs="*", metavar="RUN_ID",
+                    help="MLflow run ids, then optional data overrides, e.g. data=synth data.root=/other/test/set")
+    ev.add_argument("--sweep", help="also every seed of each family's best configuration in this sweep")
+    ev.add_argument("--pitch-shift", default="", help="quarter tones, comma-separated, e.g. -2,-1,1,2")
+    ev.add_argument("--storage", default=DEFAULT_STORAGE, help=STORAGE_HELP + ", with --sweep")
+    ev.add_argument("--tracking", default=None, help=TRACKING_HELP)
+    ev.set_defaults(handler=run)
+
+
+def run(args) -> None:
+    from sedbench.tracking import tracking_uri
+
+    evaluate(args.run_ids, parse_shifts(args.pitch_shift), tracking_uri(args.tracking), args.sweep, args.storage)

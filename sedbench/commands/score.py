@@ -179,3 +179,50 @@ def as_text(results: dict, engine: str, bounds: dict | None = None, psds: tuple[
                       f"  PSDS1 {cell('psds1')}   PSDS2 {cell('psds2')}   1-s segment ROC AUC {cell('auroc_1sec')}"
                       + "".join(f"\n  {c:<28}AUC {v:.4f}" for c, v in p["class_auroc_1sec"].items()))
     return "\n".join(blocks)
+
+
+def add_parser(sub) -> None:
+    score = sub.add_parser(
+        "score", help="score a system output against a reference (event lists in any sed_eval layout; PSDS)",
+        description="Segment-based (the paper's F1/ER on frames and 1-s segments) and event-based scores of event "
+                    "lists, computed exactly as sed_eval does; with --scores, PSDS1/PSDS2 and ROC AUC from frame "
+                    "scores as sed_scores_eval computes them. Lists: 'filename onset offset event_label' tables "
+                    "(tab, comma, semicolon or spaces; header optional, DESED/DCASE tsv), 5 columns with a scene, "
+                    "per-file 'onset offset [event_label]' lists (TUT-SED .ann), or two folders of per-file lists "
+                    "paired by base name. See docs/metrics.md.")
+    score.add_argument("reference", type=Path, help="reference events: a table, a per-file list or a folder of lists")
+    score.add_argument("estimated", type=Path, nargs="?",
+                       help="system output events, the same way (optional with --scores)")
+    score.add_argument("--scores", type=Path, metavar="DIR",
+                       help="folder of per-file score tables (sed_scores_eval layout: <file>.tsv with columns onset "
+                            "offset <class>...): adds PSDS1, PSDS2 and 1-s segment ROC AUC")
+    score.add_argument("--durations", type=Path, metavar="TSV",
+                       help="'filename duration' table for PSDS (default: each score table's last offset)")
+    score.add_argument("--resolution", type=float, action="append",
+                       help="segment length in seconds; repeatable (default: 0.02 and 1.0, F1_frm and F1_1sec)")
+    score.add_argument("--engine", choices=["fast", "sed_eval"], default="fast",
+                       help="fast (sedbench's paths, equal to sed_eval) or sed_eval's own implementation")
+    score.add_argument("--no-events", action="store_true", help="skip the event-based scores")
+    score.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                       help="95 %% intervals over files of every overall score from N bootstrap draws (e.g. 2000)")
+    score.add_argument("--label", default="event",
+                       help="class name for lists without labels ('onset offset' lines; default 'event')")
+    score.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    score.set_defaults(handler=run)
+
+
+def run(args) -> None:
+    from sedbench.errors import SedbenchError
+
+    if args.estimated is None and args.scores is None:
+        raise SedbenchError("nothing to score. Fix: give the system's event list after the reference, or --scores DIR")
+    if args.bootstrap < 0:
+        raise SedbenchError(f"--bootstrap {args.bootstrap}: the number of draws must be >= 0 (e.g. 2000)")
+    results, bounds = {}, None
+    if args.estimated is not None:
+        results = score_event_files(args.reference, args.estimated, args.resolution or [0.02, 1.0], args.engine,
+                                    event_based=not args.no_events, label=args.label)
+        bounds = intervals(results, args.bootstrap) if args.bootstrap else None
+    psds = score_probabilities(args.reference, args.scores, args.durations, args.label, args.bootstrap) \
+        if args.scores else None
+    print(as_json(results, bounds, psds) if args.json else as_text(results, args.engine, bounds, psds, args.bootstrap))

@@ -1,0 +1,33 @@
+"""``sedbench report NAME``: the sweep's tables and figures (sedbench.report.write), its parser and handler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    from sedbench.commands.options import STORAGE_HELP, TRACKING_HELP
+    from sedbench.tracking import DEFAULT_STORAGE
+
+    rep = sub.add_parser("report", help="tables and plots of a sweep: results/NAME/index.md and index.html",
+                         description="The paper's tables and figures from a sweep's Optuna study and MLflow runs: "
+                                     "Markdown and PNG (for papers) and index.html (one self-contained page whose "
+                                     "figures show each trial on hover and open its MLflow run on click). The "
+                                     "report is also logged to the sweep's parent MLflow run.")
+    rep.add_argument("name", help="the sweep (Optuna study) name, e.g. demo")
+    rep.add_argument("--storage", default=DEFAULT_STORAGE, help=STORAGE_HELP)
+    rep.add_argument("--tracking", default=None, help=TRACKING_HELP)
+    rep.add_argument("--out", type=Path, help="output folder (default results/NAME)")
+    rep.add_argument("--html", action="store_true", help="accepted for clarity: index.html is always written")
+    rep.add_argument("--mlflow-url", default="http://127.0.0.1:5000",
+                     help="address of the MLflow UI the page links runs to (default: `sedbench dashboard`'s)")
+    rep.set_defaults(handler=run)
+
+
+def run(args) -> None:
+    from sedbench.report.write import write_report
+    from sedbench.tracking import tracking_uri
+
+    out = write_report(args.name, args.storage, tracking_uri(args.tracking), args.out or Path("results") / args.name,
+                       args.mlflow_url)
+    print(f"report: {out / 'index.md'} (Markdown and PNG), {out / 'index.html'} (one page, interactive figures)")
