@@ -77,6 +77,12 @@ def test_gmm_trains_and_is_recorded(synth_dir, tmp_path):
     assert run.data.metrics["test/f1_frm"] == pytest.approx(metrics["test/f1_frm"])
     for key in ("test/f1_event", "test/psds1", "test/psds2", "test/f1_frm_pp", "test/f1_event_pp"):
         assert run.data.metrics[key] == pytest.approx(metrics[key])  # the baseline is scored like the networks
+    # its bundle holds the fitted mixtures as arrays: `sedbench evaluate` re-scores it as it does a network
+    from sedbench.commands.evaluate import evaluate_run
+
+    results = evaluate_run(run.info.run_id, f"sqlite:///{tmp_path}/mlflow.db", [], progress=False)
+    assert results[0]["f1_frm"] == metrics["test/f1_frm"] and results[0]["er_1sec"] == metrics["test/er_1sec"]
+    assert "activity.npz" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
 def test_vggish_rnn_keeps_every_frame_and_pools_frequency():

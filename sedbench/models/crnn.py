@@ -71,6 +71,24 @@ def conv_blocks(maps: int, pool: Sequence[int], kernel: Sequence[int], dropout: 
     return nn.Sequential(*convs)
 
 
+BLOCK = 5  # modules per conv block of conv_blocks: conv, batch norm, ReLU, max-pool, dropout
+
+
+def conv_count(conv: nn.Sequential) -> int:
+    """The conv layers of a :func:`conv_blocks` stack."""
+    return len(conv) // BLOCK
+
+
+def conv_layer(conv: nn.Sequential, layer: int) -> nn.Conv2d:
+    """Conv layer ``layer`` (1-based) of a :func:`conv_blocks` stack."""
+    return conv[BLOCK * (layer - 1)]
+
+
+def up_to_batchnorm(conv: nn.Sequential, layer: int) -> nn.Sequential:
+    """The stack from its input to conv layer ``layer``'s batch norm (1-based): that layer's units before the ReLU."""
+    return conv[: BLOCK * (layer - 1) + 2]
+
+
 def recurrent_stack(cell: str, width: int, units: int, layers: int, bidirectional: bool) -> tuple[nn.ModuleList, int]:
     """``layers`` GRU or LSTM layers of ``units`` (per direction) on ``width`` inputs; returns them and the width
     of their output."""

@@ -55,6 +55,35 @@ class GMMDetector:
             self.models.append((pair[0], pair[1]))
         return self
 
+    # the fitted mixtures as arrays, so that a model bundle (sedbench.training.artifacts.Bundle) holds a GMM as it
+    # holds a network's weights: tensors only, loaded with torch.load(weights_only=True)
+    STATE = ("weights_", "means_", "covariances_", "precisions_cholesky_")
+
+    def state_dict(self) -> dict:
+        import torch
+
+        return {f"{k}.{side}.{name}": torch.from_numpy(np.asarray(getattr(gmm, name), np.float64))
+                for k, pair in enumerate(self.models) for side, gmm in zip(("pos", "neg"), pair, strict=True)
+                for name in self.STATE}
+
+    def load_state_dict(self, state: dict) -> GMMDetector:
+        from sklearn.mixture import GaussianMixture
+
+        self.models = []
+        for k in range(len(self.classes)):
+            pair = []
+            for side in ("pos", "neg"):
+                gmm = GaussianMixture(self.n_components, covariance_type="diag")
+                for name in self.STATE:
+                    setattr(gmm, name, state[f"{k}.{side}.{name}"].numpy())
+                pair.append(gmm)
+            self.models.append((pair[0], pair[1]))
+        return self
+
+    def eval(self) -> GMMDetector:
+        """No training mode to leave (the networks' ``eval``): the same bundle code loads both."""
+        return self
+
     def log_ratio(self, features: np.ndarray) -> np.ndarray:
         """``(frames, K)`` log-likelihood ratio of each frame."""
         x = features.astype(np.float64)

@@ -23,12 +23,16 @@ class UnitPattern:
 
 
 def conv_layers(net) -> int:
-    return len(net.pool)
+    from sedbench.models.crnn import conv_count
+
+    return conv_count(net.conv)
 
 
 def receptive_field(net, layer: int) -> int:
     """Frames of input that one unit of conv layer ``layer`` (1-based) sees (no pooling in time)."""
-    kt = net.conv[0].kernel_size[0]
+    from sedbench.models.crnn import conv_layer
+
+    kt = conv_layer(net.conv, 1).kernel_size[0]
     return layer * (kt - 1) + 1
 
 
@@ -42,10 +46,12 @@ def maximize_units(net, layer: int, channels: Sequence[int], n_bands: int, frame
     """
     import torch
 
+    from sedbench.models.crnn import up_to_batchnorm
+
     if not 1 <= layer <= conv_layers(net):
         raise ValueError(f"layer must be 1..{conv_layers(net)}, got {layer}")
     net.eval()
-    upto = net.conv[: 5 * (layer - 1) + 2]  # blocks are conv, batchnorm, relu, maxpool, dropout
+    upto = up_to_batchnorm(net.conv, layer)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(len(channels), 1, frames, n_bands, generator=gen).requires_grad_(True)
     idx = torch.as_tensor(list(channels))
@@ -72,9 +78,11 @@ def maximize_units(net, layer: int, channels: Sequence[int], n_bands: int, frame
 def strongest_units(net, n_bands: int, per_layer: int = 3, candidates: int = 16, **kw) -> list[UnitPattern]:
     """Per conv layer, ``candidates`` channels optimized and the ``per_layer`` that reach the highest activation
     (those least stuck in a weak local maximum)."""
+    from sedbench.models.crnn import conv_layer
+
     out = []
     for layer in range(1, conv_layers(net) + 1):
-        maps = net.conv[5 * (layer - 1)].out_channels
+        maps = conv_layer(net.conv, layer).out_channels
         found = maximize_units(net, layer, list(range(min(candidates, maps))), n_bands, **kw)
         out += sorted(found, key=lambda u: -u.activation)[:per_layer]
     return out

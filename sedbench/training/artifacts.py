@@ -28,7 +28,7 @@ EXCERPT_SECONDS = 30.0
 
 @dataclass
 class Bundle:
-    net: object                  # sedbench.models.crnn.CRNN, in eval mode
+    net: object                  # a network in eval mode, or a frames model (sedbench.models.families)
     model_cfg: dict
     features: FeatureParams
     normalizer: Normalizer
@@ -62,10 +62,12 @@ class Bundle:
         except Exception as exc:
             raise DataError(path, f"not a sedbench model bundle ({type(exc).__name__}: {exc})",
                             "re-download it from the run's MLflow artifacts (model/model.pt)") from None
-        net = build_model(d["model"], int(d["n_in"]), len(d["classes"]), strict=False)
+        features = FeatureParams(**d["features"])
+        net = build_model(d["model"], int(d["n_in"]), len(d["classes"]), strict=False, classes=list(d["classes"]),
+                          hop_seconds=features.hop_seconds)
         net.load_state_dict(d["state_dict"])
         net.eval()
-        return cls(net, d["model"], FeatureParams(**d["features"]),
+        return cls(net, d["model"], features,
                    Normalizer(d["mean"].numpy(), d["std"].numpy()), list(d["classes"]), int(d["sample_rate"]),
                    int(d["seq_len"]), float(d["threshold"]), d["data"])
 
@@ -79,7 +81,10 @@ class Bundle:
         import torch
 
         from sedbench.data.sequences import EvalSequences
+        from sedbench.models.families import FRAMES, arch_of
 
+        if arch_of(self.model_cfg).trains == FRAMES:  # a frames model scores whole files, as in training
+            return self.net.predict(self.normalizer(features))
         seqs = EvalSequences([self.normalizer(features)], [np.zeros((len(features), 1), np.float32)], self.seq_len)
         outs = []
         with torch.no_grad():

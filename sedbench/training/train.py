@@ -290,6 +290,7 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
     if ds.weak:
         raise ConfigError(f"model={cfg.model.name} needs frame-level (strong) labels; {ds.name} has clip labels. Fix: "
                           "a strongly labelled dataset (synth, tut_sed_*, urban_sed, desed, folder)")
+    objective = registry.objective(cfg.optimized_metric, weak=False)  # before the fit: refused at once
     params, cache_dir = params_from_config(cfg.features)
     cache = FeatureCache(cache_dir)
     n_features = params.n_features(ds.sample_rate)
@@ -301,13 +302,12 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
     t0 = time.perf_counter()
     model.fit(*train_features)
     fit_seconds = time.perf_counter() - t0
-    objective = registry.objective(cfg.optimized_metric, weak=False)
     refs = {split: [r.events for r in ds.recordings(split)] for split in ("validation", "test")}
     scorer = SplitScorer({}, ds.classes, params.hop_seconds, cfg.threshold, references=refs)
-    scores, probs = {}, {}
+    scores, probs, feats = {}, {}, {}
     for split in ("validation", "test"):
-        feats, _ = split_features(ds, split, params, cache)
-        probs[split] = [model.predict(f) for f in feats]
+        feats[split] = split_features(ds, split, params, cache)
+        probs[split] = [model.predict(f) for f in feats[split][0]]
         scores[split] = scorer.score_files(split, probs[split], (1.0,) if split == "test" else ())
     t0 = time.perf_counter()
     ev = cfg.get("evaluation") or {}
@@ -323,12 +323,31 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
     metrics["budget"] = "complete"  # EM to convergence (max_iter), no clock
     tracking.record(logger, cfg, metrics, run_dir)
     _log_file_counts(logger, run_dir, ds, scores["test"])
+    if cfg.tracking.get("log_model", True):  # the same bundle and test excerpt as a network's
+        _log_frames_model(logger, cfg, model, ds, params, feats["test"], probs["test"], run_dir)
     if psds == "report":
         _keep_test_scores(logger, run_dir, probs["test"], refs["test"], list(ds.classes), params.hop_seconds,
                           scores["test"].get("median_filter_s"))
     logger.finalize("success")
     print(summary(cfg, metrics, run_dir, logger))
     return val
+
+
+def _log_frames_model(logger, cfg: DictConfig, model, ds, params, test, probs, run_dir: Path) -> None:
+    """A frames model's bundle (its fitted state as arrays, raw features: an identity normalizer) and test
+    excerpt, so that ``evaluate`` and the report read it as they read a network's."""
+    from sedbench.data.features import Normalizer
+    from sedbench.training.artifacts import ACTIVITY_PATH, BUNDLE_PATH, Bundle, write_activity
+
+    n = params.n_features(ds.sample_rate)
+    bundle = Bundle(model, OmegaConf.to_container(cfg.model, resolve=True), params, Normalizer.identity(n),
+                    list(ds.classes), ds.sample_rate, int(cfg.data.seq_len), float(cfg.threshold),
+                    OmegaConf.to_container(cfg.data, resolve=True))
+    path = bundle.save(run_dir / BUNDLE_PATH)
+    tracking.log_artifact(logger, path, artifact_path=str(Path(BUNDLE_PATH).parent))
+    names = [rec.name for rec in ds.recordings("test")]
+    write_activity(run_dir / ACTIVITY_PATH, names, test[0], test[1], probs, list(ds.classes), params.hop_seconds)
+    tracking.log_artifact(logger, run_dir / ACTIVITY_PATH)
 
 
 def run_metrics(cfg: DictConfig, run_id: str, validation: dict, test: dict, n_params: int,
