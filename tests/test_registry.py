@@ -16,8 +16,6 @@ from sedbench.errors import ConfigError
 from sedbench.metrics import registry
 from sedbench.metrics.registry import Metric
 
-pytestmark = pytest.mark.xdist_group("sweeps")  # whole sweeps: one worker, one at a time
-
 
 def _active_share(outputs: registry.SplitOutputs):
     """The share of frames the output marks active, overall and per class: a toy score."""
@@ -35,7 +33,7 @@ def toy_metric(monkeypatch):
 def _sweep(synth_dir: Path, tmp_path: Path, *extra: str) -> int:
     from sedbench.commands.cli import main
 
-    return main(["train", "-m", "data=folder", f"data.root={synth_dir}", "data.seq_len=32", "trainer.max_epochs=4",
+    return main(["train", "-m", "data=folder", f"data.root={synth_dir}", "data.seq_len=32", "trainer.max_epochs=3",
                  "trainer.max_time=null", "trainer.num_threads=1", "sweep.n_jobs=1", "sweep.name=toy",
                  f"sweep.storage=sqlite:///{tmp_path}/optuna.db", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
                  f"tracking.artifacts={tmp_path}/artifacts", f"features.cache_dir={tmp_path}/cache",
@@ -69,7 +67,7 @@ def test_a_metric_registered_alone_is_computed_logged_recorded_and_reported(toy_
     run = client.get_run(runs[0]["mlflow_run_id"]).data.metrics
     assert run["test/active_share"] == runs[0]["test/active_share"]
     assert any(k.startswith("test/active_share/") for k in run)  # one MLflow metric per class
-    assert len(client.get_metric_history(runs[0]["mlflow_run_id"], "val/active_share")) == 4  # after each validation
+    assert len(client.get_metric_history(runs[0]["mlflow_run_id"], "val/active_share")) == 3  # after each validation
 
     out = _report(tmp_path)
     assert "test/active_share" in (out / "trials.csv").read_text().splitlines()[0].split(",")
@@ -92,7 +90,7 @@ def test_an_error_rate_objective_is_minimized_by_every_stage(synth_dir, tmp_path
     assert study.direction.name == "MINIMIZE" and study.metric_names == ["val/er_frm"]
     for m in _runs(tmp_path):  # the checkpoint kept the lowest error rate of the curve, and the study got it
         curve = [v for _, v in m["val_curve"]]
-        assert len(curve) == 4 and len(set(curve)) > 1
+        assert len(curve) == 3 and len(set(curve)) > 1
         assert m["val/er_frm"] == pytest.approx(min(curve), abs=1e-6)
         trial = next(t for t in study.trials if t.user_attrs.get("mlflow_run_id") == m["mlflow_run_id"])
         assert trial.value == pytest.approx(min(curve), abs=1e-6)

@@ -98,10 +98,6 @@ def register(metric: Metric, replace: bool = False) -> Metric:
     return metric
 
 
-def unregister(name: str) -> None:
-    REGISTRY.pop(name, None)
-
-
 def _builtin(name, display, direction="maximize", **kw) -> None:
     register(Metric(name, display, direction, **kw))
 
