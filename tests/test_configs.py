@@ -47,7 +47,7 @@ def test_trainer_presets_inherit_from_cpu_and_change_only_their_own_keys():
 
 def test_model_keys_come_from_the_constructors():
     from sedbench.models.families import ARCHITECTURES as ARCHS
-    from sedbench.models.families import arch_keys
+    from sedbench.models.families import FAMILIES, arch_keys
 
     assert set(arch_keys("crnn")) == {"maps", "pool", "rnn_layers", "fnn_layers", "kernel", "cell", "bidirectional",
                                       "dropout", "temporal_pool", "output_bias", "rnn_init",
@@ -59,6 +59,7 @@ def test_model_keys_come_from_the_constructors():
             model = OmegaConf.to_container(compose(config_name="config", overrides=[f"model={choice.stem}"]).model,
                                          resolve=True)
         assert model.get("arch", "crnn") in ARCHS
+        assert FAMILIES[model["family"]].group_option == choice.stem  # each preset is its family's, registered
         from sedbench.models.families import model_config
 
         model_config(model)

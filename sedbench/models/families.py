@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sedbench.errors import ConfigError
 
@@ -51,12 +51,12 @@ class Family:
     name: str                     # model.family
     color: str                    # in the PNG figures and the HTML page alike
     marker: str                   # matplotlib marker
-    label: str = ""               # in tables and legends (default: the name in capitals)
-    about: str = field(default="", compare=False)
+    config: str = ""              # its option of the model config group, conf/model/<config>.yaml (default: name)
 
     @property
-    def shown(self) -> str:
-        return self.label or self.name.upper()
+    def group_option(self) -> str:
+        """``model=<this>`` selects the family's preset."""
+        return self.config or self.name
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
