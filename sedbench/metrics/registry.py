@@ -124,14 +124,15 @@ _EVENT = "sedbench.metrics.event.event_based (sed_eval's event-based metrics, co
 _PSDS = "sedbench.metrics.psds (sed_scores_eval)"
 _PP = "sedbench.training.scoring.detection_metrics (median filters tuned on validation)"
 for _pp in ("", "_pp"):  # every detection score raw and post-processed (<name>_pp)
-    section = None if _pp else "detection"  # the detection table shows <name> and <name>_pp side by side
-    _builtin(f"f1_event{_pp}", f"F1_event{_pp}", percent=True, class_wise=True, section=section,
+    _section = None if _pp else "detection"  # the detection table shows <name> and <name>_pp side by side
+    _builtin(f"f1_event{_pp}", f"F1_event{_pp}", percent=True, class_wise=True, section=_section,
              source=_PP if _pp else _EVENT, summary=True)
-    _builtin(f"er_event{_pp}", f"ER_event{_pp}", "minimize", class_wise=True, section=section,
+    _builtin(f"er_event{_pp}", f"ER_event{_pp}", "minimize", class_wise=True, section=_section,
              source=_PP if _pp else _EVENT, summary=not _pp)
-    _builtin(f"psds1{_pp}", f"PSDS1{_pp}", section=section, source=_PP if _pp else _PSDS, summary=True)
-    _builtin(f"psds2{_pp}", f"PSDS2{_pp}", section=section, source=_PP if _pp else _PSDS, summary=True)
-    _builtin(f"auroc_1sec{_pp}", f"AUC_1sec{_pp}", class_wise=True, section=section, source=_PP if _pp else _PSDS)
+    _builtin(f"psds1{_pp}", f"PSDS1{_pp}", section=_section, source=_PP if _pp else _PSDS, summary=True)
+    _builtin(f"psds2{_pp}", f"PSDS2{_pp}", section=_section, source=_PP if _pp else _PSDS, summary=True)
+    _builtin(f"auroc_1sec{_pp}", f"AUC_1sec{_pp}", class_wise=True, section=_section,
+             source=_PP if _pp else _PSDS)
 for _name, _display, _dir in (("f1_frm", "F1_frm", "maximize"), ("er_frm", "ER_frm", "minimize"),
                               ("f1_1sec", "F1_1sec", "maximize"), ("er_1sec", "ER_1sec", "minimize")):
     _builtin(f"{_name}_pp", f"{_display}_pp", _dir, percent=_dir == "maximize", source=_PP)
@@ -202,16 +203,6 @@ def objective(key: str, weak: bool | None = None) -> Metric:
         raise ConfigError(f"optimized_metric={key} needs {needed} labels, and this dataset has {kind} labels. "
                           f"Fix: optimized_metric=auto, or one of {fits}")
     return m
-
-
-def objective_key(key: str, weak: bool | None = None) -> str:
-    """``val/<name>`` of :func:`objective`."""
-    return f"val/{objective(key, weak).name}"
-
-
-def direction_of(key: str) -> str:
-    """The direction of ``optimized_metric`` (``auto``: maximize, as both its choices are)."""
-    return "maximize" if str(key) == AUTO else objective(key).direction
 
 
 # ------------------------------------------------------------------------------------------- scoring, recording
