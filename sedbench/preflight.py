@@ -111,13 +111,17 @@ def check_single(cfg) -> None:
     check_precision(cfg.trainer)
 
 
-def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str) -> None:
+def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str):
     """What the cells of a sweep share, checked once before anything is enqueued: ``cells`` are (overrides,
     composed config) pairs. The first cell's folders are writable and its tracking server answers; every
     distinct model has only known keys; every distinct trainer can run here (no emulated bf16); the Optuna
     ``storage`` answers; every distinct dataset exists and reads (the embedded ``synth`` is generated here,
-    once, if it is missing). Cheap checks come first, so that nothing is read or generated for a sweep that
-    cannot run. An error names the cell it was found in."""
+    once, if it is missing) and can produce the cell's ``optimized_metric``. Cheap checks come first, so that
+    nothing is read or generated for a sweep that cannot run. An error names the cell it was found in.
+
+    Returns the objective every cell optimizes (a :class:`sedbench.metrics.registry.Metric`; ``auto`` resolved
+    by each dataset's labels): one study has one objective and one direction, so cells that would optimize
+    different metrics are refused."""
     from sedbench.data.layouts import dataset_from_config
     from sedbench.hardware import check_precision
     from sedbench.models.families import model_config
@@ -129,8 +133,22 @@ def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str) -> No
     _check_each_distinct(cells, "model", model_config)
     _check_each_distinct(cells, "trainer", check_precision)
     check_storage(storage)
-    _check_each_distinct(cells, ("data", "optimized_metric"),
-                         lambda cfg: check_objective(cfg.optimized_metric, dataset_from_config(cfg.data).weak))
+    found: dict[str, str] = {}
+
+    def objective_of(cfg) -> None:
+        from sedbench.metrics.registry import objective
+
+        found.setdefault(objective(cfg.optimized_metric, dataset_from_config(cfg.data).weak).name,
+                         str(cfg.optimized_metric))
+
+    _check_each_distinct(cells, ("data", "optimized_metric"), objective_of)
+    if len(found) > 1:
+        raise ConfigError(f"the sweep's cells optimize different metrics ({', '.join(f'val/{m}' for m in found)}: "
+                          "frame and clip labels under optimized_metric=auto); one study has one objective. Fix: "
+                          "sweep frame-labelled and clip-labelled datasets separately")
+    from sedbench.metrics.registry import REGISTRY
+
+    return REGISTRY[next(iter(found))]
 
 
 def _check_each_distinct(cells: list[tuple[tuple[str, ...], object]], node: str | tuple[str, ...], check) -> None:

@@ -31,8 +31,9 @@ class SearchSpace:
                 base.append(f"{key}={o.get_value_element_as_str()}")
         return base, grid
 
-    def _preflight(self, base: list[str], cells) -> None:
-        """Compose every cell (or, for a search, the base) and check what they share (sedbench.preflight)."""
+    def _preflight(self, base: list[str], cells) -> tuple[list, object]:
+        """Compose every cell (or, for a search, the base) and check what they share (sedbench.preflight):
+        the composed configs and the objective they share."""
         from sedbench.errors import ConfigError
         from sedbench.preflight import check_sweep
 
@@ -44,32 +45,8 @@ class SearchSpace:
                 reason = " ".join(str(exc).split("Config search path")[0].split())
                 raise ConfigError(f"sweep cell {' '.join(cell) or '(the base configuration)'} does not compose: "
                                   f"{reason}. Fix: correct the grid (sweeps/*.yaml or the command line)") from None
-        check_sweep(composed, self.config.sweep.storage)
-        return [c for _, c in composed]
-
-    @staticmethod
-    def _objective(name: str, composed):
-        """The metric every cell optimizes (``optimized_metric``; ``auto`` by each cell's dataset labels): one
-        study has one objective and one direction, so cells that would optimize different metrics are refused."""
-        from sedbench.data.layouts import dataset_from_config
-        from sedbench.errors import ConfigError
-        from sedbench.metrics.registry import AUTO, objective
-
-        found, weak = {}, {}
-        for cfg in composed:
-            metric = str(cfg.optimized_metric)
-            if metric == AUTO:
-                data = OmegaConf.to_yaml(cfg.data, resolve=True)
-                if data not in weak:
-                    weak[data] = dataset_from_config(cfg.data).weak
-                found.setdefault(objective(metric, weak[data]).name, metric)
-            else:
-                found.setdefault(objective(metric).name, metric)
-        if len(found) > 1:
-            raise ConfigError(f"sweep {name}: its cells optimize different metrics ({', '.join(found)}: frame and "
-                              "clip labels under optimized_metric=auto); one study has one objective. Fix: sweep "
-                              "frame-labelled and clip-labelled datasets separately")
-        return objective(f"val/{next(iter(found))}")
+        objective = check_sweep(composed, self.config.sweep.storage)
+        return [c for _, c in composed], objective
 
     # overrides that change where or how fast a sweep runs, not what its trials compute (paths may differ
     # between the machines of one sweep)

@@ -94,9 +94,9 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
 
             raise ConfigError(f"sweep {name}: sweep.n_trials is required for the {sampler_name} sampler")
         pruner = studies.make_pruner(cfg.pruner)
-        composed = self._preflight(base, cells)  # what cells share, storage included: one clear error, nothing enqueued
+        # what cells share, storage and objective included: one clear error, nothing enqueued
+        composed, objective = self._preflight(base, cells)
         base = self._pack(base, composed)  # sweep.n_jobs=auto: processes x threads for this machine
-        objective = self._objective(name, composed)  # may read a dataset: before the database is touched
         claims = studies.Claims(cfg.storage, name)  # before the study: it forgets the claims of a deleted one
         self.storage = studies.make_storage(cfg.storage)
         study = studies.open_study(name, self.storage, direction=objective.direction, sampler=sampler, pruner=pruner)

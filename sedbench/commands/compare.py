@@ -32,6 +32,8 @@ class Side:
 
 
 def add_parser(sub) -> None:
+    from sedbench.commands.options import add_storage, add_tracking
+
     p = sub.add_parser(
         "compare", help="is A better than B? difference of two sets of runs with its calibrated 95 %% interval",
         description="Compare two configurations, each trained with one or more seeds: each side's mean +/- std, "
@@ -51,9 +53,8 @@ def add_parser(sub) -> None:
                    help="frm: one frame of 20 ms, the paper's F1_frm (default); 1sec: 1-s segments")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--storage", default=None, help="Optuna storage URL, with --sweep (default the project's)")
-    p.add_argument("--tracking", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or the "
-                                                    "project's)")
+    add_storage(p, ", with --sweep")
+    add_tracking(p)
     p.set_defaults(handler=run)
 
 

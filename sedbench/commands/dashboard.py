@@ -264,8 +264,8 @@ def _raise_interrupt(signum, frame):
 
 
 def add_parser(sub) -> None:
-    from sedbench.commands.options import STORAGE_HELP, TRACKING_HELP
-    from sedbench.tracking import DEFAULT_ARTIFACTS, DEFAULT_STORAGE
+    from sedbench.commands.options import add_storage, add_tracking
+    from sedbench.tracking import DEFAULT_ARTIFACTS
 
     dash = sub.add_parser("dashboard", help="the MLflow UI (and --optuna: the Optuna dashboard) on 127.0.0.1",
                           description="Browse runs and sweeps. Serves the project's MLflow store on 127.0.0.1; "
@@ -275,8 +275,8 @@ def add_parser(sub) -> None:
     dash.add_argument("--open", action="store_true", help="open the printed addresses in the default browser")
     dash.add_argument("--optuna", action="store_true", help="also serve the Optuna dashboard over --storage")
     dash.add_argument("--optuna-port", type=int, default=8080, help="Optuna dashboard port (default 8080)")
-    dash.add_argument("--tracking", default=None, help=TRACKING_HELP)
-    dash.add_argument("--storage", default=DEFAULT_STORAGE, help=STORAGE_HELP)
+    add_tracking(dash)
+    add_storage(dash)
     dash.add_argument("--artifacts", type=Path, default=Path(DEFAULT_ARTIFACTS),
                       help=f"artifact folder for experiments created from the UI (default {DEFAULT_ARTIFACTS})")
     dash.add_argument("--workers", type=int, default=1, help="MLflow server worker processes (default 1)")

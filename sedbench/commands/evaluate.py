@@ -179,8 +179,7 @@ def format_results(run_id: str, results: dict[int, dict]) -> str:
 
 
 def add_parser(sub) -> None:
-    from sedbench.commands.options import STORAGE_HELP, TRACKING_HELP
-    from sedbench.tracking import DEFAULT_STORAGE
+    from sedbench.commands.options import add_storage, add_tracking
 
     ev = sub.add_parser("evaluate", help="re-score recorded runs' best weights, e.g. on pitch-shifted test audio",
                         description="Re-score the best weights of recorded runs on their test data (or data=... "
@@ -191,8 +190,8 @@ def add_parser(sub) -> None:
                     help="MLflow run ids, then optional data overrides, e.g. data=synth data.root=/other/test/set")
     ev.add_argument("--sweep", help="also every seed of each family's best configuration in this sweep")
     ev.add_argument("--pitch-shift", default="", help="quarter tones, comma-separated, e.g. -2,-1,1,2")
-    ev.add_argument("--storage", default=DEFAULT_STORAGE, help=STORAGE_HELP + ", with --sweep")
-    ev.add_argument("--tracking", default=None, help=TRACKING_HELP)
+    add_storage(ev, ", with --sweep")
+    add_tracking(ev)
     ev.set_defaults(handler=run)
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    from sedbench.commands.options import STORAGE_HELP, TRACKING_HELP
-    from sedbench.tracking import DEFAULT_STORAGE
+    from sedbench.commands.options import add_storage, add_tracking
 
     rep = sub.add_parser("report", help="tables and plots of a sweep: results/NAME/index.md and index.html",
                          description="The paper's tables and figures from a sweep's Optuna study and MLflow runs: "
@@ -15,8 +14,8 @@ def add_parser(sub) -> None:
                                      "figures show each trial on hover and open its MLflow run on click). The "
                                      "report is also logged to the sweep's parent MLflow run.")
     rep.add_argument("name", help="the sweep (Optuna study) name, e.g. demo")
-    rep.add_argument("--storage", default=DEFAULT_STORAGE, help=STORAGE_HELP)
-    rep.add_argument("--tracking", default=None, help=TRACKING_HELP)
+    add_storage(rep)
+    add_tracking(rep)
     rep.add_argument("--out", type=Path, help="output folder (default results/NAME)")
     rep.add_argument("--html", action="store_true", help="accepted for clarity: index.html is always written")
     rep.add_argument("--mlflow-url", default="http://127.0.0.1:5000",

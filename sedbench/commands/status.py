@@ -15,7 +15,7 @@ from sedbench.errors import SedbenchError
 
 
 def add_parser(sub) -> None:
-    from sedbench.tracking import DEFAULT_STORAGE
+    from sedbench.commands.options import add_storage
 
     p = sub.add_parser("status", help="a sweep's progress: done, running, failed, waiting, best so far, time left",
                        description="Where a sweep stands, from its Optuna storage alone: works while the sweep "
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                        epilog="Examples: sedbench status;  sedbench status demo --watch;  "
                               "sedbench status claims --storage postgresql://user@host/sedbench")
     p.add_argument("name", nargs="?", help="the sweep (Optuna study); without it, every study in the storage")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    add_storage(p)
     p.add_argument("--watch", nargs="?", type=float, const=10.0, metavar="SECONDS",
                    help="redraw every SECONDS (default 10) until Ctrl-C")
     p.set_defaults(handler=run)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html as html_lib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from sedbench.report.common import write_csv
@@ -25,7 +26,7 @@ class Context:
     fetch: Callable[[str, str], Path | None] = lambda run_id, path: None
     link: Callable[[str | None], str | None] = lambda run_id: None
 
-    @property
+    @cached_property
     def trials(self) -> dict[str, dict]:
         """Each trial's recorded scores, configuration and MLflow run, by trial number (for tooltips)."""
         return {str(r.number): {**{k: str(v) for k, v in r.metrics.items()}, "config": r.config_key(),
