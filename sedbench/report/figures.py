@@ -34,7 +34,7 @@ class ArtifactFigure(Figure):
         self.file, self.title, self.hint, self.draw = file, title, hint, draw
 
     def write(self, ctx: Context) -> list[str]:
-        self.records = []
+        self.records, self.text = [], None
         made = self.draw(ctx.rows, ctx.fetch, ctx.out)
         return [made, f"{self.stem}.csv"] if made else []
 

@@ -33,6 +33,12 @@ class Context:
                                 "mlflow_run_id": str(r.attrs.get("mlflow_run_id") or "")} for r in self.rows}
 
 
+def titled(text: str) -> tuple[str | None, str]:
+    """A Markdown text's own title (its first line, a ``# `` heading) and the rest; no title: None and all of it."""
+    first, _, rest = text.partition("\n")
+    return (first[2:].strip(), rest) if first.startswith("# ") else (None, text)
+
+
 class Item:
     """One entry of the report: the files it writes (its Markdown, or its data as CSV with its PNG), its line
     in index.md, and its section of index.html. ``write`` returns the files written, the main one first, or
@@ -47,17 +53,12 @@ class Item:
 
     def html(self, ctx: Context) -> str:
         """Its section's body (the page adds the heading): its Markdown, converted."""
-        text = (ctx.out / self.file).read_text()
-        first, _, rest = text.partition("\n")
-        return markdown(rest if first.startswith("# ") else text)
+        return markdown(titled((ctx.out / self.file).read_text())[1])
 
     def heading(self, ctx: Context) -> str:
         """The section's heading: a Markdown table's own title (never twice), else the item's title."""
-        if self.file.endswith(".md"):
-            first = (ctx.out / self.file).read_text().partition("\n")[0]
-            if first.startswith("# "):
-                return first[2:].strip()
-        return self.title
+        own = titled((ctx.out / self.file).read_text())[0] if self.file.endswith(".md") else None
+        return own or self.title
 
 
 class Figure(Item):
@@ -83,14 +84,14 @@ class Figure(Item):
 
     def write(self, ctx: Context) -> list[str]:
         records = self.data(ctx)
-        self.records = records
+        self.records, self.text = records, None
         if not records:
             return []
         header = list(records[0])
         write_csv(ctx.out / f"{self.stem}.csv", header, [[r.get(k, "") for k in header] for r in records])
         self.png(ctx, records, ctx.out / self.file)
         files = [self.file, f"{self.stem}.csv"]
-        text = self.markdown(ctx, records)
+        text = self.text = self.markdown(ctx, records)
         if text is not None:
             (ctx.out / f"{self.stem}.md").write_text(text)
             files.append(f"{self.stem}.md")
@@ -100,11 +101,7 @@ class Figure(Item):
         return self.title
 
     def html(self, ctx: Context) -> str:
-        parts = []
-        text = self.markdown(ctx, self.records)
-        if text is not None:
-            first, _, rest = text.partition("\n")
-            parts.append(markdown(rest if first.startswith("# ") else text))
+        parts = [] if self.text is None else [markdown(titled(self.text)[1])]
         parts.append(self.svg(ctx, self.records) or embedded_png(ctx.out / self.file, self.title))
         stem, name = html_lib.escape(self.stem), html_lib.escape(self.file)
         parts.append(f'<p class="note">Data: <a href="{stem}.csv">{stem}.csv</a>; figure for print: '
