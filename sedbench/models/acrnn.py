@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sedbench.errors import ConfigError
+from sedbench.models.precision import in_fp32
 
 BLOCKS = ({"maps": 32, "kernel": [3, 5], "pool": [4, 3]}, {"maps": 64, "kernel": [3, 1], "pool": [4, 1]},
           {"maps": 128, "kernel": [1, 5], "pool": [1, 3]}, {"maps": 256, "kernel": [3, 3], "pool": [2, 2]})
@@ -56,6 +57,10 @@ class ACRNN(nn.Module):
         self.att_v = nn.Linear(2 * rnn_units, 1, bias=False)
         self.out = nn.Linear(2 * rnn_units, n_classes)
 
+    def _packed_gru(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
+        return nn.utils.rnn.pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=h.shape[1])[0]
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape
         if T < self.time_pool:
@@ -67,10 +72,9 @@ class ACRNN(nn.Module):
         if mask is not None:  # padded frames (a clip shorter than a segment) are skipped by GRU and attention
             valid = F.adaptive_max_pool1d(mask[:, None], h.shape[1])[:, 0] > 0
             lengths = valid.sum(dim=1).clamp_min(1).cpu()
-            packed = nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
-            h = nn.utils.rnn.pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=h.shape[1])[0]
+            h = in_fp32(self._packed_gru, h, lengths)
         else:
-            h = self.gru(h)[0]
+            h = in_fp32(self.gru, h)[0]  # float32 under autocast (sedbench.models.precision)
         h = self.dropout(h)                                                   # (B, T', 2 * units)
         score = self.att_v(torch.tanh(self.att_w(h))).squeeze(-1)             # (B, T')
         if valid is not None:

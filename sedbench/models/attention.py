@@ -25,6 +25,7 @@ from torch import nn
 
 from sedbench.errors import ConfigError
 from sedbench.models.crnn import conv_blocks, pooled_bands
+from sedbench.models.precision import in_fp32
 
 
 class LogMel(nn.Module):
@@ -40,7 +41,11 @@ class LogMel(nn.Module):
             librosa.filters.get_window("hamming", n_fft, fftbins=True).astype("float32")), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, T, hop)`` samples -> ``(B, T, n_mels)`` log mel energies."""
+        """``(B, T, hop)`` samples -> ``(B, T, n_mels)`` log mel energies, in float32 also under autocast
+        (sedbench.models.precision)."""
+        return in_fp32(self._logmel, x)
+
+    def _logmel(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
         left = (self.n_fft - self.hop) // 2
         y = nn.functional.pad(x.reshape(B, T * self.hop), (left, self.n_fft))
@@ -77,7 +82,7 @@ class CRNNAttention(nn.Module):
         m = self.logmel(x)                                               # (B, T, n_mels)
         m = self.norm_in(m.transpose(1, 2)).transpose(1, 2)
         h = self.conv(m.unsqueeze(1)).permute(0, 2, 1, 3).reshape(B, T, -1)
-        h = self.dropout(self.gru(h)[0])                                  # (B, T, 2 * maps)
+        h = self.dropout(in_fp32(self.gru, h)[0])                                # (B, T, 2 * maps)
         pad = (mask == 0) if mask is not None else None                  # padded frames are not attended to
         a, _ = self.attention(h, h, h, key_padding_mask=pad, need_weights=False)
         return self.out(self.norm(h + self.dropout(a)))

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from sedbench.errors import ConfigError
+from sedbench.models.precision import in_fp32
 
 
 class LockedDropout(nn.Module):
@@ -186,7 +187,7 @@ class CRNN(nn.Module):
             h = x
         last = len(self.rnns) + len(self.fnns) - 1                  # the layer the output layer reads
         for i, rnn in enumerate(self.rnns):
-            h = rnn(h)[0]                                           # (B, T, maps [x2])
+            h = in_fp32(rnn, h)[0]                                  # (B, T, maps [x2]), float32
             h = self.rnn_dropout(h) if self.output_dropout or i < last else h
         for i, (lin, bn) in enumerate(self.fnns, start=len(self.rnns)):
             h = lin(h)

@@ -22,6 +22,7 @@ from torch import nn
 
 from sedbench.errors import ConfigError
 from sedbench.models.crnn import LockedDropout, he_init, recurrent_stack
+from sedbench.models.precision import in_fp32
 
 
 class VGGishRNN(nn.Module):
@@ -51,5 +52,5 @@ class VGGishRNN(nn.Module):
         h = self.conv(x.unsqueeze(1))                      # (B, C, T, bins')
         h = h.permute(0, 2, 1, 3).reshape(B, T, -1)
         for rnn in self.rnns:
-            h = self.dropout(rnn(h)[0])
+            h = self.dropout(in_fp32(rnn, h)[0])  # float32 under autocast (sedbench.models.precision)
         return self.out(h)
