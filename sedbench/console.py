@@ -38,7 +38,7 @@ KNOWN_WARNINGS = (
     (r".*isinstance\(treespec, LeafSpec\).* is deprecated", r""),
     # small datasets have fewer batches per epoch than Lightning's logging interval: metrics are logged per epoch
     (r"The number of training batches \(\d+\) is smaller than the logging interval", r""),
-    # workers are set by data.num_workers on purpose (0: the frames are in memory)
+    # workers are set by data.num_workers on purpose (auto: none on the CPU, where a batch is a memory-mapped slice)
     (r"The '\w+_dataloader' does not have many workers", r""),
     # sedbench logs its own hyperparameters; Lightning's reminder to save the module's is not for it
     (r"Attribute '\w+' is an instance of `nn.Module` and is already saved", r""),

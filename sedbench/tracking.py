@@ -137,7 +137,10 @@ CLASS_FIGURES = {"median_filter_s": "postprocess/median_filter_s"}
 
 
 # metrics.json keys that describe the run rather than score it: kept out of MLflow's metrics (a parameter there)
-NOT_METRICS = ("hop_seconds",)
+NOT_METRICS = ("hop_seconds", "hardware")
+# metrics.json dicts whose entries become MLflow run tags ``<key>.<entry>``: ``hardware`` is where the run trained
+# (device, CPU, GPU, CUDA, cuDNN, driver: sedbench.hardware.run_hardware) and its numerics policy
+TAG_DICTS = ("hardware",)
 # metrics.json keys that are also MLflow run tags: ``budget`` is ``truncated`` when the wall-clock guard ended
 # training (its scores depend on the machine's speed), else ``complete``; ``convergence`` is early_stop, plateau,
 # improving or truncated (sedbench.training.callbacks.convergence)
@@ -176,9 +179,11 @@ def record(logger, cfg, metrics: dict, run_dir: Path) -> None:
     batch = [Metric(k, v, now, 0) for k, v in as_mlflow_metrics(metrics).items()]
     for i in range(0, len(batch), 1000):  # one request per 1000 metrics (MLflow's limit), not one per metric
         client.log_batch(run_id, metrics=batch[i:i + 1000])
-    for key in TAGS:
-        if key in metrics:
-            client.set_tag(run_id, key, str(metrics[key]))
+    tags = {key: str(metrics[key]) for key in TAGS if key in metrics}
+    tags.update({f"{key}.{k}": str(v) for key in TAG_DICTS for k, v in (metrics.get(key) or {}).items()
+                 if v is not None})
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
     for name in ("config.yaml", "metrics.json"):
         client.log_artifact(run_id, str(run_dir / name))
 

@@ -36,13 +36,16 @@ def test_trainer_presets_inherit_from_cpu_and_change_only_their_own_keys():
             return OmegaConf.to_container(compose(config_name="config", overrides=[f"trainer={choice}"]).trainer)
 
     cpu = trainer("cpu")
-    for choice, own in (("gpu", {"accelerator", "max_epochs", "max_time", "patience", "deterministic"}),
-                        ("paper", {"accelerator", "max_epochs", "max_time", "patience", "deterministic",
-                                   "log_every_n_steps"}),
+    readme = (CONF.parent / "README.md").read_text()
+    for choice, own in (("gpu", {"accelerator"}),
+                        ("paper", {"accelerator", "max_epochs", "max_time", "patience", "log_every_n_steps"}),
                         ("cpu_bf16", {"precision"})):
         preset = trainer(choice)
         assert set(preset) == set(cpu) and {k for k in cpu if preset[k] != cpu[k]} == own, choice
         assert "- cpu" in (CONF / "trainer" / f"{choice}.yaml").read_text()
+        assert preset["deterministic"] is True and preset["tf32"] is False, choice  # every preset repeatable
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `trainer={choice}` |"))
+        assert all(f"`{k}" in row for k in own), (choice, row)  # the README states exactly what it changes
 
 
 def test_model_keys_come_from_the_constructors():

@@ -76,3 +76,31 @@ def test_features_live_on_disk_and_read_back_exactly(synth_dir, tmp_path):
         for i in [0, 1, len(on_disk) // 2, len(on_disk) - 1]:  # train: i is a start frame (the last wraps)
             a, b = memory[i], on_disk[i]
             assert np.array_equal(a["x"], b["x"]) and np.array_equal(a["y"], b["y"]), (split, i)
+
+
+def test_worker_processes_give_identical_batches(synth_dir, tmp_path):
+    """DataLoader workers (data.num_workers, on CUDA by default) only read: every batch of every split, in
+    order, is the one the main process makes, two epochs (the training sampler's shift) included."""
+    from sedbench.data.datamodule import build_datamodule
+
+    def batches(workers: int, pin: bool) -> dict:
+        dm = build_datamodule({"name": "folder", "layout": "folder", "root": str(synth_dir), "seq_len": 48,
+                               "batch_size": 3, "num_workers": "auto"},
+                              {"kind": "logmel", "n_mels": 40, "cache_dir": str(tmp_path / "c")}, seed=3,
+                              progress=False, loader={"num_workers": workers, "pin_memory": pin})
+        dm.setup("fit")
+        out = {}
+        for epoch in (0, 1):
+            loader = dm.train_dataloader()
+            loader.sampler.set_epoch(epoch)
+            out[f"train{epoch}"] = list(loader)
+        out["validation"], out["test"] = list(dm.val_dataloader()), list(dm.test_dataloader())
+        assert dm.train_dataloader().persistent_workers == (workers > 0)
+        return out
+
+    plain, workers = batches(0, False), batches(2, False)
+    assert plain.keys() == workers.keys()
+    for split in plain:
+        assert len(plain[split]) == len(workers[split]) > 0
+        for a, b in zip(plain[split], workers[split], strict=True):
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), split

@@ -56,3 +56,31 @@ def test_split_scorer_stitches_and_scores_what_the_module_collected():
     segments = np.where(clips.clip_of[:, None] == 0, [0.9, 0.1], [0.2, 0.7])  # each clip's segments agree
     scores = weak("test", segments)
     assert scores["f1_clip"] == 1.0 and scores["accuracy"] == 1.0
+
+
+def test_off_the_cpu_the_loss_is_checked_every_n_steps_without_a_sync_and_names_the_first_bad_step(monkeypatch):
+    """On a GPU each look at the loss waits for the device: the first non-finite step is kept on the device and
+    looked at every check_every steps (and at each epoch's end), then reported with its step."""
+    from sedbench.training.device import check_every
+
+    assert check_every("cpu") == 1 and check_every("gpu") > 1
+    module = SEDModule(CRNN(40, 3, maps=4, pool=[5, 4, 2]), check_every=3)
+    step = {"n": 0}
+    monkeypatch.setattr(SEDModule, "global_step", property(lambda self: step["n"]))
+    good = {"x": torch.randn(2, 16, 40), "y": torch.zeros(2, 16, 3), "mask": torch.ones(2, 16)}
+    bad = {**good, "x": torch.full((2, 16, 40), float("inf"))}
+    synced = []
+    real_item = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda t: synced.append(1) or real_item(t))
+    module.training_step(good, 0)
+    step["n"] = 1
+    module.training_step(bad, 1)  # not looked at yet
+    assert synced == []
+    step["n"] = 2
+    with pytest.raises(FloatingPointError, match="step 1"):
+        module.training_step(good, 2)
+    module2 = SEDModule(CRNN(40, 3, maps=4, pool=[5, 4, 2]), check_every=50)
+    step["n"] = 0
+    module2.training_step(bad, 0)
+    with pytest.raises(FloatingPointError, match="not finite .* step 0"):
+        module2.on_train_epoch_end()  # an epoch's end looks too

@@ -102,15 +102,18 @@ def evaluate_bundle(bundle, data: dict, shifts: Sequence[int], cache_dir: str | 
 
 
 def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], overrides: Sequence[str] = (),
-                 progress: bool = True) -> dict[int, dict]:
-    """Evaluate a recorded run and log ``pitch_shift/<metric>`` (step = quarter tones) to the same run."""
+                 progress: bool = True, device: str = "run") -> dict[int, dict]:
+    """Evaluate a recorded run and log ``pitch_shift/<metric>`` (step = quarter tones) to the same run; on
+    ``device`` (``run``: CUDA when the run trained on a GPU and this machine has one, else the CPU)."""
     from sedbench.metrics import registry
     from sedbench.tracking import RunStore
     from sedbench.training.artifacts import PITCH_SHIFT_COUNTS_PATH, shift_tag, write_file_counts
+    from sedbench.training.device import evaluation_device
 
     store = RunStore(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = download_bundle(store, run_id, Path(tmp))
+    bundle.to(evaluation_device(bundle.accelerator, device))
     data = data_config(bundle.data_cfg, overrides)
     results = evaluate_bundle(bundle, data, shifts, progress=progress)
     series = {f"pitch_shift/{m.name}": {q: r[m.name] for q, r in results.items()}  # the paper's table's scores
@@ -124,7 +127,7 @@ def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], override
 
 
 def evaluate(args: Sequence[str], shifts: Sequence[int], tracking_uri: str, sweep: str | None = None,
-             storage: str | None = None) -> None:
+             storage: str | None = None, device: str = "run") -> None:
     """``sedbench evaluate``: ``args`` are run ids and ``data...=`` overrides; with ``sweep``, also every trial
     (each seed and fold) of each family's primary configuration (the one ``claims.md`` compares families at:
     most seeds) and of its best one by validation (the report's tables), so that ``claims.md`` can give the
@@ -146,7 +149,7 @@ def evaluate(args: Sequence[str], shifts: Sequence[int], tracking_uri: str, swee
     if not run_ids and not best:
         raise SedbenchError("nothing to evaluate. Fix: give MLflow run ids or --sweep NAME")
     for run_id in run_ids:
-        print(format_results(run_id, evaluate_run(run_id, tracking_uri, shifts, overrides)))
+        print(format_results(run_id, evaluate_run(run_id, tracking_uri, shifts, overrides, device=device)))
     if not best:
         return
     from tqdm.auto import tqdm
@@ -155,7 +158,8 @@ def evaluate(args: Sequence[str], shifts: Sequence[int], tracking_uri: str, swee
         for run_id, what in bar:  # one bar for the whole sweep; one line per run (its table is in the report)
             try:
                 bar.write(format_line(f"{run_id[:8]} ({what})",
-                                      evaluate_run(run_id, tracking_uri, shifts, overrides, progress=False)))
+                                      evaluate_run(run_id, tracking_uri, shifts, overrides, progress=False,
+                                                   device=device)))
             except SedbenchError as exc:
                 bar.write(f"skipped {run_id} ({what}): {exc}", file=sys.stderr)
 
@@ -190,6 +194,9 @@ def add_parser(sub) -> None:
                     help="MLflow run ids, then optional data overrides, e.g. data=synth data.root=/other/test/set")
     ev.add_argument("--sweep", help="also every seed of each family's best configuration in this sweep")
     ev.add_argument("--pitch-shift", default="", help="quarter tones, comma-separated, e.g. -2,-1,1,2")
+    ev.add_argument("--device", choices=("run", "cpu", "cuda"), default="run",
+                    help="where to run the model: run (default) = CUDA when the run trained on a GPU and this "
+                         "machine has one, else the CPU")
     add_storage(ev, ", with --sweep")
     add_tracking(ev)
     ev.set_defaults(handler=run)
@@ -198,4 +205,5 @@ def add_parser(sub) -> None:
 def run(args) -> None:
     from sedbench.tracking import tracking_uri
 
-    evaluate(args.run_ids, parse_shifts(args.pitch_shift), tracking_uri(args.tracking), args.sweep, args.storage)
+    evaluate(args.run_ids, parse_shifts(args.pitch_shift), tracking_uri(args.tracking), args.sweep, args.storage,
+             args.device)

@@ -88,8 +88,10 @@ class SEDDataModule(pl.LightningDataModule):
 
     def __init__(self, dataset: Dataset, features: FeatureParams = FeatureParams(), seq_len: int = 256,
                  batch_size: int = 16, num_workers: int = 0, cache_dir: str | Path | None = None,
-                 seed: int = 0, progress: bool = True, segment_overlap: float = 0.0, augment: Augment = Augment()):
+                 seed: int = 0, progress: bool = True, segment_overlap: float = 0.0, augment: Augment = Augment(),
+                 pin_memory: bool = False):
         super().__init__()
+        self.pin_memory = pin_memory
         self.segment_overlap, self.augment = segment_overlap, augment
         self.ds, self.params, self.seq_len = dataset, features, seq_len
         self.batch_size, self.num_workers, self.seed, self.progress = batch_size, num_workers, seed, progress
@@ -139,7 +141,10 @@ class SEDDataModule(pl.LightningDataModule):
             del feats, targets
 
     def _loader(self, split: str, **kw) -> DataLoader:
-        return DataLoader(self.sets[split], batch_size=self.batch_size, num_workers=self.num_workers, **kw)
+        """Worker processes only read (each batch is a slice of memory-mapped frames), so a batch is the same with
+        any ``num_workers``; the order is drawn in this process (the sampler)."""
+        return DataLoader(self.sets[split], batch_size=self.batch_size, num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0, **kw)
 
     def train_dataloader(self) -> DataLoader:
         ts = self.sets["train"]
@@ -169,15 +174,21 @@ def batch_size(data_cfg) -> int:
     return int(frames) // seq_len
 
 
-def build_datamodule(data_cfg, features_cfg, seed: int = 0, progress: bool = True) -> SEDDataModule:
-    """Compose the data stage from the ``data`` and ``features`` config groups (Hydra or dicts)."""
+def build_datamodule(data_cfg, features_cfg, seed: int = 0, progress: bool = True,
+                     loader: dict | None = None) -> SEDDataModule:
+    """Compose the data stage from the ``data`` and ``features`` config groups (Hydra or dicts). ``loader``:
+    ``num_workers`` and ``pin_memory`` for the device the run trains on (sedbench.training.device); without
+    it, ``data.num_workers`` (``auto``: none) and no pinned memory."""
     from sedbench.data.features import params_from_config
     from sedbench.data.layouts import dataset_from_config
 
     d = dict(data_cfg)
+    workers = d.get("num_workers", 0)
+    loader = loader or {"num_workers": 0 if str(workers) == "auto" else int(workers), "pin_memory": False}
     params, cache_dir = params_from_config(features_cfg)
     ds = dataset_from_config(data_cfg)
     return SEDDataModule(ds, params, seq_len=int(d["seq_len"]), batch_size=batch_size(d),
-                         num_workers=int(d.get("num_workers", 0)), cache_dir=cache_dir, seed=seed,
+                         num_workers=int(loader["num_workers"]), pin_memory=bool(loader.get("pin_memory")),
+                         cache_dir=cache_dir, seed=seed,
                          progress=progress, segment_overlap=float(d.get("segment_overlap", 0.0)),
                          augment=Augment.from_config(d.get("augment")))

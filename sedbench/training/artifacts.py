@@ -37,6 +37,15 @@ class Bundle:
     seq_len: int
     threshold: float
     data_cfg: dict
+    accelerator: str = "cpu"     # what the run trained on (trainer.accelerator): evaluate uses it when present
+    device: str = "cpu"          # where predict runs (:meth:`to`)
+
+    def to(self, device: str) -> Bundle:
+        """Predict on ``device`` (``cpu`` or ``cuda``) from now on; a frames model stays on the CPU."""
+        self.device = str(device)
+        if hasattr(self.net, "to"):
+            self.net.to(self.device)
+        return self
 
     def save(self, path: str | Path) -> Path:
         import torch
@@ -47,7 +56,7 @@ class Bundle:
                     "n_in": self.features.n_features(self.sample_rate), "features": asdict(self.features),
                     "mean": torch.from_numpy(self.normalizer.mean), "std": torch.from_numpy(self.normalizer.std),
                     "classes": list(self.classes), "sample_rate": self.sample_rate, "seq_len": self.seq_len,
-                    "threshold": self.threshold, "data": self.data_cfg}, path)
+                    "threshold": self.threshold, "data": self.data_cfg, "accelerator": self.accelerator}, path)
         return path
 
     @classmethod
@@ -69,7 +78,7 @@ class Bundle:
         net.eval()
         return cls(net, d["model"], features,
                    Normalizer(d["mean"].numpy(), d["std"].numpy()), list(d["classes"]), int(d["sample_rate"]),
-                   int(d["seq_len"]), float(d["threshold"]), d["data"])
+                   int(d["seq_len"]), float(d["threshold"]), d["data"], str(d.get("accelerator", "cpu")))
 
     def predict(self, features: np.ndarray, batch_size: int = 16) -> np.ndarray:
         """Raw ``(frames, F)`` features of one file -> ``(frames, K)`` event probabilities.
@@ -90,9 +99,9 @@ class Bundle:
         with torch.no_grad():
             for i in range(0, len(seqs), batch_size):
                 items = [seqs[j] for j in range(i, min(len(seqs), i + batch_size))]
-                x = torch.from_numpy(np.stack([it["x"] for it in items]))
-                mask = torch.from_numpy(np.stack([it["mask"] for it in items]))
-                outs.extend(torch.sigmoid(self.net(x, mask)).numpy())
+                x = torch.from_numpy(np.stack([it["x"] for it in items])).to(self.device)
+                mask = torch.from_numpy(np.stack([it["mask"] for it in items])).to(self.device)
+                outs.extend(torch.sigmoid(self.net(x, mask)).float().cpu().numpy())
         return seqs.stitch(outs)[0]
 
 
@@ -103,7 +112,7 @@ def bundle_from_training(net, cfg, dm) -> Bundle:
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
     return Bundle(net, model_cfg, dm.params, dm.normalizer, list(dm.classes), dm.ds.sample_rate, dm.seq_len,
-                  float(cfg.threshold), data_cfg)
+                  float(cfg.threshold), data_cfg, str(cfg.trainer.accelerator))
 
 
 def pick_excerpt(targets: list[np.ndarray], frames: int) -> tuple[int, int]:

@@ -20,8 +20,9 @@ from torch.nn import functional as F
 class SEDModule(pl.LightningModule):
     def __init__(self, net: nn.Module, weak: bool = False, weight_decay: float = 0.0,
                  validate: Callable[[np.ndarray], dict] | None = None, lr_plateau: dict | None = None,
-                 monitor: str = "val/f1_frm", mode: str = "max"):
+                 monitor: str = "val/f1_frm", mode: str = "max", check_every: int = 1):
         super().__init__()
+        self.check_every, self._first_bad = max(1, int(check_every)), None  # finiteness of the loss (_watch)
         self.net, self.weak, self.weight_decay, self.validate = net, weak, weight_decay, validate
         self.lr_plateau, self.monitor, self.mode = lr_plateau, monitor, mode  # mode: the monitored score's direction
         self._outputs: list[np.ndarray] = []
@@ -38,14 +39,38 @@ class SEDModule(pl.LightningModule):
 
     def training_step(self, batch: dict, _: int) -> torch.Tensor:
         loss = self._loss(self(batch["x"], batch["mask"]), batch)
-        if not torch.isfinite(loss):
-            from sedbench.errors import DivergedError
-
-            raise DivergedError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
-                                f"{self.global_step}: the model diverged, training stops. Fix: check the features "
-                                "for NaN/inf (`sedbench data info`), or use trainer.precision=32 if it was 16/bf16")
+        self._watch(loss)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["x"]))
         return loss
+
+    def _watch(self, loss: torch.Tensor) -> None:
+        """Stop on a non-finite loss without waiting for the device every step: the first bad step is kept on
+        the loss's device and looked at every ``check_every`` steps (1 on the CPU, where a look is free) and at
+        each epoch's end."""
+        step = self.global_step
+        bad = ~torch.isfinite(loss.detach())
+        if self._first_bad is None or self._first_bad.device != loss.device:
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
+        self._first_bad = torch.where(bad & (self._first_bad < 0), step, self._first_bad)
+        if (step + 1) % self.check_every == 0:
+            self._raise_if_diverged(loss)
+
+    def _raise_if_diverged(self, loss: torch.Tensor | None = None) -> None:
+        if self._first_bad is None:
+            return
+        first = int(self._first_bad.item())  # the one host sync, every check_every steps
+        if first < 0:
+            return
+        from sedbench.errors import DivergedError
+
+        value = f"training loss is {loss.item()}" if loss is not None and first == self.global_step else \
+            "training loss is not finite (nan or inf)"
+        raise DivergedError(f"{value} at epoch {self.current_epoch}, step {first}: the model diverged, training "
+                            "stops. Fix: check the features for NaN/inf (`sedbench data info`), or use "
+                            "trainer.precision=32 if it was 16/bf16")
+
+    def on_train_epoch_end(self) -> None:
+        self._raise_if_diverged()
 
     def on_validation_epoch_start(self) -> None:
         self._outputs = []

@@ -50,6 +50,9 @@ def train(cfg: DictConfig) -> float:
     full = str((cfg.get("sweep") or {}).get("console", "trials")) == "full"
     quiet_libraries(verbose=full)
     check_precision(cfg.trainer)  # before any record: bf16 emulated on this CPU is refused with the fix
+    from sedbench.training.device import configure_numerics
+
+    numerics = configure_numerics(cfg.trainer)  # determinism and the float32 policy, before anything uses CUDA
     run_dir = output_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     in_sweep = (cfg.get("trial") or {}).get("number") is not None
@@ -64,7 +67,7 @@ def train(cfg: DictConfig) -> float:
                 torch.set_num_threads(int(cfg.trainer.num_threads))
             logger = tracking.make_logger(cfg, run_name(cfg))
             try:
-                return _train(cfg, run_dir, logger, t_enter)
+                return _train(cfg, run_dir, logger, t_enter, numerics)
             except BaseException as exc:  # recorded, then raised: a sweep marks the trial failed and goes on
                 tracking.record_failure(logger, run_dir, exc)
                 raise
@@ -78,19 +81,24 @@ def train(cfg: DictConfig) -> float:
                 logging.getLogger(__name__).warning("could not log %s to MLflow (%s)", log_path, exc)
 
 
-def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
+def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dict) -> float:
     import functools
 
     from sedbench.data.datamodule import build_datamodule
     from sedbench.models.families import FRAMES, arch_of, build_model, count_parameters
     from sedbench.training.callbacks import TrialClock, convergence
+    from sedbench.training.device import check_every, loader_options
     from sedbench.training.module import SEDModule
     from sedbench.training.scoring import SplitScorer, psds_mode
 
     psds = psds_mode((cfg.get("evaluation") or {}).get("psds", True))  # a bad value fails before any training
     if arch_of(cfg.model).trains == FRAMES:  # fit/predict on whole files' frames, no Lightning (the GMM)
-        return _train_frames(cfg, run_dir, logger, psds)
-    dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed)
+        return _train_frames(cfg, run_dir, logger, psds, machine("cpu", numerics))
+    accelerator = str(cfg.trainer.accelerator)
+    hardware = machine(accelerator, numerics)
+    loader = loader_options(cfg.data.get("num_workers", "auto"), accelerator, cfg.trainer.get("num_threads"))
+    hardware.update(loader_workers=loader["num_workers"], pin_memory=loader["pin_memory"])
+    dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed, loader=loader)
     dm.setup("fit")
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
     if hasattr(net, "init_output_bias") and not dm.ds.weak:
@@ -103,7 +111,8 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     plateau = cfg.trainer.get("lr_plateau")
     module = SEDModule(net, weak=dm.ds.weak, weight_decay=float(cfg.model.get("weight_decay", 0.0)),
                        validate=functools.partial(scorer, "validation"), monitor=monitor, mode=mode,
-                       lr_plateau=OmegaConf.to_container(plateau) if plateau else None)
+                       lr_plateau=OmegaConf.to_container(plateau) if plateau else None,
+                       check_every=check_every(accelerator))
 
     callbacks = []
     trial = cfg.get("trial") or {}
@@ -137,7 +146,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float) -> float:
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
     metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, n_params, fit_seconds,
                           trainer.current_epoch, dm.params.hop_seconds)
-    metrics.update(budget=budget, steps=trainer.global_step)
+    metrics.update(budget=budget, steps=trainer.global_step, hardware=hardware)
     max_steps = cfg.trainer.get("max_steps") or 0
     metrics.update(convergence(curve.points, max_steps if max_steps > 0 else trainer.global_step,
                                stopped_early=stopped_early, truncated=budget == "truncated", sign=objective.sign))
@@ -198,7 +207,14 @@ def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path, monitor:
     from sedbench.training.callbacks import EpochLines
 
     bar = sys.stderr.isatty()
-    callbacks = callbacks if bar else [*callbacks, EpochLines(monitor, sign=sign)]
+    if bar:
+        from pytorch_lightning.callbacks import TQDMProgressBar
+
+        from sedbench.training.device import bar_refresh
+
+        callbacks = [*callbacks, TQDMProgressBar(refresh_rate=bar_refresh(t.accelerator))]
+    else:
+        callbacks = [*callbacks, EpochLines(monitor, sign=sign)]
     return pl.Trainer(enable_progress_bar=bar, accelerator=t.accelerator, devices=t.devices, precision=t.precision,
                       max_epochs=t.max_epochs, max_steps=t.get("max_steps") or -1,
                       max_time=t.max_time,
@@ -276,7 +292,15 @@ def log_model(logger, cfg: DictConfig, dm, net, test_files, run_dir: Path) -> No
         tracking.log_artifact(logger, run_dir / ACTIVITY_PATH)
 
 
-def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
+def machine(accelerator: str, numerics: dict) -> dict:
+    """What a run records about where it ran (metrics.json ``hardware``, MLflow tags ``hardware.*``): the device,
+    the CPU, and on CUDA the GPU, CUDA, cuDNN and driver (sedbench.hardware), with the numerics policy."""
+    from sedbench.hardware import run_hardware
+
+    return {**run_hardware(accelerator), **numerics}
+
+
+def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: dict) -> float:
     """A frames model (sedbench.models.families, e.g. the GMM baseline): ``fit`` on the training files' frames,
     ``predict`` on each validation and test file, scored like the networks and recorded alike (no Lightning)."""
     from sedbench.data.datamodule import split_features
@@ -320,7 +344,7 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str) -> float:
                         if m.name in scores["validation"]}, step=0)
     metrics = run_metrics(cfg, logger.run_id, {f"val/{objective.name}": val}, scores["test"], n_params, fit_seconds,
                           0, params.hop_seconds)
-    metrics["budget"] = "complete"  # EM to convergence (max_iter), no clock
+    metrics.update(budget="complete", hardware=hardware)  # EM to convergence (max_iter), no clock; on the CPU
     tracking.record(logger, cfg, metrics, run_dir)
     _log_file_counts(logger, run_dir, ds, scores["test"])
     if cfg.tracking.get("log_model", True):  # the same bundle and test excerpt as a network's
