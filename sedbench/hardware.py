@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("sedbench")
@@ -101,3 +103,126 @@ def check_precision(trainer_cfg) -> None:
     from sedbench.errors import ConfigError
 
     raise ConfigError(f"{problem}. Fix: trainer=cpu (fp32), or trainer.allow_emulated_bf16=true to run it anyway")
+
+
+# ------------------------------------------------------------------------------------------------- CUDA devices
+@dataclass(frozen=True)
+class GPU:
+    """One CUDA device as ``nvidia-smi`` lists it (``index`` is the physical index ``CUDA_VISIBLE_DEVICES`` takes)."""
+    index: str
+    name: str
+    total_gb: float | None = None
+    free_gb: float | None = None
+    uuid: str = ""
+    driver: str | None = None
+
+
+SMI_QUERY = "index,uuid,name,memory.total,memory.free,driver_version"
+
+
+def _smi_rows(run=None) -> list[list[str]] | None:
+    """``nvidia-smi``'s rows for :data:`SMI_QUERY`, or None where it is missing or fails. It asks the driver
+    (NVML) without creating a CUDA context in this process, so a sweep can decide before its trials start."""
+    import shutil
+    import subprocess
+
+    if run is None:
+        if not shutil.which("nvidia-smi"):
+            return None
+        run = subprocess.run
+    try:
+        out = run(["nvidia-smi", f"--query-gpu={SMI_QUERY}", "--format=csv,noheader,nounits"],
+                  capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return [[c.strip() for c in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+
+
+def _gb(mib: str) -> float | None:
+    try:
+        return round(float(mib) / 1024, 2)
+    except ValueError:  # "[N/A]"
+        return None
+
+
+def visible(devices: list[GPU], env: str | None) -> list[GPU]:
+    """The devices ``CUDA_VISIBLE_DEVICES`` (``env``; None: unset) leaves visible, in its order: indices or UUIDs
+    (a unique prefix, as CUDA reads them); the list ends at the first entry that names none, as CUDA's does."""
+    if env is None:
+        return list(devices)
+    chosen = []
+    for token in (t.strip() for t in env.split(",")):
+        match = [d for d in devices if token == d.index or (token.startswith("GPU-") and d.uuid.startswith(token))]
+        if len(match) != 1:
+            break
+        chosen.append(match[0])
+    return chosen
+
+
+def cuda_devices(rows: list[list[str]] | None = None, env: str | None = "unset") -> list[GPU]:
+    """The CUDA devices this process may use: ``nvidia-smi``'s list narrowed by ``CUDA_VISIBLE_DEVICES``; where
+    ``nvidia-smi`` is missing, torch's device count with names and memory unknown. ``rows`` and ``env`` are for
+    tests (a faked device list)."""
+    rows = _smi_rows() if rows is None else rows
+    env = os.environ.get("CUDA_VISIBLE_DEVICES") if env == "unset" else env
+    if rows is None:
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return [GPU(str(i), "CUDA device") for i in range(n)]
+    devices = [GPU(r[0], r[2], _gb(r[3]), _gb(r[4]), r[1], r[5]) for r in rows if len(r) >= 6]
+    return visible(devices, env)
+
+
+def mps_running() -> bool:
+    """Whether a CUDA MPS control daemon serves this user: its pipe directory (``CUDA_MPS_PIPE_DIRECTORY``,
+    default ``/tmp/nvidia-mps``) holds its ``control`` pipe. With MPS, processes on one GPU run their kernels
+    side by side; without it they take turns (time slicing)."""
+    return (Path(os.environ.get("CUDA_MPS_PIPE_DIRECTORY", "/tmp/nvidia-mps")) / "control").exists()
+
+
+def gpu_info() -> dict:
+    """The CUDA side of this machine for the record: torch's CUDA and cuDNN versions (those it was built with),
+    the driver, and each visible device's name and memory; ``available`` False on a CPU-only build or machine."""
+    import torch
+
+    available = torch.cuda.is_available()
+    cudnn = torch.backends.cudnn.version() if available and torch.backends.cudnn.is_available() else None
+    devices = cuda_devices() if available else []
+    driver = next((d.driver for d in devices if d.driver), None)
+    return {"available": available, "torch": torch.__version__, "cuda": torch.version.cuda,
+            "cudnn": cudnn, "driver": driver, "mps": mps_running() if available else False,
+            "devices": [{"index": d.index, "name": d.name, "memory_gb": d.total_gb} for d in devices]}
+
+
+def describe_gpu(info: dict | None = None) -> str:
+    """One line: ``1 x NVIDIA H200 (139.8 GB), CUDA 12.8, cuDNN 91002, driver 570.86`` or ``no CUDA device``."""
+    info = info or gpu_info()
+    if not info["available"]:
+        build = "a CPU-only build of torch" if not info["cuda"] else f"torch built for CUDA {info['cuda']}"
+        return f"no CUDA device ({build} {info['torch']})"
+    names = {}
+    for d in info["devices"]:
+        label = d["name"] + (f" ({d['memory_gb']:.0f} GB)" if d.get("memory_gb") else "")
+        names[label] = names.get(label, 0) + 1
+    devices = ", ".join(f"{n} x {label}" for label, n in names.items()) or "CUDA devices"
+    return f"{devices}, CUDA {info['cuda']}, cuDNN {info['cudnn']}, driver {info['driver'] or 'unknown'}"
+
+
+def run_hardware(accelerator: str) -> dict:
+    """What a run records about the machine it trained on (metrics.json ``hardware``, MLflow tags
+    ``hardware.*``): the device it used, the CPU, and on CUDA the GPU, CUDA, cuDNN and driver."""
+    info = cpu_info()
+    out = {"device": "cpu" if runs_on_cpu(accelerator) else str(accelerator), "cpu": info["model"],
+           "cpu_capability": info["capability"]}
+    import torch
+
+    out["torch"] = torch.__version__
+    if not runs_on_cpu(accelerator) and torch.cuda.is_available():
+        gpu = gpu_info()
+        device = torch.cuda.current_device()
+        out.update(device="cuda", gpu=torch.cuda.get_device_name(device), cuda=gpu["cuda"], cudnn=gpu["cudnn"],
+                   driver=gpu["driver"], cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return out

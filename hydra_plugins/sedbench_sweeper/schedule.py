@@ -31,17 +31,23 @@ class Scheduling:
         means); the decision is logged and kept on the study."""
         from hydra.core.plugins import Plugins
 
-        from sedbench import packing
+        from sedbench import hardware, packing
 
         sweep, trainer = self.config.sweep, composed[0].trainer
         kind = packing_kind(self.config)
         largest = packing.largest_model(composed) if str(sweep.n_jobs) == "auto" and kind == "local" else None
-        split = packing.choose(sweep.n_jobs, trainer.get("num_threads"), largest, kind,
-                               str(trainer.get("accelerator", "cpu")), memory_gb=packing.available_memory_gb())
+        accelerator = str(trainer.get("accelerator", "cpu"))
+        gpus, mps = [], False
+        if kind == "local" and not hardware.runs_on_cpu(accelerator):
+            gpus, mps = hardware.cuda_devices(), hardware.mps_running()
+        split = packing.choose(sweep.n_jobs, trainer.get("num_threads"), largest, kind, accelerator,
+                               memory_gb=packing.available_memory_gb(), gpus=gpus, mps=mps)
         self.split = split
         self._say(f"sweep: {split.describe()}")
         if split.threads is not None and not trainer.get("num_threads"):
             base = [*base, f"trainer.num_threads={split.threads}"]
+        if len(split.gpus) > 1 and split.n_jobs > 1:  # each trial process claims a GPU (packing.claim_gpu)
+            base = [*base, f"trial.gpus='{','.join(split.gpus)}'", f"trial.per_gpu={split.per_gpu}"]
         if str(sweep.n_jobs) != str(split.n_jobs):
             with open_dict(self.config):
                 self.config.sweep.n_jobs = split.n_jobs  # the launcher presets read ${sweep.n_jobs}

@@ -148,9 +148,15 @@ def as_task(fn):
         from hydra.types import RunMode
 
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            from sedbench.packing import exit_with_sweeper
+            from sedbench.packing import claim_gpu, exit_with_sweeper
 
-            exit_with_sweeper((cfg.get("trial") or {}).get("sweeper_pid"))  # a worker process ends with its sweep
+            trial = cfg.get("trial") or {}
+            exit_with_sweeper(trial.get("sweeper_pid"))  # a worker process ends with its sweep
+            if trial.get("gpus"):  # a multi-GPU sweep: this process's GPU, before anything touches CUDA
+                import tempfile
+
+                claim_gpu(str(trial.gpus).split(","), int(trial.per_gpu or 1),
+                          Path(tempfile.gettempdir()) / f"sedbench-gpu-slots-{trial.get('sweeper_pid')}")
         try:
             return fn(cfg)
         except SedbenchError as exc:
