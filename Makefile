@@ -5,14 +5,24 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TORCH_STAMP := $(VENV)/.torch
 
-.PHONY: setup browser postgres demo test test-full bench lint clean
+.PHONY: setup browser postgres demo test test-full bench gpu-check lint clean FORCE
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet $(TORCH)
+$(STAMP): pyproject.toml $(TORCH_STAMP)
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@touch $@
+
+# The torch requirement last installed ($(TORCH_STAMP) holds it): a different TORCH replaces the installed torch
+# (pip alone would keep a CPU build that satisfies the same version), e.g. a CUDA wheel over the default CPU one.
+$(TORCH_STAMP): FORCE
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(TORCH)" ]; then \
+	  if [ -f $@ ]; then echo "TORCH changed: replacing $$(cat $@) with $(TORCH)"; $(BIN)/pip uninstall --quiet -y torch; fi; \
+	  $(BIN)/pip install --quiet $(TORCH) && echo "$(TORCH)" > $@; \
+	fi
+
+FORCE:
 
 setup: $(STAMP)
 
@@ -56,6 +66,11 @@ test-full: $(STAMP) browser postgres
 
 bench: $(STAMP)
 	$(BIN)/python -m sedbench.bench --out results/bench.json
+
+# The GPU path checked on this machine's CUDA device (at most 8 minutes): one table, each item pass/fail.
+# Without CUDA it says so in one line and exits 0.
+gpu-check: $(STAMP)
+	$(BIN)/python -m sedbench.bench.gpu
 
 lint: $(STAMP)
 	$(BIN)/ruff check sedbench hydra_plugins tests

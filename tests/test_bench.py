@@ -39,6 +39,18 @@ def test_goals_and_table_read_a_result_and_every_figure_names_its_cpu():
     assert "bf16-mixed: unsupported here, not measured (AVX2 (Some CPU), no native bf16" in text
 
 
+def test_gpu_figures_are_read_where_measured_and_not_measured_elsewhere():
+    result = a_result(training.bench_bf16(None, 1, 1, 1e8, 1e4, 2e11, info=AVX2))
+    result["machine"]["gpu"] = "1 x NVIDIA H200 (140 GB), CUDA 12.8, cuDNN 91002, driver 570.86"
+    result["goals"] = goals(result)
+    assert not {"gpu_frames_speedup", "gpu_packing_speedup", "gpu_identical"} & set(result["goals"])
+    assert "15. GPU: paper CRNN frames/s" in table(result) and "GPU: 1 x NVIDIA H200" in table(result)
+    result.update(gpu={"frames_speedup": 31.0, "packing_speedup": 1.1}, gpu_determinism={"identical": True})
+    result["goals"] = goals(result)
+    met = {k: result["goals"][k]["met"] for k in ("gpu_frames_speedup", "gpu_packing_speedup", "gpu_identical")}
+    assert met == {"gpu_frames_speedup": True, "gpu_packing_speedup": False, "gpu_identical": True}
+
+
 def test_bf16_is_not_measured_without_native_bf16_and_costs_nothing(monkeypatch):
     def fail(*_, **__):
         raise AssertionError("bf16 measured on a CPU that emulates it")
@@ -140,7 +152,12 @@ def test_bench_measures_every_figure(tmp_path):
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result["goals"]) == set(GOALS) | {"metrics_identical", "event_metrics_identical", "psds_identical"}
+    import torch
+
+    gpu_figures = {"gpu_frames_speedup", "gpu_packing_speedup", "gpu_identical"}  # items 15-17: CUDA only
+    expected = set(GOALS) | {"metrics_identical", "event_metrics_identical", "psds_identical", "gpu_identical"}
+    assert set(result["goals"]) == (expected if torch.cuda.is_available() else expected - gpu_figures)
+    assert result["machine"]["gpu"] and "available" in result["machine"]["cuda"]
     assert result["goals"]["metrics_identical"]["value"] is True  # sedbench.metrics equals sed_eval
     for key, g in result["goals"].items():
         assert isinstance(g["met"], bool) and g["value"] is not None and g["cpu_capability"], key

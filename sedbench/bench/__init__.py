@@ -34,15 +34,20 @@ measurements taken side by side (alternating where they are cheap enough to repe
    every core (``sweep.n_jobs=1``, ``trainer.num_threads`` = cores);
 14. pruning: Hyperband replayed on the learning curves of a finished full grid (item 13's auto run, or
    ``--pruning-from STUDY``, e.g. ``demo``): its share of the grid's fit time and its loss of best test
-   F1_frm (``sedbench.pruning``); the median pruner beside it, and the best-so-far curves as a PNG.
+   F1_frm (``sedbench.pruning``); the median pruner beside it, and the best-so-far curves as a PNG;
+15-17. where CUDA is present (the checks of ``make gpu-check``, :mod:`.gpu`): the paper CRNN's training frames/s
+   on the GPU against the same run's CPU figure; a demo grid's trials per hour packed N per GPU
+   (``sweep.n_jobs=auto``) against one at a time; two identical ``trainer=gpu`` runs compared metric by
+   metric. Without CUDA they are not measured, and bench.json says so (``machine.gpu``).
 
-``--parts events,psds,small_model,packing,pruning`` measures only those parts and merges them into an existing
+``--parts events,psds,small_model,packing,pruning,gpu`` measures only those parts and merges them into an existing
 ``--out`` (``pruning`` needs ``--pruning-from``; ``packing`` measures it on its own auto run otherwise).
 
-Every figure records the CPU it was measured on (torch's CPU capability and the model name).
+Every figure records the CPU it was measured on (torch's CPU capability and the model name); bench.json's
+``machine`` also names the GPU, CUDA, cuDNN and driver, or that there is none.
 
 The package holds one module per group of items: :mod:`.training` (1, 2, 11), :mod:`.scores` (3, 9, 10),
-:mod:`.data` (4, 5, 8), :mod:`.sweeps` (6, 12-14); :mod:`.goals` (each figure's goal, label and place in
-the result, and the table), :mod:`.run` (the command line: everything, or ``--parts``). Timing helpers
-and the models measured are in :mod:`.common`.
+:mod:`.data` (4, 5, 8), :mod:`.sweeps` (6, 12-14), :mod:`.gpu` (15-17, ``make gpu-check``); :mod:`.goals`
+(each figure's goal, label and place in the result, and the table), :mod:`.run` (the command line: everything,
+or ``--parts``). Timing helpers and the models measured are in :mod:`.common`.
 """

@@ -37,6 +37,12 @@ FIGURES = (
      ("pruning", "compute_fraction"), 0.40, "max"),
     ("pruning_f1_gap_points", "14. full grid best test F1 - pruned sweep's (points)", ("pruning", "f1_gap_points"), 1.0,
      "max"),
+    # on a machine with CUDA only (sedbench.bench.gpu): not measured elsewhere
+    ("gpu_frames_speedup", "15. GPU: paper CRNN frames/s / the same run's CPU figure", ("gpu", "frames_speedup"),
+     2.0, "min"),
+    ("gpu_packing_speedup", "16. GPU: demo grid trials/h, N per GPU / 1 per GPU", ("gpu", "packing_speedup"), 1.3,
+     "min"),
+    ("gpu_identical", "17. GPU: two identical runs, metrics identical", ("gpu_determinism",), True, "equal"),
 )
 GOALS = {key: (goal, kind) for key, _, _, goal, kind in FIGURES if kind != "equal"}
 LABELS = {key: label for key, label, _, _, _ in FIGURES}
@@ -66,7 +72,7 @@ def goals(result: dict) -> dict:
 def table(result: dict) -> str:
     m = result.get("machine", {})
     lines = [f"measured on: {m.get('cpu', '?')}, {m.get('cpus', '?')} cores, torch CPU capability "
-             f"{m.get('cpu_capability', '?')}, torch {m.get('torch', '?')}", "",
+             f"{m.get('cpu_capability', '?')}, torch {m.get('torch', '?')}; GPU: {m.get('gpu', 'not recorded')}", "",
              f"{'figure':<58}{'value':>10}{'goal':>10}  met", "-" * 84]
     for key, label in LABELS.items():
         g = result["goals"].get(key)

@@ -18,7 +18,7 @@ from sedbench.bench.sweeps import bench_packing, bench_pruning, bench_sweep
 from sedbench.bench.training import bench_small_model, bench_training
 from sedbench.tracking import DEFAULT_STORAGE, tracking_uri
 
-PARTS = ("events", "psds", "small_model", "packing", "pruning")  # what --parts can measure alone
+PARTS = ("events", "psds", "small_model", "packing", "pruning", "gpu")  # what --parts can measure alone
 
 
 def measure_packing(args, result: dict, work: Path) -> None:
@@ -43,8 +43,10 @@ def run_parts(args, result: dict) -> dict:
 
     info = cpu_info()
     result.setdefault("machine", {}).update(cpu=info["model"], cpu_capability=info["capability"],
-                                            bf16_native=info["bf16_native"], cpus=os.cpu_count())
+                                            bf16_native=info["bf16_native"], cpus=os.cpu_count(), **gpu_machine())
     parts = {p.strip() for p in args.parts.split(",")}
+    if "gpu" in parts:
+        measure_gpu(result)
     if "events" in parts:
         log("event-based metrics: sed_eval, then sedbench")
         result["event_metrics"] = bench_events()
@@ -84,7 +86,8 @@ def run(args) -> dict:
     log(f"CPU: {describe(info)}")
     result: dict = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
                                 "cpus": os.cpu_count(), "platform": platform.platform(), "cpu": info["model"],
-                                "cpu_capability": info["capability"], "bf16_native": info["bf16_native"]}}
+                                "cpu_capability": info["capability"], "bf16_native": info["bf16_native"],
+                                **gpu_machine()}}
     with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
         work = Path(tmp)
         root = work / "synth"
@@ -126,8 +129,38 @@ def run(args) -> dict:
         log(f"pruning: replaying sweep {args.pruning_from}'s learning curves")
         result["pruning"] = bench_pruning(args.pruning_from, args.pruning_storage, tracking_uri(args.pruning_tracking),
                                           pruning_figure(args))
+    measure_gpu(result)
     result["goals"] = goals(result)
     return result
+
+
+def gpu_machine() -> dict:
+    """The CUDA side of the machine for bench.json: one line, and the devices, CUDA, cuDNN and driver."""
+    from sedbench.hardware import describe_gpu, gpu_info
+
+    info = gpu_info()
+    return {"gpu": describe_gpu(info), "cuda": {k: info[k] for k in ("available", "cuda", "cudnn", "driver", "mps",
+                                                                     "devices")}}
+
+
+def measure_gpu(result: dict) -> None:
+    """Items 15-17 where CUDA is present (sedbench.bench.gpu, the checks of ``make gpu-check``): the paper CRNN's
+    frames/s on the GPU against the CPU, the demo grid packed on the GPU against one trial at a time, and two
+    identical GPU runs compared metric by metric. Elsewhere one line says they were not measured."""
+    import torch
+
+    if not torch.cuda.is_available():
+        log("GPU items 15-17: no CUDA device here, not measured")
+        return
+    from sedbench.bench.gpu import run_checks
+
+    checks = run_checks("cuda", quick=False, items=("determinism", "frames", "packing"))
+    result["gpu"] = {"frames_speedup": checks["frames"].get("frames_speedup"),
+                     "packing_speedup": checks["packing"].get("packing_speedup"), "checks": checks}
+    if "identical" in checks["determinism"]:
+        result["gpu_determinism"] = {"identical": checks["determinism"]["identical"],
+                                     "compared": checks["determinism"]["compared"],
+                                     "differing": checks["determinism"]["differing"]}
 
 
 def main(argv: list[str] | None = None) -> int:

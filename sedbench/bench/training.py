@@ -83,29 +83,45 @@ def plain_loop(loader, n_in: int, steps: int, warmup: int, autocast: bool = Fals
 
 
 def sedbench_loop(dm, steps: int, warmup: int, precision: str = "32", arch: dict | None = None,
-                  frames_per_step: int = BATCH * SEQ_LEN) -> dict:
+                  frames_per_step: int = BATCH * SEQ_LEN, accelerator: str = "cpu") -> dict:
     """sedbench's loop: SEDModule under a Lightning Trainer configured as ``sedbench train`` does
-    (deterministic, the masked loss, the NaN guard, epoch metrics), without validation or logging."""
+    (deterministic, the masked loss, the NaN guard, epoch metrics), without validation or logging; on
+    ``accelerator`` (``gpu``: the time of each step includes waiting for the device at its end)."""
     import pytorch_lightning as pl
 
     from sedbench.training.module import SEDModule
 
     marks: dict[str, float] = {}
 
+    def wait() -> None:  # the device's queued work done: a step's time, not its launch's
+        if accelerator != "cpu":
+            import torch
+
+            torch.cuda.synchronize()
+
     class Clock(pl.Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
-            if trainer.global_step == warmup:
-                marks.setdefault("first", time.perf_counter())
+            if trainer.global_step == warmup and "first" not in marks:
+                wait()
+                marks["first"] = time.perf_counter()
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == warmup + steps:
+                wait()
             marks["last"] = time.perf_counter()
 
-    module = SEDModule(paper_crnn(dm.n_features, arch))
-    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps,
+    from sedbench.training.device import check_every
+
+    module = SEDModule(paper_crnn(dm.n_features, arch), check_every=check_every(accelerator))
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=warmup + steps,
                          deterministic=True, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[Clock()])
-    trainer.fit(module, train_dataloaders=dm.train_dataloader())
+    import warnings
+
+    with warnings.catch_warnings():  # no validation here on purpose (SEDModule defines validation_step)
+        warnings.filterwarnings("ignore", message="You defined a `validation_step` but have no `val_dataloader`")
+        trainer.fit(module, train_dataloaders=dm.train_dataloader())
     wall = marks["last"] - marks["first"]
     return {"frames_per_second": steps * frames_per_step / wall, "seconds_per_step": wall / steps}
 
