@@ -2,10 +2,10 @@
 computes in float32, recurrent layers run in float32, and silence, zero padding and a loud tone give finite
 features and finite outputs (the failure modes of float16: 1e-10 rounds to 0, power above 65504 overflows)."""
 
-import numpy as np
 import pytest
 import torch
 
+from sedbench.bench.gpu import autocast_outputs, precision_inputs
 from sedbench.models.attention import CRNNAttention, LogMel
 from sedbench.models.precision import RNN_DTYPE, in_fp32
 
@@ -14,12 +14,8 @@ DTYPES = [torch.float16, torch.bfloat16]
 
 
 def _inputs(frames: int = 50) -> torch.Tensor:
-    """Three clips of ``frames`` hops: silence, a loud 1-kHz tone (amplitude 0.9), and a tone padded with zeros."""
-    t = np.arange(frames * HOP) / SR
-    tone = (0.9 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
-    padded = tone.copy()
-    padded[len(padded) // 2:] = 0.0
-    return torch.from_numpy(np.stack([np.zeros_like(tone), tone, padded])).reshape(3, frames, HOP)
+    """Silence, a loud 1-kHz tone (amplitude 0.9) and the tone zero-padded (make gpu-check's inputs)."""
+    return precision_inputs(frames, SR, HOP)
 
 
 def _unprotected(logmel: LogMel, x: torch.Tensor) -> torch.Tensor:
@@ -61,19 +57,9 @@ def test_networks_give_finite_outputs_on_silence_and_a_loud_tone_under_autocast(
         x[0] = 0.0  # silence after normalization
     mask = torch.ones(3, frames)
     mask[2, frames // 2:] = 0.0  # a padded sequence
-    net.train()  # batch statistics, as in training
-    rnn_dtypes = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: rnn_dtypes.append(out[0].dtype if isinstance(
-        out[0], torch.Tensor) else out[0].data.dtype)) for m in net.modules() if isinstance(m, (torch.nn.GRU,
-                                                                                              torch.nn.LSTM))]
-    with torch.autocast("cpu", dtype=dtype):
-        out = net(x, mask)
-    for h in hooks:
-        h.remove()
-    assert torch.isfinite(out).all(), f"{arch} under {dtype} autocast gave non-finite outputs"
-    assert rnn_dtypes and set(rnn_dtypes) == {RNN_DTYPE}
-    out.float().sum().backward()  # and gradients flow
-    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+    result = autocast_outputs(net, x, mask, dtype, "cpu")  # a training forward and backward, batch statistics
+    assert result["finite"], f"{arch} under {dtype} autocast gave non-finite outputs"
+    assert result["grads_finite"] and result["rnn_dtypes"] == [str(RNN_DTYPE).replace("torch.", "")]
 
 
 def test_in_fp32_is_the_identity_outside_autocast():
