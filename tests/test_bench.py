@@ -155,7 +155,8 @@ def test_bench_measures_every_figure(tmp_path):
     import torch
 
     gpu_figures = {"gpu_frames_speedup", "gpu_packing_speedup", "gpu_identical"}  # items 15-17: CUDA only
-    expected = set(GOALS) | {"metrics_identical", "event_metrics_identical", "psds_identical", "gpu_identical"}
+    expected = set(GOALS) | {"metrics_identical", "event_metrics_identical", "psds_identical", "gpu_identical",
+                             "psds_paper_identical"}
     assert set(result["goals"]) == (expected if torch.cuda.is_available() else expected - gpu_figures)
     assert result["machine"]["gpu"] and "available" in result["machine"]["cuda"]
     assert result["goals"]["metrics_identical"]["value"] is True  # sedbench.metrics equals sed_eval
@@ -166,5 +167,6 @@ def test_bench_measures_every_figure(tmp_path):
     assert 0 < t["flops_fraction_fp32"]
     assert t["bf16"]["status"] == ("measured" if result["machine"]["bf16_native"] else "unsupported")
     assert result["memory"]["audio_minutes"] == pytest.approx(2, abs=0.2)
+    assert 0 < result["memory"]["scoring_share"] < 1 and result["psds_paper"]["identical"]
     for label in LABELS.values():
         assert label in r.stdout  # the printed table

@@ -1,9 +1,10 @@
 """PSDS1, PSDS2 and segment ROC AUC: sedbench's paths give sed_scores_eval's values on the same inputs.
 
-sedbench computes these with sed_scores_eval itself; what is tested here is everything around it:
-reading score tables and references in every layout sedbench accepts, naming files, durations,
-the frame timestamps of a run's outputs, the DCASE settings of PSDS1 and PSDS2, and classes
-without reference events.
+sedbench computes the intersection-based statistics itself (sedbench.metrics.intersection, linear in a
+file's frames) and the rest with sed_scores_eval: its deltas are tested equal to sed_scores_eval's, value for
+value, on fragmented, smooth, tied and quantized scores; and everything around them: reading score tables
+and references in every layout sedbench accepts, naming files, durations, the frame timestamps of a run's
+outputs, the DCASE settings of PSDS1 and PSDS2, and classes without reference events.
 """
 
 from __future__ import annotations
@@ -55,6 +56,66 @@ def _reference_values(tables, gt, durations):
     return {"psds1": intersection_based.psds(tables, gt, durations, **PSDS1)[0],
             "psds2": intersection_based.psds(tables, gt, durations, **PSDS2)[0],
             "auroc": segment_based.auroc(tables, gt, durations, segment_length=1.0)[0]}
+
+
+def _hard_case(kind: str, seed: int, files: int = 5, frames: int = 300, n_classes: int = 4):
+    """Score tables that stress the intersection statistics: ``fragmented`` (every frame its own score),
+    ``smooth`` (random walks clipped to [0, 1]: ties at both ends) with reference times off the frame grid,
+    ``tied`` (one decimal) and ``quantized`` (two decimals); the first file without any event."""
+    rng = np.random.default_rng(seed)
+    classes = [f"c{k}" for k in range(n_classes)]
+    probs, gt = [], {}
+    for f in range(files):
+        noise = 0.35 + 0.25 * rng.standard_normal((frames, n_classes))
+        p = {"fragmented": np.clip(noise, 0, 1), "tied": np.round(rng.random((frames, n_classes)), 1),
+             "smooth": np.clip(np.cumsum(rng.standard_normal((frames, n_classes)), 0) / 20 + 0.5, 0, 1),
+             "quantized": np.round(np.clip(noise, 0, 1), 2)}[kind]
+        probs.append(p)
+        events = []
+        for c in classes:
+            t = 0.0
+            while f:
+                t += rng.exponential(1.5)
+                d = rng.exponential(0.8) + 0.05
+                if t + d > frames * HOP:
+                    break
+                on, off = (t, t + d) if kind == "smooth" else (round(t / HOP) * HOP, round((t + d) / HOP) * HOP)
+                if off > on:
+                    events.append((on, off, c))
+                t += d + 0.01
+        gt[f"f{f}"] = events
+    return score_tables(probs, list(gt), classes, HOP), gt
+
+
+@pytest.mark.parametrize("kind", ["fragmented", "smooth", "tied", "quantized"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sedbench_intersection_deltas_equal_sed_scores_evals(kind, seed):
+    from sedbench.metrics.intersection import intermediate_statistics_deltas
+    from sedbench.metrics.psds import _criteria
+
+    tables, gt = _hard_case(kind, seed)
+    ours = intermediate_statistics_deltas(tables, gt, [_criteria(PSDS1), _criteria(PSDS2)])
+    for deltas, settings in zip(ours, (PSDS1, PSDS2), strict=True):
+        reference = intersection_based.intermediate_statistics_deltas(tables, gt, **_criteria(settings))
+        assert deltas.keys() == reference.keys()
+        for name, by_class in reference.items():
+            assert deltas[name].keys() == by_class.keys()
+            for c, (cp, stats) in by_class.items():
+                mine_cp, mine = deltas[name][c]
+                assert np.array_equal(mine_cp, cp), (name, c)
+                assert list(mine) == list(stats) and all(np.array_equal(mine[k], stats[k]) for k in stats), (name, c)
+        durations = {n: float(t["offset"].to_numpy()[-1]) for n, t in tables.items()}
+        assert intersection_based.psds(None, gt, durations, deltas=deltas, **settings)[0] == \
+            intersection_based.psds(tables, gt, durations, **settings)[0]
+
+
+def test_both_implementations_give_the_same_threshold_independent_scores():
+    refs, probs = _case(3)
+    tables = score_tables(list(probs.values()), list(probs), CLASSES, HOP)
+    ours = threshold_independent(tables, refs, n_boot=20)
+    assert ours == threshold_independent(tables, refs, n_boot=20, exact="sed_scores_eval")
+    with pytest.raises(ValueError, match="sedbench or sed_scores_eval"):
+        threshold_independent(tables, refs, exact="other")
 
 
 def test_score_cli_psds_equals_sed_scores_eval_reading_the_same_files(tmp_path, capsys):

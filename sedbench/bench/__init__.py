@@ -16,7 +16,8 @@ measurements taken side by side (alternating where they are cheap enough to repe
 6. sweep orchestration: a small sweep's wall time against the sum of its trials' fit times;
 7. CLI start-up: ``sedbench --help`` against ``python -c pass``;
 8. memory: peak RSS of a training run on a paper-size synth set (566 minutes), its features read
-   through memory maps of files beside the feature cache (``sedbench.data.frames``);
+   through memory maps of files beside the feature cache (``sedbench.data.frames``), scoring included; and
+   the share of that run's wall time its scoring takes (event-based scores, PSDS, ROC AUC, median filters);
 9. event-based metrics: sedbench's fast path against sed_eval's EventBasedMetrics (2 h x 16
    classes, fragmented detections), values identical;
 10. PSDS1 + PSDS2 + 1-s ROC AUC on a DESED-sized case (2,500 ten-second clips, 10 classes, 156
@@ -38,15 +39,20 @@ measurements taken side by side (alternating where they are cheap enough to repe
 15-17. where CUDA is present (the checks of ``make gpu-check``, :mod:`.gpu`): the paper CRNN's training frames/s
    on the GPU against the same run's CPU figure; a demo grid's trials per hour packed N per GPU
    (``sweep.n_jobs=auto``) against one at a time; two identical ``trainer=gpu`` runs compared metric by
-   metric. Without CUDA they are not measured, and bench.json says so (``machine.gpu``).
+   metric. Without CUDA they are not measured, and bench.json says so (``machine.gpu``);
+18. PSDS on item 8's paper-size test split (113 minutes, 16 classes, 5.7-minute files) for a maximally
+   fragmented output: sedbench's intersection statistics on the whole split, and against sed_scores_eval's on
+   the first minute of two of its files (whole files take sed_scores_eval tens of minutes each), values
+   identical.
 
-``--parts events,psds,small_model,packing,pruning,gpu`` measures only those parts and merges them into an existing
-``--out`` (``pruning`` needs ``--pruning-from``; ``packing`` measures it on its own auto run otherwise).
+``--parts events,psds,psds_paper,small_model,packing,pruning,gpu`` measures only those parts and merges them
+into an existing ``--out`` (``pruning`` needs ``--pruning-from``; ``packing`` measures it on its own auto run
+otherwise; ``psds_paper`` needs ``--memory-data``).
 
 Every figure records the CPU it was measured on (torch's CPU capability and the model name); bench.json's
 ``machine`` also names the GPU, CUDA, cuDNN and driver, or that there is none.
 
-The package holds one module per group of items: :mod:`.training` (1, 2, 11), :mod:`.scores` (3, 9, 10),
+The package holds one module per group of items: :mod:`.training` (1, 2, 11), :mod:`.scores` (3, 9, 10, 18),
 :mod:`.data` (4, 5, 8), :mod:`.sweeps` (6, 12-14), :mod:`.gpu` (15-17, ``make gpu-check``); :mod:`.goals`
 (each figure's goal, label and place in the result, and the table), :mod:`.run` (the command line: everything,
 or ``--parts``). Timing helpers and the models measured are in :mod:`.common`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -60,5 +61,15 @@ def bench_memory(work: Path, minutes: float, train_seconds: int, root: Path | No
     if r.returncode != 0 or not peak:
         raise RuntimeError(f"bench memory run failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
     audio_min = sum(p.stat().st_size for p in root.rglob("*.wav")) / 2 / 44100 / 60  # 16-bit mono
-    return {"audio_minutes": round(audio_min, 1), "generate_seconds": round(gen_wall, 1),
-            "train_wall_seconds": round(time.perf_counter() - t0, 1), "train_peak_rss_gb": int(peak[0]) / 2**20}
+    out = {"audio_minutes": round(audio_min, 1), "generate_seconds": round(gen_wall, 1),
+           "train_wall_seconds": round(time.perf_counter() - t0, 1), "train_peak_rss_gb": int(peak[0]) / 2**20,
+           "root": str(root)}
+    # the run's own split of its wall time (metrics.json time/*): scoring is the detection part (event-based
+    # scores, PSDS1/2, ROC AUC, median filters tuned on validation); test is prediction and the segment scores
+    times = json.loads((work / "run" / "metrics.json").read_text())
+    wall = times["time/wall"]
+    out.update(run_seconds={k[len("time/"):]: v for k, v in times.items() if k.startswith("time/")},
+               scoring_seconds=times.get("time/detection"), scoring_share=times.get("time/detection", 0.0) / wall,
+               test_share=times.get("time/test", 0.0) / wall, psds1=times.get("test/psds1"),
+               psds2=times.get("test/psds2"))
+    return out

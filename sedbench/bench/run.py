@@ -13,12 +13,12 @@ from pathlib import Path
 from sedbench.bench.common import best_wall, log
 from sedbench.bench.data import bench_cache, bench_memory, bench_pipeline
 from sedbench.bench.goals import goals, table
-from sedbench.bench.scores import bench_events, bench_psds, bench_score
+from sedbench.bench.scores import bench_events, bench_psds, bench_psds_paper, bench_score
 from sedbench.bench.sweeps import bench_packing, bench_pruning, bench_sweep
 from sedbench.bench.training import bench_small_model, bench_training
 from sedbench.tracking import DEFAULT_STORAGE, tracking_uri
 
-PARTS = ("events", "psds", "small_model", "packing", "pruning", "gpu")  # what --parts can measure alone
+PARTS = ("events", "psds", "psds_paper", "small_model", "packing", "pruning", "gpu")  # what --parts can measure alone
 
 
 def measure_packing(args, result: dict, work: Path) -> None:
@@ -59,6 +59,10 @@ def run_parts(args, result: dict) -> dict:
             cli(["data", "generate", "synth", "--out", f"{tmp}/synth", "--minutes-train", str(args.minutes_train),
                  "--quiet"])
             result["small_model"] = bench_small_model(read_folder(Path(tmp) / "synth"), Path(tmp) / "cache")
+    if "psds_paper" in parts:
+        if args.memory_data is None:
+            raise SystemExit("--parts psds_paper needs --memory-data DIR (a paper-size synth set)")
+        result["psds_paper"] = bench_psds_paper(args.memory_data, args.psds_paper_files)
     if "psds" in parts:
         with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
             log(f"PSDS on {args.psds_files:,} clips: sed_scores_eval and sedbench score, twice each")
@@ -125,6 +129,8 @@ def run(args) -> dict:
         elif args.memory_minutes > 0:
             log(f"memory: generating {args.memory_minutes:g} minutes of synth and training on it")
             result["memory"] = bench_memory(work, args.memory_minutes, args.memory_train_seconds)
+        if "memory" in result:
+            result["psds_paper"] = bench_psds_paper(Path(result["memory"]["root"]), args.psds_paper_files)
     if args.pruning_from:
         log(f"pruning: replaying sweep {args.pruning_from}'s learning curves")
         result["pruning"] = bench_pruning(args.pruning_from, args.pruning_storage, tracking_uri(args.pruning_tracking),
@@ -178,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-data", type=Path, help="an existing synth set for item 8 (skips generating one)")
     ap.add_argument("--memory-train-seconds", type=int, default=60, help="training time of the memory run")
     ap.add_argument("--psds-files", type=int, default=2500, help="ten-second clips of the PSDS case (item 10)")
+    ap.add_argument("--psds-paper-files", type=int, default=2,
+                    help="files of the paper-size test split whose first minute sed_scores_eval scores (item 18)")
     ap.add_argument("--packing-epochs", type=int, default=None,
                     help="epoch budget of the demo grid in items 12-14 (default: the demo's, 20)")
     ap.add_argument("--pruning-from", metavar="STUDY", help="replay this finished sweep for item 14 (e.g. demo, "

@@ -85,10 +85,12 @@ def score_event_files(reference: str | Path, estimated: str | Path, resolutions:
 
 
 def score_probabilities(reference: str | Path, scores: str | Path, durations: str | Path | None = None,
-                        label: str = "event", n_boot: int = 0) -> tuple[dict, float]:
+                        label: str = "event", n_boot: int = 0, engine: str = "fast") -> tuple[dict, float]:
     """PSDS1, PSDS2 and 1-s segment ROC AUC of a folder of score tables against a reference event source,
-    and the seconds taken. Tables are named by the reference's base names (``a001.wav`` -> ``a001.tsv``);
-    ``durations`` is a table ``filename duration`` (DESED's durations tsv), else each table's last offset."""
+    and the seconds taken; ``engine`` ``fast`` (sedbench.metrics.intersection, the same values) or ``sed_eval``
+    (sed_scores_eval's own intersection-based statistics). Tables are named by the reference's base names
+    (``a001.wav`` -> ``a001.tsv``); ``durations`` is a table ``filename duration`` (DESED's durations tsv), else
+    each table's last offset."""
     from sedbench.data.annotations import read_event_source, read_rows
     from sedbench.errors import DataError
     from sedbench.metrics.psds import read_score_tables, threshold_independent
@@ -114,7 +116,8 @@ def score_probabilities(reference: str | Path, scores: str | Path, durations: st
                             "list every reference file with its length in seconds")
         lengths = {k: lengths[k] for k in refs}
     t0 = time.perf_counter()
-    out = threshold_independent(tables, refs, lengths, n_boot)
+    exact = "sedbench" if engine == "fast" else "sed_scores_eval"
+    out = threshold_independent(tables, refs, lengths, n_boot, exact=exact)
     return out, time.perf_counter() - t0
 
 
@@ -174,7 +177,8 @@ def as_text(results: dict, engine: str, bounds: dict | None = None, psds: tuple[
         def cell(key: str) -> str:
             return f"{p[key]:.4f}" + (f" [{bounds[key][0]:.4f}, {bounds[key][1]:.4f}]" if key in bounds else "")
 
-        blocks.append(f"threshold-independent, from score tables (sed_scores_eval, {t:.3f} s)"
+        how = "sed_scores_eval" if engine == "sed_eval" else "sedbench, equal to sed_scores_eval"
+        blocks.append(f"threshold-independent, from score tables ({how}, {t:.3f} s)"
                       + (f"; 95 % intervals over files (bootstrap, {n_boot} draws)" if bounds else "") + "\n"
                       f"  PSDS1 {cell('psds1')}   PSDS2 {cell('psds2')}   1-s segment ROC AUC {cell('auroc_1sec')}"
                       + "".join(f"\n  {c:<28}AUC {v:.4f}" for c, v in p["class_auroc_1sec"].items()))
@@ -201,7 +205,9 @@ def add_parser(sub) -> None:
     score.add_argument("--resolution", type=float, action="append",
                        help="segment length in seconds; repeatable (default: 0.02 and 1.0, F1_frm and F1_1sec)")
     score.add_argument("--engine", choices=["fast", "sed_eval"], default="fast",
-                       help="fast (sedbench's paths, equal to sed_eval) or sed_eval's own implementation")
+                       help="fast (sedbench's paths, equal to sed_eval and sed_scores_eval) or the references' own "
+                            "implementations (sed_eval; sed_scores_eval for PSDS, whose time grows with the square of "
+                            "each file's frames)")
     score.add_argument("--no-events", action="store_true", help="skip the event-based scores")
     score.add_argument("--bootstrap", type=int, default=0, metavar="N",
                        help="95 %% intervals over files of every overall score from N bootstrap draws (e.g. 2000)")
@@ -223,6 +229,6 @@ def run(args) -> None:
         results = score_event_files(args.reference, args.estimated, args.resolution or [0.02, 1.0], args.engine,
                                     event_based=not args.no_events, label=args.label)
         bounds = intervals(results, args.bootstrap) if args.bootstrap else None
-    psds = score_probabilities(args.reference, args.scores, args.durations, args.label, args.bootstrap) \
-        if args.scores else None
+    psds = score_probabilities(args.reference, args.scores, args.durations, args.label, args.bootstrap,
+                               args.engine) if args.scores else None
     print(as_json(results, bounds, psds) if args.json else as_text(results, args.engine, bounds, psds, args.bootstrap))

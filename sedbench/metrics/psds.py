@@ -100,10 +100,27 @@ def ground_truth(references: dict[str, Sequence[Event]]) -> dict[str, list[tuple
     return {name: [(e.onset, e.offset, e.label) for e in merge_overlaps(evs)] for name, evs in references.items()}
 
 
+def intersection_deltas(tables: dict, gt: dict, settings: Sequence[dict], exact: str = "sedbench") -> list[dict]:
+    """The intersection-based deltas of each of ``settings`` (PSDS1, PSDS2): by ``exact="sedbench"``
+    (:mod:`sedbench.metrics.intersection`, the same values in time linear in each file's frames) or
+    ``"sed_scores_eval"`` (its own function, time quadratic in each file's frames)."""
+    if exact == "sedbench":
+        from sedbench.metrics.intersection import intermediate_statistics_deltas
+
+        return intermediate_statistics_deltas(tables, gt, [_criteria(s) for s in settings])
+    if exact != "sed_scores_eval":
+        raise ValueError(f"exact={exact!r}: sedbench or sed_scores_eval")
+    from sed_scores_eval import intersection_based
+
+    return [intersection_based.intermediate_statistics_deltas(tables, gt, **_criteria(s)) for s in settings]
+
+
 def threshold_independent(tables: dict, references: dict[str, Sequence[Event]],
-                          durations: dict[str, float] | None = None, n_boot: int = 0, seed: int = 0) -> dict:
+                          durations: dict[str, float] | None = None, n_boot: int = 0, seed: int = 0,
+                          exact: str = "sedbench") -> dict:
     """``psds1``, ``psds2``, ``auroc_1sec`` (mean over classes) and ``class_auroc_1sec`` for score tables
-    against reference events by file. ``durations`` default to each table's last offset.
+    against reference events by file. ``durations`` default to each table's last offset. ``exact``: which
+    implementation computes the intersection-based statistics (:func:`intersection_deltas`; equal values).
 
     With ``n_boot``, also ``interval95``: ``{score: (low, high)}`` over files drawn with replacement
     (:func:`sedbench.stats.file_draws`, as for every interval over files); each file's intermediate statistics are
@@ -113,8 +130,7 @@ def threshold_independent(tables: dict, references: dict[str, Sequence[Event]],
     from sed_scores_eval import intersection_based, segment_based
     from sed_scores_eval.segment_based.intermediate_statistics import intermediate_statistics_deltas as seg_deltas
 
-    deltas = {name: intersection_based.intermediate_statistics_deltas(tables, gt, **_criteria(settings))
-              for name, settings in (("psds1", PSDS1), ("psds2", PSDS2))}
+    deltas = dict(zip(("psds1", "psds2"), intersection_deltas(tables, gt, (PSDS1, PSDS2), exact), strict=True))
     deltas["auroc_1sec"] = seg_deltas(tables, gt, durations, segment_length=AUROC_SEGMENT)
 
     def scores(ids: dict[str, str]) -> dict:
