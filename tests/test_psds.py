@@ -107,6 +107,12 @@ def test_sedbench_intersection_deltas_equal_sed_scores_evals(kind, seed):
         durations = {n: float(t["offset"].to_numpy()[-1]) for n, t in tables.items()}
         assert intersection_based.psds(None, gt, durations, deltas=deltas, **settings)[0] == \
             intersection_based.psds(tables, gt, durations, **settings)[0]
+    # and PSDS computed one class at a time (what a run uses) is sed_scores_eval's value
+    from sedbench.metrics.intersection import psds_by_class
+
+    durations = {n: float(t["offset"].to_numpy()[-1]) for n, t in tables.items()}
+    assert psds_by_class(tables, gt, durations, [PSDS1, PSDS2]) == \
+        [intersection_based.psds(tables, gt, durations, **s)[0] for s in (PSDS1, PSDS2)]
 
 
 def test_both_implementations_give_the_same_threshold_independent_scores():
@@ -114,6 +120,8 @@ def test_both_implementations_give_the_same_threshold_independent_scores():
     tables = score_tables(list(probs.values()), list(probs), CLASSES, HOP)
     ours = threshold_independent(tables, refs, n_boot=20)
     assert ours == threshold_independent(tables, refs, n_boot=20, exact="sed_scores_eval")
+    one_class_at_a_time = threshold_independent(tables, refs)  # without draws: PSDS class by class
+    assert one_class_at_a_time == {k: v for k, v in ours.items() if k != "interval95"}
     with pytest.raises(ValueError, match="sedbench or sed_scores_eval"):
         threshold_independent(tables, refs, exact="other")
 

@@ -5,8 +5,8 @@ What sed_scores_eval computes, per file and class: for every distinct score u, t
 (maximal runs of frames with score >= u) and their true positives, false positives and cross triggers; then
 the change of each at each u. It builds a (thresholds x detections x reference events) array per file, so its
 time and memory grow with the square of a file's frames: on a fragmented output (an under-trained model,
-nearly every frame a distinct score) about 70 s per minute of 16-class audio, two hours for the paper's
-113-minute test split (measured, docs/metrics.md).
+nearly every frame a distinct score) one 60-s file of 16 classes took it 74.6 s, so the 5.7-minute files of
+a paper-size test split would take about 40 minutes each (by the square law; docs/metrics.md).
 
 Here: a run of frames is a detection for a whole range of thresholds. The run around frame i at threshold s_i
 is [L, R) with L - 1 and R the nearest frames on each side scoring below s_i (a monotonic stack, one pass each
@@ -138,46 +138,120 @@ def _collect(events: dict, no_cross: bool) -> tuple[np.ndarray, dict]:
     return unique[keep], deltas
 
 
+class Files:
+    """The score tables and reference events of a set of files, per file: frame timestamps, scores by class and
+    each class's reference onsets and offsets (as sed_scores_eval reads them)."""
+
+    def __init__(self, tables: dict, ground_truth: dict):
+        from sed_scores_eval.base_modules.ground_truth import multi_label_to_single_label_ground_truths
+        from sed_scores_eval.base_modules.scores import validate_score_dataframe
+
+        self.tables, self.names = tables, list(tables)
+        _, self.classes = validate_score_dataframe(tables[self.names[0]])
+        self.single = multi_label_to_single_label_ground_truths(ground_truth, self.classes)
+        self._read: dict = {}
+
+    def file(self, name: str, keep: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
+        """``(timestamps, scores (frames, classes), {class: (onsets, offsets)})``; with ``keep``, read once."""
+        if name in self._read:
+            return self._read[name]
+        from sed_scores_eval.base_modules.scores import validate_score_dataframe
+
+        timestamps, _ = validate_score_dataframe(self.tables[name], event_classes=self.classes)
+        refs, empty = {}, np.empty(0)
+        for c in self.classes:
+            events = self.single[c][name]
+            refs[c] = tuple(np.array(events, np.float64).T) if events else (empty, empty)
+        out = np.asarray(timestamps, np.float64), self.tables[name][self.classes].to_numpy(), refs
+        if keep:
+            self._read[name] = out
+        return out
+
+    def deltas(self, file: tuple, k: int, settings: list[dict], time_decimals: int = 6) -> list[tuple]:
+        """One file's (:meth:`file`) deltas for class ``k``, for each of ``settings``: sed_scores_eval's own
+        shortcut where it takes one (no reference event of the class, no cross triggers), else
+        :func:`class_deltas`."""
+        from sed_scores_eval.intersection_based.intermediate_statistics import acceleration_fn
+
+        timestamps, values, refs = file
+        c = self.classes[k]
+        others = {o: refs[o] for o in self.classes if o != c}
+        scores = np.asarray(values[:, k], np.float64)
+        out, full = [None] * len(settings), []
+        for i, setting in enumerate(settings):
+            _, cp, deltas = acceleration_fn(
+                scores=scores, timestamps=timestamps, target_onset_times=refs[c][0], target_offset_times=refs[c][1],
+                other_onset_times={o: v[0] for o, v in others.items()},
+                other_offset_times={o: v[1] for o, v in others.items()}, time_decimals=time_decimals,
+                **{key: setting.get(key) for key in INTERSECTION_SETTINGS})
+            if cp is None:
+                full.append(i)
+            else:
+                out[i] = (cp, deltas)
+        if full:
+            results = class_deltas(scores, timestamps, refs[c], others, [settings[i] for i in full], time_decimals)
+            for i, result in zip(full, results, strict=True):
+                out[i] = result
+        return out
+
+
 def intermediate_statistics_deltas(tables: dict, ground_truth: dict, settings: list[dict],
                                    time_decimals: int = 6) -> list[dict]:
     """For each of ``settings``: ``{file: {class: (change-point scores, deltas)}}``, what sed_scores_eval's
     ``intersection_based.intermediate_statistics_deltas(tables, ground_truth, **setting)`` returns; the runs of
     each file and class are found once for all settings."""
-    from sed_scores_eval.base_modules.ground_truth import multi_label_to_single_label_ground_truths
-    from sed_scores_eval.base_modules.scores import validate_score_dataframe
-    from sed_scores_eval.intersection_based.intermediate_statistics import acceleration_fn
-
-    names = list(tables)
-    _, classes = validate_score_dataframe(tables[names[0]])
-    single = multi_label_to_single_label_ground_truths(ground_truth, classes)
+    files = Files(tables, ground_truth)
     out: list[dict] = [{} for _ in settings]
-    empty = np.empty(0)
-    for name in names:
-        timestamps, _ = validate_score_dataframe(tables[name], event_classes=classes)
-        timestamps = np.asarray(timestamps, np.float64)
-        values = tables[name][classes].to_numpy()
-        refs = {}
-        for c in classes:
-            events = single[c][name]
-            refs[c] = tuple(np.array(events, np.float64).T) if events else (empty, empty)
+    for name in files.names:
+        file = files.file(name)
         for d in out:
             d[name] = {}
-        for k, c in enumerate(classes):
-            others = {o: refs[o] for o in classes if o != c}
-            scores = np.asarray(values[:, k], np.float64)
-            full = []
-            for i, setting in enumerate(settings):  # sed_scores_eval's own shortcut first, where it takes one
-                _, cp, deltas = acceleration_fn(
-                    scores=scores, timestamps=timestamps, target_onset_times=refs[c][0],
-                    target_offset_times=refs[c][1], other_onset_times={o: v[0] for o, v in others.items()},
-                    other_offset_times={o: v[1] for o, v in others.items()}, time_decimals=time_decimals,
-                    **{key: setting.get(key) for key in INTERSECTION_SETTINGS})
-                if cp is None:
-                    full.append(i)
-                else:
-                    out[i][name][c] = (cp, deltas)
-            if full:
-                results = class_deltas(scores, timestamps, refs[c], others, [settings[i] for i in full], time_decimals)
-                for i, result in zip(full, results, strict=True):
-                    out[i][name][c] = result
+        for k, c in enumerate(files.classes):
+            for d, result in zip(out, files.deltas(file, k, settings, time_decimals), strict=True):
+                d[name][c] = result
+    return out
+
+
+def psds_by_class(tables: dict, ground_truth: dict, durations: dict, settings: list[dict],
+                  time_decimals: int = 6) -> list[float]:
+    """PSDS for each of ``settings`` (:data:`sedbench.metrics.psds.PSDS1`-like: the intersection criteria and
+    ``alpha_ct``, ``alpha_st``, ``max_efpr``), equal to sed_scores_eval's ``intersection_based.psds``, holding
+    one class's statistics at a time: each class's deltas over all files, accumulated and turned into its
+    PSD-ROC by sed_scores_eval's own functions, then dropped; the classes' ROCs combined as sed_scores_eval
+    combines them. sed_scores_eval accumulates every class at once (float64, one column per other class for
+    the cross triggers): on the paper's 113-minute test split with a fragmented output that alone took over
+    a gigabyte."""
+    from sed_scores_eval.base_modules import statistics
+    from sed_scores_eval.base_modules.ground_truth import event_counts_and_durations
+    from sed_scores_eval.intersection_based.psds import (
+        _single_class_roc_from_intermediate_statistics,
+        multi_class_psd_roc_from_single_class_psd_rocs,
+        psds_from_psd_roc,
+    )
+
+    files = Files(tables, ground_truth)
+    criteria = [{k: s[k] for k in INTERSECTION_SETTINGS if k in s} for s in settings]
+    n_ref, t_ref = event_counts_and_durations(ground_truth, event_classes=files.classes)
+    duration = sum(durations[n] for n in files.names)
+    rocs: list[dict] = [{} for _ in settings]
+    for k, c in enumerate(files.classes):
+        per_file = [{} for _ in settings]
+        for name in files.names:
+            file = files.file(name, keep=True)
+            for d, result in zip(per_file, files.deltas(file, k, criteria, time_decimals), strict=True):
+                d[name] = {c: result}
+        for i, setting in enumerate(settings):
+            cp, stats = statistics.accumulated_intermediate_statistics_from_deltas(per_file[i])[c]
+            stats = {**stats, "n_ref": n_ref[c], "t_ref": t_ref[c],
+                     "n_ref_other": {o: n_ref[o] for o in files.classes if o != c},
+                     "t_ref_other": {o: t_ref[o] for o in files.classes if o != c}}
+            rocs[i][c] = _single_class_roc_from_intermediate_statistics(
+                (cp, stats), dataset_duration=duration, alpha_ct=setting.get("alpha_ct", 0.0), unit_of_time="hour",
+                max_efpr=setting["max_efpr"])
+        del per_file
+    out = []
+    for i, setting in enumerate(settings):
+        tpr, efpr = multi_class_psd_roc_from_single_class_psd_rocs(rocs[i], alpha_st=setting["alpha_st"],
+                                                                   max_efpr=setting["max_efpr"])
+        out.append(psds_from_psd_roc(tpr, efpr, setting["max_efpr"]))
     return out

@@ -122,7 +122,9 @@ def threshold_independent(tables: dict, references: dict[str, Sequence[Event]],
     against reference events by file. ``durations`` default to each table's last offset. ``exact``: which
     implementation computes the intersection-based statistics (:func:`intersection_deltas`; equal values).
 
-    With ``n_boot``, also ``interval95``: ``{score: (low, high)}`` over files drawn with replacement
+    Without ``n_boot``, PSDS holds one class's statistics at a time (the same values); with ``n_boot``, every
+    file's deltas are kept for the draws, and the result also has ``interval95``: ``{score: (low, high)}`` over
+    files drawn with replacement
     (:func:`sedbench.stats.file_draws`, as for every interval over files); each file's intermediate statistics are
     computed once and every draw accumulates them again, as sed_scores_eval's own bootstrap does.
     """
@@ -130,6 +132,13 @@ def threshold_independent(tables: dict, references: dict[str, Sequence[Event]],
     from sed_scores_eval import intersection_based, segment_based
     from sed_scores_eval.segment_based.intermediate_statistics import intermediate_statistics_deltas as seg_deltas
 
+    if not n_boot and exact == "sedbench":  # one class at a time (sedbench.metrics.intersection.psds_by_class)
+        from sedbench.metrics.intersection import psds_by_class
+
+        psds1, psds2 = psds_by_class(tables, gt, durations, [PSDS1, PSDS2])
+        auroc = segment_based.auroc(tables, gt, durations, segment_length=AUROC_SEGMENT)[0]
+        return {"psds1": float(psds1), "psds2": float(psds2), "auroc_1sec": float(auroc["mean"]),
+                "class_auroc_1sec": {c: float(v) for c, v in auroc.items() if c != "mean"}}
     deltas = dict(zip(("psds1", "psds2"), intersection_deltas(tables, gt, (PSDS1, PSDS2), exact), strict=True))
     deltas["auroc_1sec"] = seg_deltas(tables, gt, durations, segment_length=AUROC_SEGMENT)
 
