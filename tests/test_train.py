@@ -133,6 +133,30 @@ def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
     assert counts[0] == counts[1]
 
 
+def test_post_processing_uses_the_best_epochs_validation_outputs_without_predicting_again(synth_dir, tmp_path,
+                                                                                           monkeypatch):
+    """The validation outputs the module kept at the best checkpoint's epoch are exactly what predicting the
+    validation split again with the best checkpoint's weights gives, so the run does not predict it again."""
+    import numpy as np
+
+    from sedbench.training import train as training
+
+    seen = {}
+    real = training.best_validation_outputs
+
+    def spy(trainer, module, dm, checkpoint):
+        kept = real(trainer, module, dm, checkpoint)
+        seen.update(kept=kept, reused=kept is module.best_val_outputs, again=training.predict_best(
+            trainer, module, dm.val_dataloader(), checkpoint.best_model_path))
+        return kept
+
+    monkeypatch.setattr(training, "best_validation_outputs", spy)
+    train(tiny_cfg(synth_dir, tmp_path, "trainer.max_epochs=4", "trainer.patience=100"))
+    curve = json.loads((tmp_path / "run" / "metrics.json").read_text())["val_curve"]
+    assert len(curve) == 4 and seen["reused"]
+    assert np.array_equal(seen["kept"], seen["again"])
+
+
 def test_bf16_preset_trains_in_mixed_precision(synth_dir, tmp_path):
     """trainer=cpu_bf16 (make bench's faster choice on CPUs with bf16 units) trains and scores; on a CPU that
     only emulates bf16 it is refused before anything is recorded, and runs when explicitly allowed."""

@@ -23,6 +23,8 @@ class SEDModule(pl.LightningModule):
                  monitor: str = "val/f1_frm", mode: str = "max", check_every: int = 1):
         super().__init__()
         self.check_every, self._first_bad = max(1, int(check_every)), None  # finiteness of the loss (_watch)
+        self.best_val_outputs: np.ndarray | None = None  # the validation outputs of the best checkpoint's epoch
+        self._best_monitored: np.float32 | None = None
         self.net, self.weak, self.weight_decay, self.validate = net, weak, weight_decay, validate
         self.lr_plateau, self.monitor, self.mode = lr_plateau, monitor, mode  # mode: the monitored score's direction
         self._outputs: list[np.ndarray] = []
@@ -86,10 +88,28 @@ class SEDModule(pl.LightningModule):
             return
         from sedbench.metrics.registry import metrics
 
-        scores = self.validate(np.concatenate(outputs))
+        outputs = np.concatenate(outputs)
+        scores = self.validate(outputs)
         for m in metrics(validation=True):  # what validation logs, hence what optimized_metric may name
             if m.name in scores:
                 self.log(f"val/{m.name}", scores[m.name], prog_bar=f"val/{m.name}" == self.monitor)
+        name = self.monitor.removeprefix("val/")
+        if name in scores and self._improves(scores[name]):
+            self.best_val_outputs = outputs
+
+    def _improves(self, value: float) -> bool:
+        """Whether ``value`` is the best monitored score so far, decided as the best checkpoint decides it
+        (Lightning's ModelCheckpoint, one model kept): on the float32 value logged, strictly better, NaN the
+        worst, the first validation always. Then the validation outputs just scored are the best checkpoint's
+        outputs, and the test's post-processing need not predict the validation split again."""
+        current = np.float32(value)
+        if np.isnan(current):
+            current = np.float32(np.inf if self.mode == "min" else -np.inf)
+        best = self._best_monitored
+        better = best is None or (current < best if self.mode == "min" else current > best)
+        if better:
+            self._best_monitored = current
+        return better
 
     def predict_step(self, batch: dict, _: int) -> np.ndarray:
         """Event probabilities of a batch: ``(B, T, K)``, or ``(B, K)`` for clip-level models."""

@@ -138,8 +138,8 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     if not dm.ds.weak:  # event-based, PSDS, and all again after median filters tuned on validation
         t0 = time.perf_counter()
         ev = cfg.get("evaluation") or {}
-        val_outputs = predict_best(trainer, module, dm.val_dataloader(), checkpoint.best_model_path or None) \
-            if ev.get("postprocess", True) else None
+        val_outputs = best_validation_outputs(trainer, module, dm, checkpoint) if ev.get("postprocess", True) \
+            else None
         test.update(scorer.detection(outputs, val_outputs, psds=psds == "every"))
         test["detection_seconds"] = round(time.perf_counter() - t0, 3)
         timing["detection"] = test["detection_seconds"]
@@ -270,6 +270,20 @@ def predict_best(trainer, module, loader, best_path: str | None):
                                    f"({str(exc).splitlines()[0][:200]})",
                         "delete it and train again; never load checkpoints from an untrusted source") from None
     return np.concatenate(batches)
+
+
+def best_validation_outputs(trainer, module, dm, checkpoint):
+    """The validation outputs of the best checkpoint's epoch: kept by the module when that validation scored
+    them (the same weights, batches and ops as predicting again, so the same numbers: tests/test_train.py),
+    else predicted again with the best checkpoint's weights. Predicting a paper-size validation split again
+    took about as long as the test's prediction."""
+    import numpy as np
+
+    kept = module.best_val_outputs
+    best = checkpoint.best_model_score
+    if kept is not None and best is not None and np.float32(best.item()) == module._best_monitored:
+        return kept
+    return predict_best(trainer, module, dm.val_dataloader(), checkpoint.best_model_path or None)
 
 
 def log_model(logger, cfg: DictConfig, dm, net, test_files, run_dir: Path) -> None:
