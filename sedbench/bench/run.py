@@ -42,8 +42,11 @@ def run_parts(args, result: dict) -> dict:
     from sedbench.hardware import cpu_info
 
     info = cpu_info()
+    import torch
+
     result.setdefault("machine", {}).update(cpu=info["model"], cpu_capability=info["capability"],
-                                            bf16_native=info["bf16_native"], cpus=os.cpu_count(), **gpu_machine())
+                                            bf16_native=info["bf16_native"], cpus=os.cpu_count(),
+                                            torch=torch.__version__, **gpu_machine())
     parts = {p.strip() for p in args.parts.split(",")}
     if "gpu" in parts:
         measure_gpu(result)
