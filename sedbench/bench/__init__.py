@@ -45,9 +45,9 @@ measurements taken side by side (alternating where they are cheap enough to repe
    the first minute of two of its files (whole files take sed_scores_eval tens of minutes each), values
    identical.
 
-``--parts events,psds,psds_paper,small_model,packing,pruning,gpu`` measures only those parts and merges them
-into an existing ``--out`` (``pruning`` needs ``--pruning-from``; ``packing`` measures it on its own auto run
-otherwise; ``psds_paper`` needs ``--memory-data``).
+``--parts events,psds,memory,psds_paper,small_model,packing,pruning,gpu`` measures only those parts and merges
+them into an existing ``--out`` (``pruning`` needs ``--pruning-from``; ``packing`` measures it on its own auto
+run otherwise; ``memory`` and ``psds_paper`` need ``--memory-data``).
 
 Every figure records the CPU it was measured on (torch's CPU capability and the model name); bench.json's
 ``machine`` also names the GPU, CUDA, cuDNN and driver, or that there is none.

@@ -18,7 +18,8 @@ from sedbench.bench.sweeps import bench_packing, bench_pruning, bench_sweep
 from sedbench.bench.training import bench_small_model, bench_training
 from sedbench.tracking import DEFAULT_STORAGE, tracking_uri
 
-PARTS = ("events", "psds", "psds_paper", "small_model", "packing", "pruning", "gpu")  # what --parts can measure alone
+# what --parts can measure alone
+PARTS = ("events", "psds", "memory", "psds_paper", "small_model", "packing", "pruning", "gpu")
 
 
 def measure_packing(args, result: dict, work: Path) -> None:
@@ -62,9 +63,14 @@ def run_parts(args, result: dict) -> dict:
             cli(["data", "generate", "synth", "--out", f"{tmp}/synth", "--minutes-train", str(args.minutes_train),
                  "--quiet"])
             result["small_model"] = bench_small_model(read_folder(Path(tmp) / "synth"), Path(tmp) / "cache")
+    if {"memory", "psds_paper"} & parts and args.memory_data is None:
+        raise SystemExit("--parts memory and psds_paper need --memory-data DIR (a paper-size synth set: "
+                         "sedbench data generate synth --paper-size --out DIR)")
+    if "memory" in parts:
+        with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
+            log(f"memory: training on {args.memory_data}")
+            result["memory"] = bench_memory(Path(tmp), 0, args.memory_train_seconds, args.memory_data)
     if "psds_paper" in parts:
-        if args.memory_data is None:
-            raise SystemExit("--parts psds_paper needs --memory-data DIR (a paper-size synth set)")
         result["psds_paper"] = bench_psds_paper(args.memory_data, args.psds_paper_files)
     if "psds" in parts:
         with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
