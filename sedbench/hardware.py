@@ -167,11 +167,12 @@ def cuda_devices(rows: list[list[str]] | None = None, env: str | None = "unset")
     tests (a faked device list)."""
     rows = _smi_rows() if rows is None else rows
     env = os.environ.get("CUDA_VISIBLE_DEVICES") if env == "unset" else env
-    if rows is None:
+    if rows is None:  # torch's count is of the visible devices: name them as CUDA_VISIBLE_DEVICES does
         import torch
 
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        return [GPU(str(i), "CUDA device") for i in range(n)]
+        names = [t.strip() for t in env.split(",")][:n] if env else [str(i) for i in range(n)]
+        return [GPU(name, "CUDA device") for name in names]
     devices = [GPU(r[0], r[2], _gb(r[3]), _gb(r[4]), r[1], r[5]) for r in rows if len(r) >= 6]
     return visible(devices, env)
 
