@@ -122,7 +122,7 @@ def _count(events: dict, key: str, which: np.ndarray, birth: np.ndarray, death: 
 def _collect(events: dict, no_cross: bool) -> tuple[np.ndarray, dict]:
     """Per-event changes summed per score, the scores where something changes, ascending (sed_scores_eval's
     order of keys: tps, fps, then cts)."""
-    keys = ["tps", "fps", *sorted((k for k in events if k.startswith("cts")), key=list(events).index)]
+    keys = ["tps", "fps", *(k for k in events if k.startswith("cts"))]
     scores = {k: np.concatenate(events[k][0]) if events[k][0] else np.empty(0) for k in keys}
     changes = {k: np.concatenate(events[k][1]) if events[k][1] else np.empty(0, np.int64) for k in keys}
     unique, inverse = np.unique(np.concatenate([scores[k] for k in keys]), return_inverse=True)
