@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sedbench.stats import LEVEL, difference_parts, welch_files, welch_seeds
+from sedbench.stats import LEVEL, difference_parts, failed_runs, welch_files, welch_seeds
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class Scenario:
     seed_sd: tuple[float, float]   # F1 points, configuration a and b
     interaction_sd: float          # configuration-by-file, F1 points
     noise_sd: float                # seed-by-file, F1 points
+    collapse: tuple[float, float] = (0.0, 0.0)   # probability that a seed of a / b collapses (a failed run)
+    collapse_points: float = 17.0  # how far a collapsed run falls, F1 points (validation and test)
+    dominant: float = 1.0          # the first test file's reference size, times the others' typical size
+    sources: tuple[int, int] | None = None       # (source instances in the test pool, placements per file)
+    source_sd: float = 0.0         # configuration-by-source effect, F1 points (reaches every file holding it)
 
 
 SCENARIOS = (Scenario("quiet", (0.7, 0.7), 0.5, 1.0),
@@ -50,29 +56,70 @@ FILES = (3, 4, 10, 20, 40)
 EFFECTS = (0.0, 0.03, 0.05)        # true difference a - b in F1 (0: the null)
 METHODS = {"welch_files": welch_files, "welch_seeds": welch_seeds}
 LIMIT = 0.06                       # the false-verdict rate every design with >= 2 seeds a side must stay under
+SHIFT_LOSS = 0.08                  # f1_change designs: F1 lost under a perturbation by both sides under the null
+SHIFTS = 4                         # perturbed conditions besides the unperturbed one (pitch shift: -2, -1, +1, +2)
+
+
+def _draw_files(rng: np.random.Generator, studies: int, files: int, scenario: Scenario):
+    n_ref = np.round(3000 * np.exp(rng.normal(0, 0.5, (studies, 1, files)))).astype(np.int64)
+    if scenario.dominant != 1.0:
+        n_ref[..., 0] = np.round(3000 * scenario.dominant)
+    placements = None
+    if scenario.sources is not None:
+        pool, per_file = scenario.sources
+        placements = np.argsort(rng.random((studies, files, pool)), axis=-1)[..., :per_file]  # distinct per file
+    return (n_ref, rng.uniform(0.35, 0.75, (studies, 1, files)), rng.uniform(0.40, 0.80, (studies, 1, files)),
+            placements)
+
+
+def _counts(rng: np.random.Generator, quality: np.ndarray, n_ref, base_recall, base_precision) -> np.ndarray:
+    recall = np.clip(base_recall + quality, 0.01, 0.99)
+    precision = np.clip(base_precision + quality, 0.01, 0.99)
+    n_ref = np.broadcast_to(n_ref, recall.shape)
+    tp = rng.binomial(n_ref, recall)
+    n_sys = np.maximum(tp, np.round(tp / precision).astype(np.int64))
+    misses, false_alarms = n_ref - tp, n_sys - tp
+    subs = np.minimum(misses, false_alarms) // 2
+    return np.stack([tp, n_ref, n_sys, subs, misses - subs, false_alarms - subs], -1)
+
+
+def simulate_sides(rng: np.random.Generator, studies: int, files: int, scenario: Scenario,
+                   sides: list[tuple[int, float, float, float]], conditions: int = 0
+                   ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+    """Configurations scored on the same simulated test files: ``sides`` holds (seeds, true effect, seed spread in
+    points, collapse probability) per configuration. Returns, per side, its counts ``(studies, seeds, files, 6)``
+    (``(studies, seeds, files, 1 + conditions, 6)`` with perturbed ``conditions``, whose F1 falls by
+    ``SHIFT_LOSS`` minus the true effect) and its runs' best validation scores ``(studies, seeds)``; and the
+    files' source placements ``(studies, files, per file)`` (None without shared sources)."""
+    n_ref, base_recall, base_precision, placements = _draw_files(rng, studies, files, scenario)
+    out = []
+    for seeds, effect, seed_sd, collapse in sides:
+        seed = rng.normal(0, seed_sd / 100, (studies, seeds, 1))
+        seed = seed - np.where(rng.random((studies, seeds, 1)) < collapse, scenario.collapse_points / 100, 0.0)
+        val = 0.55 + seed[..., 0] + rng.normal(0, 0.01, (studies, seeds))
+        file_effect = rng.normal(0, scenario.interaction_sd / 100, (studies, 1, files))
+        if placements is not None:
+            by_source = rng.normal(0, scenario.source_sd / 100, (studies, scenario.sources[0]))
+            file_effect = file_effect + np.take_along_axis(
+                by_source[:, None, :], placements, axis=-1).mean(axis=-1)[:, None, :]
+        quality = seed + file_effect + rng.normal(0, scenario.noise_sd / 100, (studies, seeds, files))
+        if conditions:   # the perturbed conditions: the side loses SHIFT_LOSS - effect, varying by file and seed
+            loss = (SHIFT_LOSS - effect + rng.normal(0, scenario.interaction_sd / 100, (studies, 1, files, conditions))
+                    + rng.normal(0, scenario.noise_sd / 100, (studies, seeds, files, conditions)))
+            quality = np.concatenate([quality[..., None], quality[..., None] - loss], axis=-1)
+            counts = _counts(rng, quality, n_ref[..., None], base_recall[..., None], base_precision[..., None])
+        else:
+            counts = _counts(rng, quality + effect, n_ref, base_recall, base_precision)
+        out.append((counts, val))
+    return out, placements
 
 
 def simulate_counts(rng: np.random.Generator, studies: int, seeds: int, files: int, scenario: Scenario,
                     effect: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``studies`` simulated studies: counts of configuration a and b, each ``(studies, seeds, files, 6)``."""
-    n_ref = np.round(3000 * np.exp(rng.normal(0, 0.5, (studies, 1, files)))).astype(np.int64)
-    base_recall = rng.uniform(0.35, 0.75, (studies, 1, files))
-    base_precision = rng.uniform(0.40, 0.80, (studies, 1, files))
-
-    def side(true_effect: float, seed_sd: float) -> np.ndarray:
-        quality = (true_effect
-                   + rng.normal(0, seed_sd / 100, (studies, seeds, 1))
-                   + rng.normal(0, scenario.interaction_sd / 100, (studies, 1, files))
-                   + rng.normal(0, scenario.noise_sd / 100, (studies, seeds, files)))
-        recall = np.clip(base_recall + quality, 0.01, 0.99)
-        precision = np.clip(base_precision + quality, 0.01, 0.99)
-        tp = rng.binomial(np.broadcast_to(n_ref, recall.shape), recall)
-        n_sys = np.maximum(tp, np.round(tp / precision).astype(np.int64))
-        misses, false_alarms = n_ref - tp, n_sys - tp
-        subs = np.minimum(misses, false_alarms) // 2
-        return np.stack([tp, np.broadcast_to(n_ref, tp.shape), n_sys, subs, misses - subs, false_alarms - subs], -1)
-
-    return side(effect, scenario.seed_sd[0]), side(0.0, scenario.seed_sd[1])
+    sides, _ = simulate_sides(rng, studies, files, scenario,
+                              [(seeds, effect, scenario.seed_sd[0], 0.0), (seeds, 0.0, scenario.seed_sd[1], 0.0)])
+    return sides[0][0], sides[1][0]
 
 
 @dataclass
@@ -90,8 +137,9 @@ class Cell:
 
 def run_cell(seeds: int, files: int, scenario: Scenario, effect: float, studies: int, seed: int = 0) -> Cell:
     rng = np.random.default_rng([seed, seeds, files, SCENARIOS.index(scenario), int(round(effect * 1000))])
-    a, b = simulate_counts(rng, studies, seeds, files, scenario, effect)
-    parts = difference_parts(a, b, "f1")
+    (a, val_a), (b, val_b) = simulate_sides(rng, studies, files, scenario, [(seeds, effect, scenario.seed_sd[0], 0.0),
+                                                                           (seeds, 0.0, scenario.seed_sd[1], 0.0)])[0]
+    parts = difference_parts(a, b, "f1", ~failed_runs(val_a), ~failed_runs(val_b))  # as claims.md decides
     excluded, right = {}, {}
     for name, method in METHODS.items():
         if seeds < 2:  # compare() gives no interval: no verdict is ever drawn
@@ -142,6 +190,135 @@ def table(cells: list[Cell], method: str = "welch_files") -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- real designs
+@dataclass(frozen=True)
+class Study:
+    """A design that real studies have, decided exactly as ``claims.md`` decides: the failure rule
+    (:func:`sedbench.stats.failed_runs`) drops failed runs first, a side left with fewer than two runs gives no
+    verdict, the claim holds when every one of its ``comparisons`` (the claimed winner against each other
+    configuration) excludes 0 on the claimed side at ``level`` and is contradicted when one excludes it on the
+    other side at the Bonferroni level ``1 - (1 - level) / comparisons``."""
+    name: str
+    scenario: Scenario
+    seeds: tuple[int, int]                   # runs of a, and of each other configuration
+    files: int = 20
+    level: float = LEVEL
+    statistic: str = "f1"
+    comparisons: int = 1
+    use_sources: bool = True                 # compare() is given the files' sources (as claims.md does)
+    failure_rule: bool = True                # failed runs are dropped first (as claims.md does)
+    sedbench: bool = True                    # False: a procedure sedbench does not use, shown for contrast
+
+    @property
+    def bound(self) -> float:
+        """The false-verdict rate it must stay under: 6 % at 95 % (the issue's bound, 1.2 x nominal); at the higher
+        levels of Holm's steps, twice the nominal rate (Welch's degrees of freedom are estimated, and near 2
+        degrees of freedom the far tail is sensitive to them: measured, docs/statistics.md)."""
+        return LIMIT if self.level <= LEVEL else 2 * (1 - self.level)
+
+
+TYPICAL = SCENARIOS[1]
+UNEQUAL = Scenario("spreads 2.4 / 7.2", (2.4, 7.2), 2.0, 2.0)
+SHARED = Scenario("64 shared sources, 12 a file", (2.0, 2.0), 1.0, 2.0, sources=(64, 12), source_sd=8.0)
+SHARED_QUIET = Scenario("64 shared sources, quiet seeds", (0.7, 0.7), 0.5, 1.0, sources=(64, 12), source_sd=8.0)
+STUDIES = (
+    Study("5 vs 3 seeds, spreads 2.4 / 7.2", UNEQUAL, (5, 3)),
+    Study("3 vs 5 seeds, spreads 2.4 / 7.2", UNEQUAL, (3, 5)),
+    Study("8 vs 3 seeds, spreads 2.4 / 7.2", UNEQUAL, (8, 3)),
+    Study("3 vs 8 seeds, spreads 2.4 / 7.2", UNEQUAL, (3, 8)),
+    Study("6 vs 6 seeds, 4 files, one 10x the others", replace(TYPICAL, name="one dominant file", dominant=10.0),
+          (6, 6), files=4),
+    Study("3 vs 3 seeds, 4 files, one 10x the others", replace(TYPICAL, name="one dominant file", dominant=10.0),
+          (3, 3), files=4),
+    Study("5 vs 5 seeds, a's seeds collapse 17 points 1 time in 6",
+          replace(TYPICAL, name="collapse", collapse=(1 / 6, 0.0)), (5, 5)),
+    Study("5 vs 3 seeds, spreads 7.2 / 2.4, b's 3 seeds collapse 17 points 1 time in 6",
+          Scenario("collapse, 3 seeds", (7.2, 2.4), 2.0, 2.0, collapse=(0.0, 1 / 6)), (5, 3)),
+    Study("4 vs 4 seeds, a's seeds collapse 17 points 1 time in 6",
+          replace(TYPICAL, name="collapse", collapse=(1 / 6, 0.0)), (4, 4)),
+    Study("5 vs 5 seeds, a's seeds collapse, no failure rule", replace(TYPICAL, name="collapse", collapse=(1 / 6, 0.0)),
+          (5, 5), failure_rule=False, sedbench=False),
+    Study("5 vs 5 seeds, 20 files sharing 64 sources", SHARED, (5, 5)),
+    Study("5 vs 5 seeds, 20 files sharing 64 sources, quiet seeds", SHARED_QUIET, (5, 5)),
+    Study("the same, sources not given to compare", SHARED_QUIET, (5, 5), use_sources=False, sedbench=False),
+    Study("5 vs 3 seeds at Holm's 99.17 %", UNEQUAL, (5, 3), level=1 - 0.05 / 6),
+    Study("3 vs 3 seeds at Holm's 99.38 %", TYPICAL, (3, 3), level=1 - 0.05 / 8),
+    Study("CRNN vs CNN and RNN, 5 seeds each (intersection-union)", TYPICAL, (5, 5), comparisons=2),
+    Study("change of F1 under 4 pitch shifts, 5 vs 5 seeds", TYPICAL, (5, 5), statistic="f1_change"),
+)
+
+
+@dataclass
+class StudyCell:
+    study: Study
+    effect: float
+    studies: int
+    verdict: float      # null: share of false verdicts (holds or contradicted); else: share holding (power)
+    no_verdict: float   # share of studies a failed run left with fewer than two runs on a side
+    failed: float       # share of runs the failure rule dropped
+
+
+def _overlap(placements: np.ndarray, pool: int) -> np.ndarray:
+    """Per study, the files' :func:`sedbench.stats.source_overlap` from their placements."""
+    a = np.zeros((*placements.shape[:2], pool))
+    np.put_along_axis(a, placements, 1.0, axis=-1)
+    a /= a.sum(axis=-1, keepdims=True)
+    return a @ np.swapaxes(a, -1, -2)
+
+
+def run_study(d: Study, effect: float, studies: int, seed: int = 0) -> StudyCell:
+    rng = np.random.default_rng([seed, 35, zlib.crc32(d.name.encode()), int(round(effect * 1000))])
+    sc = d.scenario
+    sides = [(d.seeds[0], effect, sc.seed_sd[0], sc.collapse[0])]
+    sides += [(d.seeds[1], 0.0, sc.seed_sd[1], sc.collapse[1])] * d.comparisons
+    sims, placements = simulate_sides(rng, studies, d.files, sc, sides,
+                                      conditions=SHIFTS if d.statistic == "f1_change" else 0)
+    overlap = _overlap(placements, sc.sources[0]) if placements is not None and d.use_sources else None
+    keeps = [~failed_runs(val) if d.failure_rule else np.ones(val.shape, bool) for _, val in sims]
+    (a, keep_a), others = (sims[0][0], keeps[0]), list(zip([c for c, _ in sims[1:]], keeps[1:], strict=True))
+    decidable = np.ones(studies, bool)
+    holds = np.ones(studies, bool)
+    against = np.zeros(studies, bool)
+    for b, keep_b in others:
+        parts = difference_parts(a, b, d.statistic, keep_a, keep_b, overlap)
+        low, _, _, _ = welch_files(parts, d.level)
+        _, high, _, _ = welch_files(parts, 1 - (1 - d.level) / d.comparisons)
+        decidable &= (parts["n"][0] >= 2) & (parts["n"][1] >= 2)
+        holds &= low > 0
+        against |= high < 0
+    holds &= decidable
+    against &= decidable & ~holds
+    verdict = holds | against if effect == 0 else holds
+    runs = sum(k.size for k in keeps)
+    return StudyCell(d, effect, studies, float(verdict.mean()), float((~decidable).mean()),
+                     float(sum((~k).sum() for k in keeps) / runs))
+
+
+def calibrate_studies(studies: int = 1000, designs=STUDIES, effects=EFFECTS, seed: int = 0) -> list[StudyCell]:
+    return [run_study(d, e, studies * (NULL_FACTOR if e == 0 else 1), seed) for d in designs for e in effects]
+
+
+def over_bound(cells: list[StudyCell]) -> list[StudyCell]:
+    """The null cells of sedbench's own procedures whose false-verdict rate exceeds their bound."""
+    return [c for c in cells if c.effect == 0 and c.study.sedbench and c.verdict > c.study.bound]
+
+
+def studies_table(cells: list[StudyCell]) -> str:
+    """Markdown: per design, its level, the false-verdict rate against its bound, and the power."""
+    effects = sorted({c.effect for c in cells if c.effect > 0})
+    head = ["design", "files", "level", "false verdicts (bound)", "no verdict", "runs failed",
+            *[f"power at {100 * e:.0f} points" for e in effects]]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    by = {(c.study, c.effect): c for c in cells}
+    for d in dict.fromkeys(c.study for c in cells):
+        null = by[(d, 0.0)]
+        name = d.name if d.sedbench else f"{d.name} (not sedbench's procedure)"
+        lines.append(f"| {name} | {d.files} | {100 * d.level:.2f} % | {100 * null.verdict:.1f} % "
+                     f"({100 * d.bound:.1f} %) | {100 * null.no_verdict:.1f} % | {100 * null.failed:.1f} % | "
+                     + " | ".join(f"{100 * by[(d, e)].verdict:.0f} %" for e in effects) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sedbench.calibration",
                                 description="False-verdict rate and power of sedbench.stats.compare by simulation.")
@@ -158,7 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.studies} studies per power cell ({NULL_FACTOR * args.studies} per null cell), {len(cells)} "
           f"cells, {time.perf_counter() - t0:.0f} s; largest false-verdict rate with >= 2 seeds: {100 * largest:.1f} %"
           + (f"; over {100 * LIMIT:.0f} %: {sorted(bad)}" if bad else ""))
-    return 1 if bad else 0
+    t0 = time.perf_counter()
+    designs = calibrate_studies(args.studies)
+    over = over_bound(designs)
+    print("\nDesigns of real studies, decided as claims.md decides:\n\n" + studies_table(designs))
+    print(f"\n{len(designs)} cells, {time.perf_counter() - t0:.0f} s; "
+          + (f"over their bound: {', '.join(c.study.name for c in over)}" if over else "every design within its bound"))
+    return 1 if bad or over else 0
 
 
 if __name__ == "__main__":

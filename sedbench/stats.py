@@ -125,6 +125,8 @@ class Comparison:
     std: tuple[float, float]       # each side's standard deviation over its seeds (NaN with one seed)
     variance: tuple[float, float, float] = (float("nan"),) * 3  # se^2's parts: seeds of a, seeds of b, files
     method: str = METHOD
+    df_files: float = float("nan")  # degrees of freedom of the files' part (files - 1, or fewer effective files)
+    shared_sources: bool = False    # the files' part accounts for test files that share source instances
 
     @property
     def value(self) -> float:
@@ -192,48 +194,157 @@ def files_axis(statistic: str) -> int:
     return -3 if statistic == "f1_change" else -2
 
 
-def difference_parts(a: np.ndarray, b: np.ndarray, statistic: str = "f1") -> dict[str, np.ndarray]:
+def _seed_moments(s: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, variance of the mean (NaN with fewer than two) and count of the kept seeds of ``s`` ``(..., seeds)``."""
+    keep = np.ones(s.shape, bool) if keep is None else np.broadcast_to(np.asarray(keep, bool), s.shape)
+    n = keep.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(keep, s, 0.0).sum(axis=-1) / n
+        ss = np.where(keep, (s - mean[..., None]) ** 2, 0.0).sum(axis=-1)
+        var = np.where(n > 1, ss / (n - 1) / n, np.nan)
+    return mean, var, n
+
+
+def source_overlap(sources: Sequence[Sequence[str]]) -> np.ndarray | None:
+    """``K = A Aᵀ`` of test files that share source instances: ``A[f, s]`` is the share of file ``f``'s placed
+    segments that come from source ``s`` (rows sum to 1). ``K[f, g] > 0`` where files ``f`` and ``g`` share a
+    source. None when no two files share one (the files are then independent as far as sources go)."""
+    ids = sorted({s for file in sources for s in file})
+    index = {s: i for i, s in enumerate(ids)}
+    a = np.zeros((len(sources), len(ids)))
+    for f, file in enumerate(sources):
+        for s in file:
+            a[f, index[s]] += 1
+    a /= np.maximum(a.sum(axis=1, keepdims=True), 1)
+    k = a @ a.T
+    return k if (np.count_nonzero(k) > np.count_nonzero(np.diag(k))) else None
+
+
+def _shared_file_variance(pseudo: np.ndarray, overlap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Variance of the mean of ``pseudo`` ``(..., files)`` (jackknife pseudo-values of the difference) when files
+    share sources: the covariance of two files' values is ``sigma_e^2`` on the diagonal plus ``sigma_u^2 K[f, g]``
+    (a configuration-by-source effect reaches every file that holds the source, in proportion to its share).
+    Both components are estimated by the method of moments from the centred values (two quadratic forms whose
+    expectations are exact, so the centring's bias is accounted for); a negative component is set to zero, and
+    the result is never below the independent files' variance. Its degrees of freedom are Satterthwaite's for a
+    quadratic form, ``V^2 / tr(M S M S)`` with ``S`` the estimated covariance: a variance read off 20 files that
+    share 64 sources carries far fewer than 19. Returns (variance of the mean, its degrees of freedom)."""
+    n = pseudo.shape[-1]
+    k = np.broadcast_to(overlap, (*pseudo.shape[:-1], n, n))
+    p_mat = np.eye(n) - 1.0 / n
+    r = pseudo - pseudo.mean(axis=-1, keepdims=True)
+    q1 = (r ** 2).sum(axis=-1)
+    q2 = np.einsum("...f,...fg,...g->...", r, k, r)
+    pk = p_mat @ k                                           # (..., n, n)
+    pkp = pk @ p_mat
+    t_p, t_pk = n - 1.0, np.trace(pk, axis1=-2, axis2=-1)
+    t_pkpk = np.einsum("...fg,...gf->...", pk, pk)
+    total = k.sum(axis=(-2, -1))
+    det = t_p * t_pkpk - t_pk * t_pk
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # sigma_e = (t_pkpk q1 - t_pk q2) / det, sigma_u = (t_p q2 - t_pk q1) / det; V = (n sigma_e + total sigma_u) / n^2
+        g1 = (n * t_pkpk - total * t_pk) / det / n ** 2       # V = g1 q1 + g2 q2
+        g2 = (total * t_p - n * t_pk) / det / n ** 2
+        sig_e = (q1 * t_pkpk - q2 * t_pk) / det
+        sig_u = (t_p * q2 - t_pk * q1) / det
+        bad = ~(np.abs(det) > 1e-12 * t_p * np.abs(t_pkpk)) | (sig_u <= 0)
+        only_u = ~bad & (sig_e < 0)
+        sig_u = np.where(bad, 0.0, np.where(only_u, q1 / t_pk, sig_u))
+        sig_e = np.where(bad, q1 / t_p, np.where(only_u, 0.0, sig_e))
+        g1 = np.where(bad, 1.0 / (n * (n - 1)), np.where(only_u, total / (n ** 2 * t_pk), g1))
+        g2 = np.where(bad | only_u, 0.0, g2)
+        shared = (n * sig_e + sig_u * total) / n ** 2
+        independent = q1 / (n * (n - 1))
+        g1 = np.where(shared < independent, 1.0 / (n * (n - 1)), g1)
+        g2 = np.where(shared < independent, 0.0, g2)
+        var = np.maximum(shared, independent)
+        m = g1[..., None, None] * p_mat + g2[..., None, None] * pkp
+        s = sig_e[..., None, None] * np.eye(n) + sig_u[..., None, None] * k
+        ms = m @ s
+        df = np.where(var > 0, var ** 2 / np.einsum("...fg,...gf->...", ms, ms), n - 1.0)
+    return var, np.minimum(df, n - 1.0)
+
+
+def difference_parts(a: np.ndarray, b: np.ndarray, statistic: str = "f1", keep_a: np.ndarray | None = None,
+                     keep_b: np.ndarray | None = None, overlap: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The pieces of :func:`compare`, vectorized over any leading axes (many simulated studies at once):
-    ``a`` ``(..., seeds_a, files, [conditions,] 6)``, ``b`` likewise with the same files. Returns per-seed
-    statistics ``sa`` and ``sb``, the ``difference`` of their means, the seed variance of each mean (``var_a``,
-    ``var_b``; NaN with one seed) and ``var_files``, the delete-one-file jackknife variance of the difference."""
+    ``a`` ``(..., seeds_a, files, [conditions,] 6)``, ``b`` likewise with the same files; ``keep_a`` / ``keep_b``
+    ``(..., seeds)`` the runs that take part (the others failed: :func:`failed_runs`); ``overlap`` the files'
+    :func:`source_overlap` (``(..., files, files)``) when they share source instances.
+
+    Returns per-seed statistics ``sa`` and ``sb``, the ``difference`` of their means over the kept runs, the seed
+    variance of each mean (``var_a``, ``var_b``; NaN with fewer than two runs), ``var_files``, the variance over
+    test files of the difference (delete-one-file jackknife; with ``overlap``, its pseudo-values' variance with
+    a source component, at least the independent one), ``df_files``, the degrees of freedom of that part:
+    ``files - 1``, reduced to Kish's effective number of files less one (each file's share of the counts: one
+    dominating file leaves about one) and, with shared sources, to the Satterthwaite degrees of freedom of the
+    shared-source variance; and ``n`` = (kept runs of a, of b, files)."""
     stat, axis = STATISTICS[statistic], files_axis(statistic)
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     sa, sb = stat(a), stat(b)                                   # (..., seeds)
-    n_a, n_b, n_files = sa.shape[-1], sb.shape[-1], a.shape[axis]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var_a = sa.var(axis=-1, ddof=1) / n_a if n_a > 1 else np.full(sa.shape[:-1], np.nan)
-        var_b = sb.var(axis=-1, ddof=1) / n_b if n_b > 1 else np.full(sb.shape[:-1], np.nan)
+    mean_a, var_a, n_a = _seed_moments(sa, keep_a)
+    mean_b, var_b, n_b = _seed_moments(sb, keep_b)
+    n_files = a.shape[axis]
 
-    def left_out(x):  # (..., seeds, files): the statistic of every seed with each file left out in turn
+    def left_out(x, keep):  # (..., files): the kept seeds' mean statistic with each file left out in turn
         rest = x.sum(axis=axis, keepdims=True) - x
-        return stat(np.expand_dims(rest, axis))
+        s = stat(np.expand_dims(rest, axis))                        # (..., seeds, files)
+        w = np.ones(s.shape[:-1], bool) if keep is None else np.broadcast_to(np.asarray(keep, bool), s.shape[:-1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (s * w[..., None]).sum(axis=-2) / w.sum(axis=-1)[..., None]
 
-    jack = left_out(a).mean(axis=-2) - left_out(b).mean(axis=-2)  # (..., files)
-    var_files = (n_files - 1) / n_files * ((jack - jack.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1) \
-        if n_files > 1 else np.zeros(jack.shape[:-1])
-    return {"sa": sa, "sb": sb, "difference": sa.mean(axis=-1) - sb.mean(axis=-1), "var_a": var_a, "var_b": var_b,
-            "var_files": var_files, "n": (n_a, n_b, n_files)}
+    def size(x, keep):  # (..., files): each file's Nref + Nsys summed over the kept runs (and conditions)
+        t = x[..., 1] + x[..., 2]
+        if statistic == "f1_change":
+            t = t.sum(axis=-1)
+        w = np.ones(t.shape[:-1], bool) if keep is None else np.broadcast_to(np.asarray(keep, bool), t.shape[:-1])
+        return (t * w[..., None]).sum(axis=-2)
+
+    diff = mean_a - mean_b
+    if n_files > 1:
+        jack = left_out(a, keep_a) - left_out(b, keep_b)            # (..., files)
+        pseudo = n_files * diff[..., None] - (n_files - 1) * jack
+        var_files = ((pseudo - pseudo.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1) / (n_files * (n_files - 1))
+        df_shared = np.full(var_files.shape, n_files - 1.0)
+        if overlap is not None:
+            var_files, df_shared = _shared_file_variance(pseudo, np.asarray(overlap, np.float64))
+        w = size(a, keep_a) + size(b, keep_b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            kish = np.nan_to_num(w.sum(axis=-1) ** 2 / (w ** 2).sum(axis=-1), nan=n_files)
+        df_files = np.maximum(np.minimum(kish - 1, df_shared), 0.0)
+    else:
+        var_files, df_files = np.zeros(diff.shape), np.zeros(diff.shape)
+    return {"sa": sa, "sb": sb, "difference": diff, "var_a": var_a, "var_b": var_b, "var_files": var_files,
+            "df_files": df_files, "n": (n_a, n_b, n_files)}
 
 
 def welch_files(parts: dict, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The chosen method: ``se^2 = var_a + var_b + var_files`` (seed variance of each side's mean, and the
-    jackknife variance over test files of the difference), degrees of freedom by Welch-Satterthwaite from
-    ``seeds_a - 1``, ``seeds_b - 1`` and ``files - 1``, but never more than the Welch-Satterthwaite degrees of
-    freedom of the two seed parts alone: with 2-3 seeds a side whose seed variance came out small by chance
-    would otherwise hand the files' many degrees of freedom to the whole (the calibration measured 11 % false
-    verdicts at 2 seeds x 40 files with unequal seed spreads without that cap, 1.7 % with it).
-    Returns (low, high, se, df)."""
-    n_a, n_b, n_files = parts["n"]
-    va, vb, vf = parts["var_a"], parts["var_b"], parts["var_files"]
+    variance over test files of the difference), degrees of freedom by Welch-Satterthwaite from ``seeds_a - 1``,
+    ``seeds_b - 1`` and the files' ``df_files`` (``files - 1``, less when one file dominates the counts or files
+    share sources), never more than the Welch-Satterthwaite degrees of freedom of the two seed parts alone: with
+    2-3 seeds a side whose seed variance came out small by chance would otherwise hand the files' many degrees of
+    freedom to the whole (the calibration measured 11 % false verdicts at 2 seeds x 40 files with unequal seed
+    spreads without that cap, 1.7 % with it).
+
+    In the degrees of freedom (not in ``se``) each seed variance is taken median-unbiased, times
+    ``(n - 1) / median(chi2(n - 1))``: a side with few seeds underestimates its variance more often than not,
+    and with 3 seeds of a wide spread against 5-8 of a narrow one plain Welch-Satterthwaite read 5.8-5.9 % false
+    verdicts; with equal seed counts the factors cancel and nothing changes. Returns (low, high, se, df)."""
+    from scipy import stats
+
+    n_a, n_b, _ = parts["n"]
+    n_a, n_b = np.asarray(n_a, np.float64), np.asarray(n_b, np.float64)
+    va, vb, vf, df_f = parts["var_a"], parts["var_b"], parts["var_files"], parts["df_files"]
     se2 = va + vb + vf
     with np.errstate(invalid="ignore", divide="ignore"):
-        seeds = va ** 2 / max(n_a - 1, 1) + vb ** 2 / max(n_b - 1, 1)
-        denom = seeds + (vf ** 2 / (n_files - 1) if n_files > 1 else 0)
-        df = np.minimum(np.where(denom > 0, se2 ** 2 / denom, np.inf),
-                        np.where(seeds > 0, (va + vb) ** 2 / seeds, np.inf))
-        from scipy import stats
-
+        wa = va * (n_a - 1) / stats.chi2.median(np.maximum(n_a - 1, 1))
+        wb = vb * (n_b - 1) / stats.chi2.median(np.maximum(n_b - 1, 1))
+        seeds = wa ** 2 / np.maximum(n_a - 1, 1) + wb ** 2 / np.maximum(n_b - 1, 1)
+        files = np.where(vf > 0, vf ** 2 / np.where(df_f > 0, df_f, np.nan), 0.0)
+        denom = seeds + np.nan_to_num(files, nan=np.inf)
+        df = np.minimum(np.where(denom > 0, (wa + wb + vf) ** 2 / denom, np.inf),
+                        np.where(seeds > 0, (wa + wb) ** 2 / seeds, np.inf))
         half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(se2)
     half = np.where(se2 > 0, half, 0.0)
     d = parts["difference"]
@@ -243,11 +354,12 @@ def welch_files(parts: dict, level: float = LEVEL) -> tuple[np.ndarray, np.ndarr
 def welch_seeds(parts: dict, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A candidate the calibration rejects as the default: Welch's t interval over the per-seed statistics alone
     (the test files taken as fixed: their sampling variance is ignored)."""
-    return welch_files({**parts, "var_files": np.zeros_like(parts["difference"]), "n": (*parts["n"][:2], 1)}, level)
+    return welch_files({**parts, "var_files": np.zeros_like(parts["difference"]),
+                        "df_files": np.zeros_like(parts["difference"])}, level)
 
 
 def compare(a: Sequence[np.ndarray], b: Sequence[np.ndarray], statistic: str = "f1",
-            level: float = LEVEL) -> Comparison:
+            level: float = LEVEL, sources: Sequence[Sequence[str]] | None = None) -> Comparison:
     """Configuration ``a`` minus configuration ``b``: the difference of their mean ``statistic`` over seeds, with
     its ``level`` interval, from per-file counts.
 
@@ -256,11 +368,20 @@ def compare(a: Sequence[np.ndarray], b: Sequence[np.ndarray], statistic: str = "
     files in the same order (one dataset). The interval is a t interval whose variance has two parts, each
     estimated from the data: how much each side's mean moves from seed to seed (sample variance over seeds / n),
     and how much the difference moves with the choice of test files (delete-one-file jackknife of the
-    difference, paired: both sides score the same files); degrees of freedom by Welch-Satterthwaite. Its
-    false-verdict rate and power were measured by simulation before it drew any verdict (docs/statistics.md,
-    ``python -m sedbench.calibration``); swapping ``a`` and ``b`` negates the interval exactly. With one seed on
-    a side the seed variance is unknown: ``low`` and ``high`` are NaN and :meth:`Comparison.verdict` says
-    ``no verdict``."""
+    difference, paired: both sides score the same files); degrees of freedom by Welch-Satterthwaite, the files'
+    part reduced when one file holds most of the counts (Kish's effective number of files).
+
+    ``sources``: per test file, the ids of the source instances (clips) mixed into it, one id per placed
+    segment (``metadata/sources.tsv``). Files that share sources are not independent: a configuration that
+    suits one source does better on every file holding it. The files' part then has a component per source,
+    estimated from how the files' jackknife values move together with their shared sources, and its degrees of
+    freedom shrink accordingly (:func:`difference_parts`). Without ``sources`` files count as
+    independent.
+
+    Its false-verdict rate and power were measured by simulation before it drew any verdict, in the designs real
+    studies have (docs/statistics.md, ``python -m sedbench.calibration``); swapping ``a`` and ``b`` negates the
+    interval exactly. With one seed on a side the seed variance is unknown: ``low`` and ``high`` are NaN and
+    :meth:`Comparison.verdict` says ``no verdict``."""
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     if statistic not in STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r}: one of {', '.join(STATISTICS)}")
@@ -269,16 +390,54 @@ def compare(a: Sequence[np.ndarray], b: Sequence[np.ndarray], statistic: str = "
     if a.shape[1:] != b.shape[1:]:
         raise ValueError(f"the two configurations were scored on different test files ({a.shape[1]} vs "
                          f"{b.shape[1]} files): a paired comparison needs the same files")
-    parts = difference_parts(a, b, statistic)
+    if sources is not None and len(sources) != a.shape[1]:
+        raise ValueError(f"sources lists {len(sources)} files, the counts {a.shape[1]}: one entry per test file")
+    overlap = source_overlap(sources) if sources is not None else None
+    parts = difference_parts(a, b, statistic, overlap=overlap)
     sa, sb = parts["sa"], parts["sb"]
     std = tuple(float(s.std(ddof=1)) if len(s) > 1 else float("nan") for s in (sa, sb))
     common = dict(statistic=statistic, difference=float(parts["difference"]), level=level,
                   n_seeds=(len(sa), len(sb)), n_files=int(parts["n"][2]), mean=(float(sa.mean()), float(sb.mean())),
-                  std=std, variance=(float(parts["var_a"]), float(parts["var_b"]), float(parts["var_files"])))
+                  std=std, variance=(float(parts["var_a"]), float(parts["var_b"]), float(parts["var_files"])),
+                  df_files=float(parts["df_files"]), shared_sources=overlap is not None)
     if min(len(sa), len(sb)) < 2:
         return Comparison(low=float("nan"), high=float("nan"), se=float("nan"), df=float("nan"), **common)
     low, high, se, df = welch_files(parts, level)
     return Comparison(low=float(low), high=float(high), se=float(se), df=float(df), **common)
+
+
+# ---------------------------------------------------------------------------------------------- failed runs
+# A run "failed" by a rule that reads validation only, fixed before any study that uses it (issue 35): its best
+# validation score is not finite, or lies far below its configuration's other seeds: more than
+# max(FAIL_FLOOR, FAIL_MADS x the others' scaled MAD) under their median. It needs at least FAIL_MIN_OTHERS
+# other seeds (with one other seed nobody can tell which of two failed).
+FAIL_FLOOR = 0.15        # F1: 15 points
+FAIL_MADS = 5.0          # scaled median absolute deviations (1.4826 x MAD estimates a normal's sd)
+FAIL_MIN_OTHERS = 3
+FAIL_RULE = (f"best validation score not finite, or more than max({100 * FAIL_FLOOR:g} points, {FAIL_MADS:g} x the "
+             "scaled MAD of the configuration's other seeds) below their median (needs at least "
+             f"{FAIL_MIN_OTHERS} other seeds)")
+
+
+def failed_runs(val_scores: np.ndarray) -> np.ndarray:
+    """Which runs of one configuration failed (``FAIL_RULE``): ``val_scores`` ``(..., seeds)`` are the runs' best
+    validation scores (larger is better; NaN or inf for a run whose loss went non-finite); vectorized over
+    leading axes (many simulated studies). Returns a boolean array of the same shape."""
+    v = np.asarray(val_scores, np.float64)
+    failed = ~np.isfinite(v)
+    n = v.shape[-1]
+    if n - 1 < FAIL_MIN_OTHERS:
+        return failed
+    out = failed.copy()
+    with np.errstate(invalid="ignore"):
+        for j in range(n):
+            others = np.delete(np.where(failed, np.nan, v), j, axis=-1)
+            enough = np.isfinite(others).sum(axis=-1) >= FAIL_MIN_OTHERS
+            med = np.nanmedian(others, axis=-1) if others.size else np.full(v.shape[:-1], np.nan)
+            mad = 1.4826 * np.nanmedian(np.abs(others - med[..., None]), axis=-1)
+            far = v[..., j] < med - np.maximum(FAIL_FLOOR, FAIL_MADS * mad)
+            out[..., j] |= enough & far
+    return out
 
 
 def holm(p_values: Sequence[float], alpha: float = 1 - LEVEL) -> list[tuple[bool, float]]:

@@ -121,3 +121,56 @@ def test_mean_std_and_t_interval_over_seeds():
     half = 4.302652729911275 / np.sqrt(3)  # t(0.975, 2 degrees of freedom) * std / sqrt(n), std = 1
     assert (mean, std) == (2.0, 1.0) and (lo, hi) == pytest.approx((2 - half, 2 + half))
     assert np.isnan(mean_std_interval([0.5])[1]) and np.isnan(mean_std_interval([])[0])
+
+
+def _files(per_file_tp: list[int], n_ref: int = 100) -> np.ndarray:
+    """Per-file counts with ``tp`` hits of ``n_ref`` reference segments and as many system segments (F1 = tp/n_ref)."""
+    return np.array([[tp, n_ref, n_ref, n_ref - tp, 0, 0] for tp in per_file_tp])
+
+
+def test_files_sharing_sources_widen_the_interval_and_cut_its_degrees_of_freedom():
+    # 12 files in 3 groups of 4; each group's files are mixed from one source of each of two classes. Configuration a
+    # suits the sources of group 0 and b those of group 2: the per-file differences move together within a group.
+    sources = [[f"dog/{g}", f"rain/{g}"] for g in range(3) for _ in range(4)]
+    tp_a = [70, 72, 69, 71, 60, 61, 59, 62, 50, 52, 49, 51]
+    tp_b = [58, 60, 59, 57, 60, 59, 61, 60, 62, 60, 63, 61]
+    a = [_files([t + s for t in tp_a]) for s in (0, 1, -1)]
+    b = [_files([t + s for t in tp_b]) for s in (1, 0, -1)]
+    plain, shared = compare(a, b), compare(a, b, sources=sources)
+    assert shared.difference == plain.difference and not plain.shared_sources and shared.shared_sources
+    assert shared.variance[2] > 3 * plain.variance[2]            # the files' part: 3 groups, not 12 files
+    assert shared.df_files < 3 < plain.df_files == pytest.approx(11)
+    assert shared.high - shared.low > plain.high - plain.low
+    swapped = compare(b, a, sources=sources)                      # still an exact negation
+    assert (swapped.low, swapped.high) == pytest.approx((-shared.high, -shared.low))
+    # files that share nothing: exactly the independent files' interval
+    alone = compare(a, b, sources=[[f"dog/{i}"] for i in range(12)])
+    assert (alone.low, alone.high, alone.df_files) == (plain.low, plain.high, plain.df_files)
+    with pytest.raises(ValueError, match="one entry per test file"):
+        compare(a, b, sources=sources[:5])
+
+
+def test_one_dominant_file_leaves_the_files_about_one_degree_of_freedom():
+    sizes = [1000, 100, 100, 100]
+    a = [np.array([[int(0.6 * n) + s, n, n, n - int(0.6 * n) - s, 0, 0] for n in sizes]) for s in (0, 2, 4)]
+    b = [np.array([[int(0.5 * n) + s + (3 if i else 0), n, n, n - int(0.5 * n) - s - (3 if i else 0), 0, 0]
+                   for i, n in enumerate(sizes)]) for s in (1, 3, 5)]
+    c = compare(a, b)
+    kish = (2 * sum(sizes)) ** 2 / sum((2 * n) ** 2 for n in sizes)   # Nref + Nsys per file, equal over runs
+    assert c.df_files == pytest.approx(kish - 1) and c.df_files < 1
+
+
+def test_failed_runs_read_validation_only_with_a_rule_fixed_in_advance():
+    from sedbench.stats import FAIL_FLOOR, failed_runs
+
+    # the claims study's CNN: one seed stopped at validation F1 25.9 against 42-47 for its four siblings
+    assert failed_runs([0.259, 0.42, 0.45, 0.47, 0.44]).tolist() == [True, False, False, False, False]
+    # a seed within the floor of its siblings' median, or among siblings that spread widely, did not fail
+    assert not failed_runs([0.45 - FAIL_FLOOR + 0.01, 0.45, 0.45, 0.46]).any()
+    assert not failed_runs([0.20, 0.30, 0.45, 0.60, 0.50]).any()
+    # three runs cannot tell which one failed (two others are too few); a non-finite score always failed
+    assert failed_runs([0.10, 0.45, 0.46]).tolist() == [False, False, False]
+    assert failed_runs([float("nan"), 0.45, 0.46]).tolist() == [True, False, False]
+    # vectorized over simulated studies
+    many = failed_runs(np.array([[0.259, 0.42, 0.45, 0.47], [0.44, 0.42, 0.45, 0.47]]))
+    assert many.tolist() == [[True, False, False, False], [False] * 4]
