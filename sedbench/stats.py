@@ -242,7 +242,8 @@ def _shared_file_variance(pseudo: np.ndarray, overlap: np.ndarray) -> tuple[np.n
     total = k.sum(axis=(-2, -1))
     det = t_p * t_pkpk - t_pk * t_pk
     with np.errstate(invalid="ignore", divide="ignore"):
-        # sigma_e = (t_pkpk q1 - t_pk q2) / det, sigma_u = (t_p q2 - t_pk q1) / det; V = (n sigma_e + total sigma_u) / n^2
+        # sigma_e = (t_pkpk q1 - t_pk q2) / det, sigma_u = (t_p q2 - t_pk q1) / det;
+        # V = (n sigma_e + total sigma_u) / n^2
         g1 = (n * t_pkpk - total * t_pk) / det / n ** 2       # V = g1 q1 + g2 q2
         g2 = (total * t_p - n * t_pk) / det / n ** 2
         sig_e = (q1 * t_pkpk - q2 * t_pk) / det

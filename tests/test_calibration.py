@@ -15,10 +15,10 @@ from sedbench.calibration import (
     calibrate,
     calibrate_studies,
     over_bound,
-    run_study,
-    studies_table,
     run_cell,
+    run_study,
     simulate_counts,
+    studies_table,
     table,
     worst_false_verdict_rate,
 )
