@@ -407,6 +407,34 @@ def compare(a: Sequence[np.ndarray], b: Sequence[np.ndarray], statistic: str = "
     return Comparison(low=float(low), high=float(high), se=float(se), df=float(df), **common)
 
 
+def power(c: Comparison, delta: float, level: float | None = None, seeds: tuple[int, int] | None = None) -> float:
+    """The probability that a comparison of this design decides for the claimed side: that its ``level`` interval
+    lies above the threshold when the true difference exceeds the threshold by ``delta`` (the stated difference,
+    or for non-inferiority the margin when the two are truly equal). The design is ``c``'s: each side's seed
+    spread (``c.std``), its files' variance and degrees of freedom, with ``seeds`` runs a side (default ``c``'s).
+    A noncentral t with the degrees of freedom :func:`welch_files` would use. NaN without seed variance."""
+    from scipy import stats
+
+    n_a, n_b = seeds or c.n_seeds
+    if min(n_a, n_b) < 2 or not all(math.isfinite(s) for s in c.std):
+        return float("nan")
+    level = c.level if level is None else level
+    parts = {"var_a": np.float64(c.std[0] ** 2 / n_a), "var_b": np.float64(c.std[1] ** 2 / n_b),
+             "var_files": np.float64(c.variance[2]), "df_files": np.float64(c.df_files),
+             "n": (n_a, n_b, c.n_files), "difference": np.float64(0.0)}
+    _, _, se, df = welch_files(parts, level)
+    if not se > 0:
+        return 1.0 if delta > 0 else 0.0
+    crit = stats.t.ppf(0.5 + level / 2, df)
+    return float(stats.nct.sf(crit, df, delta / se))
+
+
+def seeds_for_power(c: Comparison, delta: float, level: float | None = None, target: float = 0.8,
+                    most: int = 100) -> int | None:
+    """The fewest seeds a side (equal on both) at which :func:`power` reaches ``target``; None past ``most``."""
+    return next((n for n in range(2, most + 1) if power(c, delta, level, (n, n)) >= target), None)
+
+
 # ---------------------------------------------------------------------------------------------- failed runs
 # A run "failed" by a rule that reads validation only, fixed before any study that uses it (issue 35): its best
 # validation score is not finite, or lies far below its configuration's other seeds: more than

@@ -51,6 +51,31 @@ def test_counts_files_text_and_json(tmp_path, capsys):
     assert "conclusion: A is better on ER" in capsys.readouterr().out
 
 
+def test_files_that_share_sources_are_passed_on_without_being_asked(tmp_path, capsys):
+    """Every run's file_counts.csv records its test files' sources (as training writes them): compare reads them and
+    widens the interval for files that share sources; runs without that column are compared as before."""
+    from sedbench.training.artifacts import write_file_counts
+
+    hits_a, hits_b = (16, 17, 15), (10, 11, 9)
+    names = [f"f{j}.wav" for j in range(20)]
+    shared = [[f"dog/{j // 5}", f"rain/{j // 5}"] for j in range(20)]
+    folders = []
+    for side, hits in (("a", hits_a), ("b", hits_b)):
+        for i, h in enumerate(hits):
+            (tmp_path / f"{side}{i}").mkdir()
+            rows = [list(HIT)] * h + [list(MISS)] * (20 - h)
+            folders.append(str(write_file_counts(tmp_path / f"{side}{i}", names, {"frm": rows}, sources=shared)))
+    assert main(["compare", "--counts", *folders[:3], "--vs", *folders[3:], "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    a, b = sides(tmp_path, hits_a, hits_b)
+    assert main(["compare", "--counts", *a, "--vs", *b, "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert got["shared_sources"] and not plain["shared_sources"] and got["difference"] == plain["difference"]
+    assert got["high"] - got["low"] > plain["high"] - plain["low"]
+    assert main(["compare", "--counts", *folders[:3], "--vs", *folders[3:]]) == 0
+    assert "20 test files, which share source instances" in capsys.readouterr().out
+
+
 def test_one_seed_and_no_difference(tmp_path, capsys):
     a, b = sides(tmp_path, hits_a=(12, 13, 11), hits_b=(12, 11, 13))
     assert main(["compare", "--counts", a[0], "--vs", *b]) == 0

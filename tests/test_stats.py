@@ -174,3 +174,21 @@ def test_failed_runs_read_validation_only_with_a_rule_fixed_in_advance():
     # vectorized over simulated studies
     many = failed_runs(np.array([[0.259, 0.42, 0.45, 0.47], [0.44, 0.42, 0.45, 0.47]]))
     assert many.tolist() == [[True, False, False, False], [False] * 4]
+
+
+def test_power_of_a_design_agrees_with_the_simulated_rate():
+    """The calibration measured 81 % power for 5 points with 5 seeds a side and 20 files in its 'typical' scenario
+    (docs/statistics.md); the power computed from one such study's own seed spreads and files' variance is near
+    it on average, grows with seeds and with the difference, and the seeds for 80 % follow from it."""
+    from sedbench.calibration import SCENARIOS, simulate_counts
+    from sedbench.stats import power, seeds_for_power
+
+    a, b = simulate_counts(np.random.default_rng(7), 200, 5, 20, SCENARIOS[1], 0.0)
+    comparisons = [compare(x, y) for x, y in zip(a, b, strict=True)]
+    mean_power = np.mean([power(c, 0.05) for c in comparisons])
+    assert 0.65 < mean_power < 0.95
+    c = comparisons[0]
+    assert power(c, 0.03) < power(c, 0.05) < power(c, 0.05, seeds=(10, 10))
+    n = seeds_for_power(c, 0.05)
+    assert power(c, 0.05, seeds=(n, n)) >= 0.8 > power(c, 0.05, seeds=(n - 1, n - 1))
+    assert np.isnan(power(compare(a[0][:1], b[0][:1]), 0.05))  # one seed: no design to plan from

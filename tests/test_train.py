@@ -107,6 +107,17 @@ def test_file_counts_add_up_to_the_recorded_scores(synth_dir, tmp_path):
         assert float(er(counts)) == pytest.approx(metrics[f"test/er_{tag}"])
         ci = bootstrap_files(counts)
         assert ci.low <= metrics[f"test/f1_{tag}"] <= ci.high
+    # each test file's source instances, from the dataset's metadata/sources.tsv, for comparisons to account for
+    from sedbench.training.artifacts import read_file_sources
+
+    sources = read_file_sources(tmp_path / "run" / "file_counts.csv")
+    listed = {}
+    with open(synth_dir / "metadata" / "sources.tsv") as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            if r["split"] == "test":
+                listed.setdefault(r["filename"], []).append(r["source"])
+    test_files = [r["file"] for r in rows if r["resolution"] == "frm"]
+    assert sources == [listed[name] for name in test_files] and all(s.startswith("test/") for s in sources[0])
 
 
 def test_the_wall_clock_guard_tags_the_run_truncated(synth_dir, tmp_path):

@@ -29,6 +29,7 @@ class Side:
     runs: list[str]
     counts: list[list[list[int]]]
     names: list[str] = field(default_factory=list)   # test file names, where known
+    sources: list[list[list[str]] | None] = field(default_factory=list)  # per run: its test files' source ids
 
 
 def add_parser(sub) -> None:
@@ -100,9 +101,9 @@ def _names(path: Path, resolution: str) -> list[str]:
 
 def counts_side(paths: list[str], resolution: str, label: str) -> Side:
     """One side from ``file_counts.csv`` files."""
-    from sedbench.training.artifacts import read_file_counts
+    from sedbench.training.artifacts import read_file_counts, read_file_sources
 
-    counts, names = [], []
+    counts, names, sources = [], [], []
     for p in map(Path, paths):
         if not p.is_file():
             raise SedbenchError(f"{p}: no such file. Fix: give file_counts.csv files (one per run), found in each "
@@ -113,7 +114,8 @@ def counts_side(paths: list[str], resolution: str, label: str) -> Side:
             raise SedbenchError(f"{p}: not a file_counts.csv ({exc}). Fix: the file every run writes, with the "
                                 "header file,resolution,Ntp,Nref,Nsys,S,D,I") from None
         names.append(_names(p, resolution))
-    return Side(label, [str(p) for p in paths], counts, names[0] if names else [])
+        sources.append(read_file_sources(p))
+    return Side(label, [str(p) for p in paths], counts, names[0] if names else [], sources)
 
 
 def runs_side(items: list[str], resolution: str, tracking: str | None, label: str) -> Side:
@@ -164,7 +166,7 @@ def sweep_sides(name: str, tokens_a: list[str], tokens_b: list[str], resolution:
     """Each side: the completed trials of one configuration of sweep ``name`` that match its overrides."""
     import tempfile
 
-    from sedbench.report.collect import collect, completed, file_counts
+    from sedbench.report.collect import collect, completed, file_counts, file_sources
     from sedbench.report.write import artifact_fetcher
     from sedbench.tracking import DEFAULT_STORAGE, tracking_uri
 
@@ -195,7 +197,8 @@ def sweep_sides(name: str, tokens_a: list[str], tokens_b: list[str], resolution:
                                 f"{resolution!r} (no file_counts.csv in MLflow {uri}). Fix: --tracking with the "
                                 "sweep's MLflow store, or runs recorded by a current sedbench")
         sides.append(Side(f"{label}: {configs.pop() or 'base'}", [str(r.attrs.get("mlflow_run_id", r.number))
-                                                                  for r in match], counts))
+                                                                  for r in match], counts,
+                          sources=[file_sources(r, fetch) for r in match]))
     return sides[0], sides[1]
 
 
@@ -210,7 +213,9 @@ def compare_sides(a: Side, b: Side, statistic: str, level: float) -> dict:
     if a.names and b.names and a.names != b.names:
         raise SedbenchError("the two sides list different test files (or in another order): compare runs of one "
                             "dataset and split")
-    c = compare(a.counts, b.counts, statistic, level)
+    recorded = [*a.sources, *b.sources]
+    sources = recorded[0] if recorded and recorded[0] and all(s == recorded[0] for s in recorded) else None
+    c = compare(a.counts, b.counts, statistic, level, sources=sources)
     name, higher_better = STATISTICS[statistic]
     pct = 100 if statistic == "f1" else 1
 
@@ -234,6 +239,7 @@ def compare_sides(a: Side, b: Side, statistic: str, level: float) -> dict:
             "a": side(a, 0), "b": side(b, 1), "difference": c.difference,
             "low": None if math.isnan(c.low) else c.low, "high": None if math.isnan(c.high) else c.high,
             "level": level, "df": None if math.isnan(c.df) else c.df, "n_files": c.n_files, "method": c.method,
+            "shared_sources": c.shared_sources,
             "conclusion": conclusion}
 
 
@@ -253,6 +259,7 @@ def as_text(r: dict) -> str:
                 else "no interval")
     lines.append(f"difference A - B: {scale * r['difference']:+.{digits}f}{' points' if scale == 100 else ''}, "
                  f"{100 * r['level']:g} % interval {interval}  ({r['n_files']} test files"
+                 + (", which share source instances" if r.get("shared_sources") else "")
                  + (f", {r['df']:.1f} degrees of freedom" if r["df"] is not None else "") + ")")
     lines.append(f"conclusion: {r['conclusion']}")
     return "\n".join(lines)

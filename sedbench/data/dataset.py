@@ -65,6 +65,22 @@ class Dataset:
             raise KeyError(f"dataset {self.name!r} has no split {split!r} (it has {sorted(self.splits)})")
         return self.splits[split]
 
+    def sources(self, split: str) -> list[list[str]] | None:
+        """Per recording of ``split``, the ids of the source instances mixed into it, from the dataset's
+        ``metadata/sources.tsv`` (written by ``data generate synth`` and ``data mix``: one row per placed segment);
+        None when the dataset has no such file. A recording the file does not list has none."""
+        path = self.root / "metadata" / "sources.tsv" if self.root is not None else None
+        if path is None or not path.is_file():
+            return None
+        import csv
+
+        by_file: dict[str, list[str]] = {}
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                if row.get("split") == split and row.get("source"):
+                    by_file.setdefault(row["filename"], []).append(row["source"])
+        return [by_file.get(r.name, []) for r in self.recordings(split)]
+
 
 def missing_dataset_error(root: Path, name: str = "") -> DataError:
     how = ("`sedbench data generate synth --out {r}`" if name in ("", "synth", "folder")

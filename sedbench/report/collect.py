@@ -117,6 +117,15 @@ def file_counts(row: TrialRow, fetch) -> dict[str, list[list[int]]]:
     return read_file_counts(path) if path is not None else {}
 
 
+def file_sources(row: TrialRow, fetch) -> list[list[str]] | None:
+    """The source instances of each test file of a run, in the order of its per-file counts (the ``sources``
+    column of ``file_counts.csv``); None when it recorded none."""
+    from sedbench.training.artifacts import FILE_COUNTS_PATH, read_file_sources
+
+    path = fetch(row.attrs.get("mlflow_run_id", ""), FILE_COUNTS_PATH) if fetch else None
+    return read_file_sources(path) if path is not None else None
+
+
 def shift_counts(row: TrialRow, fetch) -> dict[int, list[list[int]]]:
     """A run's per-file frame counts under pitch shift (``sedbench evaluate --pitch-shift``) as
     ``{quarter tones: per-file counts}``, shift 0 included; empty when it has none."""

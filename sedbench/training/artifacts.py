@@ -174,9 +174,12 @@ def read_test_scores(path: str | Path) -> dict:
                 "median_filter_s": filters}
 
 
-def write_file_counts(folder: Path, names: list[str], counts: dict[str, list], name: str = FILE_COUNTS_PATH) -> Path:
+def write_file_counts(folder: Path, names: list[str], counts: dict[str, list], name: str = FILE_COUNTS_PATH,
+                      sources: list[list[str]] | None = None) -> Path:
     """``file_counts.csv`` (or ``name``) in ``folder``: ``counts`` is ``{resolution tag: per-file FILE_COUNTS
-    rows}`` (score_activity's ``file_counts``), one row per file and tag."""
+    rows}`` (score_activity's ``file_counts``), one row per file and tag. ``sources``: per file, the source
+    instances mixed into it (the dataset's ``metadata/sources.tsv``), written as a ``sources`` column of ids
+    joined by ``;`` so that a comparison can account for files that share them."""
     import csv
 
     from sedbench.metrics.segment import FILE_COUNTS
@@ -184,9 +187,12 @@ def write_file_counts(folder: Path, names: list[str], counts: dict[str, list], n
     path = Path(folder) / name
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["file", "resolution", *FILE_COUNTS])
+        w.writerow(["file", "resolution", *FILE_COUNTS, *(["sources"] if sources is not None else [])])
         for tag, rows in counts.items():
-            w.writerows([name, tag, *row] for name, row in zip(names, rows, strict=True))
+            if sources is None:
+                w.writerows([name, tag, *row] for name, row in zip(names, rows, strict=True))
+            else:
+                w.writerows([name, tag, *row, ";".join(s)] for name, row, s in zip(names, rows, sources, strict=True))
     return path
 
 
@@ -203,6 +209,22 @@ def shifted(counts: dict[str, list], tag: str = "frm") -> dict[int, list[list[in
         if base == tag and q:
             out[int(q)] = rows
     return dict(sorted(out.items()))
+
+
+def read_file_sources(path: str | Path) -> list[list[str]] | None:
+    """The ``sources`` column of a ``file_counts.csv``, per file of its first resolution; None without one."""
+    import csv
+
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if "sources" not in (reader.fieldnames or []):
+            return None
+        out, first = [], None
+        for r in reader:
+            first = first or r["resolution"]
+            if r["resolution"] == first:
+                out.append([s for s in r["sources"].split(";") if s])
+    return out if any(out) else None
 
 
 def read_file_counts(path: str | Path) -> dict[str, list[list[int]]]:

@@ -250,7 +250,7 @@ def _log_file_counts(logger, run_dir: Path, ds, test: dict) -> None:
     from sedbench.training.artifacts import write_file_counts
 
     names = [r.name for r in ds.recordings("test")]
-    tracking.log_artifact(logger, write_file_counts(run_dir, names, test["file_counts"]))
+    tracking.log_artifact(logger, write_file_counts(run_dir, names, test["file_counts"], sources=ds.sources("test")))
 
 
 def predict_best(trainer, module, loader, best_path: str | None):
