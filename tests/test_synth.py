@@ -232,3 +232,32 @@ def test_two_workers_starting_at_once_generate_it_once(tmp_path):
     made, files = zip(*(tuple(map(int, out.split())) for out, _ in outs), strict=True)
     assert sorted(made) == [0, 1] and files[0] == files[1] > 0
     assert "another process is generating it; waiting" in outs[made.index(0)][1]
+
+
+def test_validation_and_test_files_share_no_source_instance(synth_dir, tmp_path):
+    """Each validation and test mixture has instances of its own (one per class), so no two of their files share a
+    source and comparisons count them as independent; training mixtures draw from the shared training pool.
+    --shared-instances gives the earlier layout, in which test files share a pool."""
+    rows = _sources(synth_dir)
+    for split in ("validation", "test"):
+        owners = {}
+        for r in rows:
+            if r["split"] == split:
+                owners.setdefault(r["source"], set()).add(r["filename"])
+        assert owners and all(len(files) == 1 for files in owners.values())
+    train = {}
+    for r in (r for r in rows if r["split"] == "train"):
+        train.setdefault(r["source"], set()).add(r["filename"])
+    assert any(len(files) > 1 for files in train.values())
+    import yaml
+
+    meta = yaml.safe_load((synth_dir / "dataset.yaml").read_text())
+    assert "no instance in two of their files" in meta["evaluation_instances"]
+    args = ["--minutes-train", "0.5", "--minutes-test", "2", "--mixture-seconds", "10", "--sample-rate", "8000",
+            "--instances-per-class", "5", "--quiet", "--shared-instances"]
+    assert main(["data", "generate", "synth", "--out", str(tmp_path / "old"), *args]) == 0
+    old = [r for r in _sources(tmp_path / "old") if r["split"] == "test"]
+    per_source = {}
+    for r in old:
+        per_source.setdefault(r["source"], set()).add(r["filename"])
+    assert any(len(files) > 1 for files in per_source.values())

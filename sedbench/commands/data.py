@@ -21,7 +21,8 @@ def generate(args) -> None:
                              minutes_validation=args.minutes_validation, minutes_test=args.minutes_test,
                              mixture_seconds=args.mixture_seconds, tracks=args.tracks,
                              instances_per_class=args.instances_per_class, sample_rate=args.sample_rate,
-                             paper_size=args.paper_size, overwrite=args.overwrite, progress=not args.quiet)
+                             paper_size=args.paper_size, overwrite=args.overwrite, progress=not args.quiet,
+                             shared_instances=args.shared_instances)
     secs, wall = 60 * sum(minutes.values()), time.perf_counter() - t0
     print(f"wrote {out}: {secs / 60:.1f} min of audio in {wall:.1f} s ({secs / wall:.0f}x real time)")
 
@@ -111,7 +112,11 @@ def add_parser(sub) -> None:
     gen.add_argument("name", choices=["synth"], help="dataset to generate")
     _add_mixture_args(gen, 12.0)
     gen.add_argument("--instances-per-class", type=int, default=20,
-                     help="distinct sources per class, split 60/20/20 (default 20; paper: 994/16 = 62)")
+                     help="distinct training sources per class: 60 %% of it train (default 20; paper: 994/16 = 62); "
+                          "each validation and test mixture has instances of its own, one per class")
+    gen.add_argument("--shared-instances", action="store_true",
+                     help="validation and test mixtures share pools of 20 %% of --instances-per-class each (sedbench's "
+                          "layout before December 2026: their files then share sources)")
     gen.add_argument("--sample-rate", type=int, default=44100, help="Hz (default 44100, as the paper)")
     gen.add_argument("--paper-size", action="store_true",
                      help="the paper's size: 100 mixtures, about 566 minutes, 62 instances per class")

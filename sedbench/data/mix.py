@@ -102,14 +102,17 @@ class Placement:
 
 
 def compose_mixture(bank: SourceBank, split: str, recipe: MixtureRecipe, seconds: float, sr: int,
-                    rng: np.random.Generator, counts: dict[str, int] | None = None,
+                    rng: np.random.Generator, counts: dict[str, int] | None = None, index: int | None = None,
                     ) -> tuple[np.ndarray, list[Event], list[Placement]]:
     """One polyphonic mixture: audio, merged events (from segment energy) and the placements.
 
     ``counts`` (segments per class so far, updated in place) carries class balance
-    across the mixtures of a split.
+    across the mixtures of a split. ``index``: the mixture's number in its split, for a bank whose
+    ``file_instances(split, index)`` gives each mixture instances of its own (the synth's validation and test).
     """
-    pool = {c: v for c, v in bank.instances(split).items() if v}
+    per_file = getattr(bank, "file_instances", None)
+    instances = per_file(split, index) if per_file is not None and index is not None else bank.instances(split)
+    pool = {c: v for c, v in instances.items() if v}
     if not pool:
         raise DataError(None, f"no source instances for split {split!r}", "provide isolated events for every split")
     labels = sorted(pool)
@@ -201,7 +204,7 @@ def write_mixture_dataset(out: str | Path, name: str, bank: SourceBank, recipe: 
         with tqdm(total=round(total), unit="s audio", desc=f"generating {name}", disable=not progress) as bar:
             for s_idx, split, i, secs in plan:
                 rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, s_idx, i)))
-                audio, events, placed = compose_mixture(bank, split, recipe, secs, sr, rng, counts[split])
+                audio, events, placed = compose_mixture(bank, split, recipe, secs, sr, rng, counts[split], index=i)
                 fname = f"{name}_{split}_{i:03d}.wav"
                 write_audio(staging / "audio" / split / fname, audio, sr)
                 files[split].append((fname, events))

@@ -478,21 +478,35 @@ class SynthBank:
 
     An instance is the seed of one source (its timbre, pitch range and rhythm); the
     instance seeds of split ``s`` are spawned from ``(seed, s)``, so no instance is shared.
+    The splits in ``disjoint_files`` (by default validation and test) draw a fresh instance of each class for
+    each mixture (``{split}/{class}/f{mixture:03d}``): no source instance is heard in two of their files, so
+    their files are independent samples of the classes (a synthesized class has as many instances as asked).
     """
 
     classes = LABELS
 
-    def __init__(self, seed: int, sample_rate: int, instances_per_class: dict[str, int]):
+    def __init__(self, seed: int, sample_rate: int, instances_per_class: dict[str, int],
+                 disjoint_files: tuple[str, ...] = ("validation", "test")):
         self.seed, self.sr, self.n_inst = seed, sample_rate, instances_per_class
+        self.disjoint_files = tuple(disjoint_files)
         self._params: dict[str, dict] = {}
 
     def instances(self, split: str) -> dict[str, list[str]]:
         return {c: [f"{split}/{c}/{i:03d}" for i in range(self.n_inst[split])] for c in LABELS}
 
+    def file_instances(self, split: str, index: int) -> dict[str, list[str]]:
+        """The instances mixture ``index`` of ``split`` draws from: its own one per class in a disjoint split,
+        else the split's shared pool."""
+        if split not in self.disjoint_files:
+            return self.instances(split)
+        return {c: [f"{split}/{c}/f{index:03d}"] for c in LABELS}
+
     def params(self, instance: str) -> dict:
         if instance not in self._params:
             split, label, idx = instance.split("/")
-            ss = np.random.SeedSequence(self.seed, spawn_key=(2, SPLITS.index(split), LABELS.index(label), int(idx)))
+            key = (5, SPLITS.index(split), LABELS.index(label), int(idx[1:])) if idx.startswith("f") else \
+                (2, SPLITS.index(split), LABELS.index(label), int(idx))
+            ss = np.random.SeedSequence(self.seed, spawn_key=key)
             self._params[instance] = CLASSES[LABELS.index(label)].draw(np.random.default_rng(ss))
         return self._params[instance]
 
@@ -515,10 +529,16 @@ def generate_synth(out: str | Path, *, seed: int = 0, minutes_train: float = 12.
                    minutes_validation: float | None = None, minutes_test: float | None = None,
                    mixture_seconds: float = 60.0, tracks: int = 3, instances_per_class: int = 20,
                    sample_rate: int = 44100, paper_size: bool = False, overwrite: bool = False,
-                   progress: bool = True) -> dict[str, float]:
+                   progress: bool = True, shared_instances: bool = False) -> dict[str, float]:
     """Write the ``synth`` dataset to ``out`` (``sedbench data generate synth`` and the first use of
     ``data=synth``): same arguments, same files; returns the minutes of audio per split. ``paper_size`` is
-    the paper's 100 mixtures of 566 minutes in all, 62 instances per class (994 / 16), split 60/20/20."""
+    the paper's 100 mixtures of 566 minutes in all, 62 instances per class (994 / 16), split 60/20/20.
+
+    ``instances_per_class`` is the training pool's size (60 % of it, as before); each validation and test
+    mixture has instances of its own (one per class), so no two of those files share a source and a
+    comparison's files are independent. ``shared_instances`` gives the layout of sedbench before issue 35
+    (validation and test mixtures drawn from pools of 20 % of ``instances_per_class``), to regenerate a dataset
+    made then."""
     from sedbench.data.mix import MixtureRecipe, split_minutes, write_mixture_dataset
 
     if paper_size:
@@ -529,10 +549,14 @@ def generate_synth(out: str | Path, *, seed: int = 0, minutes_train: float = 12.
     else:
         minutes = split_minutes(float(minutes_train), minutes_validation, minutes_test)
         recipe = MixtureRecipe(mixture_seconds=float(mixture_seconds), tracks=int(tracks))
-    bank = SynthBank(seed, sample_rate, split_instances(instances_per_class))
+    bank = SynthBank(seed, sample_rate, split_instances(instances_per_class),
+                     disjoint_files=() if shared_instances else ("validation", "test"))
+    extra = {"instances_per_class": instances_per_class,
+             "evaluation_instances": "shared pools (20 % of instances_per_class each)" if shared_instances else
+             "one per class per validation and test mixture: no instance in two of their files",
+             "families": {c.label: c.family for c in CLASSES}}
     write_mixture_dataset(out, "synth", bank, recipe, minutes, sample_rate, seed, overwrite=overwrite,
-                          progress=progress, extra={"instances_per_class": instances_per_class,
-                                                    "families": {c.label: c.family for c in CLASSES}})
+                          progress=progress, extra=extra)
     return minutes
 
 
