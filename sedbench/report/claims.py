@@ -298,20 +298,31 @@ def _run_tests(claim: Claim, rows, counts, shifts, sources=None) -> Result:
     return result
 
 
-def _plan(result: Result) -> None:
-    """The claim's power at its level for its planned difference (the product over its comparisons: every one
-    must hold), and the seeds a side that would give 80 %."""
+def claim_power(result: Result, level: float, seeds: tuple[int, int] | None = None,
+                difference: float = DIFFERENCE) -> float:
+    """The chance that the claim holds at ``level`` if it is true by ``difference`` (non-inferiority: the shapes
+    exactly equal, the margin away), with its comparisons' seed spreads and files' variance and ``seeds`` runs a
+    side (default: as compared). The product over its comparisons (every one must hold; they share a side, so
+    the true chance is somewhat higher)."""
     from sedbench.stats import power
 
-    def claim_power(seeds=None) -> float:
-        out = 1.0
-        for t in result.tests:
-            delta = DIFFERENCE - t.threshold if t.threshold >= 0 else -t.threshold
-            out *= power(t.comparison, delta, result.level, seeds)
-        return out
+    out = 1.0
+    for t in result.tests:
+        delta = difference - t.threshold if t.threshold >= 0 else -t.threshold
+        out *= power(t.comparison, delta, level, seeds)
+    return out
 
-    result.power = claim_power()
-    result.seeds_80 = next((n for n in range(2, 101) if claim_power((n, n)) >= 0.8), None)
+
+def seeds_for(result: Result, level: float, target: float = 0.8, difference: float = DIFFERENCE,
+              most: int = 100) -> int | None:
+    """The fewest seeds a side (equal on every side) for :func:`claim_power` to reach ``target``; None past
+    ``most``."""
+    return next((n for n in range(2, most + 1) if claim_power(result, level, (n, n), difference) >= target), None)
+
+
+def _plan(result: Result) -> None:
+    result.power = claim_power(result, result.level)
+    result.seeds_80 = seeds_for(result, result.level)
 
 
 def _decide(result: Result, level: float, rejected: bool) -> None:
@@ -477,19 +488,25 @@ MULTIPLICITY = ("Multiplicity, declared with the claims (`sedbench/report/claims
                 "every one of them (an intersection-union over the datasets' claims.md, which needs no adjustment).")
 
 
-def write_claims(rows: list[TrialRow], out: Path, fetch) -> str:
+def run_readers(fetch) -> dict[str, Callable]:
+    """What :func:`evaluate_claims` reads of each run, from its MLflow artifacts (``fetch(run_id, path)``): its
+    per-file counts, its counts under pitch shift ``(files, shifts, 6)`` (the unshifted re-score first) and its
+    test files' sources; each None where the run has none."""
     def counts(r: TrialRow):
         return file_counts(r, fetch).get("frm")
 
     def shifts(r: TrialRow):
-        """(files, shifts, 6), the unshifted re-score first; None without pitch-shifted counts."""
         by_shift = shift_counts(r, fetch)
         if 0 not in by_shift or len(by_shift) < 2:
             return None
         order = [0, *sorted(q for q in by_shift if q != 0)]
         return [list(per_shift) for per_shift in zip(*(by_shift[q] for q in order), strict=True)]
 
-    results = evaluate_claims(rows, counts, shifts, sources=lambda r: file_sources(r, fetch))
+    return {"counts": counts, "shifts": shifts, "sources": lambda r: file_sources(r, fetch)}
+
+
+def write_claims(rows: list[TrialRow], out: Path, fetch) -> str:
+    results = evaluate_claims(rows, **run_readers(fetch))
     primary = [r for r in results if r.claim.primary]
     paper = [r for r in results if not r.claim.primary and r.claim.paper]
     extensions = [r for r in results if not r.claim.primary and not r.claim.paper]

@@ -1,0 +1,66 @@
+"""``sedbench plan NAME``: seeds a study needs, from a finished pilot or study (sedbench.report.plan)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+
+def add_parser(sub) -> None:
+    from sedbench.commands.options import add_storage, add_tracking
+
+    p = sub.add_parser(
+        "plan", help="power and seeds per claim from a finished pilot or study",
+        description="From a finished sweep (a pilot on a dataset the study will not use, or a study): each "
+                    "configuration's runs, failures and seed spread; for each declared claim the test files' share "
+                    "of the variance, its power at its level for a stated difference and the seeds a side for the "
+                    "target power (docs/statistics.md).",
+        epilog="Example: sedbench plan claims_pilot --difference 3")
+    p.add_argument("name", help="the sweep (Optuna study) name")
+    p.add_argument("--difference", type=float, default=None,
+                   help="the true difference to plan for, in F1 points (default 5; non-inferiority claims are "
+                        "planned for equal shapes)")
+    p.add_argument("--target", type=float, default=0.8, help="the power to plan for (default 0.8)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
+    add_storage(p)
+    add_tracking(p)
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from sedbench.errors import SedbenchError
+    from sedbench.report.claims import DIFFERENCE
+    from sedbench.report.collect import collect, completed
+    from sedbench.report.plan import as_markdown, plan_claims, plan_configurations
+    from sedbench.report.write import artifact_fetcher
+    from sedbench.tracking import tracking_uri
+
+    difference = DIFFERENCE if args.difference is None else args.difference / 100
+    if not 0 < difference < 1:
+        raise SedbenchError(f"--difference {args.difference}: a difference in F1 points between 0 and 100 (e.g. 5)")
+    if not 0 < args.target < 1:
+        raise SedbenchError(f"--target {args.target}: a power between 0 and 1 (e.g. 0.8)")
+    uri = tracking_uri(args.tracking)
+    rows, _ = collect(args.name, args.storage, uri)
+    if not completed(rows):
+        raise SedbenchError(f"sweep {args.name!r} has no completed trial to plan from. Fix: let it finish "
+                            f"(`sedbench status {args.name}`), or run it: `sedbench sweep {args.name}`")
+    fetch = artifact_fetcher(uri, Path(tempfile.mkdtemp(prefix="sedbench-plan-")))
+    configs, claims = plan_configurations(rows), plan_claims(rows, fetch, difference, args.target)
+    if args.json:
+        def num(v):
+            return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+
+        print(json.dumps({
+            "sweep": args.name, "difference": difference, "target": args.target,
+            "configurations": [{"configuration": c.label, "runs": c.runs, "failed": c.failed, "mean": num(c.mean),
+                                "std": num(c.std)} for c in configs],
+            "claims": [{"claim": p.result.claim.name, "level": num(p.level), "power": num(p.power),
+                        "seeds_per_side": p.seeds, "files_share": num(p.files_share), "note": p.note}
+                       for p in claims]}, indent=2))
+    else:
+        print(f"# Plan from sweep {args.name}\n\n" + as_markdown(configs, claims, difference, args.target))
+    return 0
