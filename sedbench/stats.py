@@ -1,18 +1,25 @@
-"""Uncertainty of scores: bootstrap intervals over test files, and differences over seeds and files.
+"""Uncertainty of scores: intervals over test files, and differences of configurations over seeds and files.
 
 A run's segment-based F1 and ER are ratios of counts summed over its test files (micro-average,
-sed_eval's way), so resampling files means resampling rows of per-file counts
-(:data:`sedbench.metrics.segment.FILE_COUNTS`: Ntp, Nref, Nsys, S, D, I) and summing again:
+sed_eval's way), so every statistic here is computed from rows of per-file counts
+(:data:`sedbench.metrics.segment.FILE_COUNTS`: Ntp, Nref, Nsys, S, D, I) summed again:
 
     F1 = 2 Ntp / (Nref + Nsys)            ER = (S + D + I) / Nref
 
-The comparison of two configurations, each trained with several seeds and scored on the same test
-files, is a **hierarchical (two-level) bootstrap**: every replicate draws the seeds of each
-configuration with replacement (seed variance) and one set of test files with replacement (file
-variance; the same draw for both sides, since both score the same files: a paired comparison),
-then takes the difference of the mean scores over the drawn seeds. The 95 % interval is the 2.5th
-and 97.5th percentile of 2000 replicates (percentile method, fixed generator seed: the same data
-give the same interval).
+One run's interval over its test files (:func:`bootstrap_files`) is a percentile bootstrap of files.
+
+The comparison of two configurations (:func:`compare`), each trained with several seeds and scored on the same
+test files, is a **t interval** on the difference of their mean scores over seeds. Its variance has a part per
+side for the seeds (sample variance over seeds / n) and a part for the test files (a delete-one-file jackknife of
+the difference, paired; with files that share source instances, a per-source component estimated by moments).
+Degrees of freedom by Welch-Satterthwaite, from median-unbiased seed variances, never more than the seeds' own,
+and with the files' part reduced when one file dominates the counts (Kish) or files share sources. With one
+seed on a side there is no interval and no verdict. Runs that failed by a validation-only rule fixed in advance
+(:func:`failed_runs`) are left out before comparing. Its false-verdict rate and power were measured by
+simulation, in the designs real studies have, before it drew any verdict (:mod:`sedbench.calibration`,
+docs/statistics.md). Also: Holm's step-down (:func:`holm`), equivalence by two one-sided tests
+(:meth:`Comparison.equivalence`), the interaction of two datasets' differences (:func:`interaction`) and the
+power of a design (:func:`power`).
 """
 
 from __future__ import annotations
@@ -165,6 +172,16 @@ class Comparison:
         return replace(self, difference=-self.difference, low=-self.high, high=-self.low,
                        n_seeds=self.n_seeds[::-1], mean=self.mean[::-1], std=self.std[::-1],
                        variance=(self.variance[1], self.variance[0], self.variance[2]))
+
+    def equivalence(self, margin: float) -> str:
+        """Two one-sided tests (TOST) at this comparison's level: ``equivalent`` when the ``1 - 2 (1 - level)``
+        interval (90 % for a 95 % comparison) lies inside ``(-margin, +margin)``, else ``not shown equivalent``;
+        ``no verdict`` with one seed on a side. ``margin`` must be fixed before the runs: an interval that holds 0
+        says nothing about equality without it."""
+        if not self.seed_variance_known:
+            return NO_VERDICT
+        inner = self.at_level(1 - 2 * (1 - self.level))
+        return "equivalent" if -margin < inner.low and inner.high < margin else "not shown equivalent"
 
     def verdict(self, direction: int = +1, margin: float = 0.0) -> str:
         """``holds`` when the interval lies beyond ``margin`` on the claimed side (``direction`` +1: the claim says
@@ -467,6 +484,37 @@ def failed_runs(val_scores: np.ndarray) -> np.ndarray:
             far = v[..., j] < med - np.maximum(FAIL_FLOOR, FAIL_MADS * mad)
             out[..., j] |= enough & far
     return out
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """Whether a difference changes between two datasets: ``first.difference - second.difference`` with its
+    interval, the two comparisons being independent (other runs, other files)."""
+    difference: float
+    low: float
+    high: float
+    level: float
+    se: float
+    df: float
+
+    def verdict(self) -> str:
+        if not math.isfinite(self.low):
+            return NO_VERDICT
+        return "differs" if self.low > 0 or self.high < 0 else "no difference shown"
+
+
+def interaction(first: Comparison, second: Comparison, level: float = LEVEL) -> Interaction:
+    """The interaction test a claim such as "A beats B on one dataset and not on the other" needs: the difference
+    of two datasets' differences, ``se^2 = se_1^2 + se_2^2``, degrees of freedom by Welch-Satterthwaite from the
+    two comparisons' own. Two verdicts that differ (one holds, one inconclusive) are not such a test."""
+    se2 = first.se ** 2 + second.se ** 2
+    d = first.difference - second.difference
+    if not (first.seed_variance_known and second.seed_variance_known) or not math.isfinite(se2):
+        return Interaction(d, float("nan"), float("nan"), level, float("nan"), float("nan"))
+    denom = (first.se ** 4 / first.df if first.df > 0 else 0.0) + (second.se ** 4 / second.df if second.df > 0 else 0.0)
+    df = se2 ** 2 / denom if denom > 0 else float("inf")
+    half = _t_half(math.sqrt(se2), df, level) if se2 > 0 else 0.0
+    return Interaction(d, d - half, d + half, level, math.sqrt(se2), df)
 
 
 def holm(p_values: Sequence[float], alpha: float = 1 - LEVEL) -> list[tuple[bool, float]]:

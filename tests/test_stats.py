@@ -192,3 +192,38 @@ def test_power_of_a_design_agrees_with_the_simulated_rate():
     n = seeds_for_power(c, 0.05)
     assert power(c, 0.05, seeds=(n, n)) >= 0.8 > power(c, 0.05, seeds=(n - 1, n - 1))
     assert np.isnan(power(compare(a[0][:1], b[0][:1]), 0.05))  # one seed: no design to plan from
+
+
+def test_equivalence_needs_a_margin_and_the_narrower_interval():
+    """TOST at 95 %: the 90 % interval inside (-margin, +margin). An interval that merely holds 0 is not
+    equivalence: with a margin of 1 point these noisy runs are not shown equivalent, with 40 points they are."""
+    a = [np.array([HIT] * h + [MISS] * (20 - h)) for h in (12, 13, 11)]
+    b = [np.array([HIT] * h + [MISS] * (20 - h)) for h in (12, 11, 13)]
+    c = compare(a, b)
+    assert c.verdict(+1) == "inconclusive"
+    assert c.equivalence(0.01) == "not shown equivalent" and c.equivalence(0.40) == "equivalent"
+    inner = c.at_level(0.90)
+    assert c.low < inner.low and inner.high < c.high
+    assert compare(a[:1], b).equivalence(0.40) == "no verdict"
+
+
+def test_interaction_of_two_datasets_by_hand():
+    """One dataset's difference +30 points, the other's +5: whether they differ is the interval of their difference,
+    with the two comparisons' variances added and Welch-Satterthwaite degrees of freedom."""
+    from scipy import stats as sps
+
+    from sedbench.stats import interaction
+
+    big = compare([np.array([HIT] * h + [MISS] * (20 - h)) for h in (16, 17, 15)],
+                  [np.array([HIT] * h + [MISS] * (20 - h)) for h in (10, 11, 9)])
+    small = compare([np.array([HIT] * h + [MISS] * (20 - h)) for h in (11, 12, 10)],
+                    [np.array([HIT] * h + [MISS] * (20 - h)) for h in (10, 11, 10)])
+    i = interaction(big, small)
+    se = np.hypot(big.se, small.se)
+    df = se ** 4 / (big.se ** 4 / big.df + small.se ** 4 / small.df)
+    assert i.difference == pytest.approx(big.difference - small.difference) and i.se == pytest.approx(se)
+    assert i.df == pytest.approx(df)
+    assert i.high - i.difference == pytest.approx(sps.t.ppf(0.975, df) * se)
+    assert i.verdict() == ("differs" if i.low > 0 else "no difference shown")
+    same = interaction(big, big)
+    assert same.difference == 0 and same.verdict() == "no difference shown"
