@@ -204,6 +204,14 @@ def end_trial(storage, study_name: str, number: int, state, attrs: dict, only_if
         return False
 
 
+def set_study_attr(storage_url: str, study_name: str, key: str, value) -> None:
+    """A user attribute of the study itself (finished trials' attributes cannot change in Optuna: what is decided
+    about them later, e.g. which runs failed by a rule over their configuration, is recorded on the study)."""
+    import optuna
+
+    retry(lambda: optuna.load_study(study_name=study_name, storage=storage_url).set_user_attr(key, value))
+
+
 def trial_id(storage, study_name: str, number: int) -> int:
     """The storage's id of trial ``number`` of ``study_name``."""
     return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), int(number))

@@ -256,6 +256,11 @@ class RunStore:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
 
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Tags set on an existing run (e.g. a decision the report records on each trial's run)."""
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
     def log_file(self, run_id: str, path: Path) -> None:
         """A file added to an existing run's artifacts (at their top level)."""
         self.client.log_artifact(run_id, str(path))

@@ -215,3 +215,15 @@ def test_files_that_share_sources_are_accounted_for_from_the_runs_records(tmp_pa
     assert "files share sources (accounted for)" in shared
     assert "files share sources" not in plain["CRNN beats CNN and RNN at matched parameter counts"]
     assert "count the test files as independent" not in (tmp_path / "claims.md").read_text()
+
+
+def test_the_failure_rule_is_judged_within_each_configuration(tmp_path):
+    from sedbench.report.claims import failure_records
+
+    rows, _ = make_rows(tmp_path, seeds=5)
+    cnn = [r for r in rows if r.family == "cnn"]
+    cnn[2].metrics["val/f1_frm"] = -0.5
+    records = failure_records(rows)
+    assert set(records) == {r.number for r in rows}
+    assert [n for n, why in records.items() if why] == [cnn[2].number]
+    assert records[cnn[2].number].startswith("best validation -50.0 against the other seeds' median")

@@ -35,6 +35,24 @@ def test_a_plan_from_runs(tmp_path):
     assert "needs CRNN trials at data.seq_len=128" in text  # a claim the runs cannot test says what it needs
 
 
+def test_the_report_records_the_failure_rule_on_each_run(tiny_sweep, tmp_path, capsys):
+    """On the demo's runs: the MLflow tags, metrics.json and the study's attribute say which runs failed (none:
+    one seed a configuration leaves the rule nothing to compare with)."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    assert main(["report", tiny_sweep.name, "--storage", tiny_sweep.storage, "--tracking", tiny_sweep.tracking,
+                 "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    study = optuna.load_study(study_name=tiny_sweep.name, storage=tiny_sweep.storage)
+    assert study.user_attrs["failed_runs"] == {}
+    client = MlflowClient(tiny_sweep.tracking)
+    for t in study.trials:
+        assert client.get_run(t.user_attrs["mlflow_run_id"]).data.tags["failed_run"] == "false"
+        metrics = json.loads((Path(t.user_attrs["output_dir"]) / "metrics.json").read_text())
+        assert metrics["failed_run"] is False and metrics["failed_reason"] == ""
+
+
 def test_plan_on_the_demo_says_one_seed_cannot_be_planned_from(tiny_sweep, capsys):
     base = ["--storage", tiny_sweep.storage, "--tracking", tiny_sweep.tracking]
     assert main(["plan", tiny_sweep.name, *base]) == 0

@@ -57,6 +57,12 @@ def test_report_of_a_sweep_in_progress(tmp_path, capsys, monkeypatch):
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12 and {r["state"] for r in rows} == {"COMPLETE", "WAITING"}
+    # the failure rule's decision recorded on every completed run (toy runs: one seed a configuration, none fails)
+    assert {r["failed_run"] for r in rows if r["state"] == "COMPLETE"} == {"False"}
+    import optuna
+
+    assert optuna.load_study(study_name="rep", storage=f"sqlite:///{tmp_path}/optuna.db").user_attrs[
+        "failed_runs"] == {}
     for png in ("params_vs_f1", "filter_shape", "seq_len", "importance"):
         with Image.open(out / f"{png}.png") as im:
             assert im.size[0] > 600 and im.size[1] > 400

@@ -249,6 +249,19 @@ def failed_in(group: list[TrialRow]) -> list[TrialRow]:
     return [r for r, bad in zip(group, flags, strict=True) if bad]
 
 
+def failure_records(rows: list[TrialRow]) -> dict[int, str]:
+    """Every completed trial's failure by the rule, judged within its configuration: ``{trial number: reason}``
+    with an empty reason for a run that did not fail (what the report records on each run)."""
+    out = {}
+    for group in configurations(rows).values():
+        failed = failed_in(group)
+        for r in group:
+            others = [x.score for x in group if x is not r]
+            out[r.number] = (f"best validation {100 * r.score:.1f} against the other seeds' median "
+                             f"{100 * statistics.median(others):.1f} (sedbench.stats.FAIL_RULE)" if r in failed else "")
+    return out
+
+
 def _common_sources(runs: list[TrialRow], sources) -> list[list[str]] | None:
     """The test files' source ids, when every compared run recorded the same ones (None otherwise)."""
     if sources is None:

@@ -65,8 +65,8 @@ class Table(Item):
 
 def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
     keys = sorted({k for r in rows for k in r.params})
-    tail = ["epochs", "steps", "converged", "convergence", "val_gain_last_quarter", "fit_seconds", "budget",
-            "run_name", "mlflow_run_id", "error"]
+    tail = ["epochs", "steps", "converged", "convergence", "val_gain_last_quarter", "failed_run", "failed_reason",
+            "fit_seconds", "budget", "run_name", "mlflow_run_id", "error"]
     metric_keys = sorted({k for r in rows for k in r.metrics} - {"n_params", *tail})
     write_csv(out / "trials.csv", ["trial", "state", "family", *keys, "n_params", *metric_keys, *tail],
               [[r.number, r.state, r.family, *[r.params.get(k, "") for k in keys],
@@ -428,6 +428,46 @@ def report_items() -> list[Item]:
             figures.activity(), figures.filters(), figures.PitchShift(), figures.LearningCurves()]
 
 
+def record_failures(rows: list[TrialRow], name: str, storage: str, tracking_uri: str | None) -> None:
+    """Which completed runs failed by the rule (``sedbench.stats.FAIL_RULE``, judged within each configuration),
+    recorded where a run's other results are: ``failed_run`` and ``failed_reason`` in the rows (trials.csv), each
+    MLflow run's tags and its metrics.json, and the study's ``failed_runs`` attribute ``{trial: reason}``
+    (Optuna keeps a finished trial's own attributes fixed). Written when the report is, since the rule needs the
+    configuration's other seeds."""
+    import json
+
+    from sedbench.report.claims import failure_records
+    from sedbench.studies import set_study_attr
+
+    records = failure_records(rows)
+    store = None
+    if tracking_uri:
+        from sedbench.tracking import RunStore
+
+        store = RunStore(tracking_uri)
+    for r in rows:
+        if r.number not in records:
+            continue
+        reason = records[r.number]
+        tags = {"failed_run": str(bool(reason)).lower(), "failed_reason": reason or "-"}
+        known = (r.attrs.get("failed_run"), r.attrs.get("failed_reason"))
+        r.attrs["failed_run"], r.attrs["failed_reason"] = bool(reason), reason
+        if known == (bool(reason), reason):
+            continue
+        if store is not None and r.attrs.get("mlflow_run_id"):
+            try:
+                store.set_tags(r.attrs["mlflow_run_id"], tags)
+            except Exception:  # a run gone from the store: the report still writes its tables
+                pass
+        metrics = Path(str(r.attrs.get("output_dir", ""))) / "metrics.json"
+        if r.attrs.get("output_dir") and metrics.is_file():
+            data = json.loads(metrics.read_text())
+            data.update(failed_run=bool(reason), failed_reason=reason)
+            metrics.write_text(json.dumps(data, indent=2) + "\n")
+    failed = {str(n): why for n, why in records.items() if why}
+    set_study_attr(storage, name, "failed_runs", failed)
+
+
 def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
                  mlflow_url: str | None = "http://127.0.0.1:5000") -> Path:
     import tempfile
@@ -436,6 +476,7 @@ def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
 
     rows, study = collect(name, storage, tracking_uri)
     out.mkdir(parents=True, exist_ok=True)
+    record_failures(rows, name, storage, tracking_uri)
     parent = sweep_parent_run(tracking_uri, name)
     experiment = parent.info.experiment_id if parent else None
     written: list[tuple[Item, list[str]]] = []
