@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from sedbench.metrics.segment import FILE_COUNTS
 from sedbench.report.claims import write_claims
 from sedbench.report.collect import TrialRow
@@ -227,3 +229,43 @@ def test_the_failure_rule_is_judged_within_each_configuration(tmp_path):
     assert set(records) == {r.number for r in rows}
     assert [n for n, why in records.items() if why] == [cnn[2].number]
     assert records[cnn[2].number].startswith("best validation -50.0 against the other seeds' median")
+
+
+def _readers(fetch):
+    from sedbench.report.claims import run_readers
+
+    return run_readers(fetch)
+
+
+def test_a_study_on_two_datasets_with_its_family_and_the_every_dataset_claim(tmp_path):
+    """On dataset a the CRNN beats both other families, on dataset b it ties the CNN. The primary claim, declared to
+    hold on every dataset, is then not shown to hold; with the family 'dataset' a's secondary claims are decided
+    behind its own open gate and b's gate is closed; with the family 'study' one gate stands before both, and
+    with both primaries holding one Holm runs over the six secondary claims of the two datasets."""
+    from sedbench.report.claims import evaluate_study, on_every_dataset, write_claims_across
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    rows_a, fetch_a = make_rows(tmp_path / "a")
+    tie = {("crnn", "[5,5]"): 10, ("crnn", "[1,5]"): 2, ("crnn", "[5,1]"): 12, ("cnn", "[5,5]"): 10,
+           ("rnn", "[5,5]"): 2}
+    rows_b, fetch_b = make_rows(tmp_path / "b", tie)
+    study = {"a": (rows_a, _readers(fetch_a)), "b": (rows_b, _readers(fetch_b))}
+    per = evaluate_study(study, family="dataset")
+    primary = "CRNN beats CNN and RNN at matched parameter counts"
+    worst = "CRNN: filter shape (1,5) is the worst"
+    verdicts = {n: {r.claim.name: r.verdict for r in results} for n, results in per.items()}
+    assert verdicts["a"][primary] == "holds" and verdicts["b"][primary] != "holds"
+    assert verdicts["a"][worst] == "holds" and verdicts["b"][worst] == "gate closed"
+    (claim, verdict, each), = on_every_dataset(per)
+    assert claim.name == primary and verdict == "inconclusive" and each[0] == "a: holds"
+    per = evaluate_study(study, family="study")
+    decided = [r for results in per.values() for r in results if not r.claim.primary and r.tests and not r.todo]
+    assert {r.verdict for r in decided} == {"gate closed"}
+    rows_c, fetch_c = make_rows(tmp_path / "c")
+    per = evaluate_study({"a": study["a"], "c": (rows_c, _readers(fetch_c))}, family="study")
+    levels = sorted(r.level for results in per.values() for r in results
+                    if not r.claim.primary and r.tests and not r.todo)
+    assert len(levels) == 6 and levels[-1] == pytest.approx(1 - 0.05 / 6)  # Holm's first step over all six
+    assert on_every_dataset(per)[0][1] == "holds"
+    text = write_claims_across(per, tmp_path / "across.md", "study").read_text()
+    assert "all datasets together" in text and "## Dataset `c`" in text and f"| {primary} |" in text

@@ -67,6 +67,17 @@ def test_plan_on_the_demo_says_one_seed_cannot_be_planned_from(tiny_sweep, capsy
     assert "--target 80.0: a power between 0 and 1" in capsys.readouterr().err
 
 
+def test_claims_over_the_demos_sweep(tiny_sweep, tmp_path, capsys):
+    base = ["--storage", tiny_sweep.storage, "--tracking", tiny_sweep.tracking]
+    out = tmp_path / "claims.md"
+    assert main(["claims", tiny_sweep.name, *base, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "CRNN beats CNN and RNN at matched parameter counts: no verdict on every dataset" in printed
+    assert f"claims: {out}" in printed and f"## Dataset `{tiny_sweep.name}`" in out.read_text()
+    assert main(["claims", tiny_sweep.name, tiny_sweep.name, *base]) == 2
+    assert "a sweep is named twice" in capsys.readouterr().err
+
+
 @pytest.mark.xdist_group("sweeps")
 def test_plan_on_the_claims_pilot(synth_dir, tmp_path):
     """The pilot's sweep definition (sweeps/claims_pilot.yaml) with two seeds of the three families at a toy size

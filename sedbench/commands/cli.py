@@ -34,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("name", help="a file sweeps/NAME.yaml (e.g. demo, paper_grid_crnn)")
     sw.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides, e.g. data=esc10_mix sweep.n_jobs=2")
 
-    from sedbench.commands import compare, dashboard, data, evaluate, plan, report, score, status
+    from sedbench.commands import claims, compare, dashboard, data, evaluate, plan, report, score, status
 
-    for module in (data, report, evaluate, dashboard, score, compare, plan, status):  # each: its parser, handler
+    for module in (data, report, evaluate, dashboard, score, compare, claims, plan, status):  # parser, handler
         module.add_parser(sub)
     return parser
 

@@ -91,6 +91,7 @@ class Claim:
     primary: bool
     statement: str       # what is tested, in symbols
     tests: Callable      # (rows, counts, shifts) -> list[Test], or a str saying what to run
+    every_dataset: bool = False   # declared to hold on every dataset of a study (intersection-union over them)
 
 
 @dataclass
@@ -219,7 +220,7 @@ def _context(r: TrialRow, leave: tuple[str, ...]) -> str:
 NON_INFERIOR = f"(5,5) − every other shape > −{100 * MARGIN:g} points (non-inferiority)"
 CLAIMS = (
     Claim("CRNN beats CNN and RNN at matched parameter counts", f"{PAPER}, Fig. 4 and Table II", True, True,
-          "CRNN − CNN > 0 and CRNN − RNN > 0", families_tests),
+          "CRNN − CNN > 0 and CRNN − RNN > 0", families_tests, every_dataset=True),
     Claim("CRNN: filter shape (1,5) is the worst", f"{PAPER}, Table IV", True, False,
           "every other shape − (1,5) > 0", shape_tests("crnn", "[1,5]", worst=True)),
     Claim("CRNN: filter shape (5,5) is among the best", f"{PAPER}, Table IV", True, False,
@@ -359,28 +360,71 @@ def _decide(result: Result, level: float, rejected: bool) -> None:
 GATE_CLOSED = "gate closed"
 
 
-def evaluate_claims(rows: list[TrialRow], counts, shifts, claims=CLAIMS, sources=None) -> list[Result]:
-    """Every declared claim tested on ``rows``: ``counts(row)`` gives a run's per-file counts (or None),
-    ``shifts(row)`` its per-file counts under pitch shift ``(files, shifts, 6)``, the unshifted first (or None),
-    ``sources(row)`` its test files' source ids (or None). Multiplicity as declared (``GATE``, ``FAMILY``): the
-    primary claim at 95 %; the secondary claims only when it holds, then by Holm's step-down over them."""
+def _decide_family(family: list[list[Result]]) -> None:
+    """Decide one family of claims, from one dataset or several decided together: each primary claim at 95 %; the
+    gate opens when the primary claim holds on every dataset of the family; then every secondary claim of the
+    family by one Holm's step-down. Behind a closed gate the secondary claims get no verdict."""
     from sedbench.stats import holm
 
-    results = [_run_tests(c, rows, counts, shifts, sources) for c in claims]
-    decidable = [r for r in results if r.tests and r.verdict == "not tested" and not r.todo]
+    decidable = [r for results in family for r in results if r.tests and r.verdict == "not tested" and not r.todo]
     primary = [r for r in decidable if r.claim.primary]
     for r in primary:
         _decide(r, 1 - ALPHA, r.p < ALPHA)
     secondary = [r for r in decidable if not r.claim.primary]
-    gate_open = bool(primary) and all(r.verdict == "holds" for r in primary)
+    primaries = [r for results in family for r in results if r.claim.primary]
+    gate_open = bool(primaries) and all(r.verdict == "holds" for r in primaries)
     if not gate_open:
         for r in secondary:   # shown at 95 % for information only: no verdict is drawn behind a closed gate
             _decide(r, 1 - ALPHA, False)
             r.verdict = GATE_CLOSED
-        return results
+        return
     for r, (rejected, level) in zip(secondary, holm([r.p for r in secondary], ALPHA), strict=True):
         _decide(r, level, rejected)
+
+
+def evaluate_claims(rows: list[TrialRow], counts, shifts, claims=CLAIMS, sources=None) -> list[Result]:
+    """Every declared claim tested on ``rows`` (one dataset): ``counts(row)`` gives a run's per-file counts (or
+    None), ``shifts(row)`` its per-file counts under pitch shift ``(files, shifts, 6)``, the unshifted first (or
+    None), ``sources(row)`` its test files' source ids (or None). Multiplicity as declared (``GATE``): the
+    primary claim at 95 %; the secondary claims only when it holds, then by Holm's step-down over them."""
+    results = [_run_tests(c, rows, counts, shifts, sources) for c in claims]
+    _decide_family([results])
     return results
+
+
+def evaluate_study(datasets: dict[str, tuple[list[TrialRow], dict]], claims=CLAIMS,
+                   family: str = FAMILY) -> dict[str, list[Result]]:
+    """The declared claims on several datasets (``{name: (rows, readers)}``, readers as :func:`run_readers`
+    gives them), with the family as declared: ``dataset`` decides each dataset's claims as a family of its own,
+    ``study`` all datasets' claims together (one gate over every dataset's primary claim, one Holm over every
+    secondary claim of every dataset)."""
+    if family not in ("dataset", "study"):
+        raise ValueError(f"family {family!r}: 'dataset' or 'study'")
+    per = {name: [_run_tests(c, rows, readers["counts"], readers["shifts"], readers.get("sources")) for c in claims]
+           for name, (rows, readers) in datasets.items()}
+    for group in ([list(per.values())] if family == "study" else [[results] for results in per.values()]):
+        _decide_family(group)
+    return per
+
+
+def on_every_dataset(per: dict[str, list[Result]]) -> list[tuple[Claim, str, list[str]]]:
+    """Each claim declared to hold on every dataset (``Claim.every_dataset``), as an intersection-union over the
+    datasets' verdicts (no adjustment needed): ``holds`` when it holds on every dataset, ``contradicted`` when
+    contradicted on one, else the weakest of the others. Returns (claim, verdict, per-dataset verdicts)."""
+    out = []
+    names = list(per)
+    for i, claim in enumerate(next(iter(per.values()), [])):
+        if not claim.claim.every_dataset:
+            continue
+        verdicts = [per[n][i].verdict for n in names]
+        if all(v == "holds" for v in verdicts):
+            verdict = "holds"
+        elif "contradicted" in verdicts:
+            verdict = "contradicted"
+        else:
+            verdict = next(v for v in ("not tested", "no verdict", GATE_CLOSED, "inconclusive") if v in verdicts)
+        out.append((claim.claim, verdict, [f"{n}: {v}" for n, v in zip(names, verdicts, strict=True)]))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -492,13 +536,15 @@ RULES = ("Each difference is the claimed winner minus the other, in points of te
          "the budget; a failed run never did); a claim is **budget-limited** when most runs of one of its "
          "configurations did not: it speaks for that budget only.")
 MULTIPLICITY = ("Multiplicity, declared with the claims (`sedbench/report/claims.py`: GATE, FAMILY): the family is "
-                "**one dataset** (this sweep); each dataset's claims.md is its own family. The primary claim is "
-                f"decided at 95 %. A **serial gate** stands before the secondary claims: they are tested only when "
-                "the primary claim holds, and then together, paper claims and extensions, at the levels Holm's "
-                f"step-down gives them (family-wise error {100 * ALPHA:.0f} % with the primary claim; the column "
-                "*level*). Behind a closed gate their differences are shown at 95 % for information, with no "
-                "verdict (**gate closed**). A claim said to hold on several datasets holds only where it holds on "
-                "every one of them (an intersection-union over the datasets' claims.md, which needs no adjustment).")
+                + ("**one dataset**: each dataset's claims are a family of their own. " if FAMILY == "dataset" else
+                   "**every dataset of the study together** (`sedbench claims NAME...` decides them). ")
+                + "The primary claim is decided at 95 %. A **serial gate** stands before the secondary claims: they "
+                "are tested only when the primary claim holds (on every dataset of the family), and then together, "
+                "paper claims and extensions, at the levels Holm's step-down gives them (family-wise error "
+                f"{100 * ALPHA:.0f} % with the primary claim; the column *level*). Behind a closed gate their "
+                "differences are shown at 95 % for information, with no verdict (**gate closed**). A claim declared "
+                "to hold on every dataset (the primary claim) holds only where it holds on each of them, an "
+                "intersection-union that needs no adjustment: `sedbench claims NAME1 NAME2` writes that verdict.")
 
 
 def run_readers(fetch) -> dict[str, Callable]:
@@ -518,17 +564,18 @@ def run_readers(fetch) -> dict[str, Callable]:
     return {"counts": counts, "shifts": shifts, "sources": lambda r: file_sources(r, fetch)}
 
 
-def write_claims(rows: list[TrialRow], out: Path, fetch) -> str:
-    results = evaluate_claims(rows, **run_readers(fetch))
+def _sections(results: list[Result], level: int = 2) -> list[str]:
+    """The primary, paper and extension tables of one dataset's results, the notes, and its failed runs."""
+    h = "#" * level
     primary = [r for r in results if r.claim.primary]
     paper = [r for r in results if not r.claim.primary and r.claim.paper]
     extensions = [r for r in results if not r.claim.primary and not r.claim.paper]
-    lines = ["# Claims tested on this sweep", "", RULES, "", MULTIPLICITY, ""]
+    lines = []
     if any(r.verdict == GATE_CLOSED for r in results):
         lines += ["**The gate is closed**: the primary claim did not hold, so no secondary claim is decided.", ""]
-    lines += ["## Primary claim (the paper's)", "", *_table(primary),
-              "", "## Secondary claims: the paper's", "", *_table(paper), "",
-              "## Secondary claims: sedbench's extensions (not claims of the paper)", "", *_table(extensions)]
+    lines += [f"{h} Primary claim (the paper's)", "", *_table(primary),
+              "", f"{h} Secondary claims: the paper's", "", *_table(paper), "",
+              f"{h} Secondary claims: sedbench's extensions (not claims of the paper)", "", *_table(extensions)]
     tested = [r for r in results if r.tests]
     if tested and not any(r.shared_sources for r in tested):
         lines += ["", "The runs recorded no source instances for their test files (metadata/sources.tsv): the "
@@ -536,6 +583,28 @@ def write_claims(rows: list[TrialRow], out: Path, fetch) -> str:
     todo = [r for r in results if r.todo]
     if todo:
         lines += ["", "Not tested or no verdict:", ""] + [f"- {r.claim.name}: {r.todo}" for r in todo]
-    lines += ["", *_failures(results)]
+    failures = _failures(results)
+    return lines + ["", failures[0].replace("##", h, 1), *failures[1:]]
+
+
+def write_claims(rows: list[TrialRow], out: Path, fetch) -> str:
+    results = evaluate_claims(rows, **run_readers(fetch))
+    lines = ["# Claims tested on this sweep", "", RULES, "", MULTIPLICITY, "", *_sections(results)]
     (out / "claims.md").write_text("\n".join(lines) + "\n")
     return "claims.md"
+
+
+def write_claims_across(per: dict[str, list[Result]], out: Path, family: str = FAMILY) -> Path:
+    """One claims Markdown for a study on several datasets: the claims declared to hold on every dataset first
+    (intersection-union), then each dataset's tables."""
+    joined = ", ".join(f"`{n}`" for n in per)
+    lines = [f"# Claims tested on {joined}", "", RULES, "", MULTIPLICITY, "",
+             f"Family applied: **{'all datasets together' if family == 'study' else 'each dataset on its own'}**.",
+             "", "## Claims declared to hold on every dataset", "",
+             "| claim | source | verdict on every dataset | per dataset |", "|---|---|---|---|"]
+    lines += [f"| {c.name} | {c.source} | **{v}** | {'; '.join(each)} |" for c, v, each in on_every_dataset(per)]
+    for name, results in per.items():
+        lines += ["", f"## Dataset `{name}`", "", *_sections(results, level=3)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out
