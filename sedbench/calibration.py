@@ -230,6 +230,8 @@ STUDIES = (
           (6, 6), files=4),
     Study("3 vs 3 seeds, 4 files, one 10x the others", replace(TYPICAL, name="one dominant file", dominant=10.0),
           (3, 3), files=4),
+    Study("6 vs 6 quiet seeds, 4 files, one 10x the others, files differ by 4 points",
+          Scenario("one dominant file, files dominate", (0.7, 0.7), 4.0, 1.0, dominant=10.0), (6, 6), files=4),
     Study("5 vs 5 seeds, a's seeds collapse 17 points 1 time in 6",
           replace(TYPICAL, name="collapse", collapse=(1 / 6, 0.0)), (5, 5)),
     Study("5 vs 3 seeds, spreads 7.2 / 2.4, b's 3 seeds collapse 17 points 1 time in 6",
