@@ -3,20 +3,25 @@ was measured.
 
 **The list** (:data:`CLAIMS`) is fixed before any study runs: each claim has its source, whether the paper makes
 it or it is sedbench's extension, the comparisons that test it (claimed winner minus the other, on test F1_frm
-or its change under pitch shift) and, for "among the best", an equivalence margin (:data:`MARGIN`, tested as
-non-inferiority). One claim is **primary**; the others are **secondary** and adjusted for multiplicity together
-(Holm, family-wise error 5 %).
+or its change under pitch shift), for "among the best" a non-inferiority margin (:data:`MARGIN`), and whether it
+is declared to hold on every dataset of a study. One claim is **primary**; the others are **secondary**.
 
-**The rule**, written down once. Each comparison is :func:`sedbench.stats.compare` on the runs' per-file counts
-(``file_counts.csv``): a t interval over seeds and test files whose false-verdict rate was measured by
-simulation (docs/statistics.md). A claim made of several comparisons holds when every one of them lies beyond
-its threshold on the claimed side (0, or minus the margin for non-inferiority: an intersection-union test, which
-needs no adjustment), and is contradicted when one of them lies beyond it on the other side (that direction is
-adjusted over the claim's comparisons, Bonferroni). The primary claim is decided at 95 %; secondary claims at the
-level Holm's step-down gives each (its interval is shown at that level). Anything else is **inconclusive**. A
-comparison with one seed on either side has no interval: the claim reads **no verdict**. A claim whose compared
-trials mostly did not converge (``sedbench.training.callbacks.convergence``) is marked **budget-limited** with
-the fraction, whatever its verdict: it speaks for that budget only.
+**Multiplicity**, declared with the claims (:data:`GATE`, :data:`FAMILY`): the primary claim is decided at 95 %; a
+serial gate opens the secondary claims only when it holds (on every dataset of the family); they are then decided
+together by Holm's step-down (family-wise error 5 %). Behind a closed gate they read **gate closed**.
+
+**The rule**, written down once. Runs that failed by the validation-only rule fixed in advance
+(:func:`sedbench.stats.failed_runs`) are left out and counted. Each comparison is :func:`sedbench.stats.compare` on
+the other runs' per-file counts (``file_counts.csv``, with the test files' sources where recorded): a t interval
+over seeds and test files whose false-verdict rate was measured by simulation in the designs real studies have
+(docs/statistics.md). A claim made of several comparisons holds when every one of them lies beyond its threshold
+on the claimed side (0, or minus the margin for non-inferiority: an intersection-union test, which needs no
+adjustment), and is contradicted when one of them lies beyond it on the other side (that direction is adjusted
+over the claim's comparisons, Bonferroni). Anything else is **inconclusive**. Fewer than two runs on a side: no
+interval, **no verdict**. Each claim shows its design's **power** for :data:`DIFFERENCE` at its level and the
+seeds a side for 80 %; under :data:`UNDERPOWERED` it is marked **underpowered by design**. A claim one of whose
+compared configurations mostly did not converge (``sedbench.training.callbacks.convergence``; judged per side)
+is marked **budget-limited**, whatever its verdict: it speaks for that budget only.
 
 **Groups.** Families are compared at their primary configuration: the one with the most completed trials
 (seeds), ties broken by mean validation score, so a study's many-seed cells are what the primary claim compares;
