@@ -76,7 +76,7 @@ class Test:
     threshold: float = 0.0
     comparison: object = None      # sedbench.stats.Comparison, at the level the claim is decided at
     todo: str = ""
-    failed: tuple[list, list] = ([], [])   # each side's runs that failed (sedbench.stats.FAIL_RULE): not compared
+    failed: tuple[list, list] = field(default_factory=lambda: ([], []))  # each side's failed runs: not compared
 
     def kept(self, side: int) -> list[TrialRow]:
         group = (self.a, self.b)[side]
