@@ -435,6 +435,8 @@ def record_failures(rows: list[TrialRow], name: str, storage: str, tracking_uri:
     (Optuna keeps a finished trial's own attributes fixed). Written when the report is, since the rule needs the
     configuration's other seeds."""
     import json
+    import logging
+    import os
 
     from sedbench.report.claims import failure_records
     from sedbench.studies import set_study_attr
@@ -457,13 +459,17 @@ def record_failures(rows: list[TrialRow], name: str, storage: str, tracking_uri:
         if store is not None and r.attrs.get("mlflow_run_id"):
             try:
                 store.set_tags(r.attrs["mlflow_run_id"], tags)
-            except Exception:  # a run gone from the store: the report still writes its tables
-                pass
+            except Exception as exc:  # MlflowException: a run gone from the store; the tables are still written
+                logging.getLogger("sedbench").warning("trial %s: its MLflow run %s could not take the failed_run "
+                                                      "tag (%s)", r.number, r.attrs["mlflow_run_id"],
+                                                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         metrics = Path(str(r.attrs.get("output_dir", ""))) / "metrics.json"
         if r.attrs.get("output_dir") and metrics.is_file():
             data = json.loads(metrics.read_text())
             data.update(failed_run=bool(reason), failed_reason=reason)
-            metrics.write_text(json.dumps(data, indent=2) + "\n")
+            partial = metrics.with_name(f".{metrics.name}.partial")
+            partial.write_text(json.dumps(data, indent=2) + "\n")
+            os.replace(partial, metrics)   # never a half-written metrics.json
     failed = {str(n): why for n, why in records.items() if why}
     set_study_attr(storage, name, "failed_runs", failed)
 
