@@ -120,8 +120,9 @@ def _num(value, digits: int = 3) -> str:
 
 
 def trial_line(number: int, cell: str, state: str, metrics: dict, error: str | None = None,
-               log_path: str | None = None) -> str:
-    """One finished trial, as the sweep's console shows it."""
+               log_path: str | None = None, differs: list[str] | None = None) -> str:
+    """One finished trial, as the sweep's console shows it; ``differs``: what of its code, libraries and dataset
+    was not what the sweep started with (sedbench.provenance.differences)."""
     if state == "failed":
         line = f"trial {number:>3}  {cell:<34} FAILED: {error or 'see its log'}"[:300]
         return line + (f"  (log: {log_path})" if log_path else "")
@@ -138,6 +139,8 @@ def trial_line(number: int, cell: str, state: str, metrics: dict, error: str | N
         line += "  truncated by trainer.max_time (!)"
     elif state == "pruned":
         line += "  pruned"
+    if differs:
+        line += f"  ran on other {', '.join(differs)} (!)"
     return line
 
 

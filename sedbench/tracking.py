@@ -127,6 +127,28 @@ def make_logger(cfg, run_name: str):
     return logger
 
 
+def provenance_tags(provenance: dict) -> dict[str, str]:
+    """A run's provenance (sedbench.provenance.run_provenance) as MLflow tags ``provenance.code.commit``,
+    ``provenance.libraries.torch``, ``provenance.dataset.fingerprint``, ... (lists joined, long ones cut to
+    MLflow's tag length)."""
+    def text(v) -> str:
+        s = " ".join(map(str, v)) if isinstance(v, list) else str(v)
+        return s if len(s) < 5000 else s[:4990] + " ..."
+
+    out = {}
+    for part, values in provenance.items():
+        for k, v in (values or {}).items():
+            out[f"provenance.{part}.{k}"] = text(v)
+    return out
+
+
+def tag_provenance(logger, provenance: dict) -> None:
+    """Tag the run with what produced it as soon as it is known: a run that fails later still says."""
+    client, run_id = logger.experiment, logger.run_id
+    for key, value in provenance_tags(provenance).items():
+        client.set_tag(run_id, key, value)
+
+
 def log_artifact(logger, path: str | Path, artifact_path: str | None = None) -> None:
     logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=artifact_path)
 
@@ -137,7 +159,7 @@ CLASS_FIGURES = {"median_filter_s": "postprocess/median_filter_s"}
 
 
 # metrics.json keys that describe the run rather than score it: kept out of MLflow's metrics (a parameter there)
-NOT_METRICS = ("hop_seconds", "hardware")
+NOT_METRICS = ("hop_seconds", "hardware", "provenance")
 # metrics.json dicts whose entries become MLflow run tags ``<key>.<entry>``: ``hardware`` is where the run trained
 # (device, CPU, GPU, CUDA, cuDNN, driver: sedbench.hardware.run_hardware) and its numerics policy
 TAG_DICTS = ("hardware",)

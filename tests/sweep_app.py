@@ -4,7 +4,9 @@
 and ``nan`` (lists of maps values that raise or return NaN), ``slow`` (maps values that sleep
 ``slow_sleep`` s instead), ``log`` (a file where every
 started training appends its cell: the tests count trainings per cell), ``epochs`` (reported
-to the pruning callback as validation F1 = 1 / maps, so larger maps are worse).
+to the pruning callback as validation F1 = 1 / maps, so larger maps are worse), ``provenance``
+(record what train() records of code, libraries and dataset), ``touch`` (a file to append a line to when
+the trial is done: a tracked file of a checkout changed between two trials).
 """
 
 import json
@@ -42,9 +44,17 @@ def toy(cfg) -> float:
         return float("nan")
     out = Path(HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps({"val/f1_frm": value, "test/f1_frm": value, "n_params": maps,
-                                                  "fit_seconds": float(toy.get("sleep", 0)), "family": "toy",
-                                                  "hop_seconds": 0.02}))
+    metrics = {"val/f1_frm": value, "test/f1_frm": value, "n_params": maps, "fit_seconds": float(toy.get("sleep", 0)),
+               "family": "toy", "hop_seconds": 0.02}
+    if toy.get("provenance"):   # what train() records: code, libraries, the dataset's fingerprint
+        from sedbench.data.layouts import dataset_from_config
+        from sedbench.provenance import run_provenance
+
+        metrics["provenance"] = run_provenance(dataset_from_config(cfg.data))
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    if toy.get("touch"):   # change a tracked file of the code's checkout once this trial is done
+        with open(toy.touch, "a") as f:
+            f.write(f"# changed after trial {cfg.trial.number}\n")
     return value
 
 

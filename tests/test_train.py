@@ -53,6 +53,17 @@ def test_train_records_everything(synth_dir, tmp_path):
     assert run.data.metrics["val/f1_frm_best"] == pytest.approx(best) == max(h.value for h in history)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "metrics.json", "file_counts.csv"} <= artifacts
+    # what produced it: the code's commit and state, the libraries' versions, the dataset's fingerprint
+    from sedbench.data.dataset import read_folder
+    from sedbench.data.fingerprint import dataset_fingerprint
+    from sedbench.provenance import code, libraries
+
+    prov = metrics["provenance"]
+    assert prov["code"] == code() and prov["libraries"] == libraries() and prov["libraries"]["torch"] != "missing"
+    assert prov["dataset"]["fingerprint"] == dataset_fingerprint(read_folder(synth_dir))
+    assert run.data.tags["provenance.dataset.fingerprint"] == prov["dataset"]["fingerprint"]
+    assert run.data.tags["provenance.libraries.mlflow"] == prov["libraries"]["mlflow"]
+    assert run.data.tags["provenance.code.commit"] == str(prov["code"]["commit"])
     assert metrics["budget"] == run.data.tags["budget"] == "complete" and metrics["steps"] > 0
     # the learning curve and whether the budget was enough (two epochs, no early stop: plateau or improving)
     assert [p[1] for p in metrics["val_curve"]] == pytest.approx([h.value for h in history], abs=1e-6)

@@ -38,6 +38,11 @@ class Recording:
         for key, value in metrics.items():
             if not isinstance(value, dict):
                 trial.set_user_attr(key, value)
+        if metrics.get("provenance"):   # what produced it, and whether that is what the sweep started with
+            from sedbench.provenance import differences
+
+            trial.set_user_attr("provenance", metrics["provenance"])
+            trial.set_user_attr("provenance_differs", differences(self.provenance, metrics["provenance"]))
         if out_dir:
             trial.set_user_attr("output_dir", str(out_dir))
         if ret.status == JobStatus.COMPLETED:
@@ -58,6 +63,32 @@ class Recording:
         study.tell(trial, state=TrialState.FAIL)
         self._log_trial("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
         return None, metrics
+
+    def _provenance(self, study, name: str, composed) -> dict | None:
+        """The provenance the sweep started with (the study's ``provenance`` attribute, set by its first launch);
+        a launch on other code, libraries or datasets says so, and its trials are marked as they finish."""
+        from sedbench.provenance import code_id, differences, library_changes, sweep_provenance
+
+        try:
+            now = sweep_provenance([c.data for c in composed])
+        except Exception as exc:  # provenance must not stop a sweep whose preflight passed
+            log.warning("could not fingerprint the sweep's datasets (%s); its trials are not compared", exc)
+            return study.user_attrs.get("provenance")
+        start = study.user_attrs.get("provenance")
+        if start is None:
+            study.set_user_attr("provenance", now)
+            return now
+        differ = differences(start, {"code": now["code"], "libraries": now["libraries"]})
+        if set(now["datasets"]) - set(start.get("datasets") or []):
+            differ.append("dataset")
+        if differ:
+            what = {"code": f"code {code_id(start.get('code'))} -> {code_id(now['code'])}",
+                    "libraries": "libraries " + ", ".join(library_changes(start.get("libraries") or {},
+                                                                          now["libraries"])),
+                    "dataset": "another copy of the dataset (its fingerprint differs)"}
+            self._say(f"sweep {name}: this launch runs on other {'; '.join(what[d] for d in differ)} than the sweep "
+                      "started with: its trials are marked (sedbench status, the report)")
+        return start
 
     def _log_trial(self, message: str, *args) -> None:
         """A trial's end: logged as a warning with sweep.console=full; else its console line says it."""

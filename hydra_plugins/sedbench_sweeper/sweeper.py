@@ -46,6 +46,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         self.storage = None  # the study's RDBStorage, opened by the sweep
         self.split = None  # processes x threads (sedbench.packing), decided by the sweep
         self.console = None  # sedbench.console.SweepConsole, unless sweep.console=full
+        self.provenance = None  # what the sweep started with (sedbench.provenance): trials are compared with it
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -103,6 +104,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         studies.check_objective(study, name, f"val/{objective.name}", objective.direction)
         study.set_user_attr("packing", self.split.describe())  # this launch's processes x threads, and why
         study.set_user_attr("budget", budget)  # what `sedbench status` counts the trials done against
+        self.provenance = self._provenance(study, name, composed)
         self._check_base(study, name, base)
         self.grid_choices = self._choices(cells)
         if cells:
@@ -194,5 +196,6 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         log_path = f"{attrs['output_dir']}/{TRIAL_LOG}" if attrs.get("output_dir") else None
         running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         self.console.set_running(running)
-        self.console.finished(trial_line(trial.number, cell, state, metrics, attrs.get("error"), log_path),
+        self.console.finished(trial_line(trial.number, cell, state, metrics, attrs.get("error"), log_path,
+                                         attrs.get("provenance_differs")),
                               failed=ok is None)

@@ -30,6 +30,7 @@ class Side:
     counts: list[list[list[int]]]
     names: list[str] = field(default_factory=list)   # test file names, where known
     sources: list[list[list[str]] | None] = field(default_factory=list)  # per run: its test files' source ids
+    provenance: list[dict | None] = field(default_factory=list)  # per run: what produced it (sedbench.provenance)
 
 
 def add_parser(sub) -> None:
@@ -54,6 +55,9 @@ def add_parser(sub) -> None:
                    help="frm: one frame of 20 ms, the paper's F1_frm (default); 1sec: 1-s segments")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="draw a verdict even when the runs read different copies of the dataset (their fingerprints "
+                        "differ); without it such a comparison shows its numbers and no verdict")
     add_storage(p, ", with --sweep")
     add_tracking(p)
     p.set_defaults(handler=run)
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                                 "run folders), or --sweep NAME / --counts FILE...")
         a, b = (runs_side(items, args.resolution, args.tracking, label)
                 for items, label in ((args.side_a, "A"), (args.vs, "B")))
-    result = compare_sides(a, b, args.statistic, args.level)
+    result = compare_sides(a, b, args.statistic, args.level, args.allow_mixed)
     print(json.dumps(result, indent=2) if args.json else as_text(result))
     return 0
 
@@ -115,7 +119,18 @@ def counts_side(paths: list[str], resolution: str, label: str) -> Side:
                                 "header file,resolution,Ntp,Nref,Nsys,S,D,I") from None
         names.append(_names(p, resolution))
         sources.append(read_file_sources(p))
-    return Side(label, [str(p) for p in paths], counts, names[0] if names else [], sources)
+    return Side(label, [str(p) for p in paths], counts, names[0] if names else [], sources,
+                [_run_provenance(Path(p).parent / "metrics.json") for p in paths])
+
+
+def _run_provenance(metrics_json: Path) -> dict | None:
+    """The provenance a run recorded in its metrics.json (beside its file_counts.csv); None without one."""
+    if not metrics_json.is_file():
+        return None
+    try:
+        return json.loads(metrics_json.read_text()).get("provenance")
+    except (ValueError, AttributeError):
+        return None
 
 
 def runs_side(items: list[str], resolution: str, tracking: str | None, label: str) -> Side:
@@ -141,6 +156,7 @@ def runs_side(items: list[str], resolution: str, tracking: str | None, label: st
             store = RunStore(tracking_uri(tracking))
         store.require(item)
         path = store.download(item, FILE_COUNTS_PATH, tmp / item)
+        store.download(item, "metrics.json", tmp / item)  # beside it: what produced the run
         if path is None:
             raise SedbenchError(f"MLflow run {item} has no {FILE_COUNTS_PATH} artifact: it failed, is still running, "
                                 "has clip labels, or was recorded by an older sedbench. Fix: compare finished runs "
@@ -198,12 +214,39 @@ def sweep_sides(name: str, tokens_a: list[str], tokens_b: list[str], resolution:
                                 "sweep's MLflow store, or runs recorded by a current sedbench")
         sides.append(Side(f"{label}: {configs.pop() or 'base'}", [str(r.attrs.get("mlflow_run_id", r.number))
                                                                   for r in match], counts,
-                          sources=[file_sources(r, fetch) for r in match]))
+                          sources=[file_sources(r, fetch) for r in match],
+                          provenance=[r.attrs.get("provenance") for r in match]))
     return sides[0], sides[1]
 
 
 # ---------------------------------------------------------------------------------------------- the result
-def compare_sides(a: Side, b: Side, statistic: str, level: float) -> dict:
+def provenance_of(a: Side, b: Side) -> dict[str, dict[str, list[str]]]:
+    """What produced each side's runs, where it differs between or within the sides: ``{part: {"A": values,
+    "B": values}}`` for the dataset fingerprint, the code state and the library versions."""
+    from sedbench.provenance import code_id
+
+    def values(side: Side, part: str) -> list[str]:
+        out = set()
+        for p in side.provenance:
+            if not p:
+                continue
+            if part == "dataset" and p.get("dataset"):
+                out.add(p["dataset"]["fingerprint"])
+            elif part == "code" and p.get("code"):
+                out.add(code_id(p["code"]))
+            elif part == "libraries" and p.get("libraries"):
+                out.add(" ".join(f"{k} {v}" for k, v in sorted(p["libraries"].items())))
+        return sorted(out)
+
+    mixed = {}
+    for part in ("dataset", "code", "libraries"):
+        va, vb = values(a, part), values(b, part)
+        if len(set(va) | set(vb)) > 1:
+            mixed[part] = {"A": va, "B": vb}
+    return mixed
+
+
+def compare_sides(a: Side, b: Side, statistic: str, level: float, allow_mixed: bool = False) -> dict:
     from sedbench.stats import ONE_SEED, compare
 
     lengths = {len(c) for c in (*a.counts, *b.counts)}
@@ -223,7 +266,12 @@ def compare_sides(a: Side, b: Side, statistic: str, level: float) -> dict:
         return {"label": s.label, "runs": s.runs, "n": c.n_seeds[i], "mean": c.mean[i],
                 "std": None if math.isnan(c.std[i]) else c.std[i]}
 
-    if not c.seed_variance_known:
+    mixed = provenance_of(a, b)
+    if "dataset" in mixed and not allow_mixed:
+        conclusion = ("no verdict: the runs read different copies of the dataset (fingerprints A: "
+                      f"{', '.join(mixed['dataset']['A']) or '?'}; B: {', '.join(mixed['dataset']['B']) or '?'}). "
+                      "Fix: compare runs of one copy, or --allow-mixed to decide anyway")
+    elif not c.seed_variance_known:
         conclusion = f"no verdict: {ONE_SEED}"
     else:
         side_of = c.excludes(0.0)
@@ -239,7 +287,7 @@ def compare_sides(a: Side, b: Side, statistic: str, level: float) -> dict:
             "a": side(a, 0), "b": side(b, 1), "difference": c.difference,
             "low": None if math.isnan(c.low) else c.low, "high": None if math.isnan(c.high) else c.high,
             "level": level, "df": None if math.isnan(c.df) else c.df, "n_files": c.n_files, "method": c.method,
-            "shared_sources": c.shared_sources,
+            "shared_sources": c.shared_sources, "mixed": mixed,
             "conclusion": conclusion}
 
 
@@ -261,5 +309,8 @@ def as_text(r: dict) -> str:
                  f"{100 * r['level']:g} % interval {interval}  ({r['n_files']} test files"
                  + (", which share source instances" if r.get("shared_sources") else "")
                  + (f", {r['df']:.1f} degrees of freedom" if r["df"] is not None else "") + ")")
+    for part, sides in (r.get("mixed") or {}).items():
+        lines.append(f"note: the runs differ in {part} (A: {'; '.join(sides['A']) or '?'}; "
+                     f"B: {'; '.join(sides['B']) or '?'})")
     lines.append(f"conclusion: {r['conclusion']}")
     return "\n".join(lines)

@@ -18,6 +18,9 @@ def add_parser(sub) -> None:
     add_tracking(rep)
     rep.add_argument("--out", type=Path, help="output folder (default results/NAME)")
     rep.add_argument("--html", action="store_true", help="accepted for clarity: index.html is always written")
+    rep.add_argument("--allow-mixed", action="store_true",
+                     help="decide claims across runs that read different copies of the dataset (their fingerprints "
+                          "differ); without it such a claim gets no verdict")
     rep.add_argument("--mlflow-url", default="http://127.0.0.1:5000",
                      help="address of the MLflow UI the page links runs to (default: `sedbench dashboard`'s)")
     rep.set_defaults(handler=run)
@@ -28,5 +31,5 @@ def run(args) -> None:
     from sedbench.tracking import tracking_uri
 
     out = write_report(args.name, args.storage, tracking_uri(args.tracking), args.out or Path("results") / args.name,
-                       args.mlflow_url)
+                       args.mlflow_url, args.allow_mixed)
     print(f"report: {out / 'index.md'} (Markdown and PNG), {out / 'index.html'} (one page, interactive figures)")

@@ -127,7 +127,10 @@ def sweep_status(storage, name: str, now: float | None = None) -> dict:
                         for t in by_state.get("RUNNING", [])],
             "waiting": len(by_state.get("WAITING", [])),
             "best": {fam: (t.number, cell(t), t.value, t.user_attrs.get("test/f1_frm")) for fam, t in best.items()},
-            "objective": objective, "rate_per_hour": rate, "eta_seconds": eta}
+            "objective": objective, "rate_per_hour": rate, "eta_seconds": eta,
+            "provenance": study.user_attrs.get("provenance"),
+            "other": [(t.number, cell(t), t.user_attrs["provenance_differs"]) for t in trials
+                      if t.user_attrs.get("provenance_differs")]}
 
 
 def _duration(seconds: float | None) -> str:
@@ -159,4 +162,13 @@ def status_text(storage, name: str) -> str:
         lines.append(f"  running  trial {number}: {cell}  for {_duration(seconds)}  ({where})")
     for number, cell, error in s["failed"]:
         lines.append(f"  failed   trial {number}: {cell}  {error}"[:240])
+    if s["provenance"]:
+        from sedbench.provenance import code_id
+
+        p = s["provenance"]
+        lines.append(f"  started on code {code_id(p.get('code'))}, torch {p.get('libraries', {}).get('torch', '?')}, "
+                     f"dataset {', '.join(p.get('datasets') or ['?'])}")
+    for number, cell, differs in s["other"]:
+        lines.append(f"  other    trial {number}: {cell}  ran on other {', '.join(differs)} than the sweep started "
+                     "with")
     return "\n".join(lines)

@@ -110,6 +110,7 @@ class Result:
     power: float = float("nan")        # at its level, for DIFFERENCE (or the margin), with the design it had
     seeds_80: int | None = None        # seeds a side for 80 % power at that level (None: more than 100)
     shared_sources: bool = False       # the intervals account for test files sharing source instances
+    mixed: list[str] = field(default_factory=list)  # what differed among the compared runs' code and libraries
 
     @property
     def not_converged(self) -> list[tuple[str, int, int]]:
@@ -276,7 +277,24 @@ def _common_sources(runs: list[TrialRow], sources) -> list[list[str]] | None:
     return found[0] if found and found[0] and all(f == found[0] for f in found) else None
 
 
-def _run_tests(claim: Claim, rows, counts, shifts, sources=None) -> Result:
+MIXED_DATA = ("the compared runs read different copies of the dataset ({}): no verdict across them. Fix: compare "
+              "runs of one copy (rerun the others), or decide anyway with --allow-mixed")
+
+
+def provenance_mix(runs: list[TrialRow]) -> dict[str, list[str]]:
+    """What differs among runs' recorded provenance (sedbench.provenance): ``{"dataset"|"code"|"libraries":
+    the distinct values}`` for each part with more than one; runs that recorded none are left out."""
+    from sedbench.provenance import code_id
+
+    records = [r.attrs.get("provenance") for r in runs if r.attrs.get("provenance")]
+    parts = {"dataset": {(p.get("dataset") or {}).get("fingerprint") for p in records} - {None},
+             "code": {code_id(p.get("code")) for p in records if p.get("code")},
+             "libraries": {" ".join(f"{k} {v}" for k, v in sorted(p["libraries"].items())) for p in records
+                           if p.get("libraries")}}
+    return {k: sorted(v) for k, v in parts.items() if len(v) > 1}
+
+
+def _run_tests(claim: Claim, rows, counts, shifts, sources=None, allow_mixed: bool = False) -> Result:
     from sedbench.stats import compare
 
     result = Result(claim)
@@ -299,6 +317,13 @@ def _run_tests(claim: Claim, rows, counts, shifts, sources=None) -> Result:
         if len(shapes) > 1:
             result.todo = "the compared runs were scored on different test files"
             return result
+        mix = provenance_mix([*ka, *kb])
+        if "dataset" in mix and not allow_mixed:
+            result.todo = MIXED_DATA.format(", ".join(mix["dataset"]))
+            result.verdict = "no verdict"
+            return result
+        result.mixed += [f"{part}: {len(values)} versions among the compared runs" for part, values in mix.items()
+                         if f"{part}: {len(values)} versions among the compared runs" not in result.mixed]
         files = _common_sources([*ka, *kb], sources)
         t.comparison = compare(ca, cb, t.statistic, 1 - ALPHA, sources=files)
     result.shared_sources = any(t.comparison.shared_sources for t in tests)
@@ -387,26 +412,27 @@ def _decide_family(family: list[list[Result]]) -> None:
         _decide(r, level, rejected)
 
 
-def evaluate_claims(rows: list[TrialRow], counts, shifts, claims=CLAIMS, sources=None) -> list[Result]:
+def evaluate_claims(rows: list[TrialRow], counts, shifts, claims=CLAIMS, sources=None,
+                    allow_mixed: bool = False) -> list[Result]:
     """Every declared claim tested on ``rows`` (one dataset): ``counts(row)`` gives a run's per-file counts (or
     None), ``shifts(row)`` its per-file counts under pitch shift ``(files, shifts, 6)``, the unshifted first (or
     None), ``sources(row)`` its test files' source ids (or None). Multiplicity as declared (``GATE``): the
     primary claim at 95 %; the secondary claims only when it holds, then by Holm's step-down over them."""
-    results = [_run_tests(c, rows, counts, shifts, sources) for c in claims]
+    results = [_run_tests(c, rows, counts, shifts, sources, allow_mixed) for c in claims]
     _decide_family([results])
     return results
 
 
-def evaluate_study(datasets: dict[str, tuple[list[TrialRow], dict]], claims=CLAIMS,
-                   family: str = FAMILY) -> dict[str, list[Result]]:
+def evaluate_study(datasets: dict[str, tuple[list[TrialRow], dict]], claims=CLAIMS, family: str = FAMILY,
+                   allow_mixed: bool = False) -> dict[str, list[Result]]:
     """The declared claims on several datasets (``{name: (rows, readers)}``, readers as :func:`run_readers`
     gives them), with the family as declared: ``dataset`` decides each dataset's claims as a family of its own,
     ``study`` all datasets' claims together (one gate over every dataset's primary claim, one Holm over every
     secondary claim of every dataset)."""
     if family not in ("dataset", "study"):
         raise ValueError(f"family {family!r}: 'dataset' or 'study'")
-    per = {name: [_run_tests(c, rows, readers["counts"], readers["shifts"], readers.get("sources")) for c in claims]
-           for name, (rows, readers) in datasets.items()}
+    per = {name: [_run_tests(c, rows, readers["counts"], readers["shifts"], readers.get("sources"), allow_mixed)
+                  for c in claims] for name, (rows, readers) in datasets.items()}
     for group in ([list(per.values())] if family == "study" else [[results] for results in per.values()]):
         _decide_family(group)
     return per
@@ -496,7 +522,8 @@ def _design_cell(r: Result) -> str:
     parts = {f"{c.n_seeds[0]} vs {c.n_seeds[1]} seeds" for t in r.tests if (c := t.comparison) is not None}
     files = {t.comparison.n_files for t in r.tests if t.comparison is not None}
     text = ", ".join(sorted(parts)) + (f"; {files.pop()} files" if len(files) == 1 else "") if parts else "–"
-    return text + ("; files share sources (accounted for)" if r.shared_sources else "")
+    text += "; files share sources (accounted for)" if r.shared_sources else ""
+    return text + "".join(f"; ⚠ {m}" for m in r.mixed)
 
 
 def _failures(results: list[Result]) -> list[str]:
@@ -592,8 +619,8 @@ def _sections(results: list[Result], level: int = 2) -> list[str]:
     return lines + ["", failures[0].replace("##", h, 1), *failures[1:]]
 
 
-def write_claims(rows: list[TrialRow], out: Path, fetch) -> str:
-    results = evaluate_claims(rows, **run_readers(fetch))
+def write_claims(rows: list[TrialRow], out: Path, fetch, allow_mixed: bool = False) -> str:
+    results = evaluate_claims(rows, **run_readers(fetch), allow_mixed=allow_mixed)
     lines = ["# Claims tested on this sweep", "", RULES, "", MULTIPLICITY, "", *_sections(results)]
     (out / "claims.md").write_text("\n".join(lines) + "\n")
     return "claims.md"

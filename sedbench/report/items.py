@@ -25,6 +25,7 @@ class Context:
     out: Path
     fetch: Callable[[str, str], Path | None] = lambda run_id, path: None
     link: Callable[[str | None], str | None] = lambda run_id: None
+    allow_mixed: bool = False   # verdicts across runs that read different copies of the dataset (--allow-mixed)
 
     @cached_property
     def trials(self) -> dict[str, dict]:

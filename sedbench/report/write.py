@@ -424,7 +424,7 @@ def report_items() -> list[Item]:
             Table("scores.md", "scores, mean ± std and 95 % interval over seeds (Table II)",
                   lambda c: write_scores(c.rows, c.out, c.fetch)),
             Table("claims.md", "the paper's claims with verdicts: holds, contradicted or inconclusive",
-                  lambda c: write_claims(c.rows, c.out, c.fetch)),
+                  lambda c: write_claims(c.rows, c.out, c.fetch, c.allow_mixed)),
             figures.activity(), figures.filters(), figures.PitchShift(), figures.LearningCurves()]
 
 
@@ -474,8 +474,44 @@ def record_failures(rows: list[TrialRow], name: str, storage: str, tracking_uri:
     set_study_attr(storage, name, "failed_runs", failed)
 
 
+def provenance_lines(rows: list[TrialRow], name: str) -> list[str]:
+    """The report header's account of what produced its completed runs: their code states, dataset fingerprints
+    and library versions (sedbench.provenance), and the trials that ran on other ones than the sweep started
+    with."""
+    from collections import Counter
+
+    from sedbench.provenance import code_id, library_changes
+
+    done = [r for r in rows if r.state == "COMPLETE"]
+    have = [r.attrs["provenance"] for r in done if r.attrs.get("provenance")]
+    if not have:
+        return ["Provenance: the runs recorded none (recorded by a sedbench older than its provenance records)."]
+
+    def listed(counts: Counter) -> str:
+        return ", ".join(f"`{k}` ({n} runs)" for k, n in counts.most_common())
+
+    codes = Counter(code_id(p.get("code")) for p in have)
+    data = Counter(f"{p['dataset'].get('name')} {p['dataset']['fingerprint']}" for p in have if p.get("dataset"))
+    libs = Counter(tuple(sorted(p["libraries"].items())) for p in have if p.get("libraries"))
+    lines = [f"Provenance of the completed runs: code {listed(codes)}; dataset {listed(data) or 'not recorded'}."]
+    if len(libs) == 1:
+        lines.append("Libraries: " + ", ".join(f"{k} {v}" for k, v in next(iter(libs))) + ".")
+    elif libs:
+        (first, _), *others = libs.most_common()
+        lines.append(f"Libraries: {len(libs)} sets among the runs; against the most common: " + "; ".join(
+            ", ".join(library_changes(dict(first), dict(o))) for o, _ in others) + ".")
+    other = [r for r in done if r.attrs.get("provenance_differs")]
+    if other:
+        lines.append("⚠ " + ", ".join(f"trial {r.number} ({', '.join(r.attrs['provenance_differs'])})" for r in other)
+                     + f" ran on other code, libraries or data than the sweep started with (`sedbench status {name}`)"
+                     ": comparisons that mix them say so, and claims across two copies of the dataset get no verdict.")
+    if len(have) < len(done):
+        lines.append(f"{len(done) - len(have)} completed runs recorded no provenance.")
+    return [part for line in lines for part in (line, "")][:-1]   # one paragraph each
+
+
 def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
-                 mlflow_url: str | None = "http://127.0.0.1:5000") -> Path:
+                 mlflow_url: str | None = "http://127.0.0.1:5000", allow_mixed: bool = False) -> Path:
     import tempfile
 
     from sedbench.report.html import run_link, write_html
@@ -489,7 +525,8 @@ def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
     with tempfile.TemporaryDirectory() as tmp:
         fetch = artifact_fetcher(tracking_uri, Path(tmp))
         fill_deferred_psds(rows, fetch, tracking_uri)  # before any table: PSDS the trials left to the report
-        ctx = Context(name, rows, study, out, fetch, lambda run_id: run_link(mlflow_url, experiment, run_id))
+        ctx = Context(name, rows, study, out, fetch, lambda run_id: run_link(mlflow_url, experiment, run_id),
+                      allow_mixed)
         items = report_items()
         for item in items:
             files = item.write(ctx)
@@ -498,15 +535,17 @@ def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
     states = defaultdict(int)
     for r in rows:
         states[r.state] += 1
-    intro = [f"Optuna study `{name}` ({storage}); MLflow `{tracking_uri}`.", "",
-             "Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + "."]
+    head = [f"Optuna study `{name}` ({storage}); MLflow `{tracking_uri}`.", "",
+            "Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) + ".", "",
+            *provenance_lines(rows, name)]
+    tail = []
     missing = [item for item in items if item.hint and all(item is not w for w, _ in written)]
     if missing:
-        intro += ["", "Not in this report (the trials do not support them yet):", ""]
-        intro += [f"- {item.file}: {item.hint.format(name=name)}" for item in missing]
-    lines = [f"# Report: {name}", "", *intro[:3], "", "Browse it: [index.html](index.html) (tables and interactive "
-             "figures in one page).", "", *[_index_line(item, files) for item, files in written],
-             *intro[3:]]
+        tail += ["", "Not in this report (the trials do not support them yet):", ""]
+        tail += [f"- {item.file}: {item.hint.format(name=name)}" for item in missing]
+    intro = head + tail
+    lines = [f"# Report: {name}", "", *head, "", "Browse it: [index.html](index.html) (tables and interactive "
+             "figures in one page).", "", *[_index_line(item, files) for item, files in written], *tail]
     (out / "index.md").write_text("\n".join(lines) + "\n")
     write_html(ctx, written, mlflow_url, intro)
     if parent is not None:

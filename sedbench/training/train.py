@@ -100,6 +100,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     hardware.update(loader_workers=loader["num_workers"], pin_memory=loader["pin_memory"])
     dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed, loader=loader)
     dm.setup("fit")
+    provenance = _provenance(logger, dm.ds)
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
     if hasattr(net, "init_output_bias") and not dm.ds.weak:
         net.init_output_bias(dm.sets["train"].y)  # model.output_bias=prior: the training split's class priors
@@ -146,7 +147,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
     metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, n_params, fit_seconds,
                           trainer.current_epoch, dm.params.hop_seconds)
-    metrics.update(budget=budget, steps=trainer.global_step, hardware=hardware)
+    metrics.update(budget=budget, steps=trainer.global_step, hardware=hardware, provenance=provenance)
     max_steps = cfg.trainer.get("max_steps") or 0
     metrics.update(convergence(curve.points, max_steps if max_steps > 0 else trainer.global_step,
                                stopped_early=stopped_early, truncated=budget == "truncated", sign=objective.sign))
@@ -222,6 +223,16 @@ def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path, monitor:
                       limit_train_batches=t.limit_train_batches, log_every_n_steps=t.log_every_n_steps,
                       num_sanity_val_steps=0, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir),
                       enable_model_summary=False)
+
+
+def _provenance(logger, ds) -> dict:
+    """What produced this run (sedbench.provenance): its code, libraries and dataset fingerprint, tagged on its
+    MLflow run at once and kept for metrics.json and the sweep's trial."""
+    from sedbench.provenance import run_provenance
+
+    provenance = run_provenance(ds)
+    tracking.tag_provenance(logger, provenance)
+    return provenance
 
 
 def budget_status(trainer) -> str:
@@ -325,6 +336,7 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
     from sedbench.training.scoring import SplitScorer, detection_metrics
 
     ds = dataset_from_config(cfg.data)
+    provenance = _provenance(logger, ds)
     if ds.weak:
         raise ConfigError(f"model={cfg.model.name} needs frame-level (strong) labels; {ds.name} has clip labels. Fix: "
                           "a strongly labelled dataset (synth, tut_sed_*, urban_sed, desed, folder)")
@@ -358,7 +370,8 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
                         if m.name in scores["validation"]}, step=0)
     metrics = run_metrics(cfg, logger.run_id, {f"val/{objective.name}": val}, scores["test"], n_params, fit_seconds,
                           0, params.hop_seconds)
-    metrics.update(budget="complete", hardware=hardware)  # EM to convergence (max_iter), no clock; on the CPU
+    # EM to convergence (max_iter), no clock; on the CPU
+    metrics.update(budget="complete", hardware=hardware, provenance=provenance)
     tracking.record(logger, cfg, metrics, run_dir)
     _log_file_counts(logger, run_dir, ds, scores["test"])
     if cfg.tracking.get("log_model", True):  # the same bundle and test excerpt as a network's
