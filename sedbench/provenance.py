@@ -67,15 +67,21 @@ def libraries() -> dict[str, str]:
     return out
 
 
-def run_provenance(dataset=None) -> dict:
+def _cache(cache_dir: str | None):
+    from sedbench.data.features import FeatureCache
+
+    return FeatureCache(cache_dir)
+
+
+def run_provenance(dataset=None, cache_dir: str | None = None) -> dict:
     """What a run records: its code, its libraries and (given the :class:`sedbench.data.dataset.Dataset` it read)
-    the dataset's name, root and fingerprint."""
+    the dataset's name, root and fingerprint (content hashes memoized in the feature cache at ``cache_dir``)."""
     out = {"code": code(), "libraries": libraries()}
     if dataset is not None:
         from sedbench.data.fingerprint import dataset_fingerprint
 
         out["dataset"] = {"name": dataset.name, "root": str(dataset.root) if dataset.root else None,
-                          "fingerprint": dataset_fingerprint(dataset)}
+                          "fingerprint": dataset_fingerprint(dataset, cache=_cache(cache_dir))}
     return out
 
 
@@ -120,17 +126,18 @@ def summary(records: list[dict]) -> dict[str, list[str]]:
     return {"code": codes, "libraries": libs, "dataset": data}
 
 
-def sweep_provenance(data_configs) -> dict:
+def sweep_provenance(configs) -> dict:
     """What a sweep starts with: its code and libraries, and the fingerprints of the distinct datasets its cells
-    read (``data_configs``: their composed ``data`` nodes)."""
+    read (``configs``: their composed configurations; ``data`` and ``features.cache_dir`` are read)."""
     from sedbench.data.fingerprint import dataset_fingerprint
     from sedbench.data.layouts import dataset_from_config
 
     fingerprints, seen = [], set()
-    for data in data_configs:
-        key = repr(sorted((str(k), str(v)) for k, v in data.items()))
+    for cfg in configs:
+        key = repr(sorted((str(k), str(v)) for k, v in cfg.data.items()))
         if key in seen:
             continue
         seen.add(key)
-        fingerprints.append(dataset_fingerprint(dataset_from_config(data)))
+        cache_dir = (cfg.get("features") or {}).get("cache_dir")
+        fingerprints.append(dataset_fingerprint(dataset_from_config(cfg.data), cache=_cache(cache_dir)))
     return {"code": code(), "libraries": libraries(), "datasets": sorted(set(fingerprints))}

@@ -206,6 +206,14 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
     failed = next(c for c in children if c.info.run_id != good.info.run_id)
     assert failed.info.status == "FAILED"
     assert "traceback.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
+    # what produced them: the sweep's start and each run (the failed one too: tagged when its data was loaded)
+    from sedbench.provenance import code, libraries
+
+    start, mine = st.user_attrs["provenance"], ok.user_attrs["provenance"]
+    assert start["code"] == mine["code"] == code() and start["libraries"] == mine["libraries"] == libraries()
+    assert mine["dataset"]["fingerprint"] in start["datasets"] and ok.user_attrs["provenance_differs"] == []
+    assert good.data.tags["provenance.dataset.fingerprint"] == failed.data.tags["provenance.dataset.fingerprint"] \
+        == mine["dataset"]["fingerprint"] and failed.data.tags["provenance.code.dirty"] == str(mine["code"]["dirty"])
     assert "nothing new" not in r.stdout and "best per family" in r.stdout
 
     from sedbench.commands.cli import main

@@ -70,7 +70,7 @@ class Recording:
         from sedbench.provenance import code_id, differences, library_changes, sweep_provenance
 
         try:
-            now = sweep_provenance([c.data for c in composed])
+            now = sweep_provenance(composed)
         except Exception as exc:  # provenance must not stop a sweep whose preflight passed
             log.warning("could not fingerprint the sweep's datasets (%s); its trials are not compared", exc)
             return study.user_attrs.get("provenance")

@@ -19,6 +19,8 @@ def add_parser(sub) -> None:
         epilog="Example: sedbench claims claims claims_esc10_mix")
     p.add_argument("names", nargs="+", metavar="NAME", help="sweeps (Optuna studies), one per dataset")
     p.add_argument("--out", type=Path, help="the Markdown file (default results/claims_NAME1+NAME2.md)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="decide claims across runs that read different copies of a dataset (fingerprints differ)")
     add_storage(p)
     add_tracking(p)
     p.set_defaults(handler=run)
@@ -43,7 +45,7 @@ def run(args) -> int:
         if not completed(rows):
             raise SedbenchError(f"sweep {name!r} has no completed trial. Fix: `sedbench status {name}`, or run it")
         datasets[name] = (rows, run_readers(artifact_fetcher(uri, tmp / name)))
-    per = evaluate_study(datasets)
+    per = evaluate_study(datasets, allow_mixed=args.allow_mixed)
     out = write_claims_across(per, args.out or Path("results") / f"claims_{'+'.join(args.names)}.md", FAMILY)
     for claim, verdict, each in on_every_dataset(per):
         print(f"{claim.name}: {verdict} on every dataset ({'; '.join(each)})")

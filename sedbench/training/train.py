@@ -100,7 +100,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     hardware.update(loader_workers=loader["num_workers"], pin_memory=loader["pin_memory"])
     dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed, loader=loader)
     dm.setup("fit")
-    provenance = _provenance(logger, dm.ds)
+    provenance = _provenance(logger, dm.ds, cfg.features.get("cache_dir"))
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
     if hasattr(net, "init_output_bias") and not dm.ds.weak:
         net.init_output_bias(dm.sets["train"].y)  # model.output_bias=prior: the training split's class priors
@@ -225,12 +225,12 @@ def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path, monitor:
                       enable_model_summary=False)
 
 
-def _provenance(logger, ds) -> dict:
+def _provenance(logger, ds, cache_dir: str | None) -> dict:
     """What produced this run (sedbench.provenance): its code, libraries and dataset fingerprint, tagged on its
     MLflow run at once and kept for metrics.json and the sweep's trial."""
     from sedbench.provenance import run_provenance
 
-    provenance = run_provenance(ds)
+    provenance = run_provenance(ds, cache_dir)
     tracking.tag_provenance(logger, provenance)
     return provenance
 
@@ -336,7 +336,7 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
     from sedbench.training.scoring import SplitScorer, detection_metrics
 
     ds = dataset_from_config(cfg.data)
-    provenance = _provenance(logger, ds)
+    provenance = _provenance(logger, ds, cfg.features.get("cache_dir"))
     if ds.weak:
         raise ConfigError(f"model={cfg.model.name} needs frame-level (strong) labels; {ds.name} has clip labels. Fix: "
                           "a strongly labelled dataset (synth, tut_sed_*, urban_sed, desed, folder)")
