@@ -42,9 +42,10 @@ def _git(root: Path, *args: str) -> str | None:
 
 def code(root: Path | None = None) -> dict:
     """``{"checkout", "commit", "dirty", "changed", "diff"}`` of the code sedbench runs from (see the module)."""
-    root = root or code_root()
-    commit = _git(root, "rev-parse", "HEAD")
-    if commit is None:
+    root = Path(root or code_root()).resolve()
+    top = _git(root, "rev-parse", "--show-toplevel")
+    commit = _git(root, "rev-parse", "HEAD") if top and Path(top.strip()).resolve() == root else None
+    if commit is None:  # not a checkout, or a package installed inside another project's checkout
         return {"checkout": False, "commit": None, "dirty": None, "changed": [], "diff": None}
     status = _git(root, "status", "--porcelain", "--untracked-files=no") or ""
     changed = sorted(line[3:].strip() for line in status.splitlines() if line.strip())

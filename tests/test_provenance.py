@@ -37,6 +37,8 @@ def test_the_code_state_commit_dirty_and_its_diff(tmp_path):
     again = code(root)
     assert again["diff"] != dirty["diff"] and code_id(again) != code_id(dirty) != code_id(clean)
     assert code_id(clean) == clean["commit"][:7] and code_id(dirty).startswith(clean["commit"][:7] + "+")
+    (root / "site-packages").mkdir()   # a package installed inside another project's checkout is not its code
+    assert code(root / "site-packages")["checkout"] is False
     outside = code(tmp_path / "not-a-checkout")
     assert outside == {"checkout": False, "commit": None, "dirty": None, "changed": [], "diff": None}
     assert code_id(outside) == "no checkout"
