@@ -159,11 +159,11 @@ def test_make_setup_reinstalls_torch_when_TORCH_changes(tmp_path):
         return calls.read_text().splitlines()
 
     first = setup("torch==2.13.0")
-    assert first == ["pip install --quiet torch==2.13.0", "pip install --quiet -e .[dev]"]
+    assert first == ["pip install --quiet torch==2.13.0", "pip install --quiet -c requirements-lock.txt -e .[dev]"]
     assert setup("torch==2.13.0") == []  # nothing changed: nothing installed
     cuda = "torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
     assert setup(cuda) == ["pip uninstall --quiet -y torch", f"pip install --quiet {cuda}",
-                           "pip install --quiet -e .[dev]"]
+                           "pip install --quiet -c requirements-lock.txt -e .[dev]"]
     assert (venv / ".torch").read_text().strip() == cuda
     assert setup(cuda) == []
 
