@@ -1,0 +1,234 @@
+"""Several seeds of one CRNN-family configuration as one computation (issue 37, first part: the model).
+
+``FusedCRNN(members)`` holds K :class:`sedbench.models.crnn.CRNN` networks that differ only in their weights
+(their seeds) as one network whose every layer computes all K at once, each member on its own batch:
+
+    x (B, K, T, F): member k's batch in channel k
+    -> grouped "same" convs (groups=K) -> batch norm over K x maps channels (per channel: per member)
+       -> ReLU -> max-pool over frequency -> dropout with each member's own masks
+    -> per member, stack maps over frequency                   # (B, T, K x maps x F')
+    -> block-diagonal GRU/LSTM layers (K x units; the off-diagonal blocks start at zero and their gradients
+       are held at zero, so members never mix), time-locked dropout per member
+    -> grouped dense layers (one matrix per member) -> batch norm -> ReLU -> dropout
+    -> grouped output layer                                    # (K, B, T, classes)
+
+**Exactness.** Member k starts from member k's weights bit for bit (:meth:`FusedCRNN.member` gives them back). Its
+dropout masks are drawn from a generator of its own, in the order and shapes the solo network draws them from
+the global generator, so a member whose generator starts in the state a solo run's global generator is in draws
+the same masks (:class:`MemberRNG`). What differs is the order of floating-point sums inside grouped and
+block-diagonal products (the zero blocks add exact zeros, but the kernels may sum in another order): outputs and
+gradients agree with the solo network's to float32 rounding (tests/test_fused.py states the tolerance).
+Optimizers that act elementwise (Adam, SGD) then update each member as its solo run would, since a member's loss
+reaches only its own weights.
+
+Not fused (``fusable`` says why): bidirectional recurrent layers, temporal pooling (clip labels), the other
+architectures.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sedbench.models.crnn import BLOCK, CRNN
+from sedbench.models.precision import in_fp32
+
+
+def fusable(net: nn.Module) -> str | None:
+    """None when ``net`` can be a member of a :class:`FusedCRNN`, else the reason it cannot."""
+    if type(net) is not CRNN:
+        return f"{type(net).__name__} has no fused form (CRNN, CNN and RNN families only)"
+    if any(r.bidirectional for r in net.rnns):
+        return "bidirectional recurrent layers have no fused form yet"
+    if net.temporal_pool:
+        return "temporal pooling (clip labels) has no fused form yet"
+    return None
+
+
+class MemberRNG:
+    """One CPU random generator per member, for the masks a solo run draws from the global generator: started
+    from the global generator's state that member's solo run has at the same point (``states``, e.g. taken with
+    ``torch.get_rng_state()`` right after building the member under its seed)."""
+
+    def __init__(self, states: list[torch.Tensor]):
+        self.generators = []
+        for state in states:
+            g = torch.Generator()
+            g.set_state(state)
+            self.generators.append(g)
+
+    def bernoulli(self, k: int, shape, keep: float, like: torch.Tensor) -> torch.Tensor:
+        """Member ``k``'s mask of ``shape``, drawn as ``empty(shape).bernoulli_(keep)`` draws it, scaled by
+        ``1 / keep`` (what F.dropout and LockedDropout multiply by)."""
+        noise = torch.empty(shape, dtype=like.dtype).bernoulli_(keep, generator=self.generators[k])
+        return noise.div_(keep).to(like.device)
+
+
+class GroupedLinear(nn.Module):
+    """K dense layers, one per member: ``(..., K * in) -> (..., K * out)``, weights ``(K, out, in)``."""
+
+    def __init__(self, layers: list[nn.Linear]):
+        super().__init__()
+        self.k, self.n_in, self.n_out = len(layers), layers[0].in_features, layers[0].out_features
+        self.weight = nn.Parameter(torch.stack([lin.weight.detach().clone() for lin in layers]))
+        self.bias = nn.Parameter(torch.stack([lin.bias.detach().clone() for lin in layers]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        h = x.reshape(-1, self.k, self.n_in).transpose(0, 1)                 # (K, N, in)
+        y = torch.baddbmm(self.bias.unsqueeze(1), h, self.weight.transpose(1, 2))  # (K, N, out)
+        return y.transpose(0, 1).reshape(*lead, self.k * self.n_out)
+
+
+def _block_diagonal_rnn(rnns: list[nn.RNNBase]) -> nn.RNNBase:
+    """One GRU/LSTM layer of K x units whose weights are the members' on the diagonal blocks of every gate and
+    zero elsewhere; a gradient hook keeps the zeros."""
+    first, k = rnns[0], len(rnns)
+    units, n_in = first.hidden_size, first.input_size
+    gates = first.weight_ih_l0.shape[0] // units
+    fused = type(first)(n_in * k, units * k, batch_first=True)
+    with torch.no_grad():
+        for name, param in fused.named_parameters():
+            param.zero_()
+            mask = torch.zeros_like(param, dtype=torch.bool)
+            for m, rnn in enumerate(rnns):
+                own = getattr(rnn, name)
+                cols = n_in if name.startswith("weight_ih") else units
+                for g in range(gates):
+                    rows = slice(g * units * k + m * units, g * units * k + (m + 1) * units)
+                    src = own[g * units:(g + 1) * units]
+                    if param.dim() == 2:
+                        param[rows, m * cols:(m + 1) * cols] = src
+                        mask[rows, m * cols:(m + 1) * cols] = True
+                    else:
+                        param[rows] = src
+                        mask[rows] = True
+            if not mask.all():
+                param.register_hook(lambda grad, mask=mask: grad * mask)
+    fused.gates, fused.members, fused.units, fused.n_in = gates, k, units, n_in
+    return fused
+
+
+def _rnn_member(fused: nn.RNNBase, m: int, get) -> dict[str, torch.Tensor]:
+    k, units, gates, n_in = fused.members, fused.units, fused.gates, fused.n_in
+    out = {}
+    for name, _ in fused.named_parameters():
+        param = get(fused, name)
+        cols = n_in if name.startswith("weight_ih") else units
+        blocks = [param[g * units * k + m * units: g * units * k + (m + 1) * units] for g in range(gates)]
+        if param.dim() == 2:
+            blocks = [b[:, m * cols:(m + 1) * cols] for b in blocks]
+        out[name] = torch.cat(blocks)
+    return out
+
+
+class FusedCRNN(nn.Module):
+    """K members of one CRNN configuration as one network (see the module). ``forward(x (B, K, T, F))`` gives
+    ``(K, B, T, classes)``; dropout draws each member's masks from ``rng`` (a :class:`MemberRNG`), required in
+    training mode when the members have dropout."""
+
+    def __init__(self, members: list[CRNN], rng: MemberRNG | None = None):
+        super().__init__()
+        reasons = {fusable(m) for m in members} - {None}
+        if reasons:
+            raise ValueError(f"cannot fuse these networks: {'; '.join(sorted(reasons))}")
+        self.k, self.rng = len(members), rng
+        first = members[0]
+        self.pool, self.output_dropout = first.pool, first.output_dropout
+        self.conv = nn.ModuleList()
+        for i in range(0, len(first.conv), BLOCK):
+            convs = [m.conv[i] for m in members]
+            c = convs[0]
+            conv = nn.Conv2d(c.in_channels * self.k, c.out_channels * self.k, c.kernel_size, padding=c.padding,
+                             groups=self.k)
+            bn = nn.BatchNorm2d(c.out_channels * self.k, eps=members[0].conv[i + 1].eps,
+                                momentum=members[0].conv[i + 1].momentum)
+            with torch.no_grad():
+                conv.weight.copy_(torch.cat([x.weight for x in convs]))
+                conv.bias.copy_(torch.cat([x.bias for x in convs]))
+                for name in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(bn, name).copy_(torch.cat([getattr(m.conv[i + 1], name) for m in members]))
+                bn.num_batches_tracked.copy_(members[0].conv[i + 1].num_batches_tracked)
+            self.conv.append(nn.ModuleList([conv, bn, nn.MaxPool2d(first.conv[i + 3].kernel_size)]))
+        self.conv_dropout = first.conv[4].p if len(first.conv) else 0.0
+        self.maps = first.conv[0].out_channels if len(first.conv) else 0
+        self.rnns = nn.ModuleList(_block_diagonal_rnn([m.rnns[j] for m in members]) for j in range(len(first.rnns)))
+        self.rnn_dropout = first.rnn_dropout.p
+        self.fnns = nn.ModuleList()
+        for j in range(len(first.fnns)):
+            lin = GroupedLinear([m.fnns[j][0] for m in members])
+            bns = [m.fnns[j][1] for m in members]
+            bn = nn.BatchNorm1d(bns[0].num_features * self.k, eps=bns[0].eps, momentum=bns[0].momentum)
+            with torch.no_grad():
+                for name in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(bn, name).copy_(torch.cat([getattr(b, name) for b in bns]))
+                bn.num_batches_tracked.copy_(bns[0].num_batches_tracked)
+            self.fnns.append(nn.ModuleList([lin, bn]))
+        self.dropout = first.dropout.p
+        self.out = GroupedLinear([m.out for m in members])
+
+    def _drop(self, h: torch.Tensor, p: float, split: int, locked: bool = False) -> torch.Tensor:
+        """Each member's dropout on its slice of ``h`` along dim ``split``, masks drawn as its solo run draws
+        them (for ``locked``: one mask per sequence, constant in time, as LockedDropout)."""
+        if not self.training or p == 0:
+            return h
+        if self.rng is None:
+            raise RuntimeError("FusedCRNN in training mode with dropout needs a MemberRNG")
+        parts = h.chunk(self.k, dim=split)
+        out = []
+        for k, part in enumerate(parts):
+            shape = (part.shape[0], 1, part.shape[2]) if locked else part.shape
+            out.append(part * self.rng.bernoulli(k, shape, 1 - p, part))
+        return torch.cat(out, dim=split)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, K, T, _ = x.shape
+        if self.pool:
+            h = x
+            for conv, bn, pool in self.conv:
+                h = self._drop(pool(torch.relu(bn(conv(h)))), self.conv_dropout, 1)   # (B, K * maps, T, F')
+            f = h.shape[-1]
+            h = h.reshape(B, K, self.maps, T, f).permute(0, 3, 1, 2, 4).reshape(B, T, K * self.maps * f)
+        else:
+            h = x.permute(0, 2, 1, 3).reshape(B, T, -1)                              # (B, T, K * F)
+        last = len(self.rnns) + len(self.fnns) - 1
+        for i, rnn in enumerate(self.rnns):
+            h = in_fp32(rnn, h)[0]
+            if self.output_dropout or i < last:
+                h = self._drop(h, self.rnn_dropout, 2, locked=True)
+        for i, (lin, bn) in enumerate(self.fnns, start=len(self.rnns)):
+            h = lin(h)
+            h = torch.relu(bn(h.reshape(B * T, -1)).reshape(B, T, -1))
+            if self.output_dropout or i < last:
+                h = self._drop(h, self.dropout, 2)
+        y = self.out(h)                                                              # (B, T, K * classes)
+        return y.reshape(B, T, K, -1).permute(2, 0, 1, 3)                            # (K, B, T, classes)
+
+    def member(self, k: int, grad: bool = False) -> dict[str, torch.Tensor]:
+        """Member ``k``'s weights and batch-norm statistics as its own CRNN's ``state_dict`` names them; with
+        ``grad``, the gradients of its weights instead (no statistics)."""
+        def get(module, name):
+            value = getattr(module, name)
+            return value.grad if grad else value
+
+        stats = () if grad else ("running_mean", "running_var")
+        out = {}
+        for b, (conv, bn, _) in enumerate(self.conv):
+            i, n_out = b * BLOCK, conv.out_channels // self.k
+            part = slice(k * n_out, (k + 1) * n_out)
+            out[f"conv.{i}.weight"], out[f"conv.{i}.bias"] = get(conv, "weight")[part], get(conv, "bias")[part]
+            for name in ("weight", "bias", *stats):
+                out[f"conv.{i + 1}.{name}"] = get(bn, name)[part]
+            if not grad:
+                out[f"conv.{i + 1}.num_batches_tracked"] = bn.num_batches_tracked
+        for j, rnn in enumerate(self.rnns):
+            out.update({f"rnns.{j}.{n}": v for n, v in _rnn_member(rnn, k, get).items()})
+        for j, (lin, bn) in enumerate(self.fnns):
+            part = slice(k * (bn.num_features // self.k), (k + 1) * (bn.num_features // self.k))
+            out[f"fnns.{j}.0.weight"], out[f"fnns.{j}.0.bias"] = get(lin, "weight")[k], get(lin, "bias")[k]
+            for name in ("weight", "bias", *stats):
+                out[f"fnns.{j}.1.{name}"] = get(bn, name)[part]
+            if not grad:
+                out[f"fnns.{j}.1.num_batches_tracked"] = bn.num_batches_tracked
+        out["out.weight"], out["out.bias"] = get(self.out, "weight")[k], get(self.out, "bias")[k]
+        return {n: v.detach().clone() for n, v in out.items()}
