@@ -111,7 +111,7 @@ def test_a_trial_after_the_code_changed_is_marked_and_shown(tmp_path, monkeypatc
     assert f"torch {libraries()['torch']}" in index and "\n\nLibraries: " in index
 
 
-def _run_folder(path, hits: int, fingerprint: str):
+def _run_folder(path, hits: int, fingerprint: str, **versions):
     path.mkdir(parents=True)
     with open(path / "file_counts.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -119,7 +119,7 @@ def _run_folder(path, hits: int, fingerprint: str):
         w.writerows([f"f{i}.wav", "frm", *((1, 1, 1, 0, 0, 0) if i < hits else (0, 1, 1, 1, 0, 0))]
                     for i in range(20))
     (path / "metrics.json").write_text(json.dumps({"provenance": {
-        "code": {"checkout": True, "commit": "c" * 40, "dirty": False}, "libraries": libraries(),
+        "code": {"checkout": True, "commit": "c" * 40, "dirty": False}, "libraries": {**libraries(), **versions},
         "dataset": {"name": "synth", "fingerprint": fingerprint}}}))
     return str(path)
 
@@ -137,6 +137,11 @@ def test_compare_refuses_a_verdict_across_two_copies_of_a_dataset(tmp_path, caps
     same = [_run_folder(tmp_path / f"c{i}", h, "sha256:aaaa") for i, h in enumerate((10, 11, 9))]
     assert main(["compare", *a, "--vs", *same, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mixed"] == {}
+    newer = [_run_folder(tmp_path / f"d{i}", h, "sha256:aaaa", optuna="9.9") for i, h in enumerate((10, 11, 9))]
+    assert main(["compare", *a, "--vs", *newer]) == 0
+    text = capsys.readouterr().out
+    assert f"note: the runs differ in libraries (A: optuna {libraries()['optuna']}; B: optuna 9.9)" in text
+    assert "conclusion: A is better on F1" in text
 
 
 def test_claims_across_two_copies_of_a_dataset_get_no_verdict_unless_asked(tmp_path):

@@ -225,6 +225,9 @@ def provenance_of(a: Side, b: Side) -> dict[str, dict[str, list[str]]]:
     "B": values}}`` for the dataset fingerprint, the code state and the library versions."""
     from sedbench.provenance import code_id
 
+    libraries = [p["libraries"] for p in (*a.provenance, *b.provenance) if p and p.get("libraries")]
+    differing = sorted(k for k in {k for lib in libraries for k in lib} if len({lib.get(k) for lib in libraries}) > 1)
+
     def values(side: Side, part: str) -> list[str]:
         out = set()
         for p in side.provenance:
@@ -234,8 +237,8 @@ def provenance_of(a: Side, b: Side) -> dict[str, dict[str, list[str]]]:
                 out.add(p["dataset"]["fingerprint"])
             elif part == "code" and p.get("code"):
                 out.add(code_id(p["code"]))
-            elif part == "libraries" and p.get("libraries"):
-                out.add(" ".join(f"{k} {v}" for k, v in sorted(p["libraries"].items())))
+            elif part == "libraries" and p.get("libraries"):   # only the libraries whose versions differ
+                out.add(", ".join(f"{k} {p['libraries'].get(k, 'missing')}" for k in differing))
         return sorted(out)
 
     mixed = {}
