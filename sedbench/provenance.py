@@ -118,13 +118,17 @@ def library_changes(a: dict, b: dict) -> list[str]:
     return [f"{k} {a.get(k, 'missing')} -> {b.get(k, 'missing')}" for k in sorted({*a, *b}) if a.get(k) != b.get(k)]
 
 
-def summary(records: list[dict]) -> dict[str, list[str]]:
-    """The distinct code states, library sets and dataset fingerprints among runs' provenance records."""
-    codes = sorted({code_id(r.get("code")) for r in records if r.get("code")})
-    libs = sorted({" ".join(f"{k} {v}" for k, v in sorted(r["libraries"].items())) for r in records
-                   if r.get("libraries")})
-    data = sorted({f"{r['dataset'].get('name')} {r['dataset']['fingerprint']}" for r in records if r.get("dataset")})
-    return {"code": codes, "libraries": libs, "dataset": data}
+def distinct(records: list[dict | None], among: list[dict | None] | None = None) -> dict[str, list[str]]:
+    """The distinct dataset fingerprints, code states and library sets among runs' provenance records (runs that
+    recorded none are left out). A library set is written by the versions of the libraries that differ among
+    ``among`` (default: ``records``), e.g. ``optuna 5.1.0``; one empty entry when none differ."""
+    records = [r for r in records if r]
+    libs = [r["libraries"] for r in (among if among is not None else records) if r and r.get("libraries")]
+    differing = sorted(k for k in {k for lib in libs for k in lib} if len({lib.get(k) for lib in libs}) > 1)
+    return {"dataset": sorted({r["dataset"]["fingerprint"] for r in records if r.get("dataset")}),
+            "code": sorted({code_id(r["code"]) for r in records if r.get("code")}),
+            "libraries": sorted({", ".join(f"{k} {r['libraries'].get(k, 'missing')}" for k in differing)
+                                 for r in records if r.get("libraries")})}
 
 
 def sweep_provenance(configs) -> dict:

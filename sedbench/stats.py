@@ -446,10 +446,15 @@ def power(c: Comparison, delta: float, level: float | None = None, seeds: tuple[
     return float(stats.nct.sf(crit, df, delta / se))
 
 
+def fewest_seeds(power_at: Callable[[int], float], target: float = 0.8, most: int = 100) -> int | None:
+    """The fewest seeds a side (2 to ``most``) at which ``power_at(seeds)`` reaches ``target``; None past it."""
+    return next((n for n in range(2, most + 1) if power_at(n) >= target), None)
+
+
 def seeds_for_power(c: Comparison, delta: float, level: float | None = None, target: float = 0.8,
                     most: int = 100) -> int | None:
     """The fewest seeds a side (equal on both) at which :func:`power` reaches ``target``; None past ``most``."""
-    return next((n for n in range(2, most + 1) if power(c, delta, level, (n, n)) >= target), None)
+    return fewest_seeds(lambda n: power(c, delta, level, (n, n)), target, most)
 
 
 # ---------------------------------------------------------------------------------------------- failed runs

@@ -180,6 +180,22 @@ def test_a_closed_gate_decides_no_secondary_claim(tmp_path):
     assert "serial gate" in text and "the family is **one dataset**" in text
 
 
+
+def test_a_gate_declared_none_decides_the_secondary_claims_anyway(tmp_path, monkeypatch):
+    from sedbench.report import claims
+
+    monkeypatch.setattr(claims, "GATE", "none")
+    plan = {("crnn", "[5,5]"): 10, ("crnn", "[1,5]"): 2, ("crnn", "[5,1]"): 12, ("cnn", "[5,5]"): 10,
+            ("rnn", "[5,5]"): 2}
+    rows, fetch = make_rows(tmp_path, plan)
+    write_claims(rows, tmp_path, fetch)
+    table = claims_table(tmp_path)
+    assert "**holds**" not in table["CRNN beats CNN and RNN at matched parameter counts"]
+    worst = table["CRNN: filter shape (1,5) is the worst"]
+    assert "**gate closed**" not in worst and "**inconclusive**" in worst  # decided at its Holm level, not gated
+    assert "The gate is closed" not in (tmp_path / "claims.md").read_text()
+
+
 def test_a_failed_run_is_left_out_counted_and_named(tmp_path):
     """One CNN seed collapses on validation (as the claims study's CNN seed at 25.9 against 42-47): the rule, which
     reads validation only, drops it; the comparison has 5 vs 4 runs and claims.md names the failed trial."""

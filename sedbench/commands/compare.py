@@ -223,30 +223,11 @@ def sweep_sides(name: str, tokens_a: list[str], tokens_b: list[str], resolution:
 def provenance_of(a: Side, b: Side) -> dict[str, dict[str, list[str]]]:
     """What produced each side's runs, where it differs between or within the sides: ``{part: {"A": values,
     "B": values}}`` for the dataset fingerprint, the code state and the library versions."""
-    from sedbench.provenance import code_id
+    from sedbench.provenance import distinct
 
-    libraries = [p["libraries"] for p in (*a.provenance, *b.provenance) if p and p.get("libraries")]
-    differing = sorted(k for k in {k for lib in libraries for k in lib} if len({lib.get(k) for lib in libraries}) > 1)
-
-    def values(side: Side, part: str) -> list[str]:
-        out = set()
-        for p in side.provenance:
-            if not p:
-                continue
-            if part == "dataset" and p.get("dataset"):
-                out.add(p["dataset"]["fingerprint"])
-            elif part == "code" and p.get("code"):
-                out.add(code_id(p["code"]))
-            elif part == "libraries" and p.get("libraries"):   # only the libraries whose versions differ
-                out.add(", ".join(f"{k} {p['libraries'].get(k, 'missing')}" for k in differing))
-        return sorted(out)
-
-    mixed = {}
-    for part in ("dataset", "code", "libraries"):
-        va, vb = values(a, part), values(b, part)
-        if len(set(va) | set(vb)) > 1:
-            mixed[part] = {"A": va, "B": vb}
-    return mixed
+    both = [*a.provenance, *b.provenance]
+    every, va, vb = distinct(both), distinct(a.provenance, both), distinct(b.provenance, both)
+    return {part: {"A": va[part], "B": vb[part]} for part, values in every.items() if len(values) > 1}
 
 
 def compare_sides(a: Side, b: Side, statistic: str, level: float, allow_mixed: bool = False) -> dict:

@@ -62,7 +62,7 @@ DIFFERENCE = 0.05
 UNDERPOWERED = 0.20       # a design under 20 % power for its planned difference is "underpowered by design"
 # Multiplicity, declared with the claims: the secondary claims are tested only when the primary claim holds
 # (serial gatekeeping), then together by Holm's step-down; the family is one dataset (one sweep's claims.md).
-GATE = "serial"
+GATE = "serial"   # or "none": the secondary claims are decided whatever the primary claim's verdict
 FAMILY = "dataset"
 
 
@@ -263,10 +263,14 @@ def failure_records(rows: list[TrialRow]) -> dict[int, str]:
     for group in configurations(rows).values():
         failed = failed_in(group)
         for r in group:
-            others = [x.score for x in group if x is not r]
-            out[r.number] = (f"best validation {100 * r.score:.1f} against the other seeds' median "
-                             f"{100 * statistics.median(others):.1f} (sedbench.stats.FAIL_RULE)" if r in failed else "")
+            out[r.number] = f"best {failure_reason(r, group)} (sedbench.stats.FAIL_RULE)" if r in failed else ""
     return out
+
+
+def failure_reason(run: TrialRow, group: list[TrialRow]) -> str:
+    """Why a failed run failed: its best validation score against its configuration's other seeds' median."""
+    median = statistics.median(x.score for x in group if x is not run)
+    return f"validation {100 * run.score:.1f} against the other seeds' median {100 * median:.1f}"
 
 
 def _common_sources(runs: list[TrialRow], sources) -> list[list[str]] | None:
@@ -284,14 +288,9 @@ MIXED_DATA = ("the compared runs read different copies of the dataset ({}): no v
 def provenance_mix(runs: list[TrialRow]) -> dict[str, list[str]]:
     """What differs among runs' recorded provenance (sedbench.provenance): ``{"dataset"|"code"|"libraries":
     the distinct values}`` for each part with more than one; runs that recorded none are left out."""
-    from sedbench.provenance import code_id
+    from sedbench.provenance import distinct
 
-    records = [r.attrs.get("provenance") for r in runs if r.attrs.get("provenance")]
-    parts = {"dataset": {(p.get("dataset") or {}).get("fingerprint") for p in records} - {None},
-             "code": {code_id(p.get("code")) for p in records if p.get("code")},
-             "libraries": {" ".join(f"{k} {v}" for k, v in sorted(p["libraries"].items())) for p in records
-                           if p.get("libraries")}}
-    return {k: sorted(v) for k, v in parts.items() if len(v) > 1}
+    return {k: v for k, v in distinct([r.attrs.get("provenance") for r in runs]).items() if len(v) > 1}
 
 
 def _run_tests(claim: Claim, rows, counts, shifts, sources=None, allow_mixed: bool = False) -> Result:
@@ -361,7 +360,9 @@ def seeds_for(result: Result, level: float, target: float = 0.8, difference: flo
               most: int = 100) -> int | None:
     """The fewest seeds a side (equal on every side) for :func:`claim_power` to reach ``target``; None past
     ``most``."""
-    return next((n for n in range(2, most + 1) if claim_power(result, level, (n, n), difference) >= target), None)
+    from sedbench.stats import fewest_seeds
+
+    return fewest_seeds(lambda n: claim_power(result, level, (n, n), difference), target, most)
 
 
 def _plan(result: Result) -> None:
@@ -402,7 +403,7 @@ def _decide_family(family: list[list[Result]]) -> None:
         _decide(r, 1 - ALPHA, r.p < ALPHA)
     secondary = [r for r in decidable if not r.claim.primary]
     primaries = [r for results in family for r in results if r.claim.primary]
-    gate_open = bool(primaries) and all(r.verdict == "holds" for r in primaries)
+    gate_open = GATE == "none" or (bool(primaries) and all(r.verdict == "holds" for r in primaries))
     if not gate_open:
         for r in secondary:   # shown at 95 % for information only: no verdict is drawn behind a closed gate
             _decide(r, 1 - ALPHA, False)
@@ -537,11 +538,8 @@ def _failures(results: list[Result]) -> list[str]:
                 if id(g[0]) in seen:
                     continue
                 seen.add(id(g[0]))
-                for x in t.failed[side]:
-                    others = [y.score for y in g if y is not x]
-                    lines.append(f"- {describe(g)}: trial {x.number} (seed {x.seed}) failed: validation "
-                                 f"{100 * x.score:.1f} against the other seeds' median "
-                                 f"{100 * statistics.median(others):.1f}")
+                lines += [f"- {describe(g)}: trial {x.number} (seed {x.seed}) failed: {failure_reason(x, g)}"
+                          for x in t.failed[side]]
             if len(t.failed[0]) != len(t.failed[1]):
                 unequal.setdefault((id(t.a[0]), id(t.b[0])), f"- {describe(t.a)}: {len(t.failed[0])} of {len(t.a)} "
                                    f"runs failed; {describe(t.b)}: {len(t.failed[1])} of {len(t.b)}")
@@ -582,7 +580,10 @@ MULTIPLICITY = ("Multiplicity, declared with the claims (`sedbench/report/claims
 def run_readers(fetch) -> dict[str, Callable]:
     """What :func:`evaluate_claims` reads of each run, from its MLflow artifacts (``fetch(run_id, path)``): its
     per-file counts, its counts under pitch shift ``(files, shifts, 6)`` (the unshifted re-score first) and its
-    test files' sources; each None where the run has none."""
+    test files' sources; each None where the run has none. Each is read once per run, however many comparisons
+    the run takes part in."""
+    import functools
+
     def counts(r: TrialRow):
         return file_counts(r, fetch).get("frm")
 
@@ -593,7 +594,12 @@ def run_readers(fetch) -> dict[str, Callable]:
         order = [0, *sorted(q for q in by_shift if q != 0)]
         return [list(per_shift) for per_shift in zip(*(by_shift[q] for q in order), strict=True)]
 
-    return {"counts": counts, "shifts": shifts, "sources": lambda r: file_sources(r, fetch)}
+    def once(read):
+        cache = {}
+        return lambda r: cache[r.number] if r.number in cache else cache.setdefault(r.number, read(r))
+
+    return {"counts": once(counts), "shifts": once(shifts),
+            "sources": once(functools.partial(file_sources, fetch=fetch))}
 
 
 def _sections(results: list[Result], level: int = 2) -> list[str]:
