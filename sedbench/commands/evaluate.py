@@ -154,7 +154,8 @@ def evaluate(args: Sequence[str], shifts: Sequence[int], tracking_uri: str, swee
         return
     from tqdm.auto import tqdm
 
-    with tqdm(list(best.items()), desc=f"pitch shift, sweep {sweep}", unit="run", file=sys.stderr) as bar:
+    with tqdm(list(best.items()), desc=f"pitch shift, sweep {sweep}", unit="run", file=sys.stderr,
+              disable=None) as bar:  # drawn on a terminal only; the lines per run go to stdout either way
         for run_id, what in bar:  # one bar for the whole sweep; one line per run (its table is in the report)
             try:
                 bar.write(format_line(f"{run_id[:8]} ({what})",

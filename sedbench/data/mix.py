@@ -201,7 +201,9 @@ def write_mixture_dataset(out: str | Path, name: str, bank: SourceBank, recipe: 
     manifest = ["split\tfilename\tonset\toffset\tevent_label\tsource\tsource_start\tgain_db"]
     try:
         done = 0.0  # seconds written; the bar moves by whole seconds without losing the fractions
-        with tqdm(total=round(total), unit="s audio", desc=f"generating {name}", disable=not progress) as bar:
+        # the bar on a terminal only (disable=None): in a log file or a pipe its redraws would be noise
+        with tqdm(total=round(total), unit="s audio", desc=f"generating {name}",
+                  disable=None if progress else True) as bar:
             for s_idx, split, i, secs in plan:
                 rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, s_idx, i)))
                 audio, events, placed = compose_mixture(bank, split, recipe, secs, sr, rng, counts[split], index=i)
