@@ -165,8 +165,9 @@ NOT_METRICS = ("hop_seconds", "hardware", "provenance")
 TAG_DICTS = ("hardware",)
 # metrics.json keys that are also MLflow run tags: ``budget`` is ``truncated`` when the wall-clock guard ended
 # training (its scores depend on the machine's speed), else ``complete``; ``convergence`` is early_stop, plateau,
-# improving or truncated (sedbench.training.callbacks.convergence)
-TAGS = ("budget", "convergence")
+# improving or truncated (sedbench.training.callbacks.convergence); ``fused_group`` names the seeds a run was
+# trained together with (sedbench.training.fused)
+TAGS = ("budget", "convergence", "fused_group")
 
 
 def as_mlflow_metrics(metrics: dict) -> dict[str, float]:

@@ -27,6 +27,8 @@ architectures.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -46,22 +48,56 @@ def fusable(net: nn.Module) -> str | None:
 
 
 class MemberRNG:
-    """One CPU random generator per member, for the masks a solo run draws from the global generator: started
-    from the global generator's state that member's solo run has at the same point (``states``, e.g. taken with
-    ``torch.get_rng_state()`` right after building the member under its seed)."""
+    """Each member's random draws, made as its solo run makes them from the global generator of the device its
+    dropout runs on. On the CPU: one ``torch.Generator`` per member (``states``, e.g. taken with
+    ``torch.get_rng_state()`` right after building the member under its seed; or ``generators`` shared with
+    the member's data loader, which draws from the same global generator in a solo run). On CUDA: each
+    member's state of the device's generator (``cuda_states``), swapped in while the member draws with the very
+    operation its solo network uses (CUDA's dropout kernel draws differently from ``bernoulli_``)."""
 
-    def __init__(self, states: list[torch.Tensor]):
-        self.generators = []
-        for state in states:
+    def __init__(self, states: list[torch.Tensor] | None = None, generators: list[torch.Generator] | None = None,
+                 cuda_states: list[torch.Tensor] | None = None, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.cuda_states = list(cuda_states or [])
+        self.generators = list(generators or [])
+        for state in states or []:
             g = torch.Generator()
             g.set_state(state)
             self.generators.append(g)
 
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def subset(self, keep: list[int]) -> MemberRNG:
+        """The draws of members ``keep`` only (the same generators and states, carried on)."""
+        return MemberRNG(generators=[self.generators[k] for k in keep] if self.generators else None,
+                         cuda_states=[self.cuda_states[k] for k in keep] if self.cuda_states else None,
+                         device=self.device)
+
     def bernoulli(self, k: int, shape, keep: float, like: torch.Tensor) -> torch.Tensor:
         """Member ``k``'s mask of ``shape``, drawn as ``empty(shape).bernoulli_(keep)`` draws it, scaled by
-        ``1 / keep`` (what F.dropout and LockedDropout multiply by)."""
+        ``1 / keep`` (what F.dropout and LockedDropout multiply by on the CPU)."""
         noise = torch.empty(shape, dtype=like.dtype).bernoulli_(keep, generator=self.generators[k])
         return noise.div_(keep).to(like.device)
+
+    def dropout(self, k: int, part: torch.Tensor, p: float, locked: bool) -> torch.Tensor:
+        """Member ``k``'s dropout of ``part`` (its slice of a fused activation), as its solo network's
+        ``nn.Dropout`` (``locked``: ``LockedDropout``) computes it."""
+        keep = 1 - p
+        if not self.on_cuda:
+            shape = (part.shape[0], 1, part.shape[2]) if locked else part.shape
+            return part * self.bernoulli(k, shape, keep, part)
+        saved = torch.cuda.get_rng_state(self.device)
+        torch.cuda.set_rng_state(self.cuda_states[k], self.device)
+        try:
+            part = part.contiguous()
+            if locked:
+                return part * (part.new_empty(part.shape[0], 1, part.shape[2]).bernoulli_(keep) / keep)
+            return torch.nn.functional.dropout(part, p, training=True)
+        finally:
+            self.cuda_states[k] = torch.cuda.get_rng_state(self.device)
+            torch.cuda.set_rng_state(saved, self.device)
 
 
 class GroupedLinear(nn.Module):
@@ -104,7 +140,7 @@ def _block_diagonal_rnn(rnns: list[nn.RNNBase]) -> nn.RNNBase:
                         param[rows] = src
                         mask[rows] = True
             if not mask.all():
-                param.register_hook(lambda grad, mask=mask: grad * mask)
+                param.register_hook(lambda grad, mask=mask: grad.masked_fill(~mask, 0))
     fused.gates, fused.members, fused.units, fused.n_in = gates, k, units, n_in
     return fused
 
@@ -174,12 +210,8 @@ class FusedCRNN(nn.Module):
             return h
         if self.rng is None:
             raise RuntimeError("FusedCRNN in training mode with dropout needs a MemberRNG")
-        parts = h.chunk(self.k, dim=split)
-        out = []
-        for k, part in enumerate(parts):
-            shape = (part.shape[0], 1, part.shape[2]) if locked else part.shape
-            out.append(part * self.rng.bernoulli(k, shape, 1 - p, part))
-        return torch.cat(out, dim=split)
+        return torch.cat([self.rng.dropout(k, part, p, locked) for k, part in enumerate(h.chunk(self.k, dim=split))],
+                         dim=split)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, K, T, _ = x.shape
@@ -204,13 +236,18 @@ class FusedCRNN(nn.Module):
         y = self.out(h)                                                              # (B, T, K * classes)
         return y.reshape(B, T, K, -1).permute(2, 0, 1, 3)                            # (K, B, T, classes)
 
-    def member(self, k: int, grad: bool = False) -> dict[str, torch.Tensor]:
+    def member(self, k: int, grad: bool = False, of=None) -> dict[str, torch.Tensor]:
         """Member ``k``'s weights and batch-norm statistics as its own CRNN's ``state_dict`` names them; with
-        ``grad``, the gradients of its weights instead (no statistics)."""
+        ``grad``, the gradients of its weights instead (no statistics); with ``of`` (a function of a parameter),
+        what it gives for each parameter (an optimizer's state of it, say), no statistics."""
+        if grad:
+            of = lambda p: p.grad  # noqa: E731
+
         def get(module, name):
             value = getattr(module, name)
-            return value.grad if grad else value
+            return of(value) if of is not None else value
 
+        grad = grad or of is not None
         stats = () if grad else ("running_mean", "running_var")
         out = {}
         for b, (conv, bn, _) in enumerate(self.conv):
@@ -232,3 +269,35 @@ class FusedCRNN(nn.Module):
                 out[f"fnns.{j}.1.num_batches_tracked"] = bn.num_batches_tracked
         out["out.weight"], out["out.bias"] = get(self.out, "weight")[k], get(self.out, "bias")[k]
         return {n: v.detach().clone() for n, v in out.items()}
+
+
+def regroup(fused: FusedCRNN, keep: list[int], nets: list[CRNN], optimizer: torch.optim.Optimizer | None = None):
+    """Members ``keep`` of ``fused`` as a new FusedCRNN on the same device: their current weights, batch-norm
+    statistics and random draws carried on (``nets``: a solo network per kept member, loaded with its weights on
+    the way); with ``optimizer`` (of ``fused``'s parameters, elementwise such as Adam), a new optimizer of the same
+    kind and settings holding the kept members' state. Returns ``(fused, optimizer)``."""
+    device = next(fused.parameters()).device
+    for k, net in zip(keep, nets, strict=True):
+        net.load_state_dict(fused.member(k))
+    new = FusedCRNN(nets, fused.rng.subset(keep) if fused.rng is not None else None).to(device)
+    new.train(fused.training)
+    if optimizer is None:
+        return new, None
+    moved = type(optimizer)(new.parameters(), **optimizer.defaults)
+    old_params = [p for group in optimizer.param_groups for p in group["params"]]
+    states = [optimizer.state[p] for p in old_params if p in optimizer.state]
+    if not states:
+        return new, moved
+    for key, value in states[0].items():
+        if not torch.is_tensor(value) or value.dim() == 0:  # the step count: the same for every member
+            for p in new.parameters():
+                moved.state[p][key] = value.clone()
+            continue
+        scratch = []
+        for k, net in zip(keep, nets, strict=True):
+            twin = copy.deepcopy(net)
+            twin.load_state_dict(fused.member(k, of=lambda p, key=key: optimizer.state[p][key]), strict=False)
+            scratch.append(twin)
+        for p, q in zip(new.parameters(), FusedCRNN(scratch).parameters(), strict=True):
+            moved.state[p][key] = q.detach().to(device).clone()
+    return new, moved

@@ -17,6 +17,24 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def improves(best: np.float32 | None, value: float, mode: str) -> tuple[bool, np.float32]:
+    """Whether ``value`` beats ``best`` as Lightning's ModelCheckpoint (one model kept) decides it: on the float32
+    value, strictly, NaN the worst, the first always; returns it and the best so far."""
+    current = np.float32(value)
+    if np.isnan(current):
+        current = np.float32(np.inf if mode == "min" else -np.inf)
+    better = best is None or (current < best if mode == "min" else current > best)
+    return better, current if better else best
+
+
+def diverged(value: str, epoch: int, step: int):
+    """The error a run stops with when its training loss is not finite (``value`` says what it was)."""
+    from sedbench.errors import DivergedError
+
+    return DivergedError(f"{value} at epoch {epoch}, step {step}: the model diverged, training stops. Fix: check the "
+                         "features for NaN/inf (`sedbench data info`), or use trainer.precision=32 if it was 16/bf16")
+
+
 class SEDModule(pl.LightningModule):
     def __init__(self, net: nn.Module, weak: bool = False, weight_decay: float = 0.0,
                  validate: Callable[[np.ndarray], dict] | None = None, lr_plateau: dict | None = None,
@@ -63,13 +81,9 @@ class SEDModule(pl.LightningModule):
         first = int(self._first_bad.item())  # the one host sync, every check_every steps
         if first < 0:
             return
-        from sedbench.errors import DivergedError
-
         value = f"training loss is {loss.item()}" if loss is not None and first == self.global_step else \
             "training loss is not finite (nan or inf)"
-        raise DivergedError(f"{value} at epoch {self.current_epoch}, step {first}: the model diverged, training "
-                            "stops. Fix: check the features for NaN/inf (`sedbench data info`), or use "
-                            "trainer.precision=32 if it was 16/bf16")
+        raise diverged(value, self.current_epoch, first)
 
     def on_train_epoch_end(self) -> None:
         self._raise_if_diverged()
@@ -102,13 +116,7 @@ class SEDModule(pl.LightningModule):
         (Lightning's ModelCheckpoint, one model kept): on the float32 value logged, strictly better, NaN the
         worst, the first validation always. Then the validation outputs just scored are the best checkpoint's
         outputs, and the test's post-processing need not predict the validation split again."""
-        current = np.float32(value)
-        if np.isnan(current):
-            current = np.float32(np.inf if self.mode == "min" else -np.inf)
-        best = self._best_monitored
-        better = best is None or (current < best if self.mode == "min" else current > best)
-        if better:
-            self._best_monitored = current
+        better, self._best_monitored = improves(self._best_monitored, value, self.mode)
         return better
 
     def predict_step(self, batch: dict, _: int) -> np.ndarray:

@@ -7,6 +7,8 @@ weights, record, return the optimized metric (validation F1_frm) for sweeps.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -42,7 +44,12 @@ def output_dir(cfg: DictConfig) -> Path:
 
 def train(cfg: DictConfig) -> float:
     """One run. In a sweep (``trial.number`` set), everything it prints goes to ``trial.log`` in its run folder,
-    also logged to its MLflow run, unless ``sweep.console=full``; the sweep's console shows one line for it."""
+    also logged to its MLflow run, unless ``sweep.console=full``; the sweep's console shows one line for it.
+    Seeds a sweep trains together (``trial.members``) go to :func:`sedbench.training.fused.train_group`."""
+    if (cfg.get("trial") or {}).get("members"):
+        from sedbench.training.fused import train_group
+
+        return train_group(cfg)
     t_enter = time.perf_counter()
     from sedbench.console import quiet_libraries, trial_output
     from sedbench.hardware import check_precision
@@ -86,7 +93,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
 
     from sedbench.data.datamodule import build_datamodule
     from sedbench.models.families import FRAMES, arch_of, build_model, count_parameters
-    from sedbench.training.callbacks import TrialClock, convergence
+    from sedbench.training.callbacks import TrialClock
     from sedbench.training.device import check_every, loader_options
     from sedbench.training.module import SEDModule
     from sedbench.training.scoring import SplitScorer, psds_mode
@@ -128,44 +135,90 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     fit_seconds = time.perf_counter() - t0
-    timing = {"startup": t0 - t_enter, **clock.split()}
-    budget = budget_status(trainer)  # now: loading a checkpoint below restores the Timer's elapsed time into it
-    stopped_early = stopper.stopped_epoch > 0  # likewise the stopper's state (the best epoch had not stopped)
+    best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
+    fit = Fitted(best=best, best_path=checkpoint.best_model_path or None, points=curve.points,
+                 stopped_early=stopper.stopped_epoch > 0,  # now: loading a checkpoint restores callbacks' states
+                 budget=budget_status(trainer), epochs=trainer.current_epoch, steps=trainer.global_step,
+                 fit_seconds=fit_seconds, timing={"startup": t0 - t_enter, **clock.split()},
+                 val_outputs=lambda: best_validation_outputs(trainer, module, dm, checkpoint))
+    run = Run(cfg, run_dir, logger, dm, net, n_params, hardware, provenance)
+    return test_and_record(run, module, trainer, scorer, objective, psds, fit, time.perf_counter() - t_enter)
 
-    t_test = time.perf_counter()
-    outputs = predict_best(trainer, module, dm.test_dataloader(), checkpoint.best_model_path or None)
+
+@dataclass
+class Run:
+    """One run's configuration, folder, MLflow logger, data, network and what it records about itself."""
+    cfg: DictConfig
+    run_dir: Path
+    logger: object
+    dm: object
+    net: object
+    n_params: int
+    hardware: dict
+    provenance: dict
+    group: str | None = None     # seeds trained together (sedbench.training.fused): the group's name
+
+
+@dataclass
+class Fitted:
+    """What a finished fit leaves for testing and recording: a solo run's Lightning fit, or one member of seeds
+    trained together (sedbench.training.fused)."""
+    best: float                  # the best monitored validation score (nan: no validation)
+    best_path: str | None        # a Lightning checkpoint of the best weights; None: the module's net holds them
+    points: list                 # the validation curve, (step, value)
+    stopped_early: bool
+    budget: str                  # complete | truncated (sedbench.training.train.budget_status)
+    epochs: int
+    steps: int
+    fit_seconds: float
+    timing: dict                 # seconds: startup, steps, data, validation, fit_other
+    val_outputs: Callable[[], object]  # the best epoch's validation outputs, for the post-processing's tuning
+
+
+def test_and_record(run: Run, module, trainer, scorer, objective, psds: str, fit: Fitted, wall_before: float) -> float:
+    """Test the best weights, score them (segment, event-based, PSDS, post-processed), record everything
+    (metrics.json, MLflow, artifacts) and print the run's summary; returns the best validation score.
+    ``wall_before``: the run's seconds before this (its wall time goes on from there)."""
+    from sedbench.training.callbacks import convergence
+
+    cfg, run_dir, logger, dm = run.cfg, run.run_dir, run.logger, run.dm
+    t_start = t_test = time.perf_counter()
+    timing = dict(fit.timing)
+    outputs = predict_best(trainer, module, dm.test_dataloader(), fit.best_path)
     test = scorer("test", outputs, resolutions=(1.0,))
     timing["test"] = time.perf_counter() - t_test
     if not dm.ds.weak:  # event-based, PSDS, and all again after median filters tuned on validation
         t0 = time.perf_counter()
         ev = cfg.get("evaluation") or {}
-        val_outputs = best_validation_outputs(trainer, module, dm, checkpoint) if ev.get("postprocess", True) \
-            else None
+        val_outputs = fit.val_outputs() if ev.get("postprocess", True) else None
         test.update(scorer.detection(outputs, val_outputs, psds=psds == "every"))
         test["detection_seconds"] = round(time.perf_counter() - t0, 3)
         timing["detection"] = test["detection_seconds"]
-    best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
-    metrics = run_metrics(cfg, logger.run_id, {monitor: best}, test, n_params, fit_seconds,
-                          trainer.current_epoch, dm.params.hop_seconds)
-    metrics.update(budget=budget, steps=trainer.global_step, hardware=hardware, provenance=provenance)
+    monitor = f"val/{objective.name}"
+    metrics = run_metrics(cfg, logger.run_id, {monitor: fit.best}, test, run.n_params, fit.fit_seconds,
+                          fit.epochs, dm.params.hop_seconds)
+    metrics.update(budget=fit.budget, steps=fit.steps, hardware=run.hardware, provenance=run.provenance)
     max_steps = cfg.trainer.get("max_steps") or 0
-    metrics.update(convergence(curve.points, max_steps if max_steps > 0 else trainer.global_step,
-                               stopped_early=stopped_early, truncated=budget == "truncated", sign=objective.sign))
-    metrics["val_curve"] = [list(p) for p in curve.points]
+    metrics.update(convergence(fit.points, max_steps if max_steps > 0 else fit.steps,
+                               stopped_early=fit.stopped_early, truncated=fit.budget == "truncated",
+                               sign=objective.sign))
+    metrics["val_curve"] = [list(p) for p in fit.points]
+    if run.group:  # seeds trained together (sedbench.training.fused): the group's name, also an MLflow tag
+        metrics["fused_group"] = run.group
     t_record = time.perf_counter()
     if "file_counts" in test:
         _log_file_counts(logger, run_dir, dm.ds, test)
     test_files = None if dm.ds.weak else scorer.files("test", outputs)
     if cfg.tracking.get("log_model", True):
-        log_model(logger, cfg, dm, net, test_files, run_dir)
+        log_model(logger, cfg, dm, run.net, test_files, run_dir)
     if psds == "report" and test_files is not None:
         _keep_test_scores(logger, run_dir, test_files, scorer.references["test"], list(dm.classes),
                           dm.params.hop_seconds, test.get("median_filter_s"))
     timing["recording"] = time.perf_counter() - t_record  # the artifacts; metrics.json and its MLflow batch follow
-    metrics.update(trial_timing(timing, time.perf_counter() - t_enter))
+    metrics.update(trial_timing(timing, wall_before + time.perf_counter() - t_start))
     tracking.record(logger, cfg, metrics, run_dir)
     print(summary(cfg, metrics, run_dir, logger))
-    return best
+    return fit.best
 
 
 def watchers(trainer_cfg: DictConfig, objective, run_dir: Path) -> tuple:
