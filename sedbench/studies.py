@@ -187,19 +187,21 @@ def objective_of(study) -> tuple[str, int]:
     return names[0], 1 if study.direction.name == "MAXIMIZE" else -1
 
 
-def end_trial(storage, study_name: str, number: int, state, attrs: dict, only_if=None) -> bool:
+def end_trial(storage, study_name: str, number: int, state, attrs: dict, only_if=None, value: float | None = None
+              ) -> bool:
     """End trial ``number`` of a study from outside the process that asked for it (a dead worker's trial, a
-    leftover waiting cell): set ``attrs`` as user attributes, then ``state``. With ``only_if``, only while the
-    trial is still in that state. False when it had finished meanwhile (another worker got there first)."""
+    leftover waiting cell, a member of seeds trained together): set ``attrs`` as user attributes, then ``state``
+    (and ``value``, for a completed trial). With ``only_if``, only while the trial is still in that state. False
+    when it had finished meanwhile (another worker got there first)."""
     from optuna.exceptions import UpdateFinishedTrialError
 
     tid = trial_id(storage, study_name, number)
     try:
         if only_if is not None and storage.get_trial(tid).state != only_if:
             return False
-        for key, value in attrs.items():
-            storage.set_trial_user_attr(tid, key, value)
-        return bool(storage.set_trial_state_values(tid, state))
+        for key, attr in attrs.items():
+            storage.set_trial_user_attr(tid, key, attr)
+        return bool(storage.set_trial_state_values(tid, state, values=None if value is None else [float(value)]))
     except UpdateFinishedTrialError:
         return False
 

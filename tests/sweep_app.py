@@ -6,9 +6,12 @@ and ``nan`` (lists of maps values that raise or return NaN), ``slow`` (maps valu
 started training appends its cell: the tests count trainings per cell), ``epochs`` (reported
 to the pruning callback as validation F1 = 1 / maps, so larger maps are worse), ``provenance``
 (record what train() records of code, libraries and dataset), ``touch`` (a file to append a line to when
-the trial is done: a tracked file of a checkout changed between two trials).
+the trial is done: a tracked file of a checkout changed between two trials), ``fail_seeds`` (seeds whose
+member fails when seeds train together, ``trial.members``: each member is then trained and recorded in turn, as
+sedbench.training.fused does, its trial told the moment it is recorded).
 """
 
+import copy
 import json
 import os
 import sys
@@ -21,12 +24,44 @@ from hydra.core.hydra_config import HydraConfig
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 
 
-def toy(cfg) -> float:
+def toy(cfg):
+    if cfg.trial.get("members"):
+        return toy_group(cfg)
+    return toy_trial(cfg)
+
+
+def toy_group(cfg) -> dict:
+    """Seeds trained together: each member in turn, recorded in its own run folder and told to the study."""
+    from omegaconf import open_dict
+
+    from sedbench.sweep import tell_member
+
+    toy, results = cfg.get("toy") or {}, {}
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    for number, seed in cfg.trial.members:
+        member = copy.deepcopy(cfg)
+        with open_dict(member):
+            member.seed, member.trial.number, member.trial.members = seed, number, None
+        out = job_dir.parent / str(number)
+        try:
+            value = toy_trial(member, out, group=int(cfg.trial.number))
+            if seed in (toy.get("fail_seeds") or []):
+                raise RuntimeError(f"toy failure for seed={seed}")
+            result = {"state": "complete", "value": value, "output_dir": str(out)}
+        except Exception as exc:
+            result = {"state": "failed", "error": f"{type(exc).__name__}: {exc}", "output_dir": str(out)}
+        tell_member(str(cfg.trial.storage), str(cfg.trial.study), int(number), result)
+        results[int(number)] = result
+    return results
+
+
+def toy_trial(cfg, out: Path | None = None, group: int | None = None) -> float:
     toy = cfg.get("toy") or {}
     maps = int(cfg.model.maps)
-    if toy.get("log"):
+    if toy.get("log"):  # the cell (maps, and the seed when swept), the process, the job's first trial
+        cell = f"{maps}/{cfg.seed}" if toy.get("seeds") else str(maps)
         with open(toy.log, "a") as f:
-            f.write(f"{maps} {os.getpid()}\n")
+            f.write(f"{cell} {os.getpid()} {group if group is not None else cfg.trial.number}\n")
     value = 1.0 / maps
     if cfg.trial.number is not None and cfg.sweep.pruner != "none":
         from types import SimpleNamespace
@@ -42,7 +77,7 @@ def toy(cfg) -> float:
         raise RuntimeError(f"toy failure for maps={maps}")
     if maps in (toy.get("nan") or []):
         return float("nan")
-    out = Path(HydraConfig.get().runtime.output_dir)
+    out = out or Path(HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {"val/f1_frm": value, "test/f1_frm": value, "n_params": maps, "fit_seconds": float(toy.get("sleep", 0)),
                "family": "toy", "hop_seconds": 0.02}

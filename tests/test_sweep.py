@@ -336,3 +336,59 @@ def _trials(tmp_path, name):
         return study(tmp_path, name).trials
     except (KeyError, SQLAlchemyError):  # the worker has not created the study (or the storage's tables) yet
         return []
+
+
+# ------------------------------------------------------------------ seeds trained together (sweep.fuse)
+def _jobs(tmp_path) -> Counter:
+    """Trainings per job (the job's first trial), from the toy's log."""
+    return Counter(line.split()[2] for line in (tmp_path / "trained.log").read_text().splitlines())
+
+
+def test_seeds_of_a_configuration_run_as_one_job_each_with_its_own_trial(tmp_path):
+    """sweep.fuse=auto: the cells that differ only in seed, waiting next to each other, run as one job (one trial
+    process); every member keeps its own trial, told the moment the member is recorded, with its run folder and
+    metrics; a failing member fails alone. sweep.fuse=off: one job per cell, as before."""
+    args = ["model.maps=1,2", "seed=0,1,2", "+toy.seeds=true", "+toy.fail_seeds=[1]"]
+    r = run_app(tmp_path, *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "seeds of a configuration train together (sweep.fuse=auto): 6 cells of 2 configurations" in \
+        r.stdout + r.stderr
+    assert sorted(_jobs(tmp_path).values()) == [3, 3]                 # two jobs of three seeds
+    assert sorted(trained(tmp_path).values()) == [1] * 6
+    st = study(tmp_path)
+    states = {tuple(cell_from_key(t.user_attrs["cell"])): t.state.name for t in st.trials}
+    assert sorted(states.values()) == ["COMPLETE"] * 4 + ["FAIL"] * 2
+    assert all(s == "FAIL" for c, s in states.items() if "seed=1" in c)
+    for t in st.trials:   # each member's own folder, metrics and overrides, as a solo trial's
+        assert Path(t.user_attrs["output_dir"]).name == str(t.number)
+        assert t.user_attrs["overrides"][-1].startswith("seed=") and "heartbeat" in t.user_attrs
+        if t.state.name == "COMPLETE":
+            assert t.user_attrs["n_params"] in (1, 2) and t.value == 1 / t.user_attrs["n_params"]
+        else:
+            assert "toy failure for seed=1" in t.user_attrs["error"]
+    assert sum(" trial " in line for line in (r.stdout + r.stderr).splitlines() if line.startswith("[")) == 6
+
+    off = tmp_path / "off"
+    off.mkdir()
+    r = run_app(off, *args, "sweep.fuse=off")
+    assert r.returncode == 0 and "train together" not in r.stdout + r.stderr
+    assert sorted(_jobs(off).values()) == [1] * 6
+
+
+def test_a_killed_group_keeps_its_finished_members_and_retries_the_others(tmp_path):
+    """The sweep is killed (SIGKILL) while the second of three seeds trains in its group: the first, recorded and
+    told, stays complete; the rerun retries the second and third only; every cell completes exactly once."""
+    args = ["model.maps=1", "seed=0,1,2", "+toy.seeds=true", "+toy.sleep=2"]
+    proc = run_app(tmp_path, *args, wait=False)
+    deadline = time.time() + 120
+    while sum(trained(tmp_path).values()) < 2 and time.time() < deadline:  # the 2nd member has started
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    before = {t.number: t.state.name for t in study(tmp_path).trials}
+    assert sorted(before.values()) == ["COMPLETE", "RUNNING", "RUNNING"], before
+    r = run_app(tmp_path, *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 3
+    assert trained(tmp_path) == Counter({"1/0": 1, "1/1": 2, "1/2": 1})  # the finished member was not retrained

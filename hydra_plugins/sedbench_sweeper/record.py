@@ -31,20 +31,12 @@ class Recording:
         import optuna
         from optuna.trial import TrialState
 
-        from sedbench.sweep import read_metrics
+        from sedbench.sweep import read_metrics, trial_attrs
 
         out_dir = ret.hydra_cfg.hydra.runtime.output_dir if ret.hydra_cfg is not None else None
         metrics = read_metrics(out_dir) if out_dir else {}
-        for key, value in metrics.items():
-            if not isinstance(value, dict):
-                trial.set_user_attr(key, value)
-        if metrics.get("provenance"):   # what produced it, and whether that is what the sweep started with
-            from sedbench.provenance import differences
-
-            trial.set_user_attr("provenance", metrics["provenance"])
-            trial.set_user_attr("provenance_differs", differences(self.provenance, metrics["provenance"]))
-        if out_dir:
-            trial.set_user_attr("output_dir", str(out_dir))
+        for key, value in trial_attrs(metrics, out_dir, self.provenance).items():
+            trial.set_user_attr(key, value)
         if ret.status == JobStatus.COMPLETED:
             value = ret.return_value
             if value is None or not math.isfinite(float(value)):
@@ -63,6 +55,38 @@ class Recording:
         study.tell(trial, state=TrialState.FAIL)
         self._log_trial("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
         return None, metrics
+
+    def _finished(self, study, job, ret) -> list[tuple]:
+        """Each trial of a finished job, recorded: ``(trial, ok, metrics)``, ok True when it completed, False
+        when pruned, None when it failed."""
+        if len(job.trials) == 1:
+            trial = job.trials[0]
+            return [(trial, *self._tell(study, trial, ret))]
+        results = ret.return_value if ret.status == JobStatus.COMPLETED else None
+        exc = self._job_exception(ret) if results is None else None
+        return [self._member(study, trial, results, exc) for trial in job.trials]
+
+    def _member(self, study, trial, results: dict | None, exc: BaseException | None) -> tuple:
+        """A member of seeds trained together: its own process told its trial its end the moment the member was
+        recorded (sedbench.training.fused); the sweep reads it back, and records it itself when that did not
+        happen (the group failed as a whole, or the store was out of reach then)."""
+        from sedbench.studies import trial_id
+        from sedbench.sweep import read_metrics, tell_member
+
+        tid = trial_id(self.storage, study.study_name, trial.number)
+        if not self.storage.get_trial(tid).state.is_finished():
+            if results is not None and trial.number in results:
+                tell_member(self.config.sweep.storage, study.study_name, trial.number, results[trial.number])
+            else:
+                error = f"{type(exc).__name__}: {exc}"[:2000] if exc is not None else \
+                    "its group ended without a result for it"
+                self._fail_unfinished(study, [trial], error)
+        frozen = self.storage.get_trial(tid)
+        ok = {"COMPLETE": True, "PRUNED": False}.get(frozen.state.name)
+        out_dir = frozen.user_attrs.get("output_dir")
+        if ok is None:
+            self._log_trial("trial %d failed (%s); the sweep goes on", trial.number, frozen.user_attrs.get("error"))
+        return frozen, ok, read_metrics(out_dir) if out_dir else {}
 
     def _provenance(self, study, name: str, composed) -> dict | None:
         """The provenance the sweep started with (the study's ``provenance`` attribute, set by its first launch);

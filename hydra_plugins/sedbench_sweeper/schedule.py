@@ -14,6 +14,18 @@ from omegaconf import open_dict
 log = logging.getLogger("sedbench.sweep")
 
 
+class Job:
+    """What one trial process runs: one trial, or seeds of one configuration trained together
+    (sedbench.training.fused), and the launcher's overrides for it."""
+
+    def __init__(self, trials: list, overrides: list[str]):
+        self.trials, self.overrides = trials, overrides
+
+    @property
+    def key(self) -> int:
+        return self.trials[0].number
+
+
 def packing_kind(config) -> str:
     """``local``, ``sequential`` or ``remote``: where the configured launcher runs trials (sedbench.packing)."""
     from sedbench.packing import launcher_kind
@@ -55,14 +67,93 @@ class Scheduling:
                 hydra_context=self.hydra_context, task_function=self.task_function, config=self.config)
         return base
 
-    def _ask(self, study, sw, claims, cells, cfg, base, name, parent, want: int) -> list:
+    def _plan_fusing(self, name: str, cells, composed) -> None:
+        """``sweep.fuse``: which cells may train together with the cells that differ from them only in ``seed``
+        (``self.fuse_keys``: cell key -> the cell without its seed), at most how many (``self.fuse_max``), and one
+        header line saying so, naming why the others train solo (sedbench.training.fused.fuse_reason)."""
+        from collections import Counter
+
+        from sedbench import sweep as sw
+        from sedbench.errors import ConfigError
+        from sedbench.training.fused import fuse_reason
+
+        mode = str(self.config.sweep.get("fuse", "auto")).lower()
+        self.fuse_keys, self.fuse_max = {}, float("inf")
+        if mode not in ("auto", "off") and not (mode.isdigit() and int(mode) >= 2):
+            raise ConfigError(f"sweep.fuse={mode}: must be auto (seeds of a configuration train together), off, or "
+                              "the largest number of seeds to train together (2 or more). Fix: sweep.fuse=auto")
+        if mode == "off" or not cells:
+            return
+        if mode != "auto":
+            self.fuse_max = int(mode)
+        solo, groups = Counter(), set()
+        for cell, cfg in zip(cells, composed, strict=True):
+            if "seed" not in sw.cell_params(cell):
+                continue
+            reason = fuse_reason(cfg)
+            if reason:
+                solo[reason] += 1
+                continue
+            key = tuple(c for c in cell if not c.startswith("seed="))
+            self.fuse_keys[sw.cell_key(cell)] = key
+            groups.add(key)
+        if not self.fuse_keys and not solo:
+            return
+        line = f"sweep {name}: seeds of a configuration train together (sweep.fuse={mode}): " \
+               f"{len(self.fuse_keys)} cells of {len(groups)} configurations"
+        if solo:
+            line += "; solo: " + "; ".join(f"{n} cells ({reason})" for reason, n in solo.most_common())
+        self._say(line)
+
+    def _ask(self, study, sw, claims, cells, cfg, base, name, parent, jobs: int, trials: int) -> list[Job]:
+        """Up to ``jobs`` jobs of at most ``trials`` trials in all, each claimed by this worker: one trial, or
+        seeds of one configuration waiting next to each other, trained together (``sweep.fuse``)."""
+        from optuna.trial import TrialState
+
+        batch: list[Job] = []
+        while len(batch) < jobs and trials > 0:
+            got = self._pop(study, sw, claims, cells, cfg)
+            if got is None:
+                break
+            members, other, trials = [got], None, trials - 1
+            key = self.fuse_keys.get(sw.cell_key(got[1])) if cells else None
+            if key is not None:
+                waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                # every process gets work: a group takes at most its share of what waits
+                cap = min(self.fuse_max, -(-(len(waiting) + 1) // max(1, self.split.n_jobs)))
+                while trials > 0 and len(members) < cap and self._next_key(study) == key:
+                    mate = self._pop(study, sw, claims, cells, cfg)
+                    if mate is None:
+                        break
+                    trials -= 1
+                    if self.fuse_keys.get(sw.cell_key(mate[1])) != key:  # another worker took the one peeked at:
+                        other = mate                                       # this one is a job of its own
+                        break
+                    members.append(mate)
+            batch.append(self._job(members, base, name, parent, cfg))
+            if other is not None:
+                batch.append(self._job([other], base, name, parent, cfg))
+        return batch
+
+    def _next_key(self, study):
+        """The fusing key of the next waiting trial (the one ``study.ask`` pops: the lowest number)."""
+        from optuna.trial import TrialState
+
+
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting:
+            return None
+        cell = min(waiting, key=lambda t: t.number).user_attrs.get("cell")
+        return self.fuse_keys.get(cell) if cell else None
+
+    def _pop(self, study, sw, claims, cells, cfg):
+        """The next trial this worker trains and its cell (claimed, checked), or None when no cell waits."""
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        batch = []
-        while len(batch) < want:
+        while True:
             if cells and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                break
+                return None
             trial = study.ask()
             if not claims.take(trial.number):  # another worker popped the same waiting trial: it is theirs
                 continue
@@ -82,78 +173,101 @@ class Scheduling:
             else:
                 cell = self._suggest(trial, cfg.space)
                 trial.set_user_attr("cell", sw.cell_key(cell))
+            return trial, cell
+
+    def _job(self, members: list, base: list[str], name: str, parent, cfg) -> Job:
+        """The launcher's overrides for ``members`` (``(trial, cell)``): one trial's, or seeds trained together:
+        the first member's cell and trial, and ``trial.members`` naming every member's trial and seed."""
+        from sedbench import sweep as sw
+
+        for trial, cell in members:
             sw.mark_worker(trial)
             trial.set_user_attr("overrides", [*base, *cell])
-            batch.append((trial, [*base, *cell, f"trial.number={trial.number}", f"trial.study={name}",
-                                  f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}",
-                                  f"trial.sweeper_pid={os.getpid()}"]))
-        return batch
+        first, cell = members[0]
+        overrides = [*base, *cell, f"trial.number={first.number}", f"trial.study={name}",
+                     f"trial.storage='{cfg.storage}'", f"trial.parent_run_id={parent or 'null'}",
+                     f"trial.sweeper_pid={os.getpid()}"]
+        if len(members) > 1:
+            pairs = ",".join(f"[{t.number},{sw.cell_params(c)['seed']}]" for t, c in members)
+            overrides.append(f"trial.members=[{pairs}]")
+        return Job([t for t, _ in members], overrides)
 
     def _in_batches(self, study, ask):
-        """(trial, JobReturn) of batches of ``sweep.n_jobs`` trials, each batch launched and awaited whole."""
+        """(job, JobReturn) of batches of ``sweep.n_jobs`` jobs, each batch launched and awaited whole."""
         while batch := ask(self.split.n_jobs):
-            yield from ((trial, ret) for (trial, _), ret in zip(batch, self._launch(study, batch), strict=True))
+            yield from zip(batch, self._launch(study, batch), strict=True)
 
     def _as_they_finish(self, study, ask):
-        """(trial, JobReturn) as trials finish, ``sweep.n_jobs`` of them always running: each trial is launched
-        alone from its own thread, so one slow trial does not hold the other processes idle (a batch waits for
-        its slowest trial). Closed early, it waits for the running trials and records them."""
+        """(job, JobReturn) as jobs finish, ``sweep.n_jobs`` of them always running: each job is launched alone
+        from its own thread, so one slow trial does not hold the other processes idle (a batch waits for its
+        slowest trial). Closed early, it waits for the running jobs and records them."""
         import queue
 
         finished, running = queue.Queue(), {}
 
-        def run(item):
+        def run(job):
             try:
-                finished.put((item, self._launch(study, [item]), None))
+                finished.put((job, self._launch(study, [job]), None))
             except BaseException as exc:  # handed to the sweep's thread
-                finished.put((item, None, exc))
+                finished.put((job, None, exc))
 
-        def start(items):
-            for item in items:
-                running[item[0].number] = item
-                threading.Thread(target=run, args=(item,), daemon=True, name=f"trial-{item[0].number}").start()
+        def start(jobs):
+            for job in jobs:
+                running[job.key] = job
+                threading.Thread(target=run, args=(job,), daemon=True, name=f"trial-{job.key}").start()
 
         stopping = False
         try:
             start(ask(self.split.n_jobs))
             while running:
-                item, rets, exc = finished.get()
-                if exc is not None:  # the launcher failed (its trial is failed below with the others)
+                job, rets, exc = finished.get()
+                if exc is not None:  # the launcher failed (its trials are failed below with the others)
                     raise exc
-                del running[item[0].number]
+                del running[job.key]
                 if stopping:
-                    self._show(study, item[0], *self._tell(study, item[0], rets[0]))
+                    for trial, ok, metrics in self._finished(study, job, rets[0]):
+                        self._show(study, trial, ok, metrics)
                     continue
                 try:
-                    yield item[0], rets[0]
+                    yield job, rets[0]
                 except GeneratorExit:  # the sweep stops (failure rate): let the running trials end, record them
                     stopping = True
                     continue
-                start(ask(self.split.n_jobs - len(running), len(running)))
+                start(ask(self.split.n_jobs - len(running), sum(len(j.trials) for j in running.values())))
         except BaseException as exc:  # Ctrl-C or a launcher error: running trials are failed, their processes ended
-            from optuna.trial import TrialState
-
             error = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else \
                 f"the sweep stopped: {type(exc).__name__}: {exc}"[:2000]
-            for trial, _ in running.values():
-                trial.set_user_attr("error", error)
-                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            trials = [t for job in running.values() for t in job.trials]
+            self._fail_unfinished(study, trials, error)
             if running:
                 from joblib.externals.loky import get_reusable_executor
 
                 get_reusable_executor().shutdown(wait=False, kill_workers=True)
-                log.warning("%s: trials %s marked failed; run the same command again to resume", error,
-                            sorted(running))
+                log.warning("%s: trials %s marked failed (those not finished); run the same command again to "
+                            "resume", error, sorted(t.number for t in trials))
             raise
 
-    def _launch(self, study, batch) -> list:
+    @staticmethod
+    def _fail_unfinished(study, trials, error: str) -> None:
+        """Mark ``trials`` failed with ``error``, but those that finished meanwhile (a member of seeds trained
+        together is told its end by its own process)."""
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
+        for t in trials:
+            try:
+                t.set_user_attr("error", error)
+                study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
+            except UpdateFinishedTrialError:
+                pass
+
+    def _launch(self, study, batch: list[Job]) -> list:
         stop = threading.Event()
+        trials = [t for job in batch for t in job.trials]
 
         def beat():
             while not stop.wait(self.config.sweep.heartbeat_seconds):
-                for t, _ in batch:
+                for t in trials:
                     try:
                         t.set_user_attr("heartbeat", time.time())
                     except Exception:  # finished meanwhile
@@ -164,13 +278,11 @@ class Scheduling:
         with self._job_lock:  # trials are launched from several threads (_as_they_finish)
             first, self.job_idx = self.job_idx, self.job_idx + len(batch)
         try:
-            results = self.launcher.launch([overrides for _, overrides in batch], initial_job_idx=first)
+            results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=first)
         except KeyboardInterrupt:
-            for t, _ in batch:
-                t.set_user_attr("error", "interrupted (Ctrl-C)")
-                study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
-            log.warning("interrupted: trials %s marked failed; run the same command again to resume",
-                        [t.number for t, _ in batch])
+            self._fail_unfinished(study, trials, "interrupted (Ctrl-C)")
+            log.warning("interrupted: trials %s marked failed (those not finished); run the same command again to "
+                        "resume", [t.number for t in trials])
             raise
         finally:
             stop.set()

@@ -47,6 +47,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         self.split = None  # processes x threads (sedbench.packing), decided by the sweep
         self.console = None  # sedbench.console.SweepConsole, unless sweep.console=full
         self.provenance = None  # what the sweep started with (sedbench.provenance): trials are compared with it
+        self.fuse_keys, self.fuse_max = {}, float("inf")  # seeds trained together (sweep.fuse; .schedule)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -118,28 +119,29 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         else:
             self._say(f"sweep {name}: {cfg.sampler} search, {sw.done_count(study)} of {budget} trials done "
                       f"(storage {tracking.redact(cfg.storage)})")
+        self._plan_fusing(name, cells, composed)
         if self.console is not None:
             self.console.start(budget, sw.done_count(study))
         t0, fits, failures, finished = time.perf_counter(), [], 0, 0
         status, verdict = "FINISHED", None
 
-        def ask(want: int, in_flight: int = 0) -> list:
+        def ask(jobs: int, in_flight: int = 0) -> list:
             self._reap(study, name, cells)  # a worker that died meanwhile: its cell is retried here
-            want = min(want, budget - sw.done_count(study) - in_flight)
-            return self._ask(study, sw, claims, cells, cfg, base, name, parent, want) if want > 0 else []
+            trials = budget - sw.done_count(study) - in_flight
+            return self._ask(study, sw, claims, cells, cfg, base, name, parent, jobs, trials) if trials > 0 else []
 
         # local processes: a free process starts the next trial at once; otherwise batches of n_jobs (job arrays)
         parallel = self.split.n_jobs > 1 and packing_kind(self.config) == "local"
         results = self._as_they_finish(study, ask) if parallel else self._in_batches(study, ask)
         try:
-            for trial, ret in results:
-                ok, metrics = self._tell(study, trial, ret)
-                finished += 1
-                self._show(study, trial, ok, metrics)
-                if ok is None:
-                    failures += 1
-                elif ok:
-                    fits.append(float(metrics.get("fit_seconds") or 0.0))
+            for job, ret in results:
+                for trial, ok, metrics in self._finished(study, job, ret):
+                    finished += 1
+                    self._show(study, trial, ok, metrics)
+                    if ok is None:
+                        failures += 1
+                    elif ok:
+                        fits.append(float(metrics.get("fit_seconds") or 0.0))
                 if finished >= 4 and failures / finished > cfg.max_failure_rate:
                     status = "FAILED"
                     verdict = (f"sweep {name} stopped: {failures} of {finished} trials failed, more than "

@@ -114,6 +114,7 @@ class Member:
     loss_sum: float = 0.0
     loss_n: int = 0
     iter: object = None
+    closed: bool = False              # its records final (and, in a sweep, its trial told)
 
     @property
     def training(self) -> bool:
@@ -181,11 +182,11 @@ def train_group(cfg: DictConfig, seeds: list[int] | None = None) -> dict:
                 m.logger = tracking.make_logger(m.cfg, _run_name(m.cfg))
             try:
                 _train_group(cfg, members, t_enter, numerics, group_name(cfg, numbers, seeds))
-            except BaseException as exc:  # before or around training: every member still training fails with it
+            except BaseException as exc:  # before or around training: every member not yet told fails with it
                 for m in members:
-                    if m.outcome in ("training", "done") and m.logger is not None and not _recorded(m):
+                    if not m.closed and m.logger is not None:
                         m.outcome, m.error = "failed", exc
-                        tracking.record_failure(m.logger, m.run_dir, exc)
+                        _close(m)
                 if isinstance(exc, KeyboardInterrupt) or not any(m.outcome == "done" for m in members):
                     raise
     finally:
@@ -199,8 +200,22 @@ def _run_name(cfg):
     return run_name(cfg)
 
 
-def _recorded(m: Member) -> bool:
-    return (m.run_dir / "metrics.json").is_file()
+def _close(m: Member) -> None:
+    """The member's records are final: a failure recorded as a solo run's is (a success is recorded by
+    ``test_and_record``); in a sweep, its trial is told its end at once (``sedbench.sweep.tell_member``), so that
+    a group killed later keeps it."""
+    if m.outcome != "done":
+        tracking.record_failure(m.logger, m.run_dir, m.error)
+    m.closed = True
+    trial = m.cfg.get("trial") or {}
+    if m.number is None or not trial.get("storage"):
+        return
+    from sedbench.sweep import tell_member
+
+    try:
+        tell_member(str(trial.storage), str(trial.study), m.number, m.result())
+    except Exception as exc:  # the sweep records it when the group returns
+        log.warning("could not record trial %s in the study (%s); the sweep will", m.number, exc)
 
 
 def _share_log(members: list[Member], log_path: Path | None) -> None:
@@ -308,7 +323,7 @@ def _finish_member(m: Member, cfg, dm, scorer, objective, psds, hardware, proven
     from sedbench.training.train import Fitted, Run, make_trainer, test_and_record
 
     if m.outcome != "done":
-        tracking.record_failure(m.logger, m.run_dir, m.error)
+        _close(m)
         return
     try:
         m.net.load_state_dict(m.best_weights)
@@ -327,9 +342,11 @@ def _finish_member(m: Member, cfg, dm, scorer, objective, psds, hardware, proven
         m.logger.finalize("success")
     except BaseException as exc:
         m.outcome, m.error = "failed", exc
-        tracking.record_failure(m.logger, m.run_dir, exc)
+        _close(m)
         if isinstance(exc, KeyboardInterrupt):
             raise
+        return
+    _close(m)
 
 
 def _save_checkpoint(m: Member) -> None:
