@@ -392,3 +392,41 @@ def test_a_killed_group_keeps_its_finished_members_and_retries_the_others(tmp_pa
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(completed_per_cell(study(tmp_path)).values()) == [1] * 3
     assert trained(tmp_path) == Counter({"1/0": 1, "1/1": 2, "1/2": 1})  # the finished member was not retrained
+
+
+def test_the_claims_sweep_trains_its_seeds_together_and_records_them_as_before(synth_dir, tmp_path):
+    """`sedbench sweep claims` (one epoch per trial on the test synth): its 30 cells run as 8 groups of seeds, two
+    at a time, and every trial is recorded as a solo trial is (Optuna attributes, MLflow run nested under the
+    sweep's, run folder with metrics.json and file_counts.csv), tagged with its group; the report reads them."""
+    import json
+
+    import mlflow
+
+    from sedbench.commands.cli import main
+
+    r = subprocess.run([sys.executable, "-m", "sedbench", "sweep", "claims", "data=folder", f"data.root={synth_dir}",
+                        f"sweep.storage=sqlite:///{tmp_path}/optuna.db", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+                        f"tracking.artifacts={tmp_path}/artifacts", f"features.cache_dir={tmp_path}/cache",
+                        f"hydra.sweep.dir={tmp_path}/runs", "trainer.max_epochs=1"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "seeds of a configuration train together (sweep.fuse=auto): 30 cells of 8 configurations" in r.stderr
+    st = study(tmp_path, "claims")
+    assert [t.state.name for t in st.trials] == ["COMPLETE"] * 30
+    groups = Counter(t.user_attrs["fused_group"] for t in st.trials)
+    assert sorted(groups.values()) == [3] * 5 + [5] * 3
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    for t in st.trials:
+        out = Path(t.user_attrs["output_dir"])
+        assert out.name == str(t.number) and (out / "file_counts.csv").is_file()
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["val/f1_frm"] == t.value and metrics["steps"] == t.user_attrs["steps"] > 0
+        assert t.user_attrs["provenance_differs"] == [] and metrics["fused_group"] == t.user_attrs["fused_group"]
+        run = client.get_run(t.user_attrs["mlflow_run_id"])
+        assert run.info.status == "FINISHED" and run.data.tags["trial"] == str(t.number)
+        assert run.data.tags["fused_group"] == t.user_attrs["fused_group"] and "mlflow.parentRunId" in run.data.tags
+        assert "test/f1_frm" in run.data.metrics and len(client.get_metric_history(run.info.run_id, "val/f1_frm")) == 1
+    assert main(["report", "claims", "--storage", f"sqlite:///{tmp_path}/optuna.db",
+                 "--tracking", f"sqlite:///{tmp_path}/mlflow.db", "--out", str(tmp_path / "report")]) == 0
+    claims = (tmp_path / "report" / "claims.md").read_text()
+    assert "| CRNN beats CNN and RNN at matched parameter counts |" in claims and "5 vs 5 seeds" in claims

@@ -119,8 +119,8 @@ class Scheduling:
             key = self.fuse_keys.get(sw.cell_key(got[1])) if cells else None
             if key is not None:
                 waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-                # every process gets work: a group takes at most its share of what waits
-                cap = min(self.fuse_max, -(-(len(waiting) + 1) // max(1, self.split.n_jobs)))
+                # every process starting now gets work: a group takes at most its share of what waits
+                cap = min(self.fuse_max, -(-(len(waiting) + 1) // max(1, jobs - len(batch))))
                 while trials > 0 and len(members) < cap and self._next_key(study) == key:
                     mate = self._pop(study, sw, claims, cells, cfg)
                     if mate is None:

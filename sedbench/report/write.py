@@ -386,7 +386,8 @@ def fill_deferred_psds(rows: list[TrialRow], fetch, tracking_uri: str | None) ->
     from sedbench.training.scoring import deferred_psds
 
     store = RunStore(tracking_uri)
-    for t, path in tqdm(todo, desc="PSDS of the report's runs (evaluation.psds=report)", unit="run"):
+    # the bar on a terminal only (disable=None): in a log file its redraws would be noise
+    for t, path in tqdm(todo, desc="PSDS of the report's runs (evaluation.psds=report)", unit="run", disable=None):
         metrics = as_mlflow_metrics(registry.as_record(deferred_psds(path)))  # named as the run would have
         store.log_steps(t.attrs["mlflow_run_id"], {k: {0: v} for k, v in metrics.items()}, {})
         t.metrics.update({k: v for k, v in metrics.items() if k.count("/") == 1})

@@ -444,6 +444,7 @@ class GroupFit:
             if stop_now or ended_by_steps:
                 for m in self.live:
                     m.outcome = "done"
+            self._keep_final(net)
             changed = any(not m.training for m in self.live)
             if changed and any(m.training for m in self.live):
                 t_re = time.perf_counter()
@@ -452,9 +453,17 @@ class GroupFit:
             elif changed:
                 self.live = []
             epoch += 1
-        for m in self.members:
+        for m in self.live:  # the epoch budget is spent
             if m.training:
                 m.outcome = "done"
+        self._keep_final(net)
+
+    def _keep_final(self, net) -> None:
+        """A member done without a validation (the step budget ended its first epoch) tests its last weights, as
+        a solo run without a best checkpoint does."""
+        for i, m in enumerate(self.live):
+            if m.outcome == "done" and m.best_weights is None:
+                m.best_weights = net.member(i)
 
     def _share(self, part: str, seconds: float, members=None) -> None:
         """``seconds`` of the group's wall time, split equally among the members it was spent on."""
