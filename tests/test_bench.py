@@ -148,13 +148,14 @@ def test_bench_measures_every_figure(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sedbench.bench", "--out", str(out), "--minutes-train", "3",
                         "--steps", "1", "--warmup", "1", "--rounds", "1", "--no-compile", "--sweep-fit-seconds", "3",
                         "--memory-minutes", "2", "--memory-train-seconds", "3", "--psds-files", "40",
-                        "--packing-epochs", "1"],
+                        "--packing-epochs", "1", "--fused-steps", "2"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     result = json.loads(out.read_text())
     import torch
 
-    gpu_figures = {"gpu_frames_speedup", "gpu_packing_speedup", "gpu_identical"}  # items 15-17: CUDA only
+    gpu_figures = {"gpu_frames_speedup", "gpu_packing_speedup", "gpu_identical",  # items 15-17, 20-22: CUDA only
+                   "gpu_fused_5", "gpu_fused_20", "gpu_batch_64_over_8"}
     expected = set(GOALS) | {"metrics_identical", "event_metrics_identical", "psds_identical", "gpu_identical",
                              "psds_paper_identical"}
     assert set(result["goals"]) == (expected if torch.cuda.is_available() else expected - gpu_figures)
@@ -170,3 +171,23 @@ def test_bench_measures_every_figure(tmp_path):
     assert 0 < result["memory"]["scoring_share"] < 1 and result["psds_paper"]["identical"]
     for label in LABELS.values():
         assert label in r.stdout  # the printed table
+    if not torch.cuda.is_available():
+        assert "not measured: no GPU" in r.stdout
+
+
+def test_the_fused_figure_trains_the_same_seeds_together_and_one_after_another(synth_dir, tmp_path):
+    """Item 19 at a toy budget: the same 5 seeds, the same steps, fused and solo, both recorded."""
+    from sedbench.bench.fused import bench_fused_trials
+
+    fused = bench_fused_trials(synth_dir, tmp_path, seeds=2, steps=3)
+    assert fused["same_steps"] and fused["trials_per_hour_ratio"] > 0 and fused["step_ratio"] > 0
+    assert fused["model"]["parameters"] == 15248  # the claims study's CRNN, 16 classes
+
+
+def test_the_gpu_checks_fused_item_runs_on_the_cpu(synth_dir, tmp_path):
+    """make gpu-check's item 7 on the CPU at toy sizes: members equal their solo networks, ratios measured."""
+    from sedbench.bench.fused import check_fused
+
+    result = check_fused("cpu", synth_dir, tmp_path, quick=True)
+    assert result["pass"] and result["exactness"]["max_relative_difference"] < 1e-5
+    assert result["ratio_2"] > 0 and result["ratio_3"] > 0 and result["batch_64_over_8"] > 0

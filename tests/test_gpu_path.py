@@ -246,7 +246,8 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
                            str(out)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     items = json.loads(out.read_text())["items"]
-    assert list(items) == ["precision", "determinism", "record", "evaluate", "frames", "packing"]
+    assert list(items) == ["precision", "determinism", "record", "evaluate", "frames", "packing", "fused"]
     assert all(r["pass"] for r in items.values())
     assert items["determinism"]["identical"] and items["determinism"]["compared"] > 20
-    assert "6/6 passed" in done.stdout
+    assert items["fused"]["ratio_2"] > 0 and items["fused"]["batch_64_over_8"] > 0
+    assert "7/7 passed" in done.stdout

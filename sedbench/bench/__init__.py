@@ -43,9 +43,14 @@ measurements taken side by side (alternating where they are cheap enough to repe
 18. PSDS on item 8's paper-size test split (113 minutes, 16 classes, 5.7-minute files) for a maximally
    fragmented output: sedbench's intersection statistics on the whole split, and against sed_scores_eval's on
    the first minute of two of its files (whole files take sed_scores_eval tens of minutes each), values
-   identical.
+   identical;
+19. seeds trained together (:mod:`.fused`, sedbench.training.fused): 5 seeds of the claims study's CRNN (15k
+   parameters, 128-frame sequences, batch 8, one thread) as whole trials at the same step budget, one fused group
+   against the 5 solo runs: trials per hour of each, and the ratio of their training steps alone;
+20-22. where CUDA is present: 5 and 20 seeds of that CRNN fused against one at a time (trials per hour at a fixed
+   step budget, from their step times), and the paper CRNN's training frames/s at batch 64 against 8.
 
-``--parts events,psds,memory,psds_paper,small_model,packing,pruning,gpu`` measures only those parts and merges
+``--parts events,psds,memory,psds_paper,small_model,packing,pruning,gpu,fused`` measures only those parts and merges
 them into an existing ``--out`` (``pruning`` needs ``--pruning-from``; ``packing`` measures it on its own auto
 run otherwise; ``memory`` and ``psds_paper`` need ``--memory-data``).
 
@@ -53,7 +58,8 @@ Every figure records the CPU it was measured on (torch's CPU capability and the 
 ``machine`` also names the GPU, CUDA, cuDNN and driver, or that there is none.
 
 The package holds one module per group of items: :mod:`.training` (1, 2, 11), :mod:`.scores` (3, 9, 10, 18),
-:mod:`.data` (4, 5, 8), :mod:`.sweeps` (6, 12-14), :mod:`.gpu` (15-17, ``make gpu-check``); :mod:`.goals`
+:mod:`.data` (4, 5, 8), :mod:`.sweeps` (6, 12-14), :mod:`.gpu` (15-17, ``make gpu-check``), :mod:`.fused`
+(19-22); :mod:`.goals`
 (each figure's goal, label and place in the result, and the table), :mod:`.run` (the command line: everything,
 or ``--parts``). Timing helpers and the models measured are in :mod:`.common`.
 """

@@ -49,6 +49,14 @@ FIGURES = (
      ("psds_paper", "psds_paper_time_over_sed_scores_eval"), 0.05, "max"),
     ("psds_paper_identical", "18. PSDS paper-size: values identical to sed_scores_eval", ("psds_paper",), True,
      "equal"),
+    ("fused_trials_ratio", "19. 5 claims-CRNN seeds, trials/h: fused / solo (CPU)", ("fused", "trials_per_hour_ratio"),
+     1.4, "min"),
+    ("fused_step_ratio", "19. the same, training steps only: fused / solo (CPU)", ("fused", "step_ratio"), 1.4, "min"),
+    # on a machine with CUDA only
+    ("gpu_fused_5", "20. GPU: 5 claims-CRNN seeds fused, trials/h / solo", ("gpu_fused", "ratio_5"), 4.0, "min"),
+    ("gpu_fused_20", "21. GPU: 20 seeds fused, trials/h / solo", ("gpu_fused", "ratio_20"), 10.0, "min"),
+    ("gpu_batch_64_over_8", "22. GPU: paper CRNN frames/s, batch 64 / batch 8", ("gpu_fused", "batch_64_over_8"),
+     1.0, "min"),
 )
 GOALS = {key: (goal, kind) for key, _, _, goal, kind in FIGURES if kind != "equal"}
 LABELS = {key: label for key, label, _, _, _ in FIGURES}
@@ -83,7 +91,8 @@ def table(result: dict) -> str:
     for key, label in LABELS.items():
         g = result["goals"].get(key)
         if g is None:
-            lines.append(f"{label:<58}{'-':>10}{'':>10}  not measured")
+            gpu = "GPU:" in label and not (m.get("cuda") or {}).get("available")
+            lines.append(f"{label:<58}{'-':>10}{'':>10}  not measured{': no GPU' if gpu else ''}")
             continue
         sign = ">=" if g["kind"] == "min" else "<=" if g["kind"] == "max" else "=="
         value = g["value"] if isinstance(g["value"], bool) else f"{g['value']:.3g}"

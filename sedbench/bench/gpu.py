@@ -9,7 +9,10 @@ One script, at most 8 minutes on one GPU, that checks what sedbench promises on 
 4. ``sedbench evaluate`` re-scores that run on CUDA (the run's accelerator) and gets its recorded test F1_frm;
 5. training speed: the paper CRNN's frames/s on the GPU against the same run's CPU figure (bench item 15);
 6. packing: a demo grid's trials per hour at N trials per GPU (``sweep.n_jobs=auto``) against one at a time
-   (bench item 16).
+   (bench item 16);
+7. seeds trained together (:mod:`.fused`): each member's outputs equal its solo network's on the GPU (its dropout
+   from its own state of the device's generator), then trials per hour of 5 and 20 fused seeds of the claims
+   CRNN against one at a time, and the paper CRNN's frames/s at batch 64 against 8 (bench items 20-22).
 
 On a machine without CUDA it says so in one line and exits 0. ``--device cpu --quick`` runs the same checks on
 the CPU at toy sizes: a test of the script itself (tests/test_gpu_path.py, slow tier), not of a GPU.
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 
 from sedbench.bench.common import BATCH, N_CLASSES, SEQ_LEN, log
+from sedbench.bench.fused import check_fused
 
 # metrics.json entries that are not results of the computation: times, ids, names, the machine
 NOT_COMPARED = ("fit_seconds", "detection_seconds", "mlflow_run_id", "run_name", "hardware")
@@ -200,10 +204,11 @@ def bench_gpu_packing(work: Path, data: Path, trainer: str, epochs: int, grid: s
 
 
 # ---------------------------------------------------------------------------------------------------- driver
-ITEMS = ("precision", "determinism", "record", "evaluate", "frames", "packing")
+ITEMS = ("precision", "determinism", "record", "evaluate", "frames", "packing", "fused")
 LABELS = {"precision": "1. mixed precision: finite, RNN in float32", "determinism": "2. two identical runs",
           "record": "3. run record: GPU, CUDA, cuDNN, driver, loaders", "evaluate": "4. evaluate on the run's device",
-          "frames": "5. paper CRNN frames/s: GPU / CPU", "packing": "6. demo grid trials/h: N per GPU / 1"}
+          "frames": "5. paper CRNN frames/s: GPU / CPU", "packing": "6. demo grid trials/h: N per GPU / 1",
+          "fused": "7. seeds fused: members = solo; trials/h ratios"}
 GRID = "[{model:[crnn,cnn],model.maps:[16,32],seed:[0,1]}]"   # 8 trials of the demo grid's models
 QUICK_GRID = "[{model:[crnn],model.maps:[8,12]}]"
 
@@ -229,7 +234,8 @@ def run_checks(device: str, quick: bool, items=ITEMS) -> dict:
                  "frames": lambda: bench_gpu_frames(data, work, "cpu" if device == "cpu" else "gpu",
                                                     4 if quick else 200, 2 if quick else 10, 2 if quick else 20),
                  "packing": lambda: bench_gpu_packing(work, data, trainer, 1 if quick else 2,
-                                                      QUICK_GRID if quick else GRID)}
+                                                      QUICK_GRID if quick else GRID),
+                 "fused": lambda: check_fused(device, data, work, quick)}
         for item in items:
             log(LABELS[item])
             t0 = time.perf_counter()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sedbench.bench.common import best_wall, log
 from sedbench.bench.data import bench_cache, bench_memory, bench_pipeline
+from sedbench.bench.fused import bench_fused_trials
 from sedbench.bench.goals import goals, table
 from sedbench.bench.scores import bench_events, bench_psds, bench_psds_paper, bench_score
 from sedbench.bench.sweeps import bench_packing, bench_pruning, bench_sweep
@@ -19,7 +20,7 @@ from sedbench.bench.training import bench_small_model, bench_training
 from sedbench.tracking import DEFAULT_STORAGE, tracking_uri
 
 # what --parts can measure alone
-PARTS = ("events", "psds", "memory", "psds_paper", "small_model", "packing", "pruning", "gpu")
+PARTS = ("events", "psds", "memory", "psds_paper", "small_model", "packing", "pruning", "gpu", "fused")
 
 
 def measure_packing(args, result: dict, work: Path) -> None:
@@ -51,6 +52,14 @@ def run_parts(args, result: dict) -> dict:
     parts = {p.strip() for p in args.parts.split(",")}
     if "gpu" in parts:
         measure_gpu(result)
+    if "fused" in parts:
+        with tempfile.TemporaryDirectory(prefix="sedbench-bench-") as tmp:
+            log(f"generating a synth set with {args.minutes_train:g} training minutes")
+            from sedbench.commands.cli import main as cli
+
+            cli(["data", "generate", "synth", "--out", f"{tmp}/synth", "--minutes-train", str(args.minutes_train),
+                 "--quiet"])
+            result["fused"] = bench_fused_trials(Path(tmp) / "synth", Path(tmp) / "fused", steps=args.fused_steps)
     if "events" in parts:
         log("event-based metrics: sed_eval, then sedbench")
         result["event_metrics"] = bench_events()
@@ -131,6 +140,7 @@ def run(args) -> dict:
         result["event_metrics"] = bench_events()
         log(f"PSDS on {args.psds_files:,} clips: sed_scores_eval and sedbench score, twice each")
         result["psds"] = bench_psds(work, args.psds_files)
+        result["fused"] = bench_fused_trials(root, work / "fused", steps=args.fused_steps)
         measure_packing(args, result, work)
         if args.memory_data is not None:
             log(f"memory: training on {args.memory_data}")
@@ -159,19 +169,22 @@ def gpu_machine() -> dict:
 
 
 def measure_gpu(result: dict) -> None:
-    """Items 15-17 where CUDA is present (sedbench.bench.gpu, the checks of ``make gpu-check``): the paper CRNN's
-    frames/s on the GPU against the CPU, the demo grid packed on the GPU against one trial at a time, and two
-    identical GPU runs compared metric by metric. Elsewhere one line says they were not measured."""
+    """Items 15-17 and 20-22 where CUDA is present (sedbench.bench.gpu, the checks of ``make gpu-check``): the paper
+    CRNN's frames/s on the GPU against the CPU, the demo grid packed on the GPU against one trial at a time, two
+    identical GPU runs compared metric by metric, seeds fused against one at a time, and the paper CRNN at batch 64
+    against 8. Elsewhere one line says they were not measured."""
     import torch
 
     if not torch.cuda.is_available():
-        log("GPU items 15-17: no CUDA device here, not measured")
+        log("GPU items 15-17 and 20-22: no CUDA device here, not measured")
         return
     from sedbench.bench.gpu import run_checks
 
-    checks = run_checks("cuda", quick=False, items=("determinism", "frames", "packing"))
+    checks = run_checks("cuda", quick=False, items=("determinism", "frames", "packing", "fused"))
     result["gpu"] = {"frames_speedup": checks["frames"].get("frames_speedup"),
                      "packing_speedup": checks["packing"].get("packing_speedup"), "checks": checks}
+    result["gpu_fused"] = {k: checks["fused"].get(k) for k in ("ratio_5", "ratio_20", "batch_64_over_8")
+                           if checks["fused"].get(k) is not None}
     if "identical" in checks["determinism"]:
         result["gpu_determinism"] = {"identical": checks["determinism"]["identical"],
                                      "compared": checks["determinism"]["compared"],
@@ -188,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2, help="untimed training steps before them")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of plain / sedbench loops")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
+    ap.add_argument("--fused-steps", type=int, default=300,
+                    help="optimizer steps of each of item 19's trials (5 seeds fused, then solo)")
     ap.add_argument("--sweep-fit-seconds", type=int, default=30, help="fit time of each of the 3 sweep trials")
     ap.add_argument("--memory-minutes", type=float, default=566.0, help="synth minutes for item 8 (0: skip)")
     ap.add_argument("--memory-data", type=Path, help="an existing synth set for item 8 (skips generating one)")

@@ -1,25 +1,29 @@
-"""Several seeds of one CRNN-family configuration as one computation (issue 37, first part: the model).
+"""Several seeds of one CRNN-family configuration as one computation (issue 37).
 
 ``FusedCRNN(members)`` holds K :class:`sedbench.models.crnn.CRNN` networks that differ only in their weights
-(their seeds) as one network whose every layer computes all K at once, each member on its own batch:
+(their seeds) as one network, each member on its own batch:
 
     x (B, K, T, F): member k's batch in channel k
-    -> grouped "same" convs (groups=K) -> batch norm over K x maps channels (per channel: per member)
-       -> ReLU -> max-pool over frequency -> dropout with each member's own masks
-    -> per member, stack maps over frequency                   # (B, T, K x maps x F')
+    -> each member's own conv blocks on its batch, one member after another (conv -> batch norm -> ReLU ->
+       max-pool over frequency -> dropout with its own masks), its maps stacked over frequency
+                                                               # (B, T, K x maps x F')
     -> block-diagonal GRU/LSTM layers (K x units; the off-diagonal blocks start at zero and their gradients
        are held at zero, so members never mix), time-locked dropout per member
     -> grouped dense layers (one matrix per member) -> batch norm -> ReLU -> dropout
     -> grouped output layer                                    # (K, B, T, classes)
 
+The recurrent and dense layers are where fusing pays: a small model's many small matrix products become few
+larger ones. The conv blocks are not fused: on the CPU a grouped convolution's backward took 7x one member's for 5
+members, slower than the members' own convolutions one after another (measured with torch's profiler).
+
 **Exactness.** Member k starts from member k's weights bit for bit (:meth:`FusedCRNN.member` gives them back). Its
 dropout masks are drawn from a generator of its own, in the order and shapes the solo network draws them from
 the global generator, so a member whose generator starts in the state a solo run's global generator is in draws
-the same masks (:class:`MemberRNG`). What differs is the order of floating-point sums inside grouped and
-block-diagonal products (the zero blocks add exact zeros, but the kernels may sum in another order): outputs and
-gradients agree with the solo network's to float32 rounding (tests/test_fused.py states the tolerance).
-Optimizers that act elementwise (Adam, SGD) then update each member as its solo run would, since a member's loss
-reaches only its own weights.
+the same masks (:class:`MemberRNG`). Its conv blocks are its own modules (its solo network's numbers bit for bit);
+in the block-diagonal and grouped products the zero blocks add exact zeros, but the kernels may sum in another
+order: outputs and gradients agree with the solo network's to float32 rounding (tests/test_fused.py states the
+tolerance). Optimizers that act elementwise (Adam, SGD) then update each member as its solo run would, since a
+member's loss reaches only its own weights.
 
 Not fused (``fusable`` says why): bidirectional recurrent layers, temporal pooling (clip labels), the other
 architectures.
@@ -171,21 +175,10 @@ class FusedCRNN(nn.Module):
         self.k, self.rng = len(members), rng
         first = members[0]
         self.pool, self.output_dropout = first.pool, first.output_dropout
-        self.conv = nn.ModuleList()
-        for i in range(0, len(first.conv), BLOCK):
-            convs = [m.conv[i] for m in members]
-            c = convs[0]
-            conv = nn.Conv2d(c.in_channels * self.k, c.out_channels * self.k, c.kernel_size, padding=c.padding,
-                             groups=self.k)
-            bn = nn.BatchNorm2d(c.out_channels * self.k, eps=members[0].conv[i + 1].eps,
-                                momentum=members[0].conv[i + 1].momentum)
-            with torch.no_grad():
-                conv.weight.copy_(torch.cat([x.weight for x in convs]))
-                conv.bias.copy_(torch.cat([x.bias for x in convs]))
-                for name in ("weight", "bias", "running_mean", "running_var"):
-                    getattr(bn, name).copy_(torch.cat([getattr(m.conv[i + 1], name) for m in members]))
-                bn.num_batches_tracked.copy_(members[0].conv[i + 1].num_batches_tracked)
-            self.conv.append(nn.ModuleList([conv, bn, nn.MaxPool2d(first.conv[i + 3].kernel_size)]))
+        # the conv blocks stay each member's own (its modules, run one member after another): grouped
+        # convolutions measured slower than the members' own on the CPU (their backward, 7x one member's for 5),
+        # and a member's own kernels give its solo network's numbers bit for bit
+        self.convs = nn.ModuleList(copy.deepcopy(m.conv) for m in members)
         self.conv_dropout = first.conv[4].p if len(first.conv) else 0.0
         self.maps = first.conv[0].out_channels if len(first.conv) else 0
         self.rnns = nn.ModuleList(_block_diagonal_rnn([m.rnns[j] for m in members]) for j in range(len(first.rnns)))
@@ -203,6 +196,14 @@ class FusedCRNN(nn.Module):
         self.dropout = first.dropout.p
         self.out = GroupedLinear([m.out for m in members])
 
+    def _drop_member(self, k: int, h: torch.Tensor, p: float) -> torch.Tensor:
+        """Member ``k``'s dropout of its own activation ``h``, its mask drawn as its solo run draws it."""
+        if not self.training or p == 0:
+            return h
+        if self.rng is None:
+            raise RuntimeError("FusedCRNN in training mode with dropout needs a MemberRNG")
+        return self.rng.dropout(k, h, p, locked=False)
+
     def _drop(self, h: torch.Tensor, p: float, split: int, locked: bool = False) -> torch.Tensor:
         """Each member's dropout on its slice of ``h`` along dim ``split``, masks drawn as its solo run draws
         them (for ``locked``: one mask per sequence, constant in time, as LockedDropout)."""
@@ -216,11 +217,14 @@ class FusedCRNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, K, T, _ = x.shape
         if self.pool:
-            h = x
-            for conv, bn, pool in self.conv:
-                h = self._drop(pool(torch.relu(bn(conv(h)))), self.conv_dropout, 1)   # (B, K * maps, T, F')
-            f = h.shape[-1]
-            h = h.reshape(B, K, self.maps, T, f).permute(0, 3, 1, 2, 4).reshape(B, T, K * self.maps * f)
+            parts = []
+            for k, conv in enumerate(self.convs):       # each member's conv blocks on its own batch
+                h = x[:, k].unsqueeze(1)
+                for i in range(0, len(conv), BLOCK):     # conv -> batch norm -> ReLU -> pool -> its own dropout
+                    h = conv[i + 3](conv[i + 2](conv[i + 1](conv[i](h))))
+                    h = self._drop_member(k, h, self.conv_dropout)
+                parts.append(h.permute(0, 2, 1, 3).reshape(B, T, -1))    # (B, T, maps * F')
+            h = torch.cat(parts, dim=-1)                                 # (B, T, K x maps * F')
         else:
             h = x.permute(0, 2, 1, 3).reshape(B, T, -1)                              # (B, T, K * F)
         last = len(self.rnns) + len(self.fnns) - 1
@@ -250,14 +254,10 @@ class FusedCRNN(nn.Module):
         grad = grad or of is not None
         stats = () if grad else ("running_mean", "running_var")
         out = {}
-        for b, (conv, bn, _) in enumerate(self.conv):
-            i, n_out = b * BLOCK, conv.out_channels // self.k
-            part = slice(k * n_out, (k + 1) * n_out)
-            out[f"conv.{i}.weight"], out[f"conv.{i}.bias"] = get(conv, "weight")[part], get(conv, "bias")[part]
-            for name in ("weight", "bias", *stats):
-                out[f"conv.{i + 1}.{name}"] = get(bn, name)[part]
-            if not grad:
-                out[f"conv.{i + 1}.num_batches_tracked"] = bn.num_batches_tracked
+        if grad:
+            out.update({f"conv.{n}": of(p) for n, p in self.convs[k].named_parameters()})
+        else:
+            out.update({f"conv.{n}": v for n, v in self.convs[k].state_dict().items()})
         for j, rnn in enumerate(self.rnns):
             out.update({f"rnns.{j}.{n}": v for n, v in _rnn_member(rnn, k, get).items()})
         for j, (lin, bn) in enumerate(self.fnns):
