@@ -184,3 +184,54 @@ def test_regrouping_carries_weights_statistics_optimizer_and_draws(tmp_path):
             if name.startswith("conv.") and name.endswith(".bias") and int(name.split(".")[1]) % 5 == 0:
                 continue  # the conv biases before a batch norm: rounding noise (tests/test_fused.py)
             assert torch.allclose(a[name].float(), b[name].float(), rtol=1e-5, atol=1e-5), (k, name)
+
+
+def test_what_cannot_fuse_says_why_and_the_sweep_header_names_it():
+    """fuse_reason for each kind of configuration, and the sweep's header line from it: the cells that differ only
+    in seed are grouped, the others named with their reason."""
+    from helpers import compose_cfg
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.sedbench_sweeper.schedule import Scheduling
+    from sedbench.training.fused import fuse_reason
+
+    assert fuse_reason(compose_cfg("model=crnn")) is None
+    assert fuse_reason(compose_cfg("model=rnn")) is None and fuse_reason(compose_cfg("model=cnn")) is None
+    assert "model.arch=gmm has no fused form" in fuse_reason(compose_cfg("model=gmm"))
+    assert "bidirectional" in fuse_reason(compose_cfg("model=crnn", "model.bidirectional=true"))
+    assert "lr_plateau" in fuse_reason(compose_cfg("trainer.lr_plateau={factor:0.5}"))
+    assert "16-mixed" in fuse_reason(compose_cfg("trainer.precision=16-mixed"))
+    assert "augment" in fuse_reason(compose_cfg("+data.augment={copies:1}"))
+    assert "1,000,000 parameters" in fuse_reason(compose_cfg("model=crnn"), n_params=3_680_000)
+    assert fuse_reason(compose_cfg("trainer=gpu"), n_params=3_680_000) is None  # on a GPU the large fuse too
+
+    class Sweeper(Scheduling):
+        def __init__(self, fuse):
+            self.config, self.lines = OmegaConf.create({"sweep": {"fuse": fuse}}), []
+
+        def _say(self, line):
+            self.lines.append(line)
+
+    small, large = ("model=crnn", "model.maps=16"), ("model=crnn", "model.maps=256")
+    cells = [(*small, "seed=0"), (*small, "seed=1"), ("model=gmm", "seed=0"), ("model=gmm", "seed=1"),
+             ("model=rnn",), (*large, "seed=0"), (*large, "seed=1")]
+    composed = [compose_cfg("n_classes=16", *cell) for cell in cells]  # counted without reading a dataset
+    s = Sweeper("auto")
+    s._plan_fusing("x", cells, composed)
+    assert s.lines == ["sweep x: seeds of a configuration train together (sweep.fuse=auto): 2 cells of 1 "
+                       "configuration; solo: 2 cells (model.arch=gmm has no fused form (the CRNN, CNN and RNN "
+                       "families have one)); 2 cells (models of 1,000,000 parameters or more gain nothing from "
+                       "fusing on the CPU and need more memory)"]
+    assert set(s.fuse_keys.values()) == {small} and s.fuse_max == float("inf")
+    off = Sweeper("off")
+    off._plan_fusing("x", cells, composed)
+    assert off.lines == [] and off.fuse_keys == {}
+    three = Sweeper(3)
+    three._plan_fusing("x", cells, composed)
+    assert three.fuse_max == 3
+    import pytest
+
+    from sedbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sweep.fuse=1: must be auto"):
+        Sweeper(1)._plan_fusing("x", cells, composed)

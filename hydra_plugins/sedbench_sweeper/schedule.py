@@ -14,6 +14,16 @@ from omegaconf import open_dict
 log = logging.getLogger("sedbench.sweep")
 
 
+def _parameters(cfg) -> int | None:
+    """The parameter count of a cell's model (None when it cannot be built here: its trial says why)."""
+    from sedbench.training.params import count_parameters_of
+
+    try:
+        return count_parameters_of(cfg, default_classes=16)
+    except Exception:
+        return None
+
+
 class Job:
     """What one trial process runs: one trial, or seeds of one configuration trained together
     (sedbench.training.fused), and the launcher's overrides for it."""
@@ -86,11 +96,14 @@ class Scheduling:
             return
         if mode != "auto":
             self.fuse_max = int(mode)
-        solo, groups = Counter(), set()
+        solo, groups, sizes = Counter(), set(), {}
         for cell, cfg in zip(cells, composed, strict=True):
             if "seed" not in sw.cell_params(cell):
                 continue
-            reason = fuse_reason(cfg)
+            model = repr(sorted((str(k), str(v)) for k, v in cfg.model.items())), str(cfg.features), str(cfg.data)
+            if model not in sizes:  # each model built once
+                sizes[model] = _parameters(cfg)
+            reason = fuse_reason(cfg, sizes[model])
             if reason:
                 solo[reason] += 1
                 continue
@@ -100,7 +113,7 @@ class Scheduling:
         if not self.fuse_keys and not solo:
             return
         line = f"sweep {name}: seeds of a configuration train together (sweep.fuse={mode}): " \
-               f"{len(self.fuse_keys)} cells of {len(groups)} configurations"
+               f"{len(self.fuse_keys)} cells of {len(groups)} configuration{'s' if len(groups) != 1 else ''}"
         if solo:
             line += "; solo: " + "; ".join(f"{n} cells ({reason})" for reason, n in solo.most_common())
         self._say(line)

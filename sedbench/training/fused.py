@@ -27,7 +27,9 @@ losses follow its solo run's to float32 rounding at first, and rounding differen
 Not fused (``fuse_reason`` says why, the sweep's console shows it, and those seeds run solo): architectures other
 than the CRNN family (the GMM, the attention and VGGish models), bidirectional recurrent layers, temporal pooling
 and clip labels, training copies (``data.augment``: they depend on the seed), ``trainer.lr_plateau`` (one
-learning rate per member), precisions other than 32 and bf16-mixed, and more than one device.
+learning rate per member), precisions other than 32 and bf16-mixed, more than one device, and on the CPU models
+of 1M parameters or more (sedbench.packing's large models: the paper CRNN, 2 seeds fused, took 0.95x the time
+of the two one after another on one core, and 5 fused peaked at 3.0 GB of memory against 1.3 GB solo).
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ log = logging.getLogger(__name__)
 FUSED_PRECISIONS = ("32", "32-true", "bf16-mixed")
 
 
-def fuse_reason(cfg: DictConfig) -> str | None:
+def fuse_reason(cfg: DictConfig, n_params: int | None = None) -> str | None:
     """None when the seeds of ``cfg``'s configuration can train as one fused computation, else the reason they
-    train solo. Decided from the config alone; clip labels, which only the dataset tells, are checked again when
-    the group starts (its members then train one after another)."""
+    train solo. Decided from the config (and ``n_params``, its model's parameter count) alone; clip labels, which
+    only the dataset tells, are checked again when the group starts (the group then fails with the fix)."""
+    from sedbench.hardware import runs_on_cpu
     from sedbench.models.families import arch_of
+    from sedbench.packing import SMALL_MODEL_PARAMETERS
 
     arch = arch_of(cfg.model).name
     if arch != "crnn":
@@ -69,6 +73,11 @@ def fuse_reason(cfg: DictConfig) -> str | None:
         return f"trainer.precision={cfg.trainer.precision} (fused: {', '.join(FUSED_PRECISIONS)})"
     if str(cfg.trainer.get("devices", 1)) not in ("1", "auto"):
         return f"trainer.devices={cfg.trainer.devices} (fused: one device)"
+    if n_params is not None and n_params >= SMALL_MODEL_PARAMETERS and runs_on_cpu(str(cfg.trainer.accelerator)):
+        # measured: 2 seeds of the paper CRNN (3.7M) fused took 0.95x the time of the two one after another on
+        # one core (its convolutions, run per member, dominate), and a group of 5 peaked at 3.0 GB against 1.3
+        return (f"models of {SMALL_MODEL_PARAMETERS:,} parameters or more gain nothing from fusing on the CPU "
+                "and need more memory")
     return None
 
 
