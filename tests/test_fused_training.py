@@ -43,12 +43,13 @@ def close(a: list[float], b: list[float], rel: float) -> bool:
     return len(a) == len(b) and all(abs(x - y) <= rel * max(1.0, abs(y)) for x, y in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize("family", sorted(FAMILY_ARGS))
-def test_members_follow_their_solo_runs(family, synth_dir, tmp_path):
+@pytest.mark.parametrize("family,workers", [(f, 0) for f in sorted(FAMILY_ARGS)] + [("crnn", 1)])
+def test_members_follow_their_solo_runs(family, workers, synth_dir, tmp_path):
+    """Also with a loader worker process (persistent: the solo run's loaders then draw their base seed once)."""
     from sedbench.training.fused import train_group
     from sedbench.training.train import train
 
-    args = [*FAMILY_ARGS[family], "trainer.max_epochs=3", "evaluation.psds=false"]
+    args = [*FAMILY_ARGS[family], "trainer.max_epochs=3", "evaluation.psds=false", f"data.num_workers={workers}"]
     for seed in SEEDS:
         train(train_cfg(synth_dir, tmp_path / f"solo{seed}", *args, f"seed={seed}"))
     results = train_group(train_cfg(synth_dir, tmp_path / "group", *args), seeds=list(SEEDS))

@@ -1,7 +1,7 @@
 """Seeds of one configuration trained together as one computation: ``train_group(cfg)`` (issue 37).
 
 A sweep's cells that differ only in ``seed`` (``sweep.fuse=auto``) run as one trial process whose members are
-those seeds. The members train as one :class:`sedbench.models.fused.FusedCRNN` (grouped convolutions,
+those seeds. The members train as one :class:`sedbench.models.fused.FusedCRNN` (each member's own conv blocks,
 block-diagonal recurrent layers, grouped dense layers), each on its own batches, and everything else stays each
 member's own, as its solo run (``sedbench.training.train``) has it:
 
@@ -12,17 +12,19 @@ member's own, as its solo run (``sedbench.training.train``) has it:
   workers are not persistent) and every dropout mask;
 * its early stopping (after the warm-up), best weights, validation curve, pruning, divergence check and wall-clock
   guard, decided as Lightning's callbacks decide them for a solo run;
-* its records: MLflow run, run folder, metrics.json, file_counts.csv, its Optuna trial (told by the sweep), tested
-  and recorded by the very code a solo run uses (``test_and_record``), with one tag more: ``fused_group``.
+* its records: MLflow run, run folder, metrics.json, file_counts.csv, tested and recorded by the very code a solo
+  run uses (``test_and_record``), with one tag more: ``fused_group``; and its Optuna trial, told its end by this
+  process the moment the member is recorded (``sedbench.sweep.tell_member``).
 
 A member that stops (early stopping, pruning, divergence) leaves the group: the others are fused again without it
 (their weights, batch-norm statistics, optimizer state and random generators carried on), so it costs nothing
 more. Each member's share of the wall time is recorded as its ``fit_seconds`` and ``time/*`` (every step's time
 split equally among the members in it), so a study's summed trial times stay the machine time it took.
 
-**Exactness.** Grouped and block-diagonal products sum in another order than the solo kernels: a member's
-losses follow its solo run's to float32 rounding at first, and rounding differences grow as training goes on
-(tests/test_fused_training.py states and measures the tolerance).
+**Exactness.** Block-diagonal and grouped products sum in another order than the solo kernels: a member's training
+losses follow its solo run's to the 6 decimals MLflow keeps over the epochs measured, its validation scores within
+a few 1e-4 (rounding noise in the conv biases' gradients, which Adam turns into small steps; tests/
+test_fused_training.py states and measures the tolerance).
 
 Not fused (``fuse_reason`` says why, the sweep's console shows it, and those seeds run solo): architectures other
 than the CRNN family (the GMM, the attention and VGGish models), bidirectional recurrent layers, temporal pooling
@@ -294,7 +296,11 @@ def _train_group(cfg: DictConfig, members: list[Member], t_enter: float, numeric
     scorer = SplitScorer.for_datamodule(dm, cfg.threshold)
     for m in members:
         sampler = ShiftedStartSampler(len(dm.sets["train"]), dm.seq_len, True, m.seed)
-        m.loader = dm._loader("train", sampler=sampler, generator=m.gen)
+        # in this process (a member's batch is a slice of memory-mapped frames): K loaders with worker processes
+        # each would start K x 4 processes on a GPU. Its base-seed draws are made by GroupFit, as the solo run's
+        # loader makes them, from the member's generator; this loader's own go to a scratch generator.
+        m.loader = torch.utils.data.DataLoader(dm.sets["train"], batch_size=dm.batch_size, sampler=sampler,
+                                               pin_memory=dm.pin_memory, generator=torch.Generator())
         trial = m.cfg.get("trial") or {}
         if trial.get("number") is not None and cfg.sweep.pruner != "none":
             from sedbench.studies import TrialReporter
@@ -381,6 +387,9 @@ class GroupFit:
         self.weak = dm.ds.weak
         self.step = 0
         self.val_loader = dm.val_dataloader()
+        # the solo run's loaders keep their workers across epochs when it has any (persistent_workers): then each
+        # draws its base seed once, at its first iterator, else at every one (torch's DataLoader)
+        self.persistent = dm.num_workers > 0
         self.val_draws = 0
         max_time = _seconds(self.t.get("max_time"))
         # each member is allowed the wall time its solo run would be: the group's guard is their sum
@@ -415,7 +424,9 @@ class GroupFit:
             n_batches = _epoch_batches(len(self.live[0].loader), self.t.get("limit_train_batches"))
             for m in self.live:
                 m.loader.sampler.set_epoch(epoch)
-                m.iter = iter(m.loader)  # each member's loader draws its base seed from its own generator
+                m.iter = iter(m.loader)
+                if epoch == 0 or not self.persistent:  # the solo run's training loader's base seed
+                    _draw_base_seed(m.gen)
                 m.loss_sum, m.loss_n = 0.0, 0
             net.train()
             stop_now = False
@@ -583,9 +594,9 @@ class GroupFit:
         from sedbench.metrics.registry import metrics
 
         live, loader = self.live, self.val_loader
-        if self.val_draws == 0 or not (loader.persistent_workers and loader.num_workers > 0):
+        if self.val_draws == 0 or not self.persistent:
             for m in live:  # the solo run's validation loader draws its base seed from the global generator
-                torch.empty((), dtype=torch.int64).random_(generator=m.gen)
+                _draw_base_seed(m.gen)
         self.val_draws += 1
         net.eval()
         outputs, loss_sum, n = [[] for _ in live], [0.0] * len(live), 0
@@ -640,6 +651,13 @@ class GroupFit:
             return False
         m.wait += 1
         return m.wait >= int(self.t.patience)
+
+
+def _draw_base_seed(gen) -> None:
+    """What creating a DataLoader iterator draws from the generator (its workers' base seed)."""
+    import torch
+
+    torch.empty((), dtype=torch.int64).random_(generator=gen)
 
 
 def _diverged(value: float, epoch: int, step: int):
