@@ -267,16 +267,22 @@ def launcher_kind(target: str) -> str:
 def largest_model(configs) -> int | None:
     """The largest trainable parameter count among composed trial configs (each model built once; the class
     count is the dataset's where it can be read without generating it, else 16), or None if none is known."""
+    sizes = [n for n in model_sizes(configs) if n is not None]
+    return max(sizes) if sizes else None
+
+
+def model_sizes(configs) -> list[int | None]:
+    """Each composed trial config's trainable parameter count, as :func:`largest_model` counts it (None where the
+    model cannot be built here: its trial fails with its own error); each model built once."""
     from sedbench.training.params import count_parameters_of
 
-    sizes, seen = [], set()
+    sizes, known = [], {}
     for cfg in configs:
         key = repr(sorted((str(k), str(v)) for k, v in cfg.model.items())), str(cfg.features), str(cfg.data.root)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            sizes.append(count_parameters_of(cfg, default_classes=16))
-        except Exception:  # a model that cannot be built here fails in its trial, with its own error
-            continue
-    return max(sizes) if sizes else None
+        if key not in known:
+            try:
+                known[key] = count_parameters_of(cfg, default_classes=16)
+            except Exception:
+                known[key] = None
+        sizes.append(known[key])
+    return sizes

@@ -206,6 +206,51 @@ def end_trial(storage, study_name: str, number: int, state, attrs: dict, only_if
         return False
 
 
+def trial_state(storage, study_name: str, number: int):
+    """Trial ``number`` of a study as the storage holds it now (a FrozenTrial), whoever changed it last."""
+    return storage.get_trial(trial_id(storage, study_name, number))
+
+
+def trial_attrs(metrics: dict, output_dir: str | None, provenance_differs: list | None = None) -> dict:
+    """What a finished trial keeps as Optuna user attributes: its metrics.json's figures (not its dicts), what
+    produced it and how that differs from what the sweep started with (``provenance_differs``), its run folder."""
+    attrs = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if metrics.get("provenance"):
+        attrs["provenance"] = metrics["provenance"]
+        attrs["provenance_differs"] = list(provenance_differs or [])
+    if output_dir:
+        attrs["output_dir"] = str(output_dir)
+    return attrs
+
+
+def tell_member(storage_url: str, study_name: str, number: int, result: dict, compare=None) -> bool:
+    """Record the end of trial ``number`` from the process that trained it, a member of seeds trained together
+    (sedbench.training.fused): as the sweep records a trial (:func:`trial_attrs`; ``compare(start, now)``, the
+    provenance differences), the moment the member is recorded, so that a group killed later keeps its finished
+    members and only the others are retried. ``result``: ``state`` (complete, pruned, failed), ``value`` or
+    ``error``, ``output_dir``. False when the trial had finished meanwhile (a sweep took its worker for dead)."""
+    from optuna.trial import TrialState
+
+    from sedbench.tracking import read_metrics
+
+    storage = make_storage(storage_url)
+    try:
+        metrics = read_metrics(result["output_dir"])
+        start = storage.get_study_user_attrs(storage.get_study_id_from_name(study_name)).get("provenance")
+        differs = compare(start, metrics["provenance"]) if compare and metrics.get("provenance") else None
+        attrs = trial_attrs(metrics, result["output_dir"], differs)
+        state = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(result["state"], TrialState.FAIL)
+        value = result.get("value") if state == TrialState.COMPLETE else None
+        if state == TrialState.COMPLETE and (value is None or value != value or abs(value) == float("inf")):
+            state, attrs["error"], value = TrialState.FAIL, f"objective is {value}", None
+        if result.get("error") and state == TrialState.FAIL:
+            attrs["error"] = result["error"]
+        return retry(lambda: end_trial(storage, study_name, number, state, attrs, only_if=TrialState.RUNNING,
+                                       value=value))
+    finally:
+        storage.engine.dispose()
+
+
 def set_study_attr(storage_url: str, study_name: str, key: str, value) -> None:
     """A user attribute of the study itself (finished trials' attributes cannot change in Optuna: what is decided
     about them later, e.g. which runs failed by a rule over their configuration, is recorded on the study)."""

@@ -22,7 +22,6 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from sedbench.studies import end_trial
 
@@ -151,51 +150,6 @@ def prune_leftovers(study, storage) -> int:
 
 def done_count(study) -> int:
     return sum(1 for t in study.get_trials(deepcopy=False) if is_live(t) and t.state.name in ("COMPLETE", "PRUNED"))
-
-
-def read_metrics(output_dir: str | Path) -> dict:
-    path = Path(output_dir) / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def trial_attrs(metrics: dict, output_dir: str | None, start_provenance: dict | None) -> dict:
-    """What a finished trial keeps as Optuna user attributes: its metrics.json's figures (not its dicts), what
-    produced it and whether that differs from what the sweep started with, and its run folder."""
-    attrs = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-    if metrics.get("provenance"):
-        from sedbench.provenance import differences
-
-        attrs["provenance"] = metrics["provenance"]
-        attrs["provenance_differs"] = differences(start_provenance, metrics["provenance"])
-    if output_dir:
-        attrs["output_dir"] = str(output_dir)
-    return attrs
-
-
-def tell_member(storage_url: str, study_name: str, number: int, result: dict) -> bool:
-    """Record the end of trial ``number`` from the process that trained it, a member of seeds trained together
-    (sedbench.training.fused): as the sweep records a trial (``trial_attrs``), the moment the member is recorded,
-    so that a group killed later keeps its finished members and only the others are retried. ``result``:
-    ``state`` (complete, pruned, failed), ``value`` or ``error``, ``output_dir``. False when the trial had
-    finished meanwhile (a sweep that took its worker for dead)."""
-    from optuna.trial import TrialState
-
-    from sedbench.studies import make_storage, retry
-
-    storage = make_storage(storage_url)
-    start = storage.get_study_user_attrs(storage.get_study_id_from_name(study_name)).get("provenance")
-    attrs = trial_attrs(read_metrics(result["output_dir"]), result["output_dir"], start)
-    state = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(result["state"], TrialState.FAIL)
-    value = result.get("value") if state == TrialState.COMPLETE else None
-    if state == TrialState.COMPLETE and (value is None or value != value or abs(value) == float("inf")):
-        state, attrs["error"], value = TrialState.FAIL, f"objective is {value}", None
-    if result.get("error") and state == TrialState.FAIL:
-        attrs["error"] = result["error"]
-    try:
-        return retry(lambda: end_trial(storage, study_name, number, state, attrs, only_if=TrialState.RUNNING,
-                                       value=value))
-    finally:
-        storage.engine.dispose()
 
 
 def summary_table(study) -> str:

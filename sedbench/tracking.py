@@ -211,6 +211,12 @@ def record(logger, cfg, metrics: dict, run_dir: Path) -> None:
         client.log_artifact(run_id, str(run_dir / name))
 
 
+def read_metrics(run_dir: str | Path) -> dict:
+    """A run folder's metrics.json (what :func:`record` wrote), or {} when there is none."""
+    path = Path(run_dir) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def record_failure(logger, run_dir: Path, exc: BaseException) -> None:
     """Keep the traceback as an MLflow artifact and mark the run failed (killed when pruned or interrupted)."""
     import traceback

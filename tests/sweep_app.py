@@ -34,7 +34,7 @@ def toy_group(cfg) -> dict:
     """Seeds trained together: each member in turn, recorded in its own run folder and told to the study."""
     from omegaconf import open_dict
 
-    from sedbench.sweep import tell_member
+    from sedbench.studies import tell_member
 
     toy, results = cfg.get("toy") or {}, {}
     job_dir = Path(HydraConfig.get().runtime.output_dir)

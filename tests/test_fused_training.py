@@ -194,7 +194,7 @@ def test_what_cannot_fuse_says_why_and_the_sweep_header_names_it():
     from omegaconf import OmegaConf
 
     from hydra_plugins.sedbench_sweeper.schedule import Scheduling
-    from sedbench.training.fused import fuse_reason
+    from sedbench.models.fused import fuse_reason
 
     assert fuse_reason(compose_cfg("model=crnn")) is None
     assert fuse_reason(compose_cfg("model=rnn")) is None and fuse_reason(compose_cfg("model=cnn")) is None
@@ -204,7 +204,7 @@ def test_what_cannot_fuse_says_why_and_the_sweep_header_names_it():
     assert "16-mixed" in fuse_reason(compose_cfg("trainer.precision=16-mixed"))
     assert "augment" in fuse_reason(compose_cfg("+data.augment={copies:1}"))
     assert "1,000,000 parameters" in fuse_reason(compose_cfg("model=crnn"), n_params=3_680_000)
-    assert fuse_reason(compose_cfg("trainer=gpu"), n_params=3_680_000) is None  # on a GPU the large fuse too
+    assert fuse_reason(compose_cfg("trainer=gpu"), n_params=3_680_000, on_cpu=False) is None  # on a GPU they fuse
 
     class Sweeper(Scheduling):
         def __init__(self, fuse):

@@ -31,11 +31,15 @@ class Recording:
         import optuna
         from optuna.trial import TrialState
 
-        from sedbench.sweep import read_metrics, trial_attrs
+        from sedbench.provenance import differences
+        from sedbench.studies import trial_attrs
+        from sedbench.tracking import read_metrics
 
         out_dir = ret.hydra_cfg.hydra.runtime.output_dir if ret.hydra_cfg is not None else None
         metrics = read_metrics(out_dir) if out_dir else {}
-        for key, value in trial_attrs(metrics, out_dir, self.provenance).items():
+        # what produced it, and whether that is what the sweep started with
+        differs = differences(self.provenance, metrics["provenance"]) if metrics.get("provenance") else None
+        for key, value in trial_attrs(metrics, out_dir, differs).items():
             trial.set_user_attr(key, value)
         if ret.status == JobStatus.COMPLETED:
             value = ret.return_value
@@ -70,18 +74,19 @@ class Recording:
         """A member of seeds trained together: its own process told its trial its end the moment the member was
         recorded (sedbench.training.fused); the sweep reads it back, and records it itself when that did not
         happen (the group failed as a whole, or the store was out of reach then)."""
-        from sedbench.studies import trial_id
-        from sedbench.sweep import read_metrics, tell_member
+        from sedbench.provenance import differences
+        from sedbench.studies import tell_member, trial_state
+        from sedbench.tracking import read_metrics
 
-        tid = trial_id(self.storage, study.study_name, trial.number)
-        if not self.storage.get_trial(tid).state.is_finished():
+        if not trial_state(self.storage, study.study_name, trial.number).state.is_finished():
             if results is not None and trial.number in results:
-                tell_member(self.config.sweep.storage, study.study_name, trial.number, results[trial.number])
+                tell_member(self.config.sweep.storage, study.study_name, trial.number, results[trial.number],
+                            compare=differences)
             else:
                 error = f"{type(exc).__name__}: {exc}"[:2000] if exc is not None else \
                     "its group ended without a result for it"
                 self._fail_unfinished(study, [trial], error)
-        frozen = self.storage.get_trial(tid)
+        frozen = trial_state(self.storage, study.study_name, trial.number)
         ok = {"COMPLETE": True, "PRUNED": False}.get(frozen.state.name)
         out_dir = frozen.user_attrs.get("output_dir")
         if ok is None:

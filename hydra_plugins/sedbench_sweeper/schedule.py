@@ -14,16 +14,6 @@ from omegaconf import open_dict
 log = logging.getLogger("sedbench.sweep")
 
 
-def _parameters(cfg) -> int | None:
-    """The parameter count of a cell's model (None when it cannot be built here: its trial says why)."""
-    from sedbench.training.params import count_parameters_of
-
-    try:
-        return count_parameters_of(cfg, default_classes=16)
-    except Exception:
-        return None
-
-
 class Job:
     """What one trial process runs: one trial, or seeds of one configuration trained together
     (sedbench.training.fused), and the launcher's overrides for it."""
@@ -80,12 +70,14 @@ class Scheduling:
     def _plan_fusing(self, name: str, cells, composed) -> None:
         """``sweep.fuse``: which cells may train together with the cells that differ from them only in ``seed``
         (``self.fuse_keys``: cell key -> the cell without its seed), at most how many (``self.fuse_max``), and one
-        header line saying so, naming why the others train solo (sedbench.training.fused.fuse_reason)."""
+        header line saying so, naming why the others train solo (sedbench.models.fused.fuse_reason)."""
         from collections import Counter
 
         from sedbench import sweep as sw
         from sedbench.errors import ConfigError
-        from sedbench.training.fused import fuse_reason
+        from sedbench.hardware import runs_on_cpu
+        from sedbench.models.fused import fuse_reason
+        from sedbench.packing import model_sizes
 
         mode = str(self.config.sweep.get("fuse", "auto")).lower()
         self.fuse_keys, self.fuse_max = {}, float("inf")
@@ -96,14 +88,11 @@ class Scheduling:
             return
         if mode != "auto":
             self.fuse_max = int(mode)
-        solo, groups, sizes = Counter(), set(), {}
-        for cell, cfg in zip(cells, composed, strict=True):
+        solo, groups = Counter(), set()
+        for cell, cfg, size in zip(cells, composed, model_sizes(composed), strict=True):
             if "seed" not in sw.cell_params(cell):
                 continue
-            model = repr(sorted((str(k), str(v)) for k, v in cfg.model.items())), str(cfg.features), str(cfg.data)
-            if model not in sizes:  # each model built once
-                sizes[model] = _parameters(cfg)
-            reason = fuse_reason(cfg, sizes[model])
+            reason = fuse_reason(cfg, size, on_cpu=runs_on_cpu(str(cfg.trainer.get("accelerator", "cpu"))))
             if reason:
                 solo[reason] += 1
                 continue
@@ -140,7 +129,7 @@ class Scheduling:
                         break
                     trials -= 1
                     if self.fuse_keys.get(sw.cell_key(mate[1])) != key:  # another worker took the one peeked at:
-                        other = mate                                       # this one is a job of its own
+                        other = mate  # this one is a job of its own (one more than asked for, once in a while)
                         break
                     members.append(mate)
             batch.append(self._job(members, base, name, parent, cfg))
@@ -151,7 +140,6 @@ class Scheduling:
     def _next_key(self, study):
         """The fusing key of the next waiting trial (the one ``study.ask`` pops: the lowest number)."""
         from optuna.trial import TrialState
-
 
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting:

@@ -31,8 +31,8 @@ def run_hydra(task: str, overrides: list[str]) -> int:
     overrides = [o for o in overrides if o not in verbose] + (["sweep.console=full"] if verbose else [])
 
     from sedbench.tracking import register_resolver
+    from sedbench.training.fused import train_job
     from sedbench.training.params import params
-    from sedbench.training.train import train
 
     register_resolver()
     folder = conf_dir()
@@ -52,7 +52,7 @@ def run_hydra(task: str, overrides: list[str]) -> int:
                      *overrides]
     if task != "params":
         preflight(folder, overrides)
-    fn = as_task({"train": train, "params": params, "sweep": train}[task])
+    fn = as_task({"train": train_job, "params": params, "sweep": train_job}[task])
     saved = sys.argv
     if task == "params":  # a count, not a run: no output folder, no log file
         overrides = [*overrides, "hydra.output_subdir=null", "hydra.run.dir=.", "hydra/job_logging=none",

@@ -39,6 +39,40 @@ from torch import nn
 from sedbench.models.crnn import BLOCK, CRNN
 from sedbench.models.precision import in_fp32
 
+FUSED_PRECISIONS = ("32", "32-true", "bf16-mixed")
+# on the CPU, models of this many parameters or more train solo: 2 seeds of the paper CRNN (3.7M) fused took 0.95x
+# the time of the two one after another on one core (its convolutions, run per member, dominate), and 5 fused
+# peaked at 3.0 GB against 1.3 GB solo (measured, issue 37)
+FUSE_ON_CPU_BELOW = 1_000_000
+
+
+def fuse_reason(cfg, n_params: int | None = None, on_cpu: bool = True) -> str | None:
+    """None when the seeds of the configuration ``cfg`` (its ``model``, ``data`` and ``trainer``) can train as one
+    fused computation (sedbench.training.fused), else the reason they train solo. Decided from the config (and
+    ``n_params``, its model's parameter count, and whether it trains on the CPU) alone; clip labels, which only
+    the dataset tells, are checked again when a group starts."""
+    from sedbench.models.families import arch_of
+
+    arch = arch_of(cfg.model).name
+    if arch != "crnn":
+        return f"model.arch={arch} has no fused form (the CRNN, CNN and RNN families have one)"
+    if cfg.model.get("bidirectional"):
+        return "bidirectional recurrent layers have no fused form yet"
+    if cfg.model.get("temporal_pool"):
+        return "temporal pooling (clip labels) has no fused form yet"
+    if int(((cfg.data.get("augment") or {}).get("copies")) or 0) > 0:
+        return "data.augment: each seed trains on its own copies"
+    if cfg.trainer.get("lr_plateau"):
+        return "trainer.lr_plateau: each seed would need its own learning rate"
+    if str(cfg.trainer.precision) not in FUSED_PRECISIONS:
+        return f"trainer.precision={cfg.trainer.precision} (fused: {', '.join(FUSED_PRECISIONS)})"
+    if str(cfg.trainer.get("devices", 1)) not in ("1", "auto"):
+        return f"trainer.devices={cfg.trainer.devices} (fused: one device)"
+    if n_params is not None and n_params >= FUSE_ON_CPU_BELOW and on_cpu:
+        return f"models of {FUSE_ON_CPU_BELOW:,} parameters or more gain nothing from fusing on the CPU and need " \
+               "more memory"
+    return None
+
 
 def fusable(net: nn.Module) -> str | None:
     """None when ``net`` can be a member of a :class:`FusedCRNN`, else the reason it cannot."""

@@ -14,7 +14,7 @@ member's own, as its solo run (``sedbench.training.train``) has it:
   guard, decided as Lightning's callbacks decide them for a solo run;
 * its records: MLflow run, run folder, metrics.json, file_counts.csv, tested and recorded by the very code a solo
   run uses (``test_and_record``), with one tag more: ``fused_group``; and its Optuna trial, told its end by this
-  process the moment the member is recorded (``sedbench.sweep.tell_member``).
+  process the moment the member is recorded (``sedbench.studies.tell_member``).
 
 A member that stops (early stopping, pruning, divergence) leaves the group: the others are fused again without it
 (their weights, batch-norm statistics, optimizer state and random generators carried on), so it costs nothing
@@ -26,12 +26,12 @@ losses follow its solo run's to the 6 decimals MLflow keeps over the epochs meas
 a few 1e-4 (rounding noise in the conv biases' gradients, which Adam turns into small steps; tests/
 test_fused_training.py states and measures the tolerance).
 
-Not fused (``fuse_reason`` says why, the sweep's console shows it, and those seeds run solo): architectures other
-than the CRNN family (the GMM, the attention and VGGish models), bidirectional recurrent layers, temporal pooling
-and clip labels, training copies (``data.augment``: they depend on the seed), ``trainer.lr_plateau`` (one
-learning rate per member), precisions other than 32 and bf16-mixed, more than one device, and on the CPU models
-of 1M parameters or more (sedbench.packing's large models: the paper CRNN, 2 seeds fused, took 0.95x the time
-of the two one after another on one core, and 5 fused peaked at 3.0 GB of memory against 1.3 GB solo).
+Not fused (``sedbench.models.fused.fuse_reason`` says why, the sweep's console shows it, and those seeds run
+solo): architectures other than the CRNN family (the GMM, the attention and VGGish models), bidirectional
+recurrent layers, temporal pooling and clip labels, training copies (``data.augment``: they depend on the seed),
+``trainer.lr_plateau`` (one learning rate per member), precisions other than 32 and bf16-mixed, more than one
+device, and on the CPU models of 1M parameters or more (the paper CRNN, 2 seeds fused, took 0.95x the time of the
+two one after another on one core, and 5 fused peaked at 3.0 GB of memory against 1.3 GB solo).
 """
 
 from __future__ import annotations
@@ -47,41 +47,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sedbench import tracking
 
 log = logging.getLogger(__name__)
-
-FUSED_PRECISIONS = ("32", "32-true", "bf16-mixed")
-
-
-def fuse_reason(cfg: DictConfig, n_params: int | None = None) -> str | None:
-    """None when the seeds of ``cfg``'s configuration can train as one fused computation, else the reason they
-    train solo. Decided from the config (and ``n_params``, its model's parameter count) alone; clip labels, which
-    only the dataset tells, are checked again when the group starts (the group then fails with the fix)."""
-    from sedbench.hardware import runs_on_cpu
-    from sedbench.models.families import arch_of
-    from sedbench.packing import SMALL_MODEL_PARAMETERS
-
-    arch = arch_of(cfg.model).name
-    if arch != "crnn":
-        return f"model.arch={arch} has no fused form (the CRNN, CNN and RNN families have one)"
-    model = cfg.model
-    if model.get("bidirectional"):
-        return "bidirectional recurrent layers have no fused form yet"
-    if model.get("temporal_pool"):
-        return "temporal pooling (clip labels) has no fused form yet"
-    if int(((cfg.data.get("augment") or {}).get("copies")) or 0) > 0:
-        return "data.augment: each seed trains on its own copies"
-    if cfg.trainer.get("lr_plateau"):
-        return "trainer.lr_plateau: each seed would need its own learning rate"
-    if str(cfg.trainer.precision) not in FUSED_PRECISIONS:
-        return f"trainer.precision={cfg.trainer.precision} (fused: {', '.join(FUSED_PRECISIONS)})"
-    if str(cfg.trainer.get("devices", 1)) not in ("1", "auto"):
-        return f"trainer.devices={cfg.trainer.devices} (fused: one device)"
-    if n_params is not None and n_params >= SMALL_MODEL_PARAMETERS and runs_on_cpu(str(cfg.trainer.accelerator)):
-        # measured: 2 seeds of the paper CRNN (3.7M) fused took 0.95x the time of the two one after another on
-        # one core (its convolutions, run per member, dominate), and a group of 5 peaked at 3.0 GB against 1.3
-        return (f"models of {SMALL_MODEL_PARAMETERS:,} parameters or more gain nothing from fusing on the CPU "
-                "and need more memory")
-    return None
-
 
 def member_config(cfg: DictConfig, number: int | None, seed: int) -> DictConfig:
     """The configuration of member ``seed`` (trial ``number``): the group's, with its own seed and trial."""
@@ -205,6 +170,16 @@ def train_group(cfg: DictConfig, seeds: list[int] | None = None) -> dict:
     return {(m.number if m.number is not None else m.seed): m.result() for m in members}
 
 
+def train_job(cfg: DictConfig):
+    """What ``sedbench train`` and a sweep's trial process run: the seeds of ``trial.members`` together
+    (:func:`train_group`), or one run (:func:`sedbench.training.train.train`)."""
+    if (cfg.get("trial") or {}).get("members"):
+        return train_group(cfg)
+    from sedbench.training.train import train
+
+    return train(cfg)
+
+
 def _run_name(cfg):
     from sedbench.training.train import run_name
 
@@ -213,7 +188,7 @@ def _run_name(cfg):
 
 def _close(m: Member) -> None:
     """The member's records are final: a failure recorded as a solo run's is (a success is recorded by
-    ``test_and_record``); in a sweep, its trial is told its end at once (``sedbench.sweep.tell_member``), so that
+    ``test_and_record``); in a sweep, its trial is told its end at once (``sedbench.studies.tell_member``), so that
     a group killed later keeps it."""
     if m.outcome != "done":
         tracking.record_failure(m.logger, m.run_dir, m.error)
@@ -221,10 +196,11 @@ def _close(m: Member) -> None:
     trial = m.cfg.get("trial") or {}
     if m.number is None or not trial.get("storage"):
         return
-    from sedbench.sweep import tell_member
+    from sedbench.provenance import differences
+    from sedbench.studies import tell_member
 
     try:
-        tell_member(str(trial.storage), str(trial.study), m.number, m.result())
+        tell_member(str(trial.storage), str(trial.study), m.number, m.result(), compare=differences)
     except Exception as exc:  # the sweep records it when the group returns
         log.warning("could not record trial %s in the study (%s); the sweep will", m.number, exc)
 
@@ -256,16 +232,17 @@ def _train_group(cfg: DictConfig, members: list[Member], t_enter: float, numeric
 
     from sedbench.data.datamodule import build_datamodule
     from sedbench.data.sequences import ShiftedStartSampler, TrainSequences
+    from sedbench.hardware import runs_on_cpu
     from sedbench.metrics import registry
     from sedbench.models.families import build_model, count_parameters
-    from sedbench.models.fused import fusable
+    from sedbench.models.fused import fusable, fuse_reason
     from sedbench.training.device import loader_options
     from sedbench.training.scoring import SplitScorer, psds_mode
     from sedbench.training.train import _provenance, machine
 
     psds = psds_mode((cfg.get("evaluation") or {}).get("psds", True))
-    reason = fuse_reason(cfg)
     accelerator = str(cfg.trainer.accelerator)
+    reason = fuse_reason(cfg, on_cpu=runs_on_cpu(accelerator))
     hardware = machine(accelerator, numerics)
     loader = loader_options(cfg.data.get("num_workers", "auto"), accelerator, cfg.trainer.get("num_threads"))
     hardware.update(loader_workers=loader["num_workers"], pin_memory=loader["pin_memory"])

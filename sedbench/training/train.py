@@ -45,11 +45,7 @@ def output_dir(cfg: DictConfig) -> Path:
 def train(cfg: DictConfig) -> float:
     """One run. In a sweep (``trial.number`` set), everything it prints goes to ``trial.log`` in its run folder,
     also logged to its MLflow run, unless ``sweep.console=full``; the sweep's console shows one line for it.
-    Seeds a sweep trains together (``trial.members``) go to :func:`sedbench.training.fused.train_group`."""
-    if (cfg.get("trial") or {}).get("members"):
-        from sedbench.training.fused import train_group
-
-        return train_group(cfg)
+    (Seeds a sweep trains together, ``trial.members``: :func:`sedbench.training.fused.train_job`.)"""
     t_enter = time.perf_counter()
     from sedbench.console import quiet_libraries, trial_output
     from sedbench.hardware import check_precision
