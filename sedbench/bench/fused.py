@@ -43,21 +43,26 @@ def bench_fused_trials(data: Path, work: Path, seeds: int = 5, steps: int = 300)
     import torch
 
     from sedbench.commands.launch import compose
+    from sedbench.console import trial_output
     from sedbench.training.fused import train_group
     from sedbench.training.train import train
 
     threads = torch.get_num_threads()
     base = claims_overrides(data, work, steps)
+    logs = work / "logs"  # what the trials print (summaries, epoch lines) goes to logs/trial.log, not the bench's
     try:
-        train(compose([*base, "trainer.max_steps=null", "trainer.max_epochs=1", f"+run_dir={work}/warm-up"]))
+        with trial_output(logs):
+            train(compose([*base, "trainer.max_steps=null", "trainer.max_epochs=1", f"+run_dir={work}/warm-up"]))
         log(f"fused: {seeds} seeds of the claims CRNN, {steps} steps each, trained together")
         t0 = time.perf_counter()
-        train_group(compose([*base, f"+run_dir={work}/fused"]), seeds=list(range(seeds)))
+        with trial_output(logs):
+            train_group(compose([*base, f"+run_dir={work}/fused"]), seeds=list(range(seeds)))
         fused = time.perf_counter() - t0
         log(f"fused: the same {seeds} seeds one after another")
         t0 = time.perf_counter()
-        for seed in range(seeds):
-            train(compose([*base, f"seed={seed}", f"+run_dir={work}/solo{seed}"]))
+        with trial_output(logs):
+            for seed in range(seeds):
+                train(compose([*base, f"seed={seed}", f"+run_dir={work}/solo{seed}"]))
         solo = time.perf_counter() - t0
     finally:
         torch.set_num_threads(threads)
