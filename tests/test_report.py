@@ -97,10 +97,11 @@ def test_markdown_subset_and_plot_axes():
     from sedbench.report.html import Point, Series, markdown, svg_plot
 
     page = markdown("# T\n\nSome *text* with `code` and [a table](scores.md).\n\n| a | b |\n|---|---:|\n"
-                    "| x | 1.0 |\n\n- one\n- two")
+                    "| x | 1.0 |\n| y<br>z | <b>2</b> |\n\n- one\n- two")
     assert "<h2>T</h2>" in page and "<em>text</em>" in page and "<code>code</code>" in page
     assert '<a href="#item-scores-md">a table</a>' in page and "<td>x</td><td>1.0</td>" in page
     assert "<li>one</li><li>two</li>" in page and "---" not in page
+    assert "<td>y<br>z</td><td>&lt;b&gt;2&lt;/b&gt;</td>" in page  # a cell's line break; other markup stays text
     svg = svg_plot([Series("CRNN", [Point(4688, 20.0, "trial 1", "http://x/run1"), Point(60272, 41.4, "trial 2")])],
                    "parameters", "F1 (%)", log_x=True)
     assert ">10,000<" in svg and ">parameters<" in svg and ">F1 (%)<" in svg and ">CRNN<" in svg

@@ -120,7 +120,8 @@ def svg_plot(series: list[Series], x_label: str, y_label: str, log_x: bool = Fal
 
 # ------------------------------------------------------------------------------------------ Markdown
 def _inline(text: str) -> str:
-    text = html.escape(text, quote=False)
+    # a line break inside a table cell is written <br> (as GitHub renders it); any other markup is text
+    text = html.escape(text, quote=False).replace("&lt;br&gt;", "<br>")
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
     text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
     text = re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<em>\1</em>", text)
