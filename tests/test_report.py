@@ -3,6 +3,7 @@
 import csv
 import re
 
+import pytest
 from helpers import run_app
 from PIL import Image
 
@@ -111,3 +112,33 @@ def test_markdown_subset_and_plot_axes():
 def test_report_of_an_unknown_sweep(tmp_path, capsys):
     assert main(["report", "nope", "--storage", f"sqlite:///{tmp_path}/o.db", "--out", str(tmp_path / "r")]) == 2
     assert "no sweep named 'nope'" in capsys.readouterr().err
+
+
+def test_fig4_draws_each_configuration_at_its_mean_with_its_interval(tmp_path):
+    """Fig. 4 (params_vs_f1): one row per configuration (seeds pooled): mean, std and 95 % t interval over its
+    seeds, its trials; one seed alone has no interval; the page's figure draws the interval as an error bar."""
+    import csv
+
+    from sedbench.report.collect import TrialRow
+    from sedbench.report.items import Context
+    from sedbench.report.write import ParamsVsF1
+
+    rows, n = [], 0
+    for fam, maps, params, scores in (("crnn", 16, 15248, [0.40, 0.44, 0.42]), ("cnn", 16, 15552, [0.30, 0.34]),
+                                      ("rnn", 26, 15668, [0.2])):
+        for seed, f1 in enumerate(scores):
+            rows.append(TrialRow(n, "COMPLETE", fam, {"model": fam, "model.maps": str(maps), "seed": str(seed)},
+                                 {"n_params": params}, {"test/f1_frm": f1}))
+            n += 1
+    ctx = Context("x", rows, None, tmp_path)
+    item = ParamsVsF1()
+    assert set(item.write(ctx)) == {"params_vs_f1.png", "params_vs_f1.csv"}
+    table = {r["family"]: r for r in csv.DictReader((tmp_path / "params_vs_f1.csv").open())}
+    crnn = table["crnn"]
+    assert crnn["trials"] == "3" and float(crnn["mean_test_f1_frm"]) == pytest.approx(0.42)
+    assert float(crnn["low"]) < 0.42 < float(crnn["high"]) and crnn["trial_numbers"] == "0 1 2"
+    assert float(crnn["high"]) - 0.42 == pytest.approx(4.303 * 0.02 / 3 ** 0.5, rel=1e-3)  # t(2) x s / sqrt(n)
+    assert table["rnn"]["low"] == "" and table["rnn"]["trials"] == "1"
+    svg = item.svg(ctx, item.records)
+    assert "test F1_frm 42.0 % [" in svg and "over 3 seed(s) (trials 0 1 2)" in svg and "over 1 seed(s)" in svg
+    assert svg.count('stroke-width="1.5"/>') == 2  # the CRNN's and the CNN's error bars; the lone RNN seed has none

@@ -30,6 +30,8 @@ class Point:
     y: float
     tip: str
     href: str | None = None
+    low: float | None = None     # an error bar from low to high (an interval), drawn when given
+    high: float | None = None
 
 
 @dataclass
@@ -64,7 +66,8 @@ def svg_plot(series: list[Series], x_label: str, y_label: str, log_x: bool = Fal
     if not pts:
         return ""
     fx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
-    xs, ys = [fx(p.x) for p in pts], [p.y for p in pts]
+    xs = [fx(p.x) for p in pts]
+    ys = [v for p in pts for v in (p.y, p.low, p.high) if v is not None and math.isfinite(v)]
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(0.0, min(ys)), max(ys)
     pad_x = (x1 - x0) * 0.05 or 0.5
@@ -108,6 +111,9 @@ def svg_plot(series: list[Series], x_label: str, y_label: str, log_x: bool = Fal
             path = " ".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in sorted(good, key=lambda p: p.x))
             out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="1.5" opacity="0.7"/>')
         for p in good:
+            if p.low is not None and p.high is not None and math.isfinite(p.low) and math.isfinite(p.high):
+                out.append(f'<line x1="{sx(p.x):.1f}" y1="{sy(p.low):.1f}" x2="{sx(p.x):.1f}" y2="{sy(p.high):.1f}" '
+                           f'stroke="{c}" stroke-width="1.5"/>')
             dot = (f'<circle cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="5" fill="{c}" class="point">'
                    f'<title>{html.escape(p.tip)}</title></circle>')
             out.append(f'<a href="{html.escape(p.href)}" target="_blank">{dot}</a>' if p.href else dot)
@@ -205,18 +211,23 @@ def run_link(mlflow_url: str | None, experiment_id: str | None, run_id: str | No
 
 # the interactive figures: each draws the records its report item wrote as CSV and drew as PNG
 def figure_params_vs_f1(records: list[dict], trials: dict[str, dict], link) -> str:
+    """Fig. 4: each configuration's mean test F1_frm over its seeds with its 95 % interval, one line per family
+    in order of parameters; a point's link opens its first trial's MLflow run."""
     groups: dict[str, Series] = {}
-    for r in records:
-        t = trials.get(str(r["trial"]), {})
-        f1 = 100 * float(r["test_f1_frm"])
-        tip = (f"trial {r['trial']} · {r['family'].upper()} · {r['config'] or 'base'}\n"
-               f"{int(float(r['n_params'])):,} parameters · test F1_frm {f1:.1f} %"
-               + (f" · ER_frm {float(t['test/er_frm']):.3f}" if t.get("test/er_frm") else "")
-               + (f"\nMLflow run {t['mlflow_run_id']} (click to open)" if t.get("mlflow_run_id") else ""))
-        groups.setdefault(r["family"].upper(), Series(r["family"].upper())).points.append(
-            Point(float(r["n_params"]), f1, tip, link(t.get("mlflow_run_id"))))
-    return svg_plot(list(groups.values()), "parameters (log scale)", "test F1_frm (%)", log_x=True,
-                    title="test F1_frm against parameter count")
+    for r in sorted(records, key=lambda r: float(r["n_params"])):
+        first = str(r["trial_numbers"]).split()[0]
+        t = trials.get(first, {})
+        mean, low, high = (100 * float(r[k]) if r[k] not in ("", None) else math.nan
+                           for k in ("mean_test_f1_frm", "low", "high"))
+        interval = f" [{low:.1f}, {high:.1f}]" if math.isfinite(low) else ""
+        tip = (f"{r['family'].upper()} · {r['config'] or 'base'}\n{int(float(r['n_params'])):,} parameters · "
+               f"test F1_frm {mean:.1f} %{interval} over {r['trials']} seed(s) (trials {r['trial_numbers']})"
+               + (f"\nMLflow run of trial {first} (click to open)" if t.get("mlflow_run_id") else ""))
+        groups.setdefault(r["family"].upper(), Series(r["family"].upper(), line=True)).points.append(
+            Point(float(r["n_params"]), mean, tip, link(t.get("mlflow_run_id")), low if math.isfinite(low) else None,
+                  high if math.isfinite(high) else None))
+    return svg_plot(list(groups.values()), "parameters (log scale)", "test F1_frm (%), mean and 95 % interval",
+                    log_x=True, title="test F1_frm against parameter count")
 
 
 def figure_pitch_shift(records: list[dict], trials: dict[str, dict], link) -> str:

@@ -19,6 +19,7 @@ from sedbench.report.collect import (
     best_per_family,
     collect,
     completed,
+    configurations,
     file_counts,
     matched_groups,
 )
@@ -76,22 +77,46 @@ def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
 
 
 class ParamsVsF1(Figure):
+    """Fig. 4 as the paper draws it: test F1_frm against the parameter count (log scale), one point per
+    configuration at the mean over its seeds with its 95 % t interval, one line per family in order of parameters;
+    each seed's own score a faint mark behind it. The CSV has one row per configuration."""
+
     file, title = "params_vs_f1.png", "test F1_frm against parameter count (Fig. 4)"
 
     def data(self, ctx: Context) -> list[dict] | None:
-        pts = [r for r in completed(ctx.rows) if r.attrs.get("n_params") and not math.isnan(r.get("test/f1_frm"))]
-        return [{"trial": r.number, "family": r.family, "n_params": r.attrs["n_params"],
-                 "test_f1_frm": r.get("test/f1_frm"), "config": r.config_key()} for r in pts]
+        from sedbench.stats import mean_std_interval
+
+        out, self.seeds = [], {}
+        for (fam, config), trials in sorted(configurations(ctx.rows).items()):
+            scored = [t for t in trials if t.attrs.get("n_params") and not math.isnan(t.get("test/f1_frm"))]
+            if not scored:
+                continue
+            values = [t.get("test/f1_frm") for t in scored]
+            mean, std, (low, high) = mean_std_interval(values)
+            n_params = scored[0].attrs["n_params"]
+            out.append({"family": fam, "config": config, "n_params": n_params, "trials": len(values),
+                        "mean_test_f1_frm": mean, "std": "" if math.isnan(std) else std,
+                        "low": "" if math.isnan(low) else low, "high": "" if math.isnan(high) else high,
+                        "trial_numbers": " ".join(str(t.number) for t in scored)})
+            self.seeds.setdefault(fam, []).extend((n_params, v) for v in values)
+        return out or None
 
     def png(self, ctx: Context, records: list[dict], path: Path) -> None:
         plt, fig, ax = figure()
         for fam in sorted({r["family"] for r in records}):
             color, marker = style(fam)
-            sel = [r for r in records if r["family"] == fam]
-            ax.scatter([r["n_params"] for r in sel], [100 * r["test_f1_frm"] for r in sel], c=color,
-                       marker=marker, label=fam.upper(), alpha=0.8, edgecolors="black", linewidths=0.4)
+            sel = sorted((r for r in records if r["family"] == fam), key=lambda r: r["n_params"])
+            seeds = self.seeds.get(fam, [])
+            ax.scatter([n for n, _ in seeds], [100 * v for _, v in seeds], c=color, marker=marker, alpha=0.25,
+                       s=12, linewidths=0)
+            means = [100 * r["mean_test_f1_frm"] for r in sel]
+            err = [[m - 100 * r["low"] if r["low"] != "" else 0.0 for m, r in zip(means, sel, strict=True)],
+                   [100 * r["high"] - m if r["high"] != "" else 0.0 for m, r in zip(means, sel, strict=True)]]
+            ax.errorbar([r["n_params"] for r in sel], means, yerr=err, color=color, marker=marker, capsize=3,
+                        label=fam.upper(), markeredgecolor="black", markeredgewidth=0.4, linewidth=1.2)
         ax.set_xscale("log")
-        finish(plt, fig, ax, path, "trainable parameters (count, log scale)", "test F1_frm (%)",
+        finish(plt, fig, ax, path, "trainable parameters (count, log scale)",
+               "test F1_frm (%): mean over seeds, bars 95 % t interval",
                "Parameters vs. accuracy (cf. Cakir et al. 2017, Fig. 4)", {"title": "family"})
 
     def svg(self, ctx: Context, records: list[dict]) -> str:
