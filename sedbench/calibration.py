@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sedbench.stats import LEVEL, difference_parts, failed_runs, welch_files, welch_seeds
+from sedbench.stats import LEVEL, difference_parts, failed_runs, look_levels, welch_files, welch_seeds
 
 
 @dataclass(frozen=True)
@@ -281,23 +281,30 @@ def run_study(d: Study, effect: float, studies: int, seed: int = 0) -> StudyCell
                                       conditions=SHIFTS if d.statistic == "f1_change" else 0)
     overlap = _overlap(placements, sc.sources[0]) if placements is not None and d.use_sources else None
     keeps = [~failed_runs(val) if d.failure_rule else np.ones(val.shape, bool) for _, val in sims]
-    (a, keep_a), others = (sims[0][0], keeps[0]), list(zip([c for c, _ in sims[1:]], keeps[1:], strict=True))
-    decidable = np.ones(studies, bool)
-    holds = np.ones(studies, bool)
-    against = np.zeros(studies, bool)
-    for b, keep_b in others:
-        parts = difference_parts(a, b, d.statistic, keep_a, keep_b, overlap)
-        low, _, _, _ = welch_files(parts, d.level)
-        _, high, _, _ = welch_files(parts, 1 - (1 - d.level) / d.comparisons)
-        decidable &= (parts["n"][0] >= 2) & (parts["n"][1] >= 2)
-        holds &= low > 0
-        against |= high < 0
-    holds &= decidable
-    against &= decidable & ~holds
+    holds, against, decidable = decide([c for c, _ in sims], keeps, overlap, d.statistic, d.level, d.comparisons)
     verdict = holds | against if effect == 0 else holds
     runs = sum(k.size for k in keeps)
     return StudyCell(d, effect, studies, float(verdict.mean()), float((~decidable).mean()),
                      float(sum((~k).sum() for k in keeps) / runs))
+
+
+def decide(counts: list[np.ndarray], keeps: list[np.ndarray], overlap, statistic: str, level: float,
+           comparisons: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per simulated study, as claims.md decides a claim: the first configuration against each other one; it
+    ``holds`` when every interval at ``level`` excludes 0 on the claimed side, is contradicted (``against``) when
+    one excludes it on the other side at the Bonferroni level, and is ``decidable`` when every side kept two runs."""
+    a, keep_a = counts[0], keeps[0]
+    n = a.shape[0]
+    decidable, holds, against = np.ones(n, bool), np.ones(n, bool), np.zeros(n, bool)
+    for b, keep_b in zip(counts[1:], keeps[1:], strict=True):
+        parts = difference_parts(a, b, statistic, keep_a, keep_b, overlap)
+        low, _, _, _ = welch_files(parts, level)
+        _, high, _, _ = welch_files(parts, 1 - (1 - level) / comparisons)
+        decidable &= (parts["n"][0] >= 2) & (parts["n"][1] >= 2)
+        holds &= low > 0
+        against |= high < 0
+    holds &= decidable
+    return holds, against & decidable & ~holds, decidable
 
 
 def calibrate_studies(studies: int = 1000, designs=STUDIES, effects=EFFECTS, seed: int = 0) -> list[StudyCell]:
@@ -325,6 +332,107 @@ def studies_table(cells: list[StudyCell]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------- seeds added in rounds
+@dataclass(frozen=True)
+class Sequential:
+    """A study that adds seeds in rounds (issue 38): every configuration starts with ``rounds[0]`` seeds; at each
+    look the claim is decided as claims.md decides it (:func:`decide`, failed runs dropped first) at the level
+    :func:`sedbench.stats.look_levels` gives that look, and a decided claim stops; an undecided one gets the next
+    round's seeds. Its false-verdict rate counts a verdict at any look."""
+    name: str
+    scenario: Scenario
+    rounds: tuple[int, ...] = (3, 5, 8)
+    files: int = 20
+    comparisons: int = 1
+    spending: str | None = "pocock"          # None: every look at 95 % (not sedbench's procedure: a contrast)
+    use_sources: bool = True
+
+    @property
+    def sedbench(self) -> bool:
+        return self.spending is not None
+
+    def levels(self) -> list[float]:
+        return look_levels(self.rounds, 1 - LEVEL, self.spending) if self.spending else [LEVEL] * len(self.rounds)
+
+
+COLLAPSE = replace(TYPICAL, name="collapse", collapse=(1 / 6, 0.0))
+SEQUENTIAL = (
+    Sequential("3 -> 5 -> 8 seeds, typical spreads", TYPICAL),
+    Sequential("3 -> 5 -> 8 seeds, spreads 2.4 / 7.2", UNEQUAL),
+    Sequential("3 -> 5 -> 8 seeds, spreads 7.2 / 2.4", replace(UNEQUAL, seed_sd=(7.2, 2.4))),
+    Sequential("3 -> 5 -> 8 seeds, quiet seeds", SCENARIOS[0]),
+    Sequential("3 -> 5 -> 8 seeds, a's seeds collapse 1 time in 6", COLLAPSE),
+    Sequential("3 -> 5 -> 8 seeds, 20 files sharing 64 sources", SHARED),
+    Sequential("3 -> 5 -> 8 seeds, 4 files, one 10x the others",
+               replace(TYPICAL, name="one dominant file", dominant=10.0), files=4),
+    Sequential("3 -> 5 -> 8 seeds, CRNN vs CNN and RNN (intersection-union)", TYPICAL, comparisons=2),
+    Sequential("3 -> 4 -> 5 -> 6 -> 8 seeds, spreads 2.4 / 7.2", UNEQUAL, rounds=(3, 4, 5, 6, 8)),
+    Sequential("3 -> 5 -> 8 seeds, typical spreads, O'Brien-Fleming spending", TYPICAL, spending="obrien_fleming"),
+    Sequential("3 -> 5 -> 8 seeds, spreads 2.4 / 7.2, O'Brien-Fleming spending", UNEQUAL, spending="obrien_fleming"),
+    Sequential("3 -> 5 -> 8 seeds, spreads 2.4 / 7.2, every look at 95 %", UNEQUAL, spending=None),
+)
+
+
+@dataclass
+class SequentialCell:
+    design: Sequential
+    effect: float
+    studies: int
+    verdict: float            # null: share with a verdict at any look; else: share holding (power)
+    seeds: float              # mean seeds per configuration when the study stopped
+    by_look: list[float]      # share of studies decided at each look
+
+
+def run_sequential(d: Sequential, effect: float, studies: int, seed: int = 0) -> SequentialCell:
+    rng = np.random.default_rng([seed, 38, zlib.crc32(d.name.encode()), int(round(effect * 1000))])
+    sc, most = d.scenario, d.rounds[-1]
+    sides = [(most, effect, sc.seed_sd[0], sc.collapse[0])] + [(most, 0.0, sc.seed_sd[1], sc.collapse[1])] * \
+        d.comparisons
+    sims, placements = simulate_sides(rng, studies, d.files, sc, sides)
+    overlap = _overlap(placements, sc.sources[0]) if placements is not None and d.use_sources else None
+    decided, holds_at_stop = np.zeros(studies, bool), np.zeros(studies, bool)
+    stopped = np.full(studies, most, np.float64)
+    by_look = []
+    for n, level in zip(d.rounds, d.levels(), strict=True):
+        counts = [c[:, :n] for c, _ in sims]
+        keeps = [~failed_runs(val[:, :n]) for _, val in sims]
+        holds, against, _ = decide(counts, keeps, overlap, "f1", level, d.comparisons)
+        new = (holds | against) & ~decided
+        holds_at_stop |= holds & new
+        stopped[new] = n
+        decided |= new
+        by_look.append(float(new.mean()))
+    verdict = decided if effect == 0 else holds_at_stop
+    return SequentialCell(d, effect, studies, float(verdict.mean()), float(stopped.mean()), by_look)
+
+
+def calibrate_sequential(studies: int = 1000, designs=SEQUENTIAL, effects=EFFECTS, seed: int = 0
+                         ) -> list[SequentialCell]:
+    return [run_sequential(d, e, studies * (NULL_FACTOR if e == 0 else 1), seed) for d in designs for e in effects]
+
+
+def sequential_table(cells: list[SequentialCell]) -> str:
+    """Markdown: per design, its looks' levels, the false-verdict rate over all looks against the 6 % bound, the
+    power and the seeds a study used on average."""
+    effects = sorted({c.effect for c in cells if c.effect > 0})
+    head = ["design", "levels of the looks", "false verdicts (bound 6 %)", "seeds used (null)",
+            *[f"power at {100 * e:.0f} points (seeds used)" for e in effects]]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    by = {(c.design, c.effect): c for c in cells}
+    for d in dict.fromkeys(c.design for c in cells):
+        null = by[(d, 0.0)]
+        name = d.name if d.sedbench else f"{d.name} (not sedbench's procedure)"
+        levels = ", ".join(f"{100 * v:.2f} %" for v in d.levels())
+        lines.append(f"| {name} | {levels} | {100 * null.verdict:.1f} % | {null.seeds:.1f} | "
+                     + " | ".join(f"{100 * by[(d, e)].verdict:.0f} % ({by[(d, e)].seeds:.1f})" for e in effects)
+                     + " |")
+    return "\n".join(lines)
+
+
+def over_bound_sequential(cells: list[SequentialCell]) -> list[SequentialCell]:
+    return [c for c in cells if c.effect == 0 and c.design.sedbench and c.verdict > LIMIT]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sedbench.calibration",
                                 description="False-verdict rate and power of sedbench.stats.compare by simulation.")
@@ -347,7 +455,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\nDesigns of real studies, decided as claims.md decides:\n\n" + studies_table(designs))
     print(f"\n{len(designs)} cells, {time.perf_counter() - t0:.0f} s; "
           + (f"over their bound: {', '.join(c.study.name for c in over)}" if over else "every design within its bound"))
-    return 1 if bad or over else 0
+    t0 = time.perf_counter()
+    rounds = calibrate_sequential(args.studies)
+    late = over_bound_sequential(rounds)
+    print("\nSeeds added in rounds, decided at each look at the level the spending function gives it:\n\n"
+          + sequential_table(rounds))
+    print(f"\n{len(rounds)} cells, {time.perf_counter() - t0:.0f} s; "
+          + (f"over 6 %: {', '.join(c.design.name for c in late)}" if late else "every design within 6 %"))
+    return 1 if bad or over or late else 0
 
 
 if __name__ == "__main__":

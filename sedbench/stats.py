@@ -526,6 +526,38 @@ def interaction(first: Comparison, second: Comparison, level: float = LEVEL) -> 
     return Interaction(d, d - half, d + half, level, math.sqrt(se2), df)
 
 
+SPENDING = ("pocock", "obrien_fleming")
+
+
+def spent(fraction: float, alpha: float = 1 - LEVEL, kind: str = "pocock") -> float:
+    """The share of ``alpha`` a study that adds seeds in rounds may have spent once it has ``fraction`` of its
+    planned seeds (Lan-DeMets spending functions): ``pocock``, ``alpha ln(1 + (e - 1) t)``, spends it about evenly
+    over the looks; ``obrien_fleming``, ``2 - 2 Phi(z_(1 - alpha/2) / sqrt(t))``, keeps nearly all of it for the
+    last look."""
+    from scipy import stats
+
+    t = min(max(float(fraction), 0.0), 1.0)
+    if kind == "pocock":
+        return alpha * math.log(1 + (math.e - 1) * t)
+    if kind == "obrien_fleming":
+        return 0.0 if t == 0 else float(2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - alpha / 2) / math.sqrt(t)))
+    raise ValueError(f"spending function {kind!r}: one of {', '.join(SPENDING)}")
+
+
+def look_levels(rounds: Sequence[int], alpha: float = 1 - LEVEL, kind: str = "pocock") -> list[float]:
+    """The confidence level of each look of a study that adds seeds in ``rounds`` (seeds per configuration at each
+    look, increasing): look k spends ``spent(t_k) - spent(t_(k-1))`` of ``alpha``, ``t_k`` its share of the last
+    round's seeds. The looks' alphas sum to ``alpha``, so by Bonferroni's inequality the chance of any false
+    verdict over all looks is at most ``alpha`` if each look's interval holds its level, whatever the looks'
+    correlation (sedbench.calibration measures it, and the power, in the designs of real studies)."""
+    rounds = [int(r) for r in rounds]
+    if not rounds or rounds != sorted(set(rounds)) or rounds[0] < 2:
+        raise ValueError(f"rounds {rounds}: increasing seed counts, the first at least 2")
+    fractions = [r / rounds[-1] for r in rounds]
+    spends = [spent(t, alpha, kind) for t in fractions]
+    return [1 - (s - prev) for s, prev in zip(spends, [0.0, *spends[:-1]], strict=True)]
+
+
 def holm(p_values: Sequence[float], alpha: float = 1 - LEVEL) -> list[tuple[bool, float]]:
     """Holm's step-down adjustment of ``p_values`` (family-wise error ``alpha``): for each, in the given order,
     whether it is rejected and the level its interval is shown at, ``1 - alpha / (m - k)`` at its rank ``k``

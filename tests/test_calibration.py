@@ -11,12 +11,17 @@ import pytest
 from sedbench.calibration import (
     LIMIT,
     SCENARIOS,
+    SEQUENTIAL,
     STUDIES,
     calibrate,
+    calibrate_sequential,
     calibrate_studies,
     over_bound,
+    over_bound_sequential,
     run_cell,
+    run_sequential,
     run_study,
+    sequential_table,
     simulate_counts,
     studies_table,
     table,
@@ -76,6 +81,39 @@ def test_a_design_is_the_same_on_every_run():
     assert run_study(d, 0.0, 200) == run_study(d, 0.0, 200)
 
 
+def test_the_looks_of_a_study_in_rounds_spend_alpha_once():
+    """look_levels: the looks' alphas add up to 5 % (Bonferroni over the looks), Pocock's spent about evenly,
+    O'Brien-Fleming's nearly all at the last look; bad rounds are refused."""
+    from sedbench.stats import look_levels, spent
+
+    for kind in ("pocock", "obrien_fleming"):
+        levels = look_levels([3, 5, 8], kind=kind)
+        assert sum(1 - v for v in levels) == pytest.approx(0.05) and all(0.95 <= v < 1 for v in levels)
+        assert spent(1.0, kind=kind) == pytest.approx(0.05) and spent(0.0, kind=kind) == 0.0
+    assert look_levels([3, 5, 8], kind="obrien_fleming")[0] > 0.998 > look_levels([3, 5, 8])[0]
+    assert look_levels([8]) == [pytest.approx(0.95)]
+    for bad in ([5, 3], [1, 4], []):
+        with pytest.raises(ValueError):
+            look_levels(bad)
+
+
+def test_small_calibration_of_seeds_added_in_rounds():
+    """Every look decided as claims.md decides, at its spending level: within the bound (wider for the Monte
+    Carlo error of a quarter of the docs' size); every look at 95 % is not (the contrast); a clear difference
+    stops early and saves seeds."""
+    cells = calibrate_sequential(studies=250)
+    by = {(c.design.name, c.effect): c for c in cells}
+    for c in cells:
+        if c.effect == 0 and c.design.sedbench:
+            assert c.verdict <= 0.08, (c.design.name, c.verdict)
+    naive = next(d for d in SEQUENTIAL if not d.sedbench)
+    assert by[(naive.name, 0.0)].verdict > 0.09
+    quiet = by[("3 -> 5 -> 8 seeds, quiet seeds", 0.05)]
+    assert quiet.verdict > 0.95 and quiet.seeds < 5 and quiet.by_look[0] > 0.5
+    assert all(d.name in sequential_table(cells) for d in SEQUENTIAL)
+    assert run_sequential(SEQUENTIAL[0], 0.0, 100) == run_sequential(SEQUENTIAL[0], 0.0, 100)
+
+
 @pytest.mark.slow
 def test_full_calibration_meets_the_bound():
     cells = calibrate(studies=1000)
@@ -86,3 +124,6 @@ def test_full_calibration_meets_the_bound():
     designs = calibrate_studies(studies=1000)
     print("\n" + studies_table(designs))
     assert not over_bound(designs), [c.study.name for c in over_bound(designs)]
+    rounds = calibrate_sequential(studies=1000)
+    print("\n" + sequential_table(rounds))
+    assert not over_bound_sequential(rounds), [c.design.name for c in over_bound_sequential(rounds)]
