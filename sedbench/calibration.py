@@ -16,15 +16,17 @@ Per-file counts are drawn the way a run's ``file_counts.csv`` arises, with every
 * true positives are binomial; the system's count follows from the precision; substitutions are half of the
   smaller of misses and false alarms (the rest deletions and insertions).
 
-Two tables. **The grid** (:func:`calibrate`): scenarios spanning what sedbench's studies showed (seed spreads of
+Three tables. **The grid** (:func:`calibrate`): scenarios spanning what sedbench's studies showed (seed spreads of
 0.7 to 6.5 points, unequal spreads on the two sides), 1-6 seeds a side crossed with 3-40 files. **The designs
 real studies have** (:data:`STUDIES`, :func:`calibrate_studies`): unequal seed counts and spreads, one dominant
 file, seeds that collapse (the failure rule of :func:`sedbench.stats.failed_runs` applied first), test files
 mixed from shared source instances (given to the comparison as ``claims.md`` gives them), Holm's levels, the
 intersection-union rule and ``f1_change``, each decided exactly as ``claims.md`` decides, with contrasts that
-are not sedbench's procedure. Every cell uses one generator seed, so the tables are the same on every run.
+are not sedbench's procedure. **Seeds added in rounds** (:data:`SEQUENTIAL`, :func:`calibrate_sequential`): those
+designs looked at after each round of seeds, each look at the level of :func:`sedbench.stats.look_levels`. Every cell
+uses one generator seed, so the tables are the same on every run.
 
-``python -m sedbench.calibration [--studies 1000]`` prints both tables of docs/statistics.md.
+``python -m sedbench.calibration [--studies 1000]`` prints the three tables of docs/statistics.md.
 """
 
 from __future__ import annotations
