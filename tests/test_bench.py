@@ -148,7 +148,7 @@ def test_bench_measures_every_figure(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sedbench.bench", "--out", str(out), "--minutes-train", "3",
                         "--steps", "1", "--warmup", "1", "--rounds", "1", "--no-compile", "--sweep-fit-seconds", "3",
                         "--memory-minutes", "2", "--memory-train-seconds", "3", "--psds-files", "40",
-                        "--packing-epochs", "1", "--fused-steps", "2"],
+                        "--packing-epochs", "1", "--fused-steps", "2", "--fused-seeds", "2"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     result = json.loads(out.read_text())

@@ -321,7 +321,9 @@ def _finish_member(m: Member, cfg, dm, scorer, objective, psds, hardware, proven
         m.net.load_state_dict(m.best_weights)
         _save_checkpoint(m)
         module = SEDModule(m.net, weak=dm.ds.weak, monitor=f"val/{objective.name}", mode=objective.mode)
-        trainer = make_trainer(m.cfg.trainer, [], m.logger, m.run_dir, f"val/{objective.name}", objective.sign)
+        # no logger for the prediction: Lightning would finalize the member's MLflow run at its end, and a group
+        # killed while recording it would leave a FINISHED run whose trial is retried (its run is ended below)
+        trainer = make_trainer(m.cfg.trainer, [], False, m.run_dir, f"val/{objective.name}", objective.sign)
         share = dict(m.seconds)
         fit_seconds = sum(share.values())
         fit = Fitted(best=float(m.best) if m.best is not None else float("nan"), best_path=None, points=m.points,
