@@ -236,3 +236,40 @@ def test_what_cannot_fuse_says_why_and_the_sweep_header_names_it():
 
     with pytest.raises(ConfigError, match="sweep.fuse=1: must be auto"):
         Sweeper(1)._plan_fusing("x", cells, composed)
+
+
+def test_members_of_a_sweep_are_told_their_end_and_a_pruned_member_stops_alone(synth_dir, tmp_path, monkeypatch):
+    """In a sweep (trial.members), each member reports to its own Optuna trial; the one its pruner stops is told
+    PRUNED (its MLflow run KILLED) at once and leaves the group, the other is told COMPLETE with its value, run
+    folder and metrics as attributes."""
+    import optuna
+    from omegaconf import open_dict
+
+    from sedbench import studies
+    from sedbench.training.fused import train_group
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    numbers = [study.ask().number for _ in range(2)]
+    reports = []
+    monkeypatch.setattr(studies.TrialReporter, "report", lambda self, value, step: reports.append((self.trial_id,
+                                                                                                   step)))
+    pruned_id = studies.trial_id(studies.make_storage(storage), "s", numbers[1])
+    monkeypatch.setattr(studies.TrialReporter, "should_prune",
+                        lambda self: self.trial_id == pruned_id and sum(r[0] == pruned_id for r in reports) >= 2)
+    cfg = train_cfg(synth_dir, tmp_path, "model.maps=8", "trainer.max_epochs=3", "evaluation.psds=false",
+                    "sweep.pruner=median")
+    with open_dict(cfg):
+        cfg.trial.update(number=numbers[0], study="s", storage=storage, members=[[numbers[0], 0], [numbers[1], 1]])
+        cfg.run_dir = str(tmp_path / "runs" / str(numbers[0]))
+    results = train_group(cfg)
+    assert results[numbers[0]]["state"] == "complete" and results[numbers[1]]["state"] == "pruned"
+    told = {t.number: t for t in optuna.load_study(study_name="s", storage=storage).trials}
+    assert told[numbers[1]].state.name == "PRUNED" and told[numbers[0]].state.name == "COMPLETE"
+    assert told[numbers[0]].value == pytest.approx(results[numbers[0]]["value"])
+    assert told[numbers[0]].user_attrs["output_dir"] == str(tmp_path / "runs" / str(numbers[0]))
+    assert told[numbers[0]].user_attrs["epochs"] == 3 and told[numbers[0]].user_attrs["fused_group"] == \
+        f"s/trials {numbers[0]},{numbers[1]}"
+    assert sum(r[0] == pruned_id for r in reports) == 2  # it stopped after the validation that pruned it
+    runs = histories(tmp_path / "mlflow.db")
+    assert runs["1"]["status"] == "KILLED" and runs["0"]["status"] == "FINISHED"
