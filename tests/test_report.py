@@ -142,3 +142,35 @@ def test_fig4_draws_each_configuration_at_its_mean_with_its_interval(tmp_path):
     svg = item.svg(ctx, item.records)
     assert "test F1_frm 42.0 % [" in svg and "over 3 seed(s) (trials 0 1 2)" in svg and "over 1 seed(s)" in svg
     assert svg.count('stroke-width="1.5"/>') == 2  # the CRNN's and the CNN's error bars; the lone RNN seed has none
+
+
+def test_table4_shows_each_shape_beside_its_capacity_control(tmp_path):
+    """Table IV (filter_shape): the shapes compared all else equal, and beside them each shape at the maps whose
+    parameter count is within 5 % of the (5,5) model's (a shape at other maps that do not match is left out)."""
+    import csv
+
+    from sedbench.report.collect import TrialRow
+    from sedbench.report.items import Context
+    from sedbench.report.write import FilterShape
+
+    rows, n = [], 0
+    for kernel, maps, params, f1 in (("[5,5]", 16, 15248, 0.40), ("[1,5]", 16, 4688, 0.30), ("[3,3]", 16, 6800, 0.38),
+                                     ("[1,5]", 30, 15496, 0.36), ("[3,3]", 24, 14000, 0.5)):
+        for seed in range(3):
+            rows.append(TrialRow(n, "COMPLETE", "crnn", {"model.kernel": kernel, "model.maps": str(maps),
+                                                         "seed": str(seed)}, {"n_params": params},
+                                 {"test/f1_frm": f1 + 0.01 * seed}))
+            n += 1
+    ctx = Context("x", rows, None, tmp_path)
+    item = FilterShape()
+    assert "filter_shape.md" in item.write(ctx)
+    table = list(csv.DictReader((tmp_path / "filter_shape.csv").open()))
+    controls = [r for r in table if r["capacity_control"] == "True"]
+    assert [(r["kernel_freq_time"], r["maps"], r["n_params"]) for r in controls] == [("[1,5]", "30", "15496")]
+    assert {r["kernel_freq_time"] for r in table if r["capacity_control"] == "False"} == {"[5,5]", "[1,5]", "[3,3]"}
+    text = (tmp_path / "filter_shape.md").read_text()
+    assert "| filter (freq, time) | CRNN | CRNN at the (5,5) model's parameters |" in text
+    assert "| (1,5) | 31.0 ± 1.0 [28.5, 33.5] (n = 3) | 37.0 ± 1.0 [34.5, 39.5] (n = 3; 30 maps, 15,496 parameters) |" \
+        in text
+    assert "| (3,3) | 39.0 ± 1.0 [36.5, 41.5] (n = 3) | – |" in text  # 24 maps, 14,000: not within 5 %
+    assert "CRNN at the (5,5) model&#x27;s parameters" in item.svg(ctx, item.records)

@@ -248,8 +248,10 @@ def figure_filter_shape(rows: list[dict]) -> str:
     shapes = sorted({r["kernel_freq_time"] for r in rows})
     fams: dict[str, Series] = {}
     for r in rows:
-        fam = r["family"].upper()
-        tip = (f"{fam} · filter {r['kernel_freq_time']} (frequency x time) · mean test F1_frm "
+        control = str(r.get("capacity_control")) == "True"
+        fam = r["family"].upper() + (" at the (5,5) model's parameters" if control else "")
+        size = f" · {r['maps']} maps, {int(float(r['n_params'])):,} parameters" if control else ""
+        tip = (f"{fam} · filter {r['kernel_freq_time']} (frequency x time){size} · mean test F1_frm "
                f"{100 * float(r['mean_test_f1_frm']):.1f} % over {r['trials']} trial(s)")
         fams.setdefault(fam, Series(fam)).points.append(
             Point(shapes.index(r["kernel_freq_time"]), 100 * float(r["mean_test_f1_frm"]), tip))

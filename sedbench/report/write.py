@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sedbench.metrics import registry
 from sedbench.report.collect import (
+    REPEATS,
     TrialRow,
     best_groups,
     best_per_family,
@@ -272,8 +273,39 @@ def _shape_key(shape: str) -> list[int]:
     return [int(x) for x in shape.strip("[]").split(",")]
 
 
+MATCHED_PARAMS = 0.05   # Table IV's capacity control: a shape at the maps whose parameters are within 5 % of (5,5)'s
+
+
+def matched_controls(rows: list[TrialRow], family: str, shapes: dict[str, list[TrialRow]]
+                     ) -> dict[str, list[TrialRow]]:
+    """Table IV's capacity control (sedbench's extension): for each filter shape, the trials of ``family`` with that
+    shape at another number of maps whose parameter count is within :data:`MATCHED_PARAMS` of the (5,5) model's in
+    ``shapes`` (the compared shapes, ``{kernel: trials}``, all else equal), every other setting the same."""
+    reference = shapes.get("[5,5]")
+    if not reference:
+        return {}
+    n_ref, first = float(reference[0].attrs.get("n_params") or 0), reference[0]
+    if not n_ref:
+        return {}
+    leave = (*REPEATS, "model.kernel", "model.maps")
+
+    def context(r: TrialRow) -> dict:
+        return {k: v for k, v in r.params.items() if k not in leave}
+
+    out: dict[str, list[TrialRow]] = {}
+    for r in completed(rows):
+        if (r.family != family or "model.kernel" not in r.params or context(r) != context(first)
+                or r.params.get("model.maps") == first.params.get("model.maps")):
+            continue
+        n = float(r.attrs.get("n_params") or 0)
+        if n and abs(n - n_ref) <= MATCHED_PARAMS * n_ref:
+            out.setdefault(r.params["model.kernel"].replace(" ", ""), []).append(r)
+    return out
+
+
 class FilterShape(Figure):
-    """Table IV: test F1_frm per filter shape, all other settings equal; a table, a bar chart, its SVG."""
+    """Table IV: test F1_frm per filter shape, all other settings equal, and beside it each shape at the maps that
+    match the (5,5) model's parameter count (the capacity control); a table, a bar chart, its SVG."""
 
     file, title = "filter_shape.png", "F1_frm per filter shape (Table IV)"
     hint = "needs trials that vary model.kernel (e.g. `sedbench sweep filter_shape`)"
@@ -284,37 +316,69 @@ class FilterShape(Figure):
         if len(shapes) < 2:
             return None
         self.groups = groups
-        return [{"family": f, "kernel_freq_time": s, "trials": len(groups[(f, s)]),
-                 "mean_test_f1_frm": statistics.fmean(groups[(f, s)])}
-                for f in sorted({f for f, _ in groups}) for s in shapes if (f, s) in groups]
+        self.controls = {}   # (family, shape) -> the capacity control's scores, and its maps and parameters
+        compared = {fam: matched_groups(ctx.rows, fam, "model.kernel") for fam in sorted({f for f, _ in groups})}
+        for fam, by_shape in compared.items():
+            for shape, trials in matched_controls(ctx.rows, fam, by_shape).items():
+                scores = [t.get("test/f1_frm") for t in trials if not math.isnan(t.get("test/f1_frm"))]
+                if scores:
+                    self.controls[(fam, shape)] = (scores, trials[0].params.get("model.maps"),
+                                                   int(trials[0].attrs["n_params"]))
+        out = [{"family": f, "kernel_freq_time": s, "trials": len(groups[(f, s)]),
+                "mean_test_f1_frm": statistics.fmean(groups[(f, s)]), "capacity_control": False,
+                "maps": compared[f][s][0].params.get("model.maps", ""),
+                "n_params": compared[f][s][0].attrs.get("n_params", "")}
+               for f in sorted({f for f, _ in groups}) for s in shapes if (f, s) in groups]
+        out += [{"family": f, "kernel_freq_time": s, "trials": len(v[0]), "mean_test_f1_frm": statistics.fmean(v[0]),
+                 "capacity_control": True, "maps": v[1], "n_params": v[2]}
+                for (f, s), v in sorted(self.controls.items())]
+        return out
+
+    def _series(self, records: list[dict]) -> list[tuple[str, bool]]:
+        """The bar series: each family, and after it its capacity control where there is one."""
+        fams = sorted({r["family"] for r in records})
+        return [(f, c) for f in fams for c in (False, True) if not c or any(k[0] == f for k in self.controls)]
+
+    def _scores(self, family: str, shape: str, control: bool) -> list[float] | None:
+        if control:
+            return self.controls[(family, shape)][0] if (family, shape) in self.controls else None
+        return self.groups.get((family, shape))
 
     def markdown(self, ctx: Context, records: list[dict]) -> str:
-        groups = self.groups
         fams = sorted({r["family"] for r in records})
         shapes = sorted({r["kernel_freq_time"] for r in records}, key=_shape_key)
+        series = self._series(records)
+        head = [f"{f.upper()} at the (5,5) model's parameters" if c else f.upper() for f, c in series]
         lines = ["# F1_frm vs. filter shape (Table IV)", "", "Test F1_frm (%) over the trials with each filter "
                  "shape (frequency, time), all other settings equal: mean ± std [95 % t interval of the mean] "
-                 "(n = trials).", "", *[f"- {f.upper()}: `{self.contexts[f]}`" for f in fams], "",
-                 "| filter (freq, time) | " + " | ".join(f.upper() for f in fams) + " |", "|---|" + "---:|" * len(fams)]
+                 "(n = trials).", "", *[f"- {f.upper()}: `{self.contexts[f]}`" for f in fams]]
+        if self.controls:
+            lines += ["", f"*At the (5,5) model's parameters* (the capacity control, sedbench's extension): each "
+                          f"shape at the number of maps whose parameter count is within {100 * MATCHED_PARAMS:g} % "
+                          "of the (5,5) model's, every other setting the same."]
+        lines += ["", "| filter (freq, time) | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
         for s in shapes:
-            cells = [f"{mean_std(groups[(f, s)], True)} (n = {len(groups[(f, s)])})" if (f, s) in groups else "–"
-                     for f in fams]
+            cells = []
+            for f, c in series:
+                scores = self._scores(f, s, c)
+                extra = f"; {self.controls[(f, s)][1]} maps, {self.controls[(f, s)][2]:,} parameters" if c and \
+                    scores else ""
+                cells.append(f"{mean_std(scores, True)} (n = {len(scores)}{extra})" if scores else "–")
             lines.append(f"| ({s.strip('[]')}) | " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
     def png(self, ctx: Context, records: list[dict], path: Path) -> None:
-        groups = self.groups
-        fams = sorted({r["family"] for r in records})
         shapes = sorted({r["kernel_freq_time"] for r in records}, key=_shape_key)
+        series = self._series(records)
         plt, fig, ax = figure()
-        width = 0.8 / len(fams)
-        for i, f in enumerate(fams):
-            xs = [j + i * width for j, s in enumerate(shapes) if (f, s) in groups]
-            ys = [100 * statistics.fmean(groups[(f, s)]) for s in shapes if (f, s) in groups]
-            err = [100 * half_interval(groups[(f, s)]) for s in shapes if (f, s) in groups]
-            ax.bar(xs, ys, width=width, color=style(f)[0], label=f.upper(), edgecolor="black", linewidth=0.4,
-                   yerr=err, capsize=3, error_kw={"linewidth": 0.8})
-        ax.set_xticks([j + width * (len(fams) - 1) / 2 for j in range(len(shapes))])
+        width = 0.8 / len(series)
+        for i, (f, c) in enumerate(series):
+            have = [(j, self._scores(f, s, c)) for j, s in enumerate(shapes) if self._scores(f, s, c)]
+            ax.bar([j + i * width for j, _ in have], [100 * statistics.fmean(v) for _, v in have], width=width,
+                   color=style(f)[0], label=f"{f.upper()} at the (5,5) model's parameters" if c else f.upper(),
+                   edgecolor="black", linewidth=0.4, hatch="//" if c else None, alpha=0.6 if c else 1.0,
+                   yerr=[100 * half_interval(v) for _, v in have], capsize=3, error_kw={"linewidth": 0.8})
+        ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(shapes))])
         ax.set_xticklabels([f"({s.strip('[]')})" for s in shapes])
         finish(plt, fig, ax, path, "filter shape (frequency, time) [bins, frames]",
                "mean test F1_frm (%), bars: 95 % t interval", "Accuracy vs. convolution filter shape (cf. Table IV)",
