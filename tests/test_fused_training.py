@@ -196,15 +196,16 @@ def test_what_cannot_fuse_says_why_and_the_sweep_header_names_it():
     from hydra_plugins.sedbench_sweeper.schedule import Scheduling
     from sedbench.models.fused import fuse_reason
 
-    assert fuse_reason(compose_cfg("model=crnn")) is None
-    assert fuse_reason(compose_cfg("model=rnn")) is None and fuse_reason(compose_cfg("model=cnn")) is None
+    for family in ("crnn", "cnn", "rnn"):
+        assert fuse_reason(compose_cfg(f"model={family}", "model.maps=16")) is None
     assert "model.arch=gmm has no fused form" in fuse_reason(compose_cfg("model=gmm"))
     assert "bidirectional" in fuse_reason(compose_cfg("model=crnn", "model.bidirectional=true"))
     assert "lr_plateau" in fuse_reason(compose_cfg("trainer.lr_plateau={factor:0.5}"))
     assert "16-mixed" in fuse_reason(compose_cfg("trainer.precision=16-mixed"))
     assert "augment" in fuse_reason(compose_cfg("+data.augment={copies:1}"))
-    assert "1,000,000 parameters" in fuse_reason(compose_cfg("model=crnn"), n_params=3_680_000)
-    assert fuse_reason(compose_cfg("trainer=gpu"), n_params=3_680_000, on_cpu=False) is None  # on a GPU they fuse
+    assert "wider than 48 maps or units" in fuse_reason(compose_cfg("model=crnn", "model.maps=64"))
+    assert fuse_reason(compose_cfg("model=crnn", "model.maps=48")) is None
+    assert fuse_reason(compose_cfg("trainer=gpu", "model.maps=256"), on_cpu=False) is None  # on a GPU they fuse
 
     class Sweeper(Scheduling):
         def __init__(self, fuse):
@@ -221,8 +222,8 @@ def test_what_cannot_fuse_says_why_and_the_sweep_header_names_it():
     s._plan_fusing("x", cells, composed)
     assert s.lines == ["sweep x: seeds of a configuration train together (sweep.fuse=auto): 2 cells of 1 "
                        "configuration; solo: 2 cells (model.arch=gmm has no fused form (the CRNN, CNN and RNN "
-                       "families have one)); 2 cells (models of 1,000,000 parameters or more gain nothing from "
-                       "fusing on the CPU and need more memory)"]
+                       "families have one)); 2 cells (on the CPU, models wider than 48 maps or units train faster "
+                       "one seed at a time (measured))"]
     assert set(s.fuse_keys.values()) == {small} and s.fuse_max == float("inf")
     off = Sweeper("off")
     off._plan_fusing("x", cells, composed)

@@ -77,7 +77,6 @@ class Scheduling:
         from sedbench.errors import ConfigError
         from sedbench.hardware import runs_on_cpu
         from sedbench.models.fused import fuse_reason
-        from sedbench.packing import model_sizes
 
         mode = str(self.config.sweep.get("fuse", "auto")).lower()
         self.fuse_keys, self.fuse_max = {}, float("inf")
@@ -89,10 +88,10 @@ class Scheduling:
         if mode != "auto":
             self.fuse_max = int(mode)
         solo, groups = Counter(), set()
-        for cell, cfg, size in zip(cells, composed, model_sizes(composed), strict=True):
+        for cell, cfg in zip(cells, composed, strict=True):
             if "seed" not in sw.cell_params(cell):
                 continue
-            reason = fuse_reason(cfg, size, on_cpu=runs_on_cpu(str(cfg.trainer.get("accelerator", "cpu"))))
+            reason = fuse_reason(cfg, on_cpu=runs_on_cpu(str(cfg.trainer.get("accelerator", "cpu"))))
             if reason:
                 solo[reason] += 1
                 continue

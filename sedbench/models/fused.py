@@ -40,17 +40,20 @@ from sedbench.models.crnn import BLOCK, CRNN
 from sedbench.models.precision import in_fp32
 
 FUSED_PRECISIONS = ("32", "32-true", "bf16-mixed")
-# on the CPU, models of this many parameters or more train solo: 2 seeds of the paper CRNN (3.7M) fused took 0.95x
-# the time of the two one after another on one core (its convolutions, run per member, dominate), and 5 fused
-# peaked at 3.0 GB against 1.3 GB solo (measured, issue 37)
-FUSE_ON_CPU_BELOW = 1_000_000
+# On the CPU, models wider than this (model.maps: conv maps and recurrent and dense units) train solo. The block-
+# diagonal recurrent layers compute K x K blocks of which K are used, so their waste grows with the width, while
+# the per-operation overhead fusing saves shrinks. Measured on one AVX-512 core, 5 seeds fused against one at a time
+# (training steps; issue 37): RNN 12 / 26 / 50 / 64 / 80 / 112 units 3.90 / 2.58 / 1.46 / 1.10 / 0.83 / 0.52x;
+# CRNN 8 / 16 / 32 / 48 / 64 maps 1.76 / 1.38-1.5 / 1.18 / 1.06 / 0.91x; CNN 8 / 16 / 32 maps 1.18 / 1.01 / 0.97x;
+# the paper CRNN (256 maps) 0.95x for 2 seeds, and 5 fused peaked at 3.0 GB against 1.3 GB solo.
+FUSE_ON_CPU_MAX_MAPS = 48
 
 
-def fuse_reason(cfg, n_params: int | None = None, on_cpu: bool = True) -> str | None:
+def fuse_reason(cfg, on_cpu: bool = True) -> str | None:
     """None when the seeds of the configuration ``cfg`` (its ``model``, ``data`` and ``trainer``) can train as one
     fused computation (sedbench.training.fused), else the reason they train solo. Decided from the config (and
-    ``n_params``, its model's parameter count, and whether it trains on the CPU) alone; clip labels, which only
-    the dataset tells, are checked again when a group starts."""
+    whether it trains on the CPU) alone; clip labels, which only the dataset tells, are checked again when a group
+    starts."""
     from sedbench.models.families import arch_of
 
     arch = arch_of(cfg.model).name
@@ -68,9 +71,9 @@ def fuse_reason(cfg, n_params: int | None = None, on_cpu: bool = True) -> str | 
         return f"trainer.precision={cfg.trainer.precision} (fused: {', '.join(FUSED_PRECISIONS)})"
     if str(cfg.trainer.get("devices", 1)) not in ("1", "auto"):
         return f"trainer.devices={cfg.trainer.devices} (fused: one device)"
-    if n_params is not None and n_params >= FUSE_ON_CPU_BELOW and on_cpu:
-        return f"models of {FUSE_ON_CPU_BELOW:,} parameters or more gain nothing from fusing on the CPU and need " \
-               "more memory"
+    if on_cpu and int(cfg.model.get("maps") or 0) > FUSE_ON_CPU_MAX_MAPS:
+        return (f"on the CPU, models wider than {FUSE_ON_CPU_MAX_MAPS} maps or units train faster one seed at a "
+                "time (measured)")
     return None
 
 

@@ -30,8 +30,8 @@ Not fused (``sedbench.models.fused.fuse_reason`` says why, the sweep's console s
 solo): architectures other than the CRNN family (the GMM, the attention and VGGish models), bidirectional
 recurrent layers, temporal pooling and clip labels, training copies (``data.augment``: they depend on the seed),
 ``trainer.lr_plateau`` (one learning rate per member), precisions other than 32 and bf16-mixed, more than one
-device, and on the CPU models of 1M parameters or more (the paper CRNN, 2 seeds fused, took 0.95x the time of the
-two one after another on one core, and 5 fused peaked at 3.0 GB of memory against 1.3 GB solo).
+device, and on the CPU models wider than 48 maps or units (``sedbench.models.fused.FUSE_ON_CPU_MAX_MAPS``: there
+the block-diagonal layers' wasted products outweigh what fusing saves; measured widths and ratios beside it).
 """
 
 from __future__ import annotations
