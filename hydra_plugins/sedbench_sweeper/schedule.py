@@ -4,6 +4,7 @@ retrying the cells of dead workers."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -119,10 +120,13 @@ class Scheduling:
             members, other, trials = [got], None, trials - 1
             key = self.fuse_keys.get(sw.cell_key(got[1])) if cells else None
             if key is not None:
-                waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                waiting = sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)),
+                                 key=lambda t: t.number)  # study.ask pops the lowest number first
                 # every process starting now gets work: a group takes at most its share of what waits
                 cap = min(self.fuse_max, -(-(len(waiting) + 1) // max(1, jobs - len(batch))))
-                while trials > 0 and len(members) < cap and self._next_key(study) == key:
+                keys = [self.fuse_keys.get(t.user_attrs.get("cell")) for t in waiting]
+                mates = len(list(itertools.takewhile(lambda k, key=key: k == key, keys)))  # its seeds waiting next
+                for _ in range(int(min(mates, cap - 1, trials))):
                     mate = self._pop(study, sw, claims, cells, cfg)
                     if mate is None:
                         break
@@ -135,16 +139,6 @@ class Scheduling:
             if other is not None:
                 batch.append(self._job([other], base, name, parent, cfg))
         return batch
-
-    def _next_key(self, study):
-        """The fusing key of the next waiting trial (the one ``study.ask`` pops: the lowest number)."""
-        from optuna.trial import TrialState
-
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if not waiting:
-            return None
-        cell = min(waiting, key=lambda t: t.number).user_attrs.get("cell")
-        return self.fuse_keys.get(cell) if cell else None
 
     def _pop(self, study, sw, claims, cells, cfg):
         """The next trial this worker trains and its cell (claimed, checked), or None when no cell waits."""

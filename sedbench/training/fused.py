@@ -130,7 +130,7 @@ def train_group(cfg: DictConfig, seeds: list[int] | None = None) -> dict:
     from sedbench.console import quiet_libraries, trial_output
     from sedbench.hardware import check_precision
     from sedbench.training.device import configure_numerics
-    from sedbench.training.train import output_dir
+    from sedbench.training.train import output_dir, run_name
 
     t_enter = time.perf_counter()
     trial = cfg.get("trial") or {}
@@ -155,7 +155,7 @@ def train_group(cfg: DictConfig, seeds: list[int] | None = None) -> dict:
             if cfg.trainer.get("num_threads"):
                 torch.set_num_threads(int(cfg.trainer.num_threads))
             for m in members:
-                m.logger = tracking.make_logger(m.cfg, _run_name(m.cfg))
+                m.logger = tracking.make_logger(m.cfg, run_name(m.cfg))
             try:
                 _train_group(cfg, members, t_enter, numerics, group_name(cfg, numbers, seeds))
             except BaseException as exc:  # before or around training: every member not yet told fails with it
@@ -178,12 +178,6 @@ def train_job(cfg: DictConfig):
     from sedbench.training.train import train
 
     return train(cfg)
-
-
-def _run_name(cfg):
-    from sedbench.training.train import run_name
-
-    return run_name(cfg)
 
 
 def _close(m: Member) -> None:
@@ -230,26 +224,19 @@ def _train_group(cfg: DictConfig, members: list[Member], t_enter: float, numeric
     import pytorch_lightning as pl
     import torch
 
-    from sedbench.data.datamodule import build_datamodule
     from sedbench.data.sequences import ShiftedStartSampler, TrainSequences
-    from sedbench.hardware import runs_on_cpu
     from sedbench.metrics import registry
     from sedbench.models.families import build_model, count_parameters
     from sedbench.models.fused import fusable, fuse_reason
-    from sedbench.training.device import loader_options
     from sedbench.training.scoring import SplitScorer, psds_mode
-    from sedbench.training.train import _provenance, machine
+    from sedbench.training.train import load_data
 
     psds = psds_mode((cfg.get("evaluation") or {}).get("psds", True))
     accelerator = str(cfg.trainer.accelerator)
-    reason = fuse_reason(cfg, on_cpu=runs_on_cpu(accelerator))
-    hardware = machine(accelerator, numerics)
-    loader = loader_options(cfg.data.get("num_workers", "auto"), accelerator, cfg.trainer.get("num_threads"))
-    hardware.update(loader_workers=loader["num_workers"], pin_memory=loader["pin_memory"])
+    reason = fuse_reason(cfg, on_cpu=False)  # what cannot fuse; the CPU width rule is the sweep's choice of speed
     pl.seed_everything(members[0].seed, workers=True)
-    dm = build_datamodule(cfg.data, cfg.features, seed=members[0].seed, loader=loader)
-    dm.setup("fit")  # reads features only: no draw from torch's generators (tested)
-    provenance = _provenance(members[0].logger, dm.ds, cfg.features.get("cache_dir"))
+    # setting the data up reads features only: no draw from torch's generators (tested)
+    dm, hardware, provenance = load_data(cfg, numerics, members[0].logger, members[0].seed)
     for m in members[1:]:
         tracking.tag_provenance(m.logger, provenance)
     device = _device(accelerator)
@@ -472,21 +459,19 @@ class GroupFit:
                 m.seconds[part] += seconds / len(members)
 
     def _loss(self, logits, batch):
-        from torch.nn import functional as F
+        from sedbench.training.module import sed_loss
 
-        if self.weak:
-            return F.binary_cross_entropy_with_logits(logits, batch["y"])
-        per_frame = F.binary_cross_entropy_with_logits(logits, batch["y"], reduction="none").mean(-1)
-        mask = batch["mask"]
-        return (per_frame * mask).sum() / mask.sum().clamp_min(1.0)
+        return sed_loss(logits, batch, self.weak)
 
-    def _forward(self, net, x):
+    def _autocast(self):
+        """bf16 autocast for ``trainer.precision=bf16-mixed`` (as Lightning's precision plugin), else nothing."""
+        import contextlib
+
         import torch
 
         if self.precision == "bf16-mixed":
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                return net(x)
-        return net(x)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def _step(self, net, opt, batches, epoch):
         """One optimizer step of every live member (``batches`` in their order); returns the network, optimizer
@@ -500,7 +485,8 @@ class GroupFit:
         buffers = {name: b.clone() for name, b in net.named_buffers()}
         x = torch.stack([b["x"] for b in batches], dim=1)          # (B, K, T, F)
         opt.zero_grad(set_to_none=True)
-        logits = self._forward(net, x)                              # (K, B, T, C)
+        with self._autocast():
+            logits = net(x)                                         # (K, B, T, C)
         losses = [self._loss(logits[k].float(), b) for k, b in enumerate(batches)]
         values = torch.stack([v.detach() for v in losses]).float().cpu()  # one look per step (see above)
         if bool(torch.isfinite(values).all()):
@@ -543,13 +529,9 @@ class GroupFit:
         state = self._rng_state(net, i)
         (torch.cuda.set_rng_state(state, self.device) if cuda else torch.set_rng_state(state))
         try:
-            with torch.no_grad():
-                if self.precision == "bf16-mixed":
-                    with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                        logits = solo.to(self.device)(batch["x"], batch["mask"])
-                else:
-                    logits = solo.to(self.device)(batch["x"], batch["mask"])
-                return float(self._loss(logits.float(), batch))
+            with torch.no_grad(), self._autocast():
+                logits = solo.to(self.device)(batch["x"], batch["mask"])
+            return float(self._loss(logits.float(), batch))
         finally:
             (torch.cuda.set_rng_state(saved, self.device) if cuda else torch.set_rng_state(saved))
 
@@ -583,7 +565,8 @@ class GroupFit:
             for batch in loader:
                 batch = _to(batch, self.device)
                 x = batch["x"].unsqueeze(1).expand(-1, len(live), -1, -1).contiguous()
-                logits = self._forward(net, x)
+                with self._autocast():
+                    logits = net(x)
                 for k in range(len(live)):
                     loss_sum[k] += float(self._loss(logits[k].float(), batch)) * len(batch["x"])
                     outputs[k].append(torch.sigmoid(logits[k]).float().cpu().numpy())
@@ -650,13 +633,12 @@ def _to(batch: dict, device) -> dict:
 
 
 def _epoch_batches(n: int, limit) -> int:
-    """Training batches per epoch under ``trainer.limit_train_batches`` (a fraction or a count), as Lightning
-    counts them."""
+    """Training batches per epoch under ``trainer.limit_train_batches`` (an int: a count; a float: a fraction of
+    the epoch, at least one batch), as Lightning counts them."""
     if limit is None:
         return n
-    if isinstance(limit, int) or float(limit) > 1 or (isinstance(limit, float) and float(limit).is_integer()
-                                                       and float(limit) > 1):
-        return min(n, int(limit))
+    if isinstance(limit, int):
+        return min(n, limit)
     return max(1, int(n * float(limit))) if float(limit) > 0 else 0
 
 

@@ -17,6 +17,16 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def sed_loss(logits: torch.Tensor, batch: dict, weak: bool = False) -> torch.Tensor:
+    """Binary cross-entropy of a batch: over clips (``weak``), or over frames averaged over classes, padding masked
+    out (the loss of :class:`SEDModule`, and of each member of seeds trained together)."""
+    if weak:
+        return F.binary_cross_entropy_with_logits(logits, batch["y"])
+    per_frame = F.binary_cross_entropy_with_logits(logits, batch["y"], reduction="none").mean(-1)  # (B, T)
+    mask = batch["mask"]
+    return (per_frame * mask).sum() / mask.sum().clamp_min(1.0)
+
+
 def improves(best: np.float32 | None, value: float, mode: str) -> tuple[bool, np.float32]:
     """Whether ``value`` beats ``best`` as Lightning's ModelCheckpoint (one model kept) decides it: on the float32
     value, strictly, NaN the worst, the first always; returns it and the best so far."""
@@ -51,11 +61,7 @@ class SEDModule(pl.LightningModule):
         return self.net(x, mask)
 
     def _loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        if self.weak:
-            return F.binary_cross_entropy_with_logits(logits, batch["y"])
-        per_frame = F.binary_cross_entropy_with_logits(logits, batch["y"], reduction="none").mean(-1)  # (B, T)
-        mask = batch["mask"]
-        return (per_frame * mask).sum() / mask.sum().clamp_min(1.0)
+        return sed_loss(logits, batch, self.weak)
 
     def training_step(self, batch: dict, _: int) -> torch.Tensor:
         loss = self._loss(self(batch["x"], batch["mask"]), batch)

@@ -87,10 +87,9 @@ def train(cfg: DictConfig) -> float:
 def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dict) -> float:
     import functools
 
-    from sedbench.data.datamodule import build_datamodule
     from sedbench.models.families import FRAMES, arch_of, build_model, count_parameters
     from sedbench.training.callbacks import TrialClock
-    from sedbench.training.device import check_every, loader_options
+    from sedbench.training.device import check_every
     from sedbench.training.module import SEDModule
     from sedbench.training.scoring import SplitScorer, psds_mode
 
@@ -98,12 +97,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     if arch_of(cfg.model).trains == FRAMES:  # fit/predict on whole files' frames, no Lightning (the GMM)
         return _train_frames(cfg, run_dir, logger, psds, machine("cpu", numerics))
     accelerator = str(cfg.trainer.accelerator)
-    hardware = machine(accelerator, numerics)
-    loader = loader_options(cfg.data.get("num_workers", "auto"), accelerator, cfg.trainer.get("num_threads"))
-    hardware.update(loader_workers=loader["num_workers"], pin_memory=loader["pin_memory"])
-    dm = build_datamodule(cfg.data, cfg.features, seed=cfg.seed, loader=loader)
-    dm.setup("fit")
-    provenance = _provenance(logger, dm.ds, cfg.features.get("cache_dir"))
+    dm, hardware, provenance = load_data(cfg, numerics, logger, cfg.seed)
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
     if hasattr(net, "init_output_bias") and not dm.ds.weak:
         net.init_output_bias(dm.sets["train"].y)  # model.output_bias=prior: the training split's class priors
@@ -272,6 +266,22 @@ def make_trainer(t: DictConfig, callbacks: list, logger, run_dir: Path, monitor:
                       limit_train_batches=t.limit_train_batches, log_every_n_steps=t.log_every_n_steps,
                       num_sanity_val_steps=0, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir),
                       enable_model_summary=False)
+
+
+def load_data(cfg: DictConfig, numerics: dict, logger, seed: int) -> tuple:
+    """A run's data module, set up (features of every split, normalized), with the loader settings of its device;
+    what it records about where it runs (``hardware``) and what produced it (``provenance``, tagged on its MLflow
+    run at once). ``seed``: the training sampler's and the training copies' seed."""
+    from sedbench.data.datamodule import build_datamodule
+    from sedbench.training.device import loader_options
+
+    accelerator = str(cfg.trainer.accelerator)
+    hardware = machine(accelerator, numerics)
+    loader = loader_options(cfg.data.get("num_workers", "auto"), accelerator, cfg.trainer.get("num_threads"))
+    hardware.update(loader_workers=loader["num_workers"], pin_memory=loader["pin_memory"])
+    dm = build_datamodule(cfg.data, cfg.features, seed=seed, loader=loader)
+    dm.setup("fit")
+    return dm, hardware, _provenance(logger, dm.ds, cfg.features.get("cache_dir"))
 
 
 def _provenance(logger, ds, cache_dir: str | None) -> dict:
