@@ -148,8 +148,21 @@ def prune_leftovers(study, storage) -> int:
     return pruned
 
 
+def done_numbers(study) -> set[int]:
+    """The numbers of the study's live trials that are done (complete or pruned)."""
+    return {t.number for t in study.get_trials(deepcopy=False) if is_live(t) and t.state.name in ("COMPLETE", "PRUNED")}
+
+
 def done_count(study) -> int:
-    return sum(1 for t in study.get_trials(deepcopy=False) if is_live(t) and t.state.name in ("COMPLETE", "PRUNED"))
+    return len(done_numbers(study))
+
+
+def left_to_ask(study, budget: int, in_flight) -> int:
+    """How many more trials may be asked for: the budget less the done trials and the running ones
+    (``in_flight``: their numbers). A member of seeds trained together is told its end by its own process
+    while its job still runs: it counts once, as done."""
+    done = done_numbers(study)
+    return budget - len(done) - len(set(in_flight) - done)
 
 
 def summary_table(study) -> str:

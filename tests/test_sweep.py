@@ -25,6 +25,19 @@ def test_conditional_grid_cells():
     assert ("model=rnn", "model.maps=96") in cells and ("model=cnn", "model.kernel=[1,5]", "model.maps=256") in cells
 
 
+def test_a_member_told_while_its_group_runs_counts_once_against_the_budget():
+    """Seeds trained together tell their trials one by one while the job still runs: the trials left to ask
+    for count such a member once (as done), not twice (done and in flight), so the next group is not cut short."""
+    from sedbench.sweep import left_to_ask
+
+    st = optuna.create_study()
+    running = [st.ask() for _ in range(3)]  # one group of 3 seeds, the first member already told
+    st.tell(running[0], 0.5)
+    st.tell(st.ask(), 0.4)  # a trial of an earlier job
+    assert left_to_ask(st, 10, [t.number for t in running]) == 10 - 2 - 2
+    assert left_to_ask(st, 10, []) == 8
+
+
 def test_grid_exhaustion_and_resume(tmp_path):
     r = run_app(tmp_path, "model.maps=1,2,3,4")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -227,7 +227,7 @@ class Scheduling:
                 except GeneratorExit:  # the sweep stops (failure rate): let the running trials end, record them
                     stopping = True
                     continue
-                start(ask(self.split.n_jobs - len(running), sum(len(j.trials) for j in running.values())))
+                start(ask(self.split.n_jobs - len(running), [t.number for j in running.values() for t in j.trials]))
         except BaseException as exc:  # Ctrl-C or a launcher error: running trials are failed, their processes ended
             error = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else \
                 f"the sweep stopped: {type(exc).__name__}: {exc}"[:2000]

@@ -125,9 +125,9 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         t0, fits, failures, finished = time.perf_counter(), [], 0, 0
         status, verdict = "FINISHED", None
 
-        def ask(jobs: int, in_flight: int = 0) -> list:
+        def ask(jobs: int, in_flight=()) -> list:
             self._reap(study, name, cells)  # a worker that died meanwhile: its cell is retried here
-            trials = budget - sw.done_count(study) - in_flight
+            trials = sw.left_to_ask(study, budget, in_flight)
             return self._ask(study, sw, claims, cells, cfg, base, name, parent, jobs, trials) if trials > 0 else []
 
         # local processes: a free process starts the next trial at once; otherwise batches of n_jobs (job arrays)
