@@ -163,7 +163,8 @@ def test_changed_base_overrides_are_refused(tmp_path):
 
 SWEEP_CELLS = {"demo": 14, "paper_grid_crnn": 48, "paper_grid_cnn": 48, "paper_grid_rnn": 36, "filter_shape": 7,
                "seq_len": 14, "seeds": 50, "small_data": 36, "variants": 5, "acrnn_esc10": 5, "claims": 30,
-               "claims_pilot": 10, "claims_pilot2": 3, "claims_pilot3": 4, "claims_pilot4": 4}
+               "claims_pilot": 10, "claims_pilot2": 3, "claims_pilot3": 4, "claims_pilot4": 4,
+               "table4": 96, "table4_pilot": 24, "fig4": 104, "fig4_pilot": 26}
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).parents[1] / "sweeps").glob("*.yaml")))
