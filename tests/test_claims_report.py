@@ -5,8 +5,8 @@ import csv
 import pytest
 
 from sedbench.metrics.segment import FILE_COUNTS
-from sedbench.report.claims import write_claims
 from sedbench.report.collect import TrialRow
+from sedbench.report.rounds import write_sweep_claims
 
 HIT, MISS = (1, 1, 1, 0, 0, 0), (0, 1, 1, 1, 0, 0)
 
@@ -48,7 +48,7 @@ def claims_table(tmp_path) -> dict[str, str]:
 
 def test_claims_get_verdicts_with_intervals(tmp_path):
     rows, fetch = make_rows(tmp_path)
-    assert write_claims(rows, tmp_path, fetch) == "claims.md"
+    assert write_sweep_claims(rows, tmp_path, fetch) == "claims.md"
     table = claims_table(tmp_path)
     primary = table["CRNN beats CNN and RNN at matched parameter counts"]
     assert "**holds**" in primary and "CRNN − CNN: +80.0 [" in primary and "| 95.00 % |" in primary
@@ -68,7 +68,7 @@ def test_secondary_claims_are_holm_adjusted(tmp_path):
     """Three secondary claims are tested (the other four lack trials): Holm shows the smallest p at 1 - 0.05/3,
     the next at 1 - 0.05/2, the last at 95 %; the primary claim is decided at 95 % on its own."""
     rows, fetch = make_rows(tmp_path)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     table = claims_table(tmp_path)
     names = ("CRNN: filter shape (1,5) is the worst", "CRNN: filter shape (5,5) is among the best",
              "CRNN: (5,5) beats (1,5) at a matched parameter count")
@@ -78,7 +78,7 @@ def test_secondary_claims_are_holm_adjusted(tmp_path):
 
 def test_one_seed_per_side_gives_no_verdict(tmp_path):
     rows, fetch = make_rows(tmp_path, seeds=1)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     text = (tmp_path / "claims.md").read_text()
     assert not any("**holds**" in row or "**contradicted**" in row for row in claims_table(tmp_path).values())
     assert "**no verdict**" in claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
@@ -87,12 +87,12 @@ def test_one_seed_per_side_gives_no_verdict(tmp_path):
 
 def test_unconverged_trials_mark_a_verdict_budget_limited_side_by_side(tmp_path):
     rows, fetch = make_rows(tmp_path, converged=lambda fam, seed: fam != "crnn" or seed != 0)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     assert "**holds** (budget-limited)" not in primary  # 1 of the CRNN's 3 runs did not converge
     # 2 of 9 compared runs did not converge, but both are the CRNN's: pooled that would pass, side by side it doesn't
     rows, fetch = make_rows(tmp_path, converged=lambda fam, seed: fam != "crnn" or seed == 0)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     assert "**holds** (budget-limited)" in primary and "1 of 3 ⚠; 3 of 3; 3 of 3 budget-limited" in primary
 
@@ -101,9 +101,9 @@ def test_a_reversed_claim_is_contradicted_and_missing_counts_say_so(tmp_path):
     rows, fetch = make_rows(tmp_path)
     for r in rows:  # swap the families: now the "CRNN" loses clearly
         r.family = {"crnn": "cnn", "cnn": "crnn"}.get(r.family, r.family)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     assert "**contradicted**" in claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
-    write_claims(rows, tmp_path, lambda run_id, path: None)
+    write_sweep_claims(rows, tmp_path, lambda run_id, path: None)
     assert "no file_counts.csv artifact" in (tmp_path / "claims.md").read_text()
 
 
@@ -112,7 +112,7 @@ def test_pitch_shift_claims_from_shifted_counts(tmp_path):
     other file. One seed of each family loses one file more (CRNN) or fewer (CNN, RNN): seed noise."""
     rows, fetch = make_rows(tmp_path, seeds=5)
     text = (tmp_path / "claims.md")
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     assert "`sedbench evaluate --sweep NAME --pitch-shift=-2,-1,1,2`" in text.read_text()  # none evaluated yet
     shifted = {}
     for r in rows:
@@ -131,7 +131,7 @@ def test_pitch_shift_claims_from_shifted_counts(tmp_path):
     def fetch_both(run_id, path):
         return shifted.get(run_id) if path == "pitch_shift_counts.csv" else fetch(run_id, path)
 
-    write_claims(rows, tmp_path, fetch_both)
+    write_sweep_claims(rows, tmp_path, fetch_both)
     table = claims_table(tmp_path)
     # F1 unshifted 1; the RNN's shifted 2*10/40 = 0.5 (one seed 0.55): change -0.5, -0.45; the CRNN's 0 (one seed
     # 2*19/40 = 0.95: -0.05). Means -0.49 and -0.01: +48.0 points
@@ -147,7 +147,7 @@ def test_filter_shapes_are_compared_all_else_equal_and_families_at_their_primary
     plan = {("crnn", "[5,5]", "16"): 10, ("crnn", "[1,5]", "16"): 4, ("crnn", "[3,3]", "16"): 16,
             ("crnn", "[5,5]", "32"): 19, ("rnn", "[5,5]", "16"): 2, ("cnn", "[5,5]", "16"): 3}
     rows, fetch = make_rows(tmp_path, plan, seeds=6)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     table = claims_table(tmp_path)
     among = table["CRNN: filter shape (5,5) is among the best"]
     assert "**contradicted**" in among and "model.maps=32" not in among  # (3,3) beats (5,5) at 16 maps
@@ -161,7 +161,7 @@ def test_the_matched_parameter_control_of_filter_shapes(tmp_path):
     rows, fetch = make_rows(tmp_path, plan)
     for r in rows:
         r.attrs["n_params"] = 4688 if r.params["model.kernel"] == "[1,5]" and r.params["model.maps"] == "16" else 15000
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     control = claims_table(tmp_path)["CRNN: (5,5) beats (1,5) at a matched parameter count"]
     assert "(5,5) − (1,5) at 15,000 params: +15.0 [" in control and "model.maps=30" in control
 
@@ -172,7 +172,7 @@ def test_a_closed_gate_decides_no_secondary_claim(tmp_path):
     plan = {("crnn", "[5,5]"): 10, ("crnn", "[1,5]"): 2, ("crnn", "[5,1]"): 12, ("cnn", "[5,5]"): 10,
             ("rnn", "[5,5]"): 2}
     rows, fetch = make_rows(tmp_path, plan)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     table, text = claims_table(tmp_path), (tmp_path / "claims.md").read_text()
     assert "**holds**" not in table["CRNN beats CNN and RNN at matched parameter counts"]
     worst = table["CRNN: filter shape (1,5) is the worst"]
@@ -188,7 +188,7 @@ def test_a_gate_declared_none_decides_the_secondary_claims_anyway(tmp_path, monk
     plan = {("crnn", "[5,5]"): 10, ("crnn", "[1,5]"): 2, ("crnn", "[5,1]"): 12, ("cnn", "[5,5]"): 10,
             ("rnn", "[5,5]"): 2}
     rows, fetch = make_rows(tmp_path, plan)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     table = claims_table(tmp_path)
     assert "**holds**" not in table["CRNN beats CNN and RNN at matched parameter counts"]
     worst = table["CRNN: filter shape (1,5) is the worst"]
@@ -202,7 +202,7 @@ def test_a_failed_run_is_left_out_counted_and_named(tmp_path):
     rows, fetch = make_rows(tmp_path, seeds=5)
     cnn = [r for r in rows if r.family == "cnn"]
     cnn[2].metrics["val/f1_frm"] = -0.5
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     text = (tmp_path / "claims.md").read_text()
     assert "5 vs 4 seeds" in primary and "(n = 4, 1 failed)" in primary
@@ -214,21 +214,21 @@ def test_power_and_underpowered_by_design(tmp_path):
     missed, cannot find a 5-point difference: the claim is marked underpowered by design, with the seeds a side
     that 80 % would take (the power itself is checked against simulation in tests/test_stats.py)."""
     rows, fetch = make_rows(tmp_path, seeds=2)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     assert "(underpowered by design)" in primary and "seeds a side for 80 %" in primary
 
 
 def test_files_that_share_sources_are_accounted_for_from_the_runs_records(tmp_path):
     rows, fetch = make_rows(tmp_path)
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     plain = claims_table(tmp_path)
     for r in rows:  # every run records its test files' sources: 4 groups of 5 files sharing two clips
         path = fetch(r.attrs["mlflow_run_id"], "file_counts.csv")
         lines = path.read_text().splitlines()
         lines = [lines[0] + ",sources"] + [f"{line},dog/{k // 5};rain/{k // 5}" for k, line in enumerate(lines[1:])]
         path.write_text("\n".join(lines) + "\n")
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     shared = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     assert "files share sources (accounted for)" in shared
     assert "files share sources" not in plain["CRNN beats CNN and RNN at matched parameter counts"]

@@ -147,22 +147,22 @@ def test_compare_refuses_a_verdict_across_two_copies_of_a_dataset(tmp_path, caps
 def test_claims_across_two_copies_of_a_dataset_get_no_verdict_unless_asked(tmp_path):
     from test_claims_report import claims_table, make_rows
 
-    from sedbench.report.claims import write_claims
+    from sedbench.report.rounds import write_sweep_claims
 
     rows, fetch = make_rows(tmp_path)
     for r in rows:
         r.attrs["provenance"] = {"code": {"checkout": True, "commit": "c" * 40, "dirty": False},
                                  "dataset": {"fingerprint": "sha256:2" if r.family == "cnn" else "sha256:1"}}
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     assert "**no verdict**" in primary
     assert "read different copies of the dataset (sha256:1, sha256:2)" in (tmp_path / "claims.md").read_text()
-    write_claims(rows, tmp_path, fetch, allow_mixed=True)
+    write_sweep_claims(rows, tmp_path, fetch, allow_mixed=True)
     primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     assert "**holds**" in primary
     rows[0].attrs["provenance"]["code"] = {"checkout": True, "commit": "d" * 40, "dirty": False}
     for r in rows:
         r.attrs["provenance"]["dataset"] = {"fingerprint": "sha256:1"}
-    write_claims(rows, tmp_path, fetch)
+    write_sweep_claims(rows, tmp_path, fetch)
     primary = claims_table(tmp_path)["CRNN beats CNN and RNN at matched parameter counts"]
     assert "**holds**" in primary and "⚠ code: 2 versions among the compared runs" in primary

@@ -444,3 +444,35 @@ def test_the_claims_sweep_trains_its_seeds_together_and_records_them_as_before(s
                  "--tracking", f"sqlite:///{tmp_path}/mlflow.db", "--out", str(tmp_path / "report")]) == 0
     claims = (tmp_path / "report" / "claims.md").read_text()
     assert "| CRNN beats CNN and RNN at matched parameter counts |" in claims and "5 vs 5 seeds" in claims
+
+
+def test_seeds_added_in_rounds_train_the_next_round_after_a_look_and_resume(synth_dir, tmp_path):
+    """`sweep.rounds=[2,6]` (issue 38): 2 seeds of the CRNN, CNN and RNN; the look at 2 seeds (99.93 %, the
+    O'Brien-Fleming share of the 5 %) cannot decide one-epoch models, so the 3 configurations get 6 seeds; the
+    sweep ends after the last look, the report shows each verdict with its look, a rerun trains nothing."""
+    from sedbench.commands.cli import main
+
+    cmd = [sys.executable, "-m", "sedbench", "train", "-m", "data=folder", f"data.root={synth_dir}",
+           "model=crnn,cnn,rnn", "model.maps=4", "seed=0,1,2,3,4,5", "data.seq_len=32", "trainer.max_epochs=1",
+           "trainer.max_time=null", "trainer.num_threads=1", "sweep.n_jobs=1", "sweep.name=rounds",
+           "sweep.rounds=[2,6]", f"sweep.storage=sqlite:///{tmp_path}/optuna.db",
+           f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/artifacts",
+           f"features.cache_dir={tmp_path}/cache", f"hydra.sweep.dir={tmp_path}/runs"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "sweep rounds: round 1 of 2: 2 seeds for 3 configurations" in r.stderr
+    assert "sweep rounds: round 2 of 2: 6 seeds for 3 configurations (after look 1)" in r.stderr
+    assert "sweep rounds: rounds: done after look 2 of 2" in r.stderr
+    st = study(tmp_path, "rounds")
+    assert [t.state.name for t in st.trials] == ["COMPLETE"] * 18
+    assert Counter(t.params["model"] for t in st.trials) == Counter({"crnn": 6, "cnn": 6, "rnn": 6})
+    assert [t.params["seed"] for t in st.trials[:6]] in (["0", "0", "0", "1", "1", "1"], ["0", "1"] * 3)
+    assert st.user_attrs["rounds"] == {"seeds": [2, 6], "spending": "obrien_fleming"}
+    assert st.user_attrs["claims"] == "claims" and st.user_attrs["budget"] == 18
+    assert main(["report", "rounds", "--storage", f"sqlite:///{tmp_path}/optuna.db",
+                 "--tracking", f"sqlite:///{tmp_path}/mlflow.db", "--out", str(tmp_path / "report")]) == 0
+    claims = (tmp_path / "report" / "claims.md").read_text()
+    assert "**Seeds added in rounds** (`sweep.rounds`: 2, 6 seeds" in claims and "rounds: done after look 2" in claims
+    assert "(look 2 of 2, 6 seeds)" in claims and "6 vs 6 seeds" in claims
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "nothing new to train (18 of 18 trials done)" in r.stdout, r.stderr[-2000:]

@@ -78,6 +78,76 @@ class SearchSpace:
             raise ConfigError(f"sweep {name}: the grid differs from the one this study was started with "
                               f"(keys {changed}). Fix: give the new grid its own sweep.name, or restore the grid")
 
+    def _rounds(self, name: str, grid) -> tuple[int, ...] | None:
+        """``sweep.rounds`` checked against the grid before anything runs (and ``sweep.claims`` named right):
+        every configuration must list at least the last round's seeds. None without rounds."""
+        from sedbench import sweep as sw
+        from sedbench.errors import ConfigError
+        from sedbench.report.claims import claim_set
+        from sedbench.report.rounds import config_of
+        from sedbench.stats import SPENDING, look_levels
+
+        cfg = self.config.sweep
+        claim_set(str(cfg.get("claims") or "claims"))
+        rounds = cfg.get("rounds")
+        if rounds is None:
+            return None
+        rounds = tuple(OmegaConf.to_container(rounds) if not isinstance(rounds, (int, str)) else [rounds])
+        if cfg.sampler != "grid" or not grid:
+            raise ConfigError(f"sweep {name}: sweep.rounds needs a grid sweep whose cells list seeds. Fix: "
+                              "sweep.sampler=grid with seed in the grid, or sweep.rounds=null")
+        if str(cfg.spending) not in SPENDING:
+            raise ConfigError(f"sweep.spending={cfg.spending}: one of {', '.join(SPENDING)}. "
+                              "Fix: sweep.spending=obrien_fleming")
+        try:
+            look_levels([int(n) for n in rounds])
+        except (TypeError, ValueError):
+            raise ConfigError(f"sweep.rounds={list(rounds)}: increasing seed counts, the first at least 2. Fix: "
+                              "e.g. sweep.rounds=[3,5,8]") from None
+        seeds: dict[str, int] = {}
+        for cell in grid:
+            params = sw.cell_params(cell)
+            if "seed" not in params:
+                raise ConfigError(f"sweep {name}: sweep.rounds adds seeds, but cell {' '.join(cell)} has no seed. "
+                                  "Fix: give every grid block a seed list, or sweep.rounds=null")
+            seeds[config_of(params)] = seeds.get(config_of(params), 0) + 1
+        short = sorted(c for c, n in seeds.items() if n < int(rounds[-1]))
+        if short:
+            raise ConfigError(f"sweep {name}: sweep.rounds ends at {rounds[-1]} seeds but {len(short)} "
+                              f"configuration(s) list fewer (e.g. {short[0]}). Fix: list at least {rounds[-1]} "
+                              "seeds in every grid block")
+        return tuple(int(n) for n in rounds)
+
+    def _round_cells(self, study, name: str, grid) -> list:
+        """The grid's cells that the study's rounds reach now (sedbench.report.rounds): each configuration's
+        first seeds, as many as its round wants, decided from the finished trials; one header line says where
+        the rounds stand."""
+        import tempfile
+        from pathlib import Path
+
+        from sedbench import sweep as sw
+        from sedbench.report.claims import claim_set, run_readers
+        from sedbench.report.collect import rows_from_study
+        from sedbench.report.rounds import config_of, replay
+        from sedbench.report.write import artifact_fetcher
+
+        cfg = self.config.sweep
+        uri = self.config.tracking.uri
+        rows = rows_from_study(study, uri)
+        with tempfile.TemporaryDirectory(prefix="sedbench-rounds-") as tmp:
+            readers = run_readers(artifact_fetcher(uri, Path(tmp)))
+            state = replay(rows, claim_set(str(cfg.get("claims") or "claims")), readers, self._rounds(name, grid),
+                           str(cfg.spending), expected={config_of(sw.cell_params(c)) for c in grid})
+        decided = [f"{r.claim.name}: {r.verdict} at look {r.look[0]}" for r in state.results
+                   if r.verdict in ("holds", "contradicted") and r.look]
+        self._say(f"sweep {name}: {state.describe()}" + (f"; decided: {'; '.join(decided)}" if decided else ""))
+        order: dict[str, list[int]] = {}
+        for cell in grid:
+            params = sw.cell_params(cell)
+            order.setdefault(config_of(params), []).append(int(params["seed"]))
+        return [c for c in grid if sorted(order[config_of(sw.cell_params(c))]).index(
+            int(sw.cell_params(c)["seed"])) < state.wanted.get(config_of(sw.cell_params(c)), 0)]
+
     @staticmethod
     def _choices(cells) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

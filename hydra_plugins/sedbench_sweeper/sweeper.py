@@ -90,24 +90,31 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
                                                      .encode()).hexdigest()[:8]
         sampler = {"grid": None, "tpe": optuna.samplers.TPESampler(seed=cfg.seed),
                    "random": optuna.samplers.RandomSampler(seed=cfg.seed)}[sampler_name]
-        budget = cfg.n_trials or (len(cells) if cells else None)
+        rounds = self._rounds(name, cells)
+        grid, cells = cells, cells if rounds is None else []   # with rounds: the cells of the round now running
+        budget = cfg.n_trials or (len(grid) if grid else None)
         if budget is None:
             from sedbench.errors import ConfigError
 
             raise ConfigError(f"sweep {name}: sweep.n_trials is required for the {sampler_name} sampler")
         pruner = studies.make_pruner(cfg.pruner)
         # what cells share, storage and objective included: one clear error, nothing enqueued
-        composed, objective = self._preflight(base, cells)
+        composed, objective = self._preflight(base, grid)
         base = self._pack(base, composed)  # sweep.n_jobs=auto: processes x threads for this machine
         claims = studies.Claims(cfg.storage, name)  # before the study: it forgets the claims of a deleted one
         self.storage = studies.make_storage(cfg.storage)
         study = studies.open_study(name, self.storage, direction=objective.direction, sampler=sampler, pruner=pruner)
         studies.check_objective(study, name, f"val/{objective.name}", objective.direction)
         study.set_user_attr("packing", self.split.describe())  # this launch's processes x threads, and why
+        study.set_user_attr("claims", str(cfg.get("claims") or "claims"))  # what the report and the rounds decide
+        if rounds is not None:
+            study.set_user_attr("rounds", {"seeds": list(rounds), "spending": str(cfg.spending)})
+            cells = self._round_cells(study, name, grid)
+            budget = len(cells)
         study.set_user_attr("budget", budget)  # what `sedbench status` counts the trials done against
         self.provenance = self._provenance(study, name, composed)
         self._check_base(study, name, base)
-        self.grid_choices = self._choices(cells)
+        self.grid_choices = self._choices(grid)
         if cells:
             self._check_grid(study, name)
         parent = self._parent_run(study, name)
@@ -119,7 +126,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         else:
             self._say(f"sweep {name}: {cfg.sampler} search, {sw.done_count(study)} of {budget} trials done "
                       f"(storage {tracking.redact(cfg.storage)})")
-        self._plan_fusing(name, cells, composed)
+        self._plan_fusing(name, grid, composed)
         if self.console is not None:
             self.console.start(budget, sw.done_count(study))
         t0, fits, failures, finished = time.perf_counter(), [], 0, 0
@@ -132,27 +139,39 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
 
         # local processes: a free process starts the next trial at once; otherwise batches of n_jobs (job arrays)
         parallel = self.split.n_jobs > 1 and packing_kind(self.config) == "local"
-        results = self._as_they_finish(study, ask) if parallel else self._in_batches(study, ask)
         try:
-            for job, ret in results:
-                for trial, ok, metrics in self._finished(study, job, ret):
-                    finished += 1
-                    self._show(study, trial, ok, metrics)
-                    if ok is None:
-                        failures += 1
-                    elif ok:
-                        fits.append(float(metrics.get("fit_seconds") or 0.0))
-                if finished >= 4 and failures / finished > cfg.max_failure_rate:
+            while True:  # one pass; with rounds (sweep.rounds), one pass per round of seeds
+                results = self._as_they_finish(study, ask) if parallel else self._in_batches(study, ask)
+                for job, ret in results:
+                    for trial, ok, metrics in self._finished(study, job, ret):
+                        finished += 1
+                        self._show(study, trial, ok, metrics)
+                        if ok is None:
+                            failures += 1
+                        elif ok:
+                            fits.append(float(metrics.get("fit_seconds") or 0.0))
+                    if finished >= 4 and failures / finished > cfg.max_failure_rate:
+                        status = "FAILED"
+                        verdict = (f"sweep {name} stopped: {failures} of {finished} trials failed, more than "
+                                   f"sweep.max_failure_rate={cfg.max_failure_rate:g}; see the errors above")
+                        log.error("sweep %s: %d of %d trials failed (> max_failure_rate %.2f): stopping", name,
+                                  failures, finished, cfg.max_failure_rate)
+                        break
+                results.close()  # trials still running finish and are recorded (nothing recorded is lost)
+                if finished and failures == finished and verdict is None:
                     status = "FAILED"
-                    verdict = (f"sweep {name} stopped: {failures} of {finished} trials failed, more than "
-                               f"sweep.max_failure_rate={cfg.max_failure_rate:g}; see the errors above")
-                    log.error("sweep %s: %d of %d trials failed (> max_failure_rate %.2f): stopping", name, failures,
-                              finished, cfg.max_failure_rate)
+                    verdict = (f"sweep {name} failed: none of the {finished} trials run now completed; see the "
+                               "errors above")
+                if rounds is None or verdict or sw.done_count(study) < budget:
+                    break  # a round with failed cells: rerun the command to retry them before the next look
+                cells = self._round_cells(study, name, grid)
+                if len(cells) <= budget:  # no configuration needs more seeds: the study is decided
                     break
-            results.close()  # trials still running finish and are recorded (nothing recorded is lost)
-            if finished and failures == finished and verdict is None:
-                status = "FAILED"
-                verdict = f"sweep {name} failed: none of the {finished} trials run now completed; see the errors above"
+                budget = len(cells)
+                study.set_user_attr("budget", budget)
+                sw.enqueue_missing(study, cells)
+                if self.console is not None:
+                    self.console.start(budget, sw.done_count(study))
         except KeyboardInterrupt:
             status = "KILLED"
             raise

@@ -37,11 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sedbench.report.collect import (
+    REPEATS,
     TrialRow,
     completed,
     configurations,
     file_counts,
     file_sources,
+    matched_controls,
     matched_groups,
     mean_of,
     primary_group,
@@ -77,6 +79,18 @@ class Test:
     comparison: object = None      # sedbench.stats.Comparison, at the level the claim is decided at
     todo: str = ""
     failed: tuple[list, list] = field(default_factory=lambda: ([], []))  # each side's failed runs: not compared
+    two_sided: bool = False        # claimed to differ from ``threshold`` either way (no side claimed)
+
+    def side(self, level: float, against_level: float) -> str:
+        """This comparison's own reading: ``holds`` when its interval at ``level`` lies beyond the threshold on
+        the claimed side (either side if two-sided), ``against`` when its interval at ``against_level`` lies
+        beyond it on the other side, else ``undecided``."""
+        c = self.comparison.at_level(level)
+        if c.low > self.threshold or (self.two_sided and c.high < self.threshold):
+            return "holds"
+        if not self.two_sided and self.comparison.at_level(against_level).high < self.threshold:
+            return "against"
+        return "undecided"
 
     def kept(self, side: int) -> list[TrialRow]:
         group = (self.a, self.b)[side]
@@ -111,6 +125,7 @@ class Result:
     seeds_80: int | None = None        # seeds a side for 80 % power at that level (None: more than 100)
     shared_sources: bool = False       # the intervals account for test files sharing source instances
     mixed: list[str] = field(default_factory=list)  # what differed among the compared runs' code and libraries
+    look: tuple[int, int, int] | None = None  # seeds added in rounds: (look, of looks, seeds a configuration had)
 
     @property
     def not_converged(self) -> list[tuple[str, int, int]]:
@@ -194,6 +209,77 @@ def matched_shape_tests(rows, counts, shifts):
     return [Test(f"(5,5) − (1,5) at {_n_params(control):,} params", base, control)]
 
 
+def matched_worst_tests(rows, counts, shifts):
+    """Table IV at matched parameter counts (sedbench's extension): every shape's capacity control (the shape at
+    the maps whose parameter count is within ``MATCHED_PARAMS`` of the (5,5) model's; the (5,5) model is its own)
+    minus (1,5)'s control, all else equal."""
+    shapes = _kernel_groups(rows, "crnn")
+    controls = {**matched_controls(rows, "crnn", shapes), "[5,5]": shapes["[5,5]"]} if shapes else {}
+    if "[1,5]" not in controls or len(controls) < 2:
+        return ("needs the (1,5) CRNN and other shapes at the maps that match the (5,5) model's parameter count "
+                "within 5 %, all else equal: `sedbench sweep table4`")
+    mine = controls["[1,5]"]
+    return [Test(f"{_shape(k)} at {_n_params(g):,} − (1,5) at {_n_params(mine):,} params", g, mine)
+            for k, g in controls.items() if k != "[1,5]"]
+
+
+def _by_size(rows, family: str) -> dict[str, list[TrialRow]]:
+    """A family's configurations that differ only in size (``model.maps``: maps or units), all else equal."""
+    return matched_groups(rows, family, "model.maps")
+
+
+def sizes(rows) -> list[tuple[list[TrialRow], list[TrialRow], list[TrialRow]]]:
+    """Fig. 4's sizes: each CRNN configuration of the CRNN series (configurations differing only in size), with
+    the CNN and the RNN of their own series whose parameter counts are nearest to it and within
+    ``PARAMS_TOLERANCE``; (crnn, cnn, rnn) from the smallest size up. A size lacking a match is left out."""
+    series = {fam: list(_by_size(rows, fam).values()) for fam in ("crnn", "cnn", "rnn")}
+    out = []
+    for crnn in sorted(series["crnn"], key=_n_params):
+        n, mates = _n_params(crnn), []
+        for fam in ("cnn", "rnn"):
+            near = [g for g in series[fam] if n and _n_params(g) and abs(_n_params(g) / n - 1) <= PARAMS_TOLERANCE]
+            if near:
+                mates.append(min(near, key=lambda g: abs(_n_params(g) - n)))
+        if len(mates) == 2:
+            out.append((crnn, *mates))
+    return out
+
+
+def _size_label(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n < 10_000 else f"{n / 1000:.0f}k"
+
+
+def sizes_tests(rows, counts, shifts):
+    """Fig. 4, the paper's first statement: at each matched size, CRNN − CNN and CRNN − RNN."""
+    found = sizes(rows)
+    if len(found) < 2:
+        return ("needs CRNN, CNN and RNN configurations at two or more sizes (model.maps), matched within "
+                f"{100 * PARAMS_TOLERANCE:.0f} % in parameters at each size: `sedbench sweep fig4`")
+    return [Test(f"at {_size_label(_n_params(crnn))}: CRNN − {other[0].family.upper()}", crnn, other)
+            for crnn, *others in found for other in others]
+
+
+def depth_width_tests(rows, counts, shifts):
+    """Fig. 4, the paper's second statement: a CRNN whose conv stack differs in depth (``model.pool``: one
+    pooling factor per conv layer) from a CRNN of the size series with about as many parameters (within
+    ``PARAMS_TOLERANCE``), all else equal; the difference either way (two-sided)."""
+    series = _by_size(rows, "crnn")
+    leave = (*REPEATS, "model.maps", "model.pool")
+    others = [ts for (fam, _), ts in configurations(rows).items() if fam == "crnn" and "model.pool" in ts[0].params
+              and not any(ts is g for g in series.values())]
+    pairs = [(ts, base) for ts in others for base in series.values()
+             if _context(ts[0], leave) == _context(base[0], leave) and ts[0].params["model.pool"] !=
+             base[0].params.get("model.pool") and _n_params(base)
+             and abs(_n_params(ts) / _n_params(base) - 1) <= PARAMS_TOLERANCE]
+    if not pairs:
+        return ("needs a CRNN with another conv depth (model.pool) at about the parameter count of a CRNN of the "
+                "size series, all else equal: `sedbench sweep fig4`")
+    ts, base = min(pairs, key=lambda p: abs(_n_params(p[0]) - _n_params(p[1])))
+    pool = ts[0].params["model.pool"].replace(" ", "").strip("[]")
+    return [Test(f"pool ({pool}), {ts[0].params['model.maps']} maps − {base[0].params['model.maps']} maps "
+                 "(the series' pooling)", ts, base, two_sided=True)]
+
+
 def seq_len_tests(rows, counts, shifts):
     lengths = matched_groups(rows, "crnn", "data.seq_len",
                              lambda values: "128" in values and any(int(v) > 128 for v in values))
@@ -220,7 +306,7 @@ def _shape(kernel: str) -> str:
 
 
 def _context(r: TrialRow, leave: tuple[str, ...]) -> str:
-    return " ".join(f"{k}={v}" for k, v in sorted(r.params.items()) if k not in ("seed", "data.fold", *leave))
+    return " ".join(f"{k}={v}" for k, v in sorted(r.params.items()) if k not in (*REPEATS, *leave))
 
 
 NON_INFERIOR = f"(5,5) − every other shape > −{100 * MARGIN:g} points (non-inferiority)"
@@ -244,6 +330,35 @@ CLAIMS = (
     Claim("CNN: filter shape (5,5) is among the best", "sedbench: Table IV extended to the CNN", False, False,
           NON_INFERIOR, shape_tests("cnn", "[5,5]", worst=False)),
 )
+# `sweeps/table4.yaml` (issue 38): the seven shapes of Table IV at one number of maps, and their capacity controls.
+TABLE4 = (
+    Claim("CRNN: filter shape (1,5) is the worst", f"{PAPER}, Table IV and Sec. IV-B2", True, True,
+          "every other shape − (1,5) > 0", shape_tests("crnn", "[1,5]", worst=True)),
+    Claim("CRNN: filter shape (5,5) is among the best", f"{PAPER}, Table IV and Sec. IV-B2", True, False,
+          NON_INFERIOR, shape_tests("crnn", "[5,5]", worst=False)),
+    Claim("CRNN: filter shape (3,3) is among the best", f"{PAPER}, Table IV and Sec. IV-B2", True, False,
+          NON_INFERIOR.replace("(5,5)", "(3,3)"), shape_tests("crnn", "[3,3]", worst=False)),
+    Claim("CRNN: (1,5) is the worst at matched parameter counts", "sedbench: Table IV's capacity control", False,
+          False, "every shape's control − (1,5)'s control > 0", matched_worst_tests),
+)
+# `sweeps/fig4.yaml` (issue 38): the three families at four matched sizes, and two CRNNs of one size.
+FIG4 = (
+    Claim("CRNN beats CNN and RNN at every size", f"{PAPER}, Fig. 4 and Sec. IV-B3", True, True,
+          "at each size: CRNN − CNN > 0 and CRNN − RNN > 0", sizes_tests, every_dataset=True),
+    Claim("CRNNs of equal parameter count but different depth and width differ", f"{PAPER}, Fig. 4 and Sec. IV-B3",
+          True, False, "shallow and wide − deep and narrow ≠ 0 (two-sided)", depth_width_tests),
+)
+CLAIM_SETS = {"claims": CLAIMS, "table4": TABLE4, "fig4": FIG4}
+
+
+def claim_set(name: str) -> tuple[Claim, ...]:
+    """The claims a study declared (``sweep.claims``)."""
+    from sedbench.errors import ConfigError
+
+    if name not in CLAIM_SETS:
+        raise ConfigError(f"sweep.claims={name}: no such set of claims. Fix: one of {', '.join(CLAIM_SETS)} "
+                          "(sedbench/report/claims.py: CLAIM_SETS)")
+    return CLAIM_SETS[name]
 
 
 # ---------------------------------------------------------------------------------------------- deciding
@@ -334,7 +449,9 @@ def _run_tests(claim: Claim, rows, counts, shifts, sources=None, allow_mixed: bo
         return result
     above = [t for t in tests if t.comparison.difference > t.threshold]
     below = [t for t in tests if t.comparison.difference < t.threshold]
-    if len(above) == len(tests):   # every comparison on the claimed side: the p of holding is the largest
+    if all(t.two_sided for t in tests):  # differ (either way): every comparison must exclude its threshold
+        result.p = max(t.comparison.p_value(t.threshold) for t in tests)
+    elif len(above) == len(tests):   # every comparison on the claimed side: the p of holding is the largest
         result.p = max(t.comparison.p_value(t.threshold) for t in tests)
     elif below:                    # a comparison on the other side: the smallest p, Bonferroni over the tests
         result.p = min(1.0, len(tests) * min(t.comparison.p_value(t.threshold) for t in below))
@@ -379,37 +496,35 @@ def _decide(result: Result, level: float, rejected: bool) -> None:
     if not rejected:
         result.verdict = "inconclusive"
         return
-    k = len(result.tests)
-    if all(t.comparison.low > t.threshold for t in result.tests):
-        result.verdict = "holds"
-    elif any(t.comparison.at_level(1 - (1 - level) / k).high < t.threshold for t in result.tests):
-        result.verdict = "contradicted"
-    else:
-        result.verdict = "inconclusive"
+    sides = [t.side(level, 1 - (1 - level) / len(result.tests)) for t in result.tests]
+    result.verdict = ("holds" if all(s == "holds" for s in sides) else
+                      "contradicted" if "against" in sides else "inconclusive")
 
 
 GATE_CLOSED = "gate closed"
 
 
-def _decide_family(family: list[list[Result]]) -> None:
-    """Decide one family of claims, from one dataset or several decided together: each primary claim at 95 %; the
-    gate opens when the primary claim holds on every dataset of the family; then every secondary claim of the
-    family by one Holm's step-down. Behind a closed gate the secondary claims get no verdict."""
+def _decide_family(family: list[list[Result]], alpha: float = ALPHA, held_before: bool = False) -> None:
+    """Decide one family of claims, from one dataset or several decided together: each primary claim at
+    ``1 - alpha`` (95 %); the gate opens when the primary claim holds on every dataset of the family (or held at
+    an earlier look: ``held_before``); then every secondary claim of the family by one Holm's step-down at
+    ``alpha``. Behind a closed gate the secondary claims get no verdict. A study that adds seeds in rounds
+    decides the claims still open at each look with that look's share of the 5 % (sedbench.report.rounds)."""
     from sedbench.stats import holm
 
     decidable = [r for results in family for r in results if r.tests and r.verdict == "not tested" and not r.todo]
     primary = [r for r in decidable if r.claim.primary]
     for r in primary:
-        _decide(r, 1 - ALPHA, r.p < ALPHA)
+        _decide(r, 1 - alpha, r.p < alpha)
     secondary = [r for r in decidable if not r.claim.primary]
     primaries = [r for results in family for r in results if r.claim.primary]
-    gate_open = GATE == "none" or (bool(primaries) and all(r.verdict == "holds" for r in primaries))
+    gate_open = GATE == "none" or held_before or (bool(primaries) and all(r.verdict == "holds" for r in primaries))
     if not gate_open:
         for r in secondary:   # shown at 95 % for information only: no verdict is drawn behind a closed gate
             _decide(r, 1 - ALPHA, False)
             r.verdict = GATE_CLOSED
         return
-    for r, (rejected, level) in zip(secondary, holm([r.p for r in secondary], ALPHA), strict=True):
+    for r, (rejected, level) in zip(secondary, holm([r.p for r in secondary], alpha), strict=True):
         _decide(r, level, rejected)
 
 
@@ -468,8 +583,11 @@ def _tests_cell(r: Result) -> str:
             continue
         interval = (f"[{100 * c.low:+.1f}, {100 * c.high:+.1f}]" if c.seed_variance_known
                     else "[no interval: 1 seed]")
-        out.append(f"{t.label}: {100 * c.difference:+.1f} {interval}")
-    return "; ".join(out) or "–"
+        reading = ""
+        if len(r.tests) > 1 and c.seed_variance_known and r.verdict not in ("not tested", "no verdict"):
+            reading = f" ({t.side(r.level, 1 - (1 - r.level) / len(r.tests))})"  # each size's or shape's own
+        out.append(f"{t.label}: {100 * c.difference:+.1f} {interval}{reading}")
+    return "<br>".join(out) or "–"
 
 
 def _converged_cell(r: Result) -> str:
@@ -511,6 +629,8 @@ def _table(results: list[Result]) -> list[str]:
              "| converged | compared |", "|---|---|---|---|---|---:|---|---|---|---|"]
     for r in results:
         level = f"{100 * r.level:.2f} %" if r.tests and r.verdict not in ("not tested", "no verdict") else "–"
+        if r.look and level != "–":
+            level += f" (look {r.look[0]} of {r.look[1]}, {r.look[2]} seeds)"
         verdict = f"**{r.verdict}**" + (" (budget-limited)" if r.budget_limited and r.verdict != "not tested" else "")
         if r.underpowered and r.verdict not in ("not tested", "no verdict"):
             verdict += " (underpowered by design)"
@@ -625,9 +745,11 @@ def _sections(results: list[Result], level: int = 2) -> list[str]:
     return lines + ["", failures[0].replace("##", h, 1), *failures[1:]]
 
 
-def write_claims(rows: list[TrialRow], out: Path, fetch, allow_mixed: bool = False) -> str:
-    results = evaluate_claims(rows, **run_readers(fetch), allow_mixed=allow_mixed)
-    lines = ["# Claims tested on this sweep", "", RULES, "", MULTIPLICITY, "", *_sections(results)]
+def write_claims(results: list[Result], out: Path, notes: tuple[str, ...] = ()) -> str:
+    """``claims.md`` of one sweep from its decided claims (sedbench.report.rounds.study_claims decides them),
+    with ``notes`` (e.g. where the rounds of seeds stand) before the tables."""
+    lines = ["# Claims tested on this sweep", "", RULES, "", MULTIPLICITY, "", *(x for n in notes for x in (n, "")),
+             *_sections(results)]
     (out / "claims.md").write_text("\n".join(lines) + "\n")
     return "claims.md"
 

@@ -198,3 +198,33 @@ def best_per_family(rows: list[TrialRow]) -> dict[str, TrialRow]:
         if r.family not in best or r.score > best[r.family].score:
             best[r.family] = r
     return dict(sorted(best.items(), key=lambda kv: -kv[1].score))
+
+
+MATCHED_PARAMS = 0.05   # Table IV's capacity control: a shape at the maps whose parameters are within 5 % of (5,5)'s
+
+
+def matched_controls(rows: list[TrialRow], family: str, shapes: dict[str, list[TrialRow]]
+                     ) -> dict[str, list[TrialRow]]:
+    """Table IV's capacity control (sedbench's extension): for each filter shape, the trials of ``family`` with that
+    shape at another number of maps whose parameter count is within :data:`MATCHED_PARAMS` of the (5,5) model's in
+    ``shapes`` (the compared shapes, ``{kernel: trials}``, all else equal), every other setting the same."""
+    reference = shapes.get("[5,5]")
+    if not reference:
+        return {}
+    n_ref, first = float(reference[0].attrs.get("n_params") or 0), reference[0]
+    if not n_ref:
+        return {}
+    leave = (*REPEATS, "model.kernel", "model.maps")
+
+    def context(r: TrialRow) -> dict:
+        return {k: v for k, v in r.params.items() if k not in leave}
+
+    out: dict[str, list[TrialRow]] = {}
+    for r in completed(rows):
+        if (r.family != family or "model.kernel" not in r.params or context(r) != context(first)
+                or r.params.get("model.maps") == first.params.get("model.maps")):
+            continue
+        n = float(r.attrs.get("n_params") or 0)
+        if n and abs(n - n_ref) <= MATCHED_PARAMS * n_ref:
+            out.setdefault(r.params["model.kernel"].replace(" ", ""), []).append(r)
+    return out

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sedbench.metrics import registry
 from sedbench.report.collect import (
-    REPEATS,
+    MATCHED_PARAMS,
     TrialRow,
     best_groups,
     best_per_family,
@@ -22,6 +22,7 @@ from sedbench.report.collect import (
     completed,
     configurations,
     file_counts,
+    matched_controls,
     matched_groups,
 )
 from sedbench.report.common import (
@@ -273,36 +274,6 @@ def _shape_key(shape: str) -> list[int]:
     return [int(x) for x in shape.strip("[]").split(",")]
 
 
-MATCHED_PARAMS = 0.05   # Table IV's capacity control: a shape at the maps whose parameters are within 5 % of (5,5)'s
-
-
-def matched_controls(rows: list[TrialRow], family: str, shapes: dict[str, list[TrialRow]]
-                     ) -> dict[str, list[TrialRow]]:
-    """Table IV's capacity control (sedbench's extension): for each filter shape, the trials of ``family`` with that
-    shape at another number of maps whose parameter count is within :data:`MATCHED_PARAMS` of the (5,5) model's in
-    ``shapes`` (the compared shapes, ``{kernel: trials}``, all else equal), every other setting the same."""
-    reference = shapes.get("[5,5]")
-    if not reference:
-        return {}
-    n_ref, first = float(reference[0].attrs.get("n_params") or 0), reference[0]
-    if not n_ref:
-        return {}
-    leave = (*REPEATS, "model.kernel", "model.maps")
-
-    def context(r: TrialRow) -> dict:
-        return {k: v for k, v in r.params.items() if k not in leave}
-
-    out: dict[str, list[TrialRow]] = {}
-    for r in completed(rows):
-        if (r.family != family or "model.kernel" not in r.params or context(r) != context(first)
-                or r.params.get("model.maps") == first.params.get("model.maps")):
-            continue
-        n = float(r.attrs.get("n_params") or 0)
-        if n and abs(n - n_ref) <= MATCHED_PARAMS * n_ref:
-            out.setdefault(r.params["model.kernel"].replace(" ", ""), []).append(r)
-    return out
-
-
 class FilterShape(Figure):
     """Table IV: test F1_frm per filter shape, all other settings equal, and beside it each shape at the maps that
     match the (5,5) model's parameter count (the capacity control); a table, a bar chart, its SVG."""
@@ -503,7 +474,7 @@ def artifact_fetcher(tracking_uri: str | None, folder: Path):
 def report_items() -> list[Item]:
     """The report's tables and figures, in the order index.md and index.html show them."""
     from sedbench.report import figures
-    from sedbench.report.claims import write_claims
+    from sedbench.report.rounds import write_study_claims
 
     return [TrialsCsv(), ParamsVsF1(),
             Table("per_class.md", "class-wise F1_frm of each family's best configuration (Table III)",
@@ -514,7 +485,7 @@ def report_items() -> list[Item]:
             Table("scores.md", "scores, mean ± std and 95 % interval over seeds (Table II)",
                   lambda c: write_scores(c.rows, c.out, c.fetch)),
             Table("claims.md", "the paper's claims with verdicts: holds, contradicted or inconclusive",
-                  lambda c: write_claims(c.rows, c.out, c.fetch, c.allow_mixed)),
+                  write_study_claims),
             figures.activity(), figures.filters(), figures.PitchShift(), figures.LearningCurves()]
 
 
