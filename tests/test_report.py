@@ -174,3 +174,27 @@ def test_table4_shows_each_shape_beside_its_capacity_control(tmp_path):
         in text
     assert "| (3,3) | 39.0 ± 1.0 [36.5, 41.5] (n = 3) | – |" in text  # 24 maps, 14,000: not within 5 %
     assert "CRNN at the (5,5) model&#x27;s parameters" in item.svg(ctx, item.records)
+
+
+def test_fig4_joins_a_familys_size_series_and_leaves_its_other_configurations_unjoined(tmp_path):
+    """sweeps/fig4.yaml's CRNNs: 5, 16 and 28 maps (a series differing only in maps) on the CRNN's line; the
+    one-conv-layer CRNN of 46 maps a point of its own, in its own legend entry."""
+    import csv
+
+    from sedbench.report.collect import TrialRow
+    from sedbench.report.items import Context
+    from sedbench.report.write import ParamsVsF1
+
+    rows = []
+    for params, n_params in (({"model.maps": "5"}, 1696), ({"model.maps": "16"}, 15248),
+                             ({"model.maps": "28"}, 45488), ({"model.maps": "46", "model.pool": "[40]"}, 15012)):
+        for seed in range(2):
+            rows.append(TrialRow(len(rows), "COMPLETE", "crnn", {"model": "crnn", **params, "seed": str(seed)},
+                                 {"n_params": n_params}, {"test/f1_frm": 0.4 + 0.01 * seed}))
+    ctx = Context("x", rows, None, tmp_path)
+    item = ParamsVsF1()
+    item.write(ctx)
+    series = {r["n_params"]: r["series"] for r in csv.DictReader((tmp_path / "params_vs_f1.csv").open())}
+    assert series == {"1696": "True", "15248": "True", "45488": "True", "15012": "False"}
+    svg = item.svg(ctx, item.records)
+    assert "CRNN, other configurations" in svg and ">CRNN<" in svg

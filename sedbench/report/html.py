@@ -212,7 +212,8 @@ def run_link(mlflow_url: str | None, experiment_id: str | None, run_id: str | No
 # the interactive figures: each draws the records its report item wrote as CSV and drew as PNG
 def figure_params_vs_f1(records: list[dict], trials: dict[str, dict], link) -> str:
     """Fig. 4: each configuration's mean test F1_frm over its seeds with its 95 % interval, one line per family
-    in order of parameters; a point's link opens its first trial's MLflow run."""
+    in order of parameters through its size series (its other configurations unjoined); a point's link opens its
+    first trial's MLflow run."""
     groups: dict[str, Series] = {}
     for r in sorted(records, key=lambda r: float(r["n_params"])):
         first = str(r["trial_numbers"]).split()[0]
@@ -223,7 +224,9 @@ def figure_params_vs_f1(records: list[dict], trials: dict[str, dict], link) -> s
         tip = (f"{r['family'].upper()} · {r['config'] or 'base'}\n{int(float(r['n_params'])):,} parameters · "
                f"test F1_frm {mean:.1f} %{interval} over {r['trials']} seed(s) (trials {r['trial_numbers']})"
                + (f"\nMLflow run of trial {first} (click to open)" if t.get("mlflow_run_id") else ""))
-        groups.setdefault(r["family"].upper(), Series(r["family"].upper(), line=True)).points.append(
+        on_line = str(r.get("series", True)) != "False"  # a family's line joins its size series only
+        name = r["family"].upper() + ("" if on_line else ", other configurations")
+        groups.setdefault(name, Series(name, line=on_line)).points.append(
             Point(float(r["n_params"]), mean, tip, link(t.get("mlflow_run_id")), low if math.isfinite(low) else None,
                   high if math.isfinite(high) else None))
     return svg_plot(list(groups.values()), "parameters (log scale)", "test F1_frm (%), mean and 95 % interval",

@@ -80,8 +80,10 @@ def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
 
 class ParamsVsF1(Figure):
     """Fig. 4 as the paper draws it: test F1_frm against the parameter count (log scale), one point per
-    configuration at the mean over its seeds with its 95 % t interval, one line per family in order of parameters;
-    each seed's own score a faint mark behind it. The CSV has one row per configuration."""
+    configuration at the mean over its seeds with its 95 % t interval, one line per family in order of parameters
+    through its size series (configurations that differ only in ``model.maps``, when the family has one; its other
+    configurations are points of their own, e.g. a CRNN of another depth); each seed's own score a faint mark
+    behind it. The CSV has one row per configuration, ``series`` saying whether its family's line joins it."""
 
     file, title = "params_vs_f1.png", "test F1_frm against parameter count (Fig. 4)"
 
@@ -89,6 +91,8 @@ class ParamsVsF1(Figure):
         from sedbench.stats import mean_std_interval
 
         out, self.seeds = [], {}
+        series = {fam: {id(g[0]) for g in matched_groups(ctx.rows, fam, "model.maps").values()}
+                  for fam in {r.family for r in ctx.rows}}
         for (fam, config), trials in sorted(configurations(ctx.rows).items()):
             scored = [t for t in trials if t.attrs.get("n_params") and not math.isnan(t.get("test/f1_frm"))]
             if not scored:
@@ -99,7 +103,8 @@ class ParamsVsF1(Figure):
             out.append({"family": fam, "config": config, "n_params": n_params, "trials": len(values),
                         "mean_test_f1_frm": mean, "std": "" if math.isnan(std) else std,
                         "low": "" if math.isnan(low) else low, "high": "" if math.isnan(high) else high,
-                        "trial_numbers": " ".join(str(t.number) for t in scored)})
+                        "trial_numbers": " ".join(str(t.number) for t in scored),
+                        "series": not series[fam] or id(trials[0]) in series[fam]})
             self.seeds.setdefault(fam, []).extend((n_params, v) for v in values)
         return out or None
 
@@ -111,12 +116,23 @@ class ParamsVsF1(Figure):
             seeds = self.seeds.get(fam, [])
             ax.scatter([n for n, _ in seeds], [100 * v for _, v in seeds], c=color, marker=marker, alpha=0.25,
                        s=12, linewidths=0)
-            means = [100 * r["mean_test_f1_frm"] for r in sel]
-            err = [[m - 100 * r["low"] if r["low"] != "" else 0.0 for m, r in zip(means, sel, strict=True)],
-                   [100 * r["high"] - m if r["high"] != "" else 0.0 for m, r in zip(means, sel, strict=True)]]
-            ax.errorbar([r["n_params"] for r in sel], means, yerr=err, color=color, marker=marker, capsize=3,
-                        label=fam.upper(), markeredgecolor="black", markeredgewidth=0.4, linewidth=1.2)
+            for on_line in (True, False):
+                part = [r for r in sel if r["series"] == on_line]
+                if not part:
+                    continue
+                means = [100 * r["mean_test_f1_frm"] for r in part]
+                err = [[m - 100 * r["low"] if r["low"] != "" else 0.0 for m, r in zip(means, part, strict=True)],
+                       [100 * r["high"] - m if r["high"] != "" else 0.0 for m, r in zip(means, part, strict=True)]]
+                ax.errorbar([r["n_params"] for r in part], means, yerr=err, color=color, marker=marker, capsize=3,
+                            label=fam.upper() if on_line else f"{fam.upper()}, other configurations",
+                            markeredgecolor="black", markeredgewidth=0.4, linewidth=1.2 if on_line else 0,
+                            markerfacecolor=color if on_line else "white")
         ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5 per decade, written out in full
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         finish(plt, fig, ax, path, "trainable parameters (count, log scale)",
                "test F1_frm (%): mean over seeds, bars 95 % t interval",
                "Parameters vs. accuracy (cf. Cakir et al. 2017, Fig. 4)", {"title": "family"})
