@@ -35,6 +35,21 @@ def test_a_plan_from_runs(tmp_path):
     assert "needs CRNN trials at data.seq_len=128" in text  # a claim the runs cannot test says what it needs
 
 
+def test_a_study_of_rounds_is_planned_at_its_last_look_with_its_own_claims(tmp_path):
+    from sedbench.report.claims import TABLE4
+    from sedbench.stats import look_levels
+
+    rows, fetch = make_rows(tmp_path, seeds=3)
+    last = look_levels([3, 5, 8], kind="obrien_fleming")[-1]
+    claims = {p.result.claim.name: p for p in plan_claims(rows, fetch, claims=TABLE4, alpha=1 - last)}
+    assert list(claims) == [c.name for c in TABLE4]
+    primary = claims["CRNN: filter shape (1,5) is the worst"]
+    assert primary.level == pytest.approx(last) and primary.power == primary.power  # planned, at 96.3 %
+    assert claims["CRNN: filter shape (5,5) is among the best"].level == pytest.approx(last)  # the one testable
+    assert claims["CRNN: filter shape (3,3) is among the best"].note.startswith("needs CRNN trials with "
+                                                                                "model.kernel=[3,3]")
+
+
 def test_the_report_records_the_failure_rule_on_each_run(tiny_sweep, tmp_path, capsys):
     """On the demo's runs: the MLflow tags, metrics.json and the study's attribute say which runs failed (none:
     one seed a configuration leaves the rule nothing to compare with)."""
@@ -99,3 +114,17 @@ def test_plan_on_the_claims_pilot(synth_dir, tmp_path):
     primary = got["claims"][0]
     assert primary["claim"] == "CRNN beats CNN and RNN at matched parameter counts"
     assert primary["power"] is not None and 0 <= primary["power"] <= 1 and primary["level"] == 0.95
+    from sedbench.stats import look_levels
+
+    store = ["--storage", f"sqlite:///{tmp_path}/optuna.db", "--tracking", f"sqlite:///{tmp_path}/mlflow.db"]
+    plan = subprocess.run([sedbench, "plan", "pilot", *store, "--rounds", "3,5,8"], capture_output=True, text=True,
+                          timeout=300)
+    assert plan.returncode == 0 and "Claims: `claims`; seeds in rounds 3,5,8 (obrien_fleming)" in plan.stdout
+    assert f"| {100 * look_levels([3, 5, 8], kind='obrien_fleming')[-1]:.2f} % |" in plan.stdout
+    bad = subprocess.run([sedbench, "plan", "pilot", *store, "--rounds", "5,3"], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "Fix: e.g. --rounds 3,5,8" in bad.stderr
+    bad = subprocess.run([sedbench, "plan", "pilot", *store, "--claims", "fig5"], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "no such set of claims" in bad.stderr

@@ -21,6 +21,12 @@ def add_parser(sub) -> None:
                    help="the true difference to plan for, in F1 points (default 5; non-inferiority claims are "
                         "planned for equal shapes)")
     p.add_argument("--target", type=float, default=0.8, help="the power to plan for (default 0.8)")
+    p.add_argument("--claims", default=None,
+                   help="the set of claims to plan (claims, table4, fig4; default: the one the sweep declared)")
+    p.add_argument("--rounds", default=None,
+                   help="seeds added in rounds, e.g. 3,5,8: plan each claim at its last look's level (default: the "
+                        "sweep's own sweep.rounds, if any)")
+    p.add_argument("--spending", default="obrien_fleming", help="with --rounds: obrien_fleming (default) or pocock")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
     add_storage(p)
     add_tracking(p)
@@ -32,10 +38,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from sedbench.errors import SedbenchError
-    from sedbench.report.claims import DIFFERENCE
+    from sedbench.report.claims import ALPHA, DIFFERENCE, claim_set
     from sedbench.report.collect import collect, completed
     from sedbench.report.plan import as_markdown, plan_claims, plan_configurations
     from sedbench.report.write import artifact_fetcher
+    from sedbench.stats import look_levels
     from sedbench.tracking import tracking_uri
 
     difference = DIFFERENCE if args.difference is None else args.difference / 100
@@ -44,12 +51,25 @@ def run(args) -> int:
     if not 0 < args.target < 1:
         raise SedbenchError(f"--target {args.target}: a power between 0 and 1 (e.g. 0.8)")
     uri = tracking_uri(args.tracking)
-    rows, _ = collect(args.name, args.storage, uri)
+    rows, study = collect(args.name, args.storage, uri)
+    claims_name = args.claims or study.user_attrs.get("claims") or "claims"
+    claims = claim_set(claims_name)
+    rounds = study.user_attrs.get("rounds") or {}
+    seeds, spending = rounds.get("seeds"), rounds.get("spending", args.spending)
+    if args.rounds is not None:
+        seeds, spending = args.rounds.split(","), args.spending
+    alpha = ALPHA
+    if seeds:
+        try:
+            alpha = 1 - look_levels([int(n) for n in seeds], ALPHA, spending)[-1]
+        except ValueError as exc:
+            raise SedbenchError(f"--rounds {args.rounds} --spending {spending}: {exc}. Fix: e.g. --rounds 3,5,8") \
+                from None
     if not completed(rows):
         raise SedbenchError(f"sweep {args.name!r} has no completed trial to plan from. Fix: let it finish "
                             f"(`sedbench status {args.name}`), or run it: `sedbench sweep {args.name}`")
     fetch = artifact_fetcher(uri, Path(tempfile.mkdtemp(prefix="sedbench-plan-")))
-    configs, claims = plan_configurations(rows), plan_claims(rows, fetch, difference, args.target)
+    configs, claims = plan_configurations(rows), plan_claims(rows, fetch, difference, args.target, claims, alpha)
     if args.json:
         def num(v):
             return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
@@ -62,5 +82,8 @@ def run(args) -> int:
                         "seeds_per_side": p.seeds, "files_share": num(p.files_share), "note": p.note}
                        for p in claims]}, indent=2))
     else:
-        print(f"# Plan from sweep {args.name}\n\n" + as_markdown(configs, claims, difference, args.target))
+        looks = (f"; seeds in rounds {','.join(map(str, seeds))} ({spending}): each claim planned at its last "
+                 f"look, which spends {100 * alpha:.2f} % of the 5 %" if seeds else "")
+        print(f"# Plan from sweep {args.name}\n\nClaims: `{claims_name}`{looks}.\n\n"
+              + as_markdown(configs, claims, difference, args.target))
     return 0

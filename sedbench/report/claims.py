@@ -184,6 +184,9 @@ def shape_tests(family: str, shape: str, worst: bool):
                      "`sedbench sweep claims` has none; e.g. `sedbench sweep demo`, or a grid with model=cnn and "
                      "model.kernel=[1,5],[5,5],[3,3]")
             return f"needs {family.upper()} trials over model.kernel including [1,5] and [5,5], all else equal: {where}"
+        if shape not in shapes:
+            return (f"needs {family.upper()} trials with model.kernel={shape} beside the other shapes, all else equal: "
+                    "`sedbench sweep table4`")
         mine, others = shapes[shape], {k: g for k, g in shapes.items() if k != shape}
         if worst:
             return [Test(f"{_shape(k)} − {_shape(shape)}", g, mine) for k, g in others.items()]

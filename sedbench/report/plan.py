@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sedbench.report.claims import (
     ALPHA,
+    CLAIMS,
     DIFFERENCE,
     UNDERPOWERED,
     Result,
@@ -66,8 +67,11 @@ def plan_configurations(rows: list[TrialRow]) -> list[ConfigPlan]:
     return out
 
 
-def plan_claims(rows: list[TrialRow], fetch, difference: float = DIFFERENCE, target: float = 0.8) -> list[ClaimPlan]:
-    results = evaluate_claims(rows, **run_readers(fetch))
+def plan_claims(rows: list[TrialRow], fetch, difference: float = DIFFERENCE, target: float = 0.8,
+                claims=CLAIMS, alpha: float = ALPHA) -> list[ClaimPlan]:
+    """Each declared claim's plan (``claims``: the study's set). ``alpha``: what the claim's final test spends
+    (5 %; a study that adds seeds in rounds: its last look's share, :func:`sedbench.stats.look_levels`)."""
+    results = evaluate_claims(rows, **run_readers(fetch), claims=claims)
     planned = [r for r in results if r.tests and all(t.comparison is not None for t in r.tests)]
     m = max(1, sum(not r.claim.primary for r in planned))
     out = []
@@ -75,7 +79,7 @@ def plan_claims(rows: list[TrialRow], fetch, difference: float = DIFFERENCE, tar
         if r not in planned:
             out.append(ClaimPlan(r, float("nan"), float("nan"), None, float("nan"), r.todo or "not tested"))
             continue
-        level = 1 - ALPHA if r.claim.primary else 1 - ALPHA / m
+        level = 1 - alpha if r.claim.primary else 1 - alpha / m
         shares = [c.variance[2] / sum(c.variance) for t in r.tests if sum((c := t.comparison).variance) > 0]
         if any(not t.comparison.seed_variance_known for t in r.tests):
             out.append(ClaimPlan(r, level, float("nan"), None, max(shares, default=float("nan")),
