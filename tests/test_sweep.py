@@ -474,5 +474,8 @@ def test_seeds_added_in_rounds_train_the_next_round_after_a_look_and_resume(synt
     claims = (tmp_path / "report" / "claims.md").read_text()
     assert "**Seeds added in rounds** (`sweep.rounds`: 2, 6 seeds" in claims and "rounds: done after look 2" in claims
     assert "(look 2 of 2, 6 seeds)" in claims and "6 vs 6 seeds" in claims
+    assert main(["claims", "rounds", "--storage", f"sqlite:///{tmp_path}/optuna.db", "--tracking",
+                 f"sqlite:///{tmp_path}/mlflow.db", "--out", str(tmp_path / "across.md")]) == 0
+    assert "(look 2 of 2, 6 seeds)" in (tmp_path / "across.md").read_text()  # decided look by look there too
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "nothing new to train (18 of 18 trials done)" in r.stdout, r.stderr[-2000:]

@@ -30,8 +30,16 @@ def run(args) -> int:
     import tempfile
 
     from sedbench.errors import SedbenchError
-    from sedbench.report.claims import FAMILY, evaluate_study, on_every_dataset, run_readers, write_claims_across
+    from sedbench.report.claims import (
+        FAMILY,
+        claim_set,
+        evaluate_study,
+        on_every_dataset,
+        run_readers,
+        write_claims_across,
+    )
     from sedbench.report.collect import collect, completed
+    from sedbench.report.rounds import study_claims
     from sedbench.report.write import artifact_fetcher
     from sedbench.tracking import tracking_uri
 
@@ -39,13 +47,26 @@ def run(args) -> int:
         raise SedbenchError(f"a sweep is named twice in {' '.join(args.names)}. Fix: one sweep per dataset")
     uri = tracking_uri(args.tracking)
     tmp = Path(tempfile.mkdtemp(prefix="sedbench-claims-"))
-    datasets = {}
+    datasets, declared = {}, {}
     for name in args.names:
-        rows, _ = collect(name, args.storage, uri)
+        rows, study = collect(name, args.storage, uri)
         if not completed(rows):
             raise SedbenchError(f"sweep {name!r} has no completed trial. Fix: `sedbench status {name}`, or run it")
-        datasets[name] = (rows, run_readers(artifact_fetcher(uri, tmp / name)))
-    per = evaluate_study(datasets, allow_mixed=args.allow_mixed)
+        datasets[name] = (rows, artifact_fetcher(uri, tmp / name))
+        declared[name] = dict(study.user_attrs)
+    sets = {str(a.get("claims") or "claims") for a in declared.values()}
+    if len(sets) > 1:
+        raise SedbenchError(f"the sweeps declare different claims ({', '.join(sorted(sets))}): one study's sweeps "
+                            "decide one set. Fix: name the sweeps of one study (the same sweep file on each dataset)")
+    if any(a.get("rounds") for a in declared.values()):  # seeds in rounds: each dataset decided look by look
+        if FAMILY != "dataset":
+            raise SedbenchError("seeds added in rounds are decided per dataset (sweep.rounds); the declared family "
+                                f"is {FAMILY!r}. Fix: decide each sweep with `sedbench report NAME`")
+        per = {name: study_claims(rows, declared[name], fetch, args.allow_mixed)[0]
+               for name, (rows, fetch) in datasets.items()}
+    else:
+        per = evaluate_study({name: (rows, run_readers(fetch)) for name, (rows, fetch) in datasets.items()},
+                             claims=claim_set(sets.pop()), allow_mixed=args.allow_mixed)
     out = write_claims_across(per, args.out or Path("results") / f"claims_{'+'.join(args.names)}.md", FAMILY)
     for claim, verdict, each in on_every_dataset(per):
         print(f"{claim.name}: {verdict} on every dataset ({'; '.join(each)})")
