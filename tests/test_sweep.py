@@ -93,6 +93,12 @@ def test_a_sweep_whose_trials_all_fail_exits_non_zero(tmp_path):
     ("model=crnn,crnnn",
      "sweep cell model=crnnn model.maps=1 does not compose: In 'config': Could not find 'model/crnnn'"),
     ("trainer=cpu_bf16", "trainer.precision=bf16-mixed on a CPU without native bfloat16"),
+    ("sweep.claims=fig5", "sweep.claims=fig5: no such set of claims. Fix: one of claims, table4, fig4"),
+    ("sweep.rounds=[5,3]", "sweep.rounds=[5, 3]: increasing seed counts, the first at least 2. Fix: "),
+    ("sweep.rounds=[2,3]", "sweep.rounds adds seeds, but cell model.maps=1 has no seed. Fix: "),
+    ("seed=0,1 sweep.rounds=[2,3]", "sweep.rounds ends at 3 seeds but 3 configuration(s) list fewer (e.g. "
+                                    "model.maps=1). Fix: list at least 3 seeds in every grid block"),
+    ("seed=0,1,2 sweep.rounds=[2,3] sweep.pruner=median", "sweep.rounds looks at every seed's test score"),
 ])
 def test_an_error_every_cell_shares_is_one_line_and_exit_2_with_nothing_enqueued(tmp_path, override, message):
     if override == "trainer=cpu_bf16":
@@ -100,7 +106,7 @@ def test_an_error_every_cell_shares_is_one_line_and_exit_2_with_nothing_enqueued
 
         if cpu_info()["bf16_native"]:
             pytest.skip("this CPU computes bf16 natively: cpu_bf16 is allowed here")
-    r = run_app(tmp_path, "model.maps=1,2,3", override)
+    r = run_app(tmp_path, "model.maps=1,2,3", *override.split())
     assert r.returncode == 2, r.stdout + r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], r.stderr

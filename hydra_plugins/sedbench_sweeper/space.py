@@ -96,6 +96,9 @@ class SearchSpace:
         if cfg.sampler != "grid" or not grid:
             raise ConfigError(f"sweep {name}: sweep.rounds needs a grid sweep whose cells list seeds. Fix: "
                               "sweep.sampler=grid with seed in the grid, or sweep.rounds=null")
+        if str(cfg.pruner) != "none":
+            raise ConfigError(f"sweep {name}: sweep.rounds looks at every seed's test score, and a pruned trial has "
+                              "none. Fix: sweep.pruner=none, or sweep.rounds=null")
         if str(cfg.spending) not in SPENDING:
             raise ConfigError(f"sweep.spending={cfg.spending}: one of {', '.join(SPENDING)}. "
                               "Fix: sweep.spending=obrien_fleming")
@@ -140,7 +143,10 @@ class SearchSpace:
                            str(cfg.spending), expected={config_of(sw.cell_params(c)) for c in grid})
         decided = [f"{r.claim.name}: {r.verdict} at look {r.look[0]}" for r in state.results
                    if r.verdict in ("holds", "contradicted") and r.look]
-        self._say(f"sweep {name}: {state.describe()}" + (f"; decided: {'; '.join(decided)}" if decided else ""))
+        untested = [r.claim.name for r in state.results if r.todo and state.looks_taken]
+        self._say(f"sweep {name}: {state.describe()}" + (f"; decided: {'; '.join(decided)}" if decided else "")
+                  + (f"; not testable on these trials (no seeds added for them; `sedbench report {name}` says what "
+                     f"they need): {'; '.join(untested)}" if untested else ""))
         order: dict[str, list[int]] = {}
         for cell in grid:
             params = sw.cell_params(cell)
