@@ -141,6 +141,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         parallel = self.split.n_jobs > 1 and packing_kind(self.config) == "local"
         try:
             while True:  # one pass; with rounds (sweep.rounds), one pass per round of seeds
+                before = finished
                 results = self._as_they_finish(study, ask) if parallel else self._in_batches(study, ask)
                 for job, ret in results:
                     for trial, ok, metrics in self._finished(study, job, ret):
@@ -162,8 +163,8 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
                     status = "FAILED"
                     verdict = (f"sweep {name} failed: none of the {finished} trials run now completed; see the "
                                "errors above")
-                if rounds is None or verdict or sw.done_count(study) < budget:
-                    break  # a round with failed cells: rerun the command to retry them before the next look
+                if rounds is None or verdict or finished == before or sw.done_count(study) < budget:
+                    break  # nothing new, or a round with failed cells (rerun to retry them before the next look)
                 cells = self._round_cells(study, name, grid)
                 if len(cells) <= budget:  # no configuration needs more seeds: the study is decided
                     break
