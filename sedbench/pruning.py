@@ -40,14 +40,10 @@ def curves_from_study(name: str, storage: str, tracking_uri: str) -> list[Curve]
     import optuna
 
     from sedbench.errors import SedbenchError
+    from sedbench.studies import load_for_reading, objective_of
     from sedbench.tracking import RunStore
 
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        raise SedbenchError(f"no sweep named {name!r} in {storage}. Fix: run `sedbench sweep {name}` first, "
-                            "or pass --pruning-storage") from None
-    from sedbench.studies import objective_of
+    study = load_for_reading(storage, name, "--pruning-storage")
 
     key, sign = objective_of(study)
     store, out = RunStore(tracking_uri), []

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 
-from sedbench.tracking import make_sqlite_folder, redact
+from sedbench.tracking import make_sqlite_folder, redact, sqlite_file
 
 
 def retry(fn, attempts: int = 6, first_wait: float = 0.2):
@@ -68,6 +68,55 @@ def check_storage(url: str) -> None:
                           f"({reason[0] if reason else type(exc).__name__}). {fix}") from None
     finally:
         engine.dispose()
+
+
+def read_storage(url: str, option: str = "--storage"):
+    """An existing Optuna storage opened for a command that only reads it: nothing is created. A SQLite file that
+    is not there, a file that is not a database, a server that does not answer or a URL that does not parse is one
+    :class:`sedbench.errors.SedbenchError` naming it (password hidden) and the fix."""
+    from optuna.exceptions import StorageInternalError
+    from optuna.storages import RDBStorage
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sedbench.errors import ConfigError, SedbenchError
+
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise SedbenchError(f"{path}: no Optuna storage here (no sweep has run with it). Fix: run from the project "
+                            f"folder whose sweeps you want, start one (e.g. `sedbench sweep demo`), or give {option} "
+                            "URL")
+    if path is None:
+        try:
+            check_storage(url)
+        except ConfigError as exc:
+            raise SedbenchError(str(exc).replace("sweep.storage", option)) from None
+    try:
+        return retry(lambda: RDBStorage(url, engine_kwargs=engine_kwargs(url), skip_table_creation=True))
+    except (SQLAlchemyError, StorageInternalError, ValueError, RuntimeError) as exc:
+        cause = exc.__cause__ or exc.__context__ or exc  # Optuna wraps the database's own error
+        reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()
+        why = reason[0] if reason else type(exc).__name__
+        raise SedbenchError(f"{redact(url)}: not a readable Optuna storage ({why}). Fix: give {option} the storage "
+                            "your sweeps wrote (a corrupt file can be restored from a copy or removed; its sweeps are "
+                            "lost)") from None
+
+
+def load_for_reading(url: str, name: str, option: str = "--storage"):
+    """The study ``name`` of an existing storage (:func:`read_storage`); a name it lacks is one error listing the
+    names it has."""
+    import optuna
+
+    from sedbench.errors import SedbenchError
+
+    storage = read_storage(url, option)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = ", ".join(sorted(s.study_name for s in optuna.get_all_study_summaries(storage,
+                                                                                      include_best_trial=False)))
+        raise SedbenchError(f"no sweep named {name!r} in {redact(url)}. Fix: one of: {known}" if known else
+                            f"no sweep named {name!r} in {redact(url)}, which has none yet. Fix: run `sedbench sweep "
+                            f"{name}` first, or give {option} the storage it wrote") from None
 
 
 def make_pruner(name: str):

@@ -50,5 +50,11 @@ def test_curves_come_from_the_recorded_runs(tiny_sweep):
 def test_a_missing_study_is_a_clear_error(tmp_path):
     from sedbench.errors import SedbenchError
 
-    with pytest.raises(SedbenchError, match="no sweep named 'nope'.*Fix"):
+    with pytest.raises(SedbenchError, match="optuna.db: no Optuna storage here .*Fix.*--pruning-storage URL"):
+        curves_from_study("nope", f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db")
+    assert not (tmp_path / "optuna.db").exists()  # a reading command creates no store
+    import optuna
+
+    optuna.create_study(study_name="other", storage=f"sqlite:///{tmp_path}/optuna.db")
+    with pytest.raises(SedbenchError, match="no sweep named 'nope' in sqlite:///.*Fix: one of: other"):
         curves_from_study("nope", f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db")

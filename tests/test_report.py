@@ -110,8 +110,20 @@ def test_markdown_subset_and_plot_axes():
 
 
 def test_report_of_an_unknown_sweep(tmp_path, capsys):
+    """In a folder where no sweep ran: one line saying so and how to start one; nothing created (issue 39). A
+    storage without the sweep: one line naming the sweeps it has."""
+    import optuna
+
     assert main(["report", "nope", "--storage", f"sqlite:///{tmp_path}/o.db", "--out", str(tmp_path / "r")]) == 2
-    assert "no sweep named 'nope'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "o.db: no Optuna storage here (no sweep has run with it). Fix: " in err
+    assert "`sedbench sweep demo`" in err and list(tmp_path.iterdir()) == []
+    optuna.create_study(study_name="demo", storage=f"sqlite:///{tmp_path}/o.db")
+    assert main(["report", "nope", "--storage", f"sqlite:///{tmp_path}/o.db", "--out", str(tmp_path / "r")]) == 2
+    assert "no sweep named 'nope' in sqlite:///" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    (tmp_path / "bad.db").write_text("not a database")
+    assert main(["report", "demo", "--storage", f"sqlite:///{tmp_path}/bad.db", "--out", str(tmp_path / "r")]) == 2
+    assert "bad.db: not a readable Optuna storage (file is not a database). Fix:" in capsys.readouterr().err
 
 
 def test_fig4_draws_each_configuration_at_its_mean_with_its_interval(tmp_path):

@@ -192,9 +192,9 @@ def optuna_study_path(storage: str, sweep: str | None, prefer: str | None = None
     the MLflow address shows) when the storage has it, else the latest study."""
     import optuna
 
-    from sedbench.studies import make_storage
+    from sedbench.studies import read_storage
 
-    db = make_storage(storage)
+    db = read_storage(storage)
     summaries = optuna.get_all_study_summaries(db, include_best_trial=False)
     if sweep:
         summaries = [s for s in summaries if s.study_name == sweep]

@@ -50,14 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _storage(url: str):
-    from sedbench.studies import make_storage
-    from sedbench.tracking import sqlite_file
+    from sedbench.studies import read_storage
 
-    path = sqlite_file(url)
-    if path is not None and not path.is_file():
-        raise SedbenchError(f"{path}: no Optuna storage here. Fix: run from the project folder whose sweeps you "
-                            "want, or give --storage URL")
-    return make_storage(url)
+    return read_storage(url)
 
 
 def studies_text(storage) -> str:

@@ -50,15 +50,9 @@ class TrialRow:
 
 def collect(study_name: str, storage: str, tracking_uri: str | None = None) -> tuple[list[TrialRow], object]:
     """All non-duplicate trials of ``study_name`` with their MLflow metrics; returns (rows, study)."""
-    import optuna
+    from sedbench.studies import load_for_reading
 
-    from sedbench.errors import SedbenchError
-
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        raise SedbenchError(f"no sweep named {study_name!r} in {storage}. Fix: run `sedbench sweep {study_name}` "
-                            "first, or pass --storage") from None
+    study = load_for_reading(storage, study_name)  # nothing is created; a missing or bad store is one clear error
     return rows_from_study(study, tracking_uri), study
 
 
