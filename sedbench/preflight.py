@@ -106,9 +106,19 @@ def check_single(cfg) -> None:
     from sedbench.models.families import model_config
 
     check_objective(cfg.optimized_metric)
+    check_ranges_of(cfg)
     check_run(cfg, multirun=False)
     model_config(cfg.model)
     check_precision(cfg.trainer)
+
+
+def check_ranges_of(cfg) -> None:
+    """The run's numeric and enumerated settings in range (sedbench.ranges), the model's keys known first."""
+    from sedbench.models.families import arch_keys, model_config
+    from sedbench.ranges import check_ranges
+
+    model = model_config(cfg.model)
+    check_ranges(cfg, arch_keys(model.get("arch", "crnn")))
 
 
 def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str):
@@ -131,6 +141,7 @@ def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str):
         check_objective(metric)  # known at all, before anything is read
     check_run(cells[0][1], multirun=True)
     _check_each_distinct(cells, "model", model_config)
+    _check_each_distinct(cells, ("model", "data", "trainer"), check_ranges_of)
     _check_each_distinct(cells, "trainer", check_precision)
     check_storage(storage)
     found: dict[str, str] = {}

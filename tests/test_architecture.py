@@ -133,7 +133,7 @@ LAYERS = (("sedbench.bench", "sedbench.__main__"),
           ("sedbench.console", "sedbench.studies", "sedbench.hardware", "sedbench.provenance"),
           ("sedbench.tracking",),
           ("sedbench.metrics", "sedbench.models"),
-          ("sedbench.data", "sedbench.stats"),
+          ("sedbench.data", "sedbench.stats", "sedbench.ranges"),
           ("sedbench.errors", "sedbench"))
 
 

@@ -44,3 +44,51 @@ def test_a_bad_store_is_one_line_with_its_password_hidden(argv, url, message, tm
     line = one_error(capsys)
     assert message in line and "secret" not in line
     assert sorted((p.name, p.stat().st_size) for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.maps=0"], "model.maps=0: must be a whole number of feature maps or units >= 1. Fix: e.g. model.maps=16"),
+    (["data.seq_len=-5"], "data.seq_len=-5: must be a whole number of frames >= 1. Fix: "),
+    (["model.dropout=1.5"], "model.dropout=1.5: must be a dropout rate in [0, 1). Fix: "),
+    (["trainer.max_epochs=0"], "trainer.max_epochs=0: must be a whole number of epochs >= 1 (0 would record an "
+                               "untrained model)"),
+    (["model.kernel=[5]"], "model.kernel=[5]: must be a [frequency, time] filter shape"),
+    (["model.pool=[5,0,2]"], "model.pool=[5, 0, 2]: must be a list of frequency pooling factors (or one factor)"),
+    (["model.cell=gruu"], "model.cell='gruu': must be gru or lstm"),
+    (["data.seq_len=128", "data.batch_frames=64"], "data.batch_frames=64 is fewer frames than one sequence"),
+    (["trainer.max_steps=0"], "trainer.max_steps=0: must be a whole number of optimizer steps >= 1, or null"),
+])
+def test_a_value_out_of_range_is_one_line_before_any_work(overrides, message, tmp_path, monkeypatch, capsys):
+    """Checked before data loading, a run folder or an MLflow run exists: nothing is created in the folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *overrides, f"data.root={tmp_path}/no-data-needed"]) == 2
+    assert message in one_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_cell_out_of_range_is_named_before_anything_is_enqueued(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "sedbench", "train", "-m", "model.maps=16,0",
+                        f"data.root={tmp_path}/no-data-needed"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "model.maps=0: must be a whole number" in lines[0]
+    assert "(found in sweep cell model.maps=0)" in lines[0] and list(tmp_path.iterdir()) == []
+
+
+def test_every_default_config_is_in_range():
+    """The shipped configs pass their own ranges: each model, dataset and trainer preset composed."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from sedbench.preflight import check_ranges_of
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    for group in ("model", "data", "trainer"):
+        for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
+            with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+                check_ranges_of(compose(config_name="config", overrides=[f"{group}={option}"]))
