@@ -92,3 +92,20 @@ def test_every_default_config_is_in_range():
         for option in sorted(p.stem for p in (conf / group).glob("*.yaml")):
             with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
                 check_ranges_of(compose(config_name="config", overrides=[f"{group}={option}"]))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["score", "--resolution", "0", "ref.tsv"], "sedbench score: argument --resolution: 0 is out of range: must be "
+                                                "greater than 0. Fix: see `sedbench score --help`"),
+    (["score", "--resolution", "abc", "ref.tsv"], "argument --resolution: 'abc' is not a number"),
+    (["score", "--bootstrap", "-3", "ref.tsv"], "argument --bootstrap: -3 is out of range: must be at least 0"),
+    (["status", "--watch", "0"], "argument --watch: 0 is out of range: must be greater than 0"),
+    (["data", "generate", "synth", "--minutes-train", "-1"], "argument --minutes-train: -1 is out of range"),
+    (["dashboard", "--port", "70000"], "argument --port: 70000 is out of range: must be at least 1 and at most 65,535"),
+    (["report"], "sedbench report: the following arguments are required: name"),
+    (["nosuchcommand"], "sedbench: argument COMMAND: invalid choice: 'nosuchcommand'"),
+])
+def test_a_bad_command_option_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in one_error(capsys) and list(tmp_path.iterdir()) == []

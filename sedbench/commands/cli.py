@@ -12,7 +12,9 @@ from sedbench.errors import SedbenchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from sedbench.commands.options import OneLineParser
+
+    parser = OneLineParser(  # a bad option is one line; its subcommands' parsers are of the same class
         prog="sedbench",
         description="Grid-search and benchmark harness for polyphonic sound event detection "
                     "(CRNN study of Cakir et al., TASLP 2017).",
@@ -53,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad option (its one line is written), --help or --version
+        return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
     quiet_libraries(verbose=args.verbose)  # known noise of the libraries the command will import (-v: all)
     if args.command is None:

@@ -264,22 +264,23 @@ def _raise_interrupt(signum, frame):
 
 
 def add_parser(sub) -> None:
-    from sedbench.commands.options import add_storage, add_tracking
+    from sedbench.commands.options import add_storage, add_tracking, number
     from sedbench.tracking import DEFAULT_ARTIFACTS
 
     dash = sub.add_parser("dashboard", help="the MLflow UI (and --optuna: the Optuna dashboard) on 127.0.0.1",
                           description="Browse runs and sweeps. Serves the project's MLflow store on 127.0.0.1; "
                                       "Ctrl-C stops the servers and every worker process they started.")
-    dash.add_argument("--port", type=int, default=5000, help="MLflow UI port (default 5000)")
+    dash.add_argument("--port", type=number(int, 1, 65535), default=5000, help="MLflow UI port (default 5000)")
     dash.add_argument("--sweep", help="the sweep to land on (default: the latest one in the store)")
     dash.add_argument("--open", action="store_true", help="open the printed addresses in the default browser")
     dash.add_argument("--optuna", action="store_true", help="also serve the Optuna dashboard over --storage")
-    dash.add_argument("--optuna-port", type=int, default=8080, help="Optuna dashboard port (default 8080)")
+    dash.add_argument("--optuna-port", type=number(int, 1, 65535), default=8080,
+                      help="Optuna dashboard port (default 8080)")
     add_tracking(dash)
     add_storage(dash)
     dash.add_argument("--artifacts", type=Path, default=Path(DEFAULT_ARTIFACTS),
                       help=f"artifact folder for experiments created from the UI (default {DEFAULT_ARTIFACTS})")
-    dash.add_argument("--workers", type=int, default=1, help="MLflow server worker processes (default 1)")
+    dash.add_argument("--workers", type=number(int, 1), default=1, help="MLflow server worker processes (default 1)")
     dash.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine "
                                                          "only; anything else exposes the stores without a login)")
     dash.set_defaults(handler=run)

@@ -83,14 +83,18 @@ def run(args) -> int | None:
 
 
 def _add_mixture_args(p: argparse.ArgumentParser, minutes_train: float) -> None:
+    from sedbench.commands.options import number
+
+    minutes = number(float, 0, above=True)
     p.add_argument("--out", type=Path, help="output folder (default: $SEDBENCH_DATA/NAME or ./data/NAME)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same dataset (default 0)")
-    p.add_argument("--minutes-train", type=float, default=minutes_train,
+    p.add_argument("--minutes-train", type=minutes, default=minutes_train,
                    help=f"training audio, minutes (default {minutes_train:g})")
-    p.add_argument("--minutes-validation", type=float, help="validation audio, minutes (default: train / 3)")
-    p.add_argument("--minutes-test", type=float, help="test audio, minutes (default: train / 3)")
-    p.add_argument("--mixture-seconds", type=float, default=60.0, help="length of one mixture file, s (default 60)")
-    p.add_argument("--tracks", type=int, default=3, help="simultaneous layers of events (default 3)")
+    p.add_argument("--minutes-validation", type=minutes, help="validation audio, minutes (default: train / 3)")
+    p.add_argument("--minutes-test", type=minutes, help="test audio, minutes (default: train / 3)")
+    p.add_argument("--mixture-seconds", type=number(float, 0, above=True), default=60.0,
+                   help="length of one mixture file, s (default 60)")
+    p.add_argument("--tracks", type=number(int, 1), default=3, help="simultaneous layers of events (default 3)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -103,6 +107,8 @@ def feature_kinds() -> list[str]:
 
 
 def add_parser(sub) -> None:
+    from sedbench.commands.options import number
+
     data = sub.add_parser("data", help="generate, mix, inspect, prepare and featurize datasets")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
 
@@ -111,13 +117,13 @@ def add_parser(sub) -> None:
                                       "Synthetic 2016.")
     gen.add_argument("name", choices=["synth"], help="dataset to generate")
     _add_mixture_args(gen, 12.0)
-    gen.add_argument("--instances-per-class", type=int, default=20,
+    gen.add_argument("--instances-per-class", type=number(int, 1), default=20,
                      help="distinct training sources per class: 60 %% of it train (default 20; paper: 994/16 = 62); "
                           "each validation and test mixture has instances of its own, one per class")
     gen.add_argument("--shared-instances", action="store_true",
                      help="validation and test mixtures share pools of 20 %% of --instances-per-class each (sedbench's "
                           "layout before December 2026: their files then share sources)")
-    gen.add_argument("--sample-rate", type=int, default=44100, help="Hz (default 44100, as the paper)")
+    gen.add_argument("--sample-rate", type=number(int, 1000), default=44100, help="Hz (default 44100, as the paper)")
     gen.add_argument("--paper-size", action="store_true",
                      help="the paper's size: 100 mixtures, about 566 minutes, 62 instances per class")
 
@@ -129,7 +135,7 @@ def add_parser(sub) -> None:
     info = dsub.add_parser("info", help="classes, hours per split, events per class, polyphony")
     info.add_argument("dataset", help="a dataset folder or a registered name (under $SEDBENCH_DATA or ./data)")
     info.add_argument("--layout", help="force a layout (default: detected)")
-    info.add_argument("--fold", type=int, help="test fold of a cross-validated dataset (default 1)")
+    info.add_argument("--fold", type=number(int, 1), help="test fold of a cross-validated dataset (default 1)")
 
     prep = dsub.add_parser("prepare", help="download, verify (md5) and extract a public dataset")
     prep.add_argument("name", help="tut_sed_synth_2016, tut_sed_2016, chime_home, urban_sed, esc10, esc50")

@@ -186,6 +186,8 @@ def as_text(results: dict, engine: str, bounds: dict | None = None, psds: tuple[
 
 
 def add_parser(sub) -> None:
+    from sedbench.commands.options import number
+
     score = sub.add_parser(
         "score", help="score a system output against a reference (event lists in any sed_eval layout; PSDS)",
         description="Segment-based (the paper's F1/ER on frames and 1-s segments) and event-based scores of event "
@@ -202,14 +204,14 @@ def add_parser(sub) -> None:
                             "offset <class>...): adds PSDS1, PSDS2 and 1-s segment ROC AUC")
     score.add_argument("--durations", type=Path, metavar="TSV",
                        help="'filename duration' table for PSDS (default: each score table's last offset)")
-    score.add_argument("--resolution", type=float, action="append",
+    score.add_argument("--resolution", type=number(float, 0, above=True), action="append",
                        help="segment length in seconds; repeatable (default: 0.02 and 1.0, F1_frm and F1_1sec)")
     score.add_argument("--engine", choices=["fast", "sed_eval"], default="fast",
                        help="fast (sedbench's paths, equal to sed_eval and sed_scores_eval) or the references' own "
                             "implementations (sed_eval; sed_scores_eval for PSDS, whose time grows with the square of "
                             "each file's frames)")
     score.add_argument("--no-events", action="store_true", help="skip the event-based scores")
-    score.add_argument("--bootstrap", type=int, default=0, metavar="N",
+    score.add_argument("--bootstrap", type=number(int, 0, 1_000_000), default=0, metavar="N",
                        help="95 %% intervals over files of every overall score from N bootstrap draws (e.g. 2000)")
     score.add_argument("--label", default="event",
                        help="class name for lists without labels ('onset offset' lines; default 'event')")

@@ -15,7 +15,7 @@ from sedbench.errors import SedbenchError
 
 
 def add_parser(sub) -> None:
-    from sedbench.commands.options import add_storage
+    from sedbench.commands.options import add_storage, number
 
     p = sub.add_parser("status", help="a sweep's progress: done, running, failed, waiting, best so far, time left",
                        description="Where a sweep stands, from its Optuna storage alone: works while the sweep "
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
                               "sedbench status claims --storage postgresql://user@host/sedbench")
     p.add_argument("name", nargs="?", help="the sweep (Optuna study); without it, every study in the storage")
     add_storage(p)
-    p.add_argument("--watch", nargs="?", type=float, const=10.0, metavar="SECONDS",
+    p.add_argument("--watch", nargs="?", type=number(float, 0, above=True), const=10.0, metavar="SECONDS",
                    help="redraw every SECONDS (default 10) until Ctrl-C")
     p.set_defaults(handler=run)
 
@@ -32,8 +32,6 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    if args.watch is not None and args.watch <= 0:
-        raise SedbenchError(f"--watch {args.watch:g}: the interval is a number of seconds > 0 (e.g. 10)")
     storage = _storage(args.storage)
     while True:
         text = status_text(storage, args.name) if args.name else studies_text(storage)
