@@ -109,3 +109,21 @@ def test_a_bad_command_option_is_one_line_and_exit_2(argv, message, tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in one_error(capsys) and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, count", [(["model=vggish_rnn", "n_classes=16"], "638,736"),
+                                         (["model=crnn"], "3,684,368"), (["model=cnn", "model.maps=16"], "15,552")])
+def test_params_counts_without_generating_or_loading_a_dataset(argv, count, tmp_path, monkeypatch, capsys):
+    """`sedbench params` of the embedded synth: its classes and sample rate come from its recipe; nothing is
+    generated in the data home (`params model=vggish_rnn` used to generate a 100 MB dataset)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path / "data"))
+    assert main(["params", *argv]) == 0
+    assert f"{count} trainable parameters" in capsys.readouterr().out and list(tmp_path.iterdir()) == []
+
+
+def test_params_of_a_missing_dataset_is_one_line_with_the_fix(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path / "data"))
+    assert main(["params", "data=esc10_mix"]) == 2
+    assert "(or pass n_classes=K to count without the dataset)" in one_error(capsys)

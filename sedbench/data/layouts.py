@@ -383,7 +383,7 @@ LOADING_KEYS = ("name", "layout", "root", "generate", "seq_len", "batch_size", "
                 "segment_overlap", "augment")
 
 
-def dataset_from_config(data_cfg, strict: bool = True) -> Dataset:
+def dataset_from_config(data_cfg, strict: bool = True, generate: bool = True) -> Dataset:
     """The dataset a ``data`` config mapping (Hydra or dict) names: name (or ``layout``) and root select the
     reader, every other key but :data:`LOADING_KEYS` is one of its options (``fold``, ``folds``, ``subsets``),
     and a key the reader does not take is an error (``strict=False`` drops it: a config stored by an older
@@ -391,12 +391,13 @@ def dataset_from_config(data_cfg, strict: bool = True) -> Dataset:
 
     An embedded dataset (one whose config has a ``generate`` recipe: ``data=synth``) appears by itself: when
     its root is missing and lies in the data home (``$SEDBENCH_DATA`` or ``./data``), it is generated there
-    from the recipe on first use. A root given elsewhere must exist; nothing is ever downloaded implicitly."""
+    from the recipe on first use (``generate=False``: never; it must exist). A root given elsewhere must exist;
+    nothing is ever downloaded implicitly."""
     from omegaconf import OmegaConf
 
     d = OmegaConf.to_container(data_cfg, resolve=True) if OmegaConf.is_config(data_cfg) else dict(data_cfg)
     root = d.get("root")
-    if d.get("generate") and root and is_in_data_home(root) and not Path(root).exists():
+    if generate and d.get("generate") and root and is_in_data_home(root) and not Path(root).exists():
         from sedbench.data.synth import ensure_generated
 
         ensure_generated(root, dict(d["generate"]))

@@ -25,14 +25,19 @@ def _count(cfg: DictConfig, default_classes: int | None = None) -> tuple[int, in
 
     feats, _ = params_from_config(cfg.features)
     n_classes, sr = cfg.get("n_classes"), 44100
-    if n_classes is None or feats.kind in ("stft", "waveform"):  # input width depends on the sample rate
+    recipe = cfg.data.get("generate")  # the embedded synth: its recipe says its sample rate, its classes are known
+    if recipe is not None and str(cfg.data.get("name")) == "synth":
+        from sedbench.data.synth import LABELS
+
+        n_classes, sr = n_classes or len(LABELS), int(recipe.get("sample_rate") or sr)
+    elif n_classes is None or feats.kind in ("stft", "waveform"):  # input width depends on the sample rate
         from sedbench.data.layouts import dataset_from_config
 
         try:
-            ds = dataset_from_config(cfg.data)
+            ds = dataset_from_config(cfg.data, generate=False)  # a count never generates or loads audio
         except SedbenchError as exc:
             if n_classes is None and default_classes is None:
-                raise SedbenchError(f"{exc}\n(or pass n_classes=K to count without the dataset)") from None
+                raise SedbenchError(f"{exc} (or pass n_classes=K to count without the dataset)") from None
             n_classes = n_classes or default_classes
         else:
             n_classes, sr = n_classes or len(ds.classes), ds.sample_rate
