@@ -127,3 +127,37 @@ def test_params_of_a_missing_dataset_is_one_line_with_the_fix(tmp_path, monkeypa
     monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path / "data"))
     assert main(["params", "data=esc10_mix"]) == 2
     assert "(or pass n_classes=K to count without the dataset)" in one_error(capsys)
+
+
+REFERENCE = "filename\tonset\toffset\tevent_label\na.wav\t0.5\t2.0\tdog\na.wav\t3.0\t4.0\tcar\nb.wav\t1.0\t5.0\tdog\n"
+
+
+@pytest.mark.parametrize("system, warning", [
+    ("filename\tonset\toffset\tevent_label\na.wav\t0.5\t2.0\tdogs\n", "labels the reference never uses: 'dogs' "
+                                                                       "(their events count as false positives)"),
+    ("filename\tonset\toffset\tevent_label\na.wav\t0.5\t2.0\tdog\nc.wav\t1.0\t2.0\tdog\n",
+     "1 of its 2 files are not in the reference (e.g. 'c.wav'): they are not scored"),
+    ("filename\tonset\toffset\tevent_label\na.wav\t22050\t88200\tdog\n", "times up to 88,200 against the "
+                                                                          "reference's 5.0 s, as if in samples"),
+])
+def test_score_warns_once_about_what_the_reference_lacks_and_strict_refuses_it(system, warning, tmp_path, capsys):
+    (tmp_path / "ref.tsv").write_text(REFERENCE)
+    (tmp_path / "sys.tsv").write_text(system)
+    assert main(["score", str(tmp_path / "ref.tsv"), str(tmp_path / "sys.tsv"), "--no-events"]) in (0, None)
+    out = capsys.readouterr()
+    warnings = [x for x in out.err.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 1 and warning in warnings[0] and "Fix: " in warnings[0], out.err
+    assert main(["score", str(tmp_path / "ref.tsv"), str(tmp_path / "sys.tsv"), "--strict"]) == 2
+    assert warning in one_error(capsys)
+
+
+@pytest.mark.parametrize("system", ["filename\tonset\toffset\tevent_label\n", ""])
+def test_an_empty_system_output_scores_as_a_system_that_detected_nothing(system, tmp_path, capsys):
+    import json
+
+    (tmp_path / "ref.tsv").write_text(REFERENCE)
+    (tmp_path / "sys.tsv").write_text(system)
+    assert main(["score", str(tmp_path / "ref.tsv"), str(tmp_path / "sys.tsv"), "--json", "--no-events"]) in (0, None)
+    got = json.loads(capsys.readouterr().out)
+    frames = next(v for k, v in got.items() if "0.02" in k)
+    assert frames["overall"]["recall"] == 0 and frames["overall"]["error_rate"] == 1.0

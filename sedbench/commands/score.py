@@ -17,18 +17,23 @@ SCORES = ("f_measure", "precision", "recall", "error_rate")  # the overall score
 STATISTIC = {"f_measure": "f1", "precision": "precision", "recall": "recall", "error_rate": "er"}
 
 
-def read_pair(reference: str | Path, estimated: str | Path,
-              label: str = "event") -> tuple[dict[str, list], dict[str, list]]:
+def read_pair(reference: str | Path, estimated: str | Path, label: str = "event",
+              strict: bool = False) -> tuple[dict[str, list], dict[str, list]]:
     """The reference's and the estimate's events by file, from tables, per-file lists or folders of them.
 
     Two per-file lists (no file names) are one recording; two folders pair their lists by base
-    name. A per-file list against a table, or names that do not meet, are errors that say so.
+    name. A per-file list against a table, or names that do not meet, are errors that say so. An estimate
+    without any event is a system that detected nothing (on every file of the reference). What the reference
+    lacks (files, labels) and times far beyond the reference's are one warning line each on stderr
+    (:func:`check_pair`; ``strict``: errors).
     """
     from sedbench.data.annotations import read_event_source
     from sedbench.errors import DataError
 
     ref, ref_single = read_event_source(reference, label=label)
     est, est_single = read_event_source(estimated, label=label)
+    if not any(est.values()):  # nothing detected: every reference file scored against an empty output
+        return ref, {name: [] for name in ref}
     ref_single &= not Path(reference).is_dir()
     est_single &= not Path(estimated).is_dir()
     if ref_single and est_single:
@@ -48,7 +53,40 @@ def read_pair(reference: str | Path, estimated: str | Path,
         raise DataError(estimated, f"none of its files is in the reference (e.g. {unknown[0]!r} vs "
                                    f"{next(iter(ref), '')!r})",
                         "name the files as the reference does (same base names, same folders if any)")
-    return ref, est
+    check_pair(ref, est, estimated, strict)
+    return ref, {name: evs for name, evs in est.items() if name in ref}
+
+
+SAMPLES_FACTOR = 100  # system times this far beyond the reference's last offset look like samples, not seconds
+
+
+def check_pair(ref: dict[str, list], est: dict[str, list], estimated: str | Path, strict: bool = False) -> None:
+    """What a system output has that its reference lacks, each one line (a warning, or with ``strict`` a
+    :class:`sedbench.errors.DataError`): files the reference does not name (not scored), labels it does not use
+    (their events count as false positives), and times far beyond the reference's (samples, not seconds?)."""
+    import sys
+
+    from sedbench.errors import DataError
+
+    problems = []
+    files = sorted(set(est) - set(ref))
+    if files:
+        problems.append((f"{len(files)} of its {len(est)} files are not in the reference (e.g. {files[0]!r}): "
+                         "they are not scored", "score it against the reference of the same files"))
+    labels = sorted({e.label for evs in est.values() for e in evs} - {e.label for evs in ref.values() for e in evs})
+    if labels:
+        problems.append((f"labels the reference never uses: {', '.join(map(repr, labels[:5]))}"
+                         f"{' ...' if len(labels) > 5 else ''} (their events count as false positives)",
+                         "name the classes as the reference does"))
+    last_ref = max((e.offset for evs in ref.values() for e in evs), default=0.0)
+    last_est = max((e.offset for name, evs in est.items() if name in ref for e in evs), default=0.0)
+    if last_ref > 0 and last_est > SAMPLES_FACTOR * last_ref:
+        problems.append((f"times up to {last_est:,.0f} against the reference's {last_ref:,.1f} s, as if in samples or "
+                         "milliseconds", "write onsets and offsets in seconds"))
+    for what, fix in problems:
+        if strict:
+            raise DataError(estimated, what, fix + " (or leave out --strict)")
+        print(f"warning: {estimated}: {what}. Fix: {fix}", file=sys.stderr)
 
 
 def _by_base_name(events: dict[str, list]) -> dict[str, list] | None:
@@ -58,14 +96,14 @@ def _by_base_name(events: dict[str, list]) -> dict[str, list] | None:
 
 
 def score_event_files(reference: str | Path, estimated: str | Path, resolutions: Sequence[float] = (0.02, 1.0),
-                      engine: str = "fast", event_based: bool = True,
-                      label: str = "event") -> dict[object, tuple[object, float]]:
+                      engine: str = "fast", event_based: bool = True, label: str = "event",
+                      strict: bool = False) -> dict[object, tuple[object, float]]:
     """``{resolution: (SegmentScores, seconds taken)}`` for two event sources (see :func:`read_pair`),
     scored by the fast paths (``fast``, equal to sed_eval) or by ``sed_eval`` itself; with ``event_based``,
     also ``{"event": (SegmentScores of events, seconds)}`` (collars 200 ms / 20 %)."""
     from sedbench.metrics.segment import segment_scores
 
-    ref, est = read_pair(reference, estimated, label)
+    ref, est = read_pair(reference, estimated, label, strict)
     classes = sorted({e.label for evs in (*ref.values(), *est.values()) for e in evs})
     if engine == "sed_eval":
         from sedbench.metrics.event import sed_eval_segment as score
@@ -215,6 +253,9 @@ def add_parser(sub) -> None:
                        help="95 %% intervals over files of every overall score from N bootstrap draws (e.g. 2000)")
     score.add_argument("--label", default="event",
                        help="class name for lists without labels ('onset offset' lines; default 'event')")
+    score.add_argument("--strict", action="store_true",
+                       help="files or labels the reference lacks, or times far beyond its own, are errors (default: "
+                            "one warning line each)")
     score.add_argument("--json", action="store_true", help="print JSON instead of tables")
     score.set_defaults(handler=run)
 
@@ -229,7 +270,7 @@ def run(args) -> None:
     results, bounds = {}, None
     if args.estimated is not None:
         results = score_event_files(args.reference, args.estimated, args.resolution or [0.02, 1.0], args.engine,
-                                    event_based=not args.no_events, label=args.label)
+                                    event_based=not args.no_events, label=args.label, strict=args.strict)
         bounds = intervals(results, args.bootstrap) if args.bootstrap else None
     psds = score_probabilities(args.reference, args.scores, args.durations, args.label, args.bootstrap,
                                args.engine) if args.scores else None
