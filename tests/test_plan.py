@@ -46,6 +46,11 @@ def test_a_study_of_rounds_is_planned_at_its_last_look_with_its_own_claims(tmp_p
     primary = claims["CRNN: filter shape (1,5) is the worst"]
     assert primary.level == pytest.approx(last) and primary.power == primary.power  # planned, at 96.3 %
     assert claims["CRNN: filter shape (5,5) is among the best"].level == pytest.approx(last)  # the one testable
+    # a larger test split: the files' share shrinks, the power at the last round's seeds grows
+    small = plan_claims(rows, fetch, claims=TABLE4, alpha=1 - last, seeds_at=(8,))[0]
+    large = plan_claims(rows, fetch, claims=TABLE4, alpha=1 - last, files=80, seeds_at=(8,))[0]
+    assert large.files_share < small.files_share and large.power_at[8] > small.power_at[8]
+    assert large.result.tests[0].comparison.n_files == 80
     assert claims["CRNN: filter shape (3,3) is among the best"].note.startswith("needs CRNN trials with "
                                                                                 "model.kernel=[3,3]")
 

@@ -7,7 +7,7 @@ import math
 
 
 def add_parser(sub) -> None:
-    from sedbench.commands.options import add_storage, add_tracking
+    from sedbench.commands.options import add_storage, add_tracking, number
 
     p = sub.add_parser(
         "plan", help="power and seeds per claim from a finished pilot or study",
@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
                    help="seeds added in rounds, e.g. 3,5,8: plan each claim at its last look's level (default: the "
                         "sweep's own sweep.rounds, if any)")
     p.add_argument("--spending", default="obrien_fleming", help="with --rounds: obrien_fleming (default) or pocock")
+    p.add_argument("--files", type=number(int, 2), default=None, metavar="N",
+                   help="plan as if the test split had N files like the pilot's (its files' variance scaled by its "
+                        "files / N): what a larger test split buys")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
     add_storage(p)
     add_tracking(p)
@@ -69,7 +72,9 @@ def run(args) -> int:
         raise SedbenchError(f"sweep {args.name!r} has no completed trial to plan from. Fix: let it finish "
                             f"(`sedbench status {args.name}`), or run it: `sedbench sweep {args.name}`")
     fetch = artifact_fetcher(uri, Path(tempfile.mkdtemp(prefix="sedbench-plan-")))
-    configs, claims = plan_configurations(rows), plan_claims(rows, fetch, difference, args.target, claims, alpha)
+    configs = plan_configurations(rows)
+    claims = plan_claims(rows, fetch, difference, args.target, claims, alpha, args.files,
+                         (int(seeds[-1]),) if seeds else ())
     if args.json:
         def num(v):
             return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
@@ -84,6 +89,7 @@ def run(args) -> int:
     else:
         looks = (f"; seeds in rounds {','.join(map(str, seeds))} ({spending}): each claim planned at its last "
                  f"look, which spends {100 * alpha:.2f} % of the 5 %" if seeds else "")
+        looks += f"; as if the test split had {args.files} files" if args.files else ""
         print(f"# Plan from sweep {args.name}\n\nClaims: `{claims_name}`{looks}.\n\n"
               + as_markdown(configs, claims, difference, args.target))
     return 0

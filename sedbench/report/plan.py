@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from sedbench.report.claims import (
     ALPHA,
@@ -50,6 +50,7 @@ class ClaimPlan:
     seeds: int | None
     files_share: float   # the largest share of a comparison's variance that the test files contribute
     note: str = ""
+    power_at: dict[int, float] = field(default_factory=dict)  # power with N seeds a side (e.g. the last round's)
 
 
 def plan_configurations(rows: list[TrialRow]) -> list[ConfigPlan]:
@@ -67,11 +68,28 @@ def plan_configurations(rows: list[TrialRow]) -> list[ConfigPlan]:
     return out
 
 
+def with_files(result: Result, files: int) -> None:
+    """Plan ``result`` as if its test split had ``files`` files like the pilot's: each comparison's files' variance
+    scaled by the pilot's files / ``files`` (the per-file variance unchanged), its degrees of freedom likewise."""
+    for t in result.tests:
+        c = t.comparison
+        scale = files / c.n_files
+        variance = (*c.variance[:2], c.variance[2] / scale, *c.variance[3:])
+        t.comparison = replace(c, variance=variance, df_files=(c.df_files + 1) * scale - 1, n_files=files)
+
+
 def plan_claims(rows: list[TrialRow], fetch, difference: float = DIFFERENCE, target: float = 0.8,
-                claims=CLAIMS, alpha: float = ALPHA) -> list[ClaimPlan]:
+                claims=CLAIMS, alpha: float = ALPHA, files: int | None = None,
+                seeds_at: tuple[int, ...] = ()) -> list[ClaimPlan]:
     """Each declared claim's plan (``claims``: the study's set). ``alpha``: what the claim's final test spends
-    (5 %; a study that adds seeds in rounds: its last look's share, :func:`sedbench.stats.look_levels`)."""
+    (5 %; a study that adds seeds in rounds: its last look's share, :func:`sedbench.stats.look_levels`).
+    ``files``: planned as if the test split had that many files (:func:`with_files`); ``seeds_at``: the power
+    also at these seeds a side (e.g. the last round's)."""
     results = evaluate_claims(rows, **run_readers(fetch), claims=claims)
+    if files:
+        for r in results:
+            if r.tests and all(t.comparison is not None for t in r.tests):
+                with_files(r, files)
     planned = [r for r in results if r.tests and all(t.comparison is not None for t in r.tests)]
     m = max(1, sum(not r.claim.primary for r in planned))
     out = []
@@ -87,11 +105,14 @@ def plan_claims(rows: list[TrialRow], fetch, difference: float = DIFFERENCE, tar
                                  "Fix: a pilot with at least 2 seeds (better 3) of each compared configuration"))
             continue
         out.append(ClaimPlan(r, level, claim_power(r, level, difference=difference),
-                             seeds_for(r, level, target, difference), max(shares, default=float("nan"))))
+                             seeds_for(r, level, target, difference), max(shares, default=float("nan")),
+                             power_at={n: claim_power(r, level, (n, n), difference) for n in seeds_at}))
     return out
 
 
 def as_markdown(configs: list[ConfigPlan], claims: list[ClaimPlan], difference: float, target: float) -> str:
+    at = sorted({n for p in claims for n in p.power_at})
+
     def pts(v: float) -> str:
         return "–" if not math.isfinite(v) else f"{100 * v:.1f}"
 
@@ -102,8 +123,10 @@ def as_markdown(configs: list[ConfigPlan], claims: list[ClaimPlan], difference: 
         lines.append(f"| {c.label} | {c.runs} | {failed} | {pts(c.mean)} | {pts(c.std)} |")
     lines += ["", f"## Claims: power for a true difference of {100 * difference:g} points (non-inferiority: the "
               f"shapes equal), seeds a side for {100 * target:.0f} %", "",
-              "| claim | level | design | files' share of the variance | power now | seeds a side for "
-              f"{100 * target:.0f} % | note |", "|---|---:|---|---:|---:|---:|---|"]
+              "| claim | level | design | files' share of the variance | power now | "
+              + "".join(f"power at {n} seeds | " for n in at)
+              + f"seeds a side for {100 * target:.0f} % | note |", "|---|---:|---|---:|---:|" + "---:|" * len(at)
+              + "---:|---|"]
     for p in claims:
         r = p.result
         design = "; ".join(sorted({f"{t.comparison.n_seeds[0]} vs {t.comparison.n_seeds[1]} seeds, "
@@ -115,5 +138,7 @@ def as_markdown(configs: list[ConfigPlan], claims: list[ClaimPlan], difference: 
         note = p.note or ("underpowered by design as it stands" if p.power < UNDERPOWERED else "")
         if math.isfinite(p.files_share) and p.files_share > 0.5 and not p.note:
             note = (note + "; " if note else "") + "the test files dominate: more or larger test files, not seeds"
-        lines.append(f"| {r.claim.name} | {level} | {design or '–'} | {share} | {power} | {seeds} | {note} |")
+        extra = "".join(f"{100 * p.power_at[n]:.0f} % | " if math.isfinite(p.power_at.get(n, math.nan)) else "– | "
+                        for n in at)
+        lines.append(f"| {r.claim.name} | {level} | {design or '–'} | {share} | {power} | {extra}{seeds} | {note} |")
     return "\n".join(lines)
