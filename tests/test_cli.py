@@ -82,7 +82,7 @@ def test_generate_into_a_file_path(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
     assert main(["data", "generate", "synth", "--out", str(f), "--minutes-train", "0.2", "--quiet"]) == 2
-    assert "exists and is not a folder" in capsys.readouterr().err and f.read_text() == "x"
+    assert "is a file, not a folder. Fix: " in capsys.readouterr().err and f.read_text() == "x"
 
 
 @pytest.mark.slow

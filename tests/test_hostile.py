@@ -161,3 +161,38 @@ def test_an_empty_system_output_scores_as_a_system_that_detected_nothing(system,
     got = json.loads(capsys.readouterr().out)
     frames = next(v for k, v in got.items() if "0.02" in k)
     assert frames["overall"]["recall"] == 0 and frames["overall"]["error_rate"] == 1.0
+
+
+@pytest.mark.parametrize("argv", [["data", "generate", "synth", "--out", "a-file/synth", "--minutes-train", "0.1"],
+                                  ["report", "demo", "--out", "a-file/report"]], ids=lambda a: a[0])
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(argv, tmp_path, monkeypatch, capsys):
+    import optuna
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("a file where a folder is asked for")
+    if argv[0] == "report":
+        (tmp_path / "results").mkdir()
+        optuna.create_study(study_name="demo", storage="sqlite:///results/optuna.db")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert main(argv) == 2
+    line = one_error(capsys)
+    assert line.startswith(f"error: a-file/{'report' if argv[0] == 'report' else 'synth'}: cannot write the")
+    assert "cannot write the" in line and "a-file is a file, not a folder. Fix: " in line
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_an_internal_error_is_one_line_naming_its_saved_traceback(monkeypatch, capsys):
+    from pathlib import Path
+
+    from sedbench.commands import status
+
+    def broken(args):
+        raise RuntimeError("a bug in sedbench")
+
+    monkeypatch.setattr(status, "run", broken)
+    assert main(["status"]) == 1
+    line = one_error(capsys)
+    assert line.startswith("error: internal error (RuntimeError: a bug in sedbench); the traceback is in ")
+    path = Path(line.split("the traceback is in ")[1].split(". Please report")[0])
+    text = path.read_text()
+    assert "sedbench status" in text and "Traceback (most recent call last)" in text and "a bug in sedbench" in text

@@ -44,16 +44,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: a user's mistake is one ``error:`` line and exit 2, Ctrl-C one line and 130, anything
+    else one line naming the file that holds its traceback and exit 1 (never a traceback on the console)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(argv)
+    except SedbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # the disk, a path or a permission: the user's to fix
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}. Fix: check the path, its permissions and the free space",
+              file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line, the traceback kept in a file
+        print(f"error: internal error ({type(exc).__name__}: {str(exc)[:200]}); the traceback is in "
+              f"{save_traceback(argv)}. Please report it with that file", file=sys.stderr)
+        return 1
+
+
+def save_traceback(argv: list[str]) -> str:
+    """The current exception's traceback and the command line, in a new file under the temporary folder."""
+    import tempfile
+    import time
+    import traceback
+
+    folder = tempfile.mkdtemp(prefix=f"sedbench-error-{time.strftime('%Y%m%d-%H%M%S')}-")
+    path = f"{folder}/traceback.txt"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"sedbench {__version__}: sedbench {' '.join(argv)}\n\n{traceback.format_exc()}")
+    return path
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in ("train", "params", "sweep") and not {"-h", "--help"} & set(argv[1:2]):
         from sedbench.commands.launch import run_hydra
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-        try:
-            return run_hydra(argv[0], argv[1:])
-        except SedbenchError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        return run_hydra(argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -64,13 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    try:
-        return args.handler(args) or 0
-    except SedbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return args.handler(args) or 0
 
 

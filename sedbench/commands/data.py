@@ -79,6 +79,10 @@ def run(args) -> int | None:
     if args.data_command is None:
         args.data_parser.print_help()
         return 0
+    if getattr(args, "out", None) is not None:  # before any work: a folder that can be written
+        from sedbench.preflight import check_writable
+
+        check_writable(args.out, "dataset", "--out")
     return COMMANDS[args.data_command](args)
 
 

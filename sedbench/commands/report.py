@@ -27,9 +27,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> None:
+    from sedbench.preflight import check_writable
     from sedbench.report.write import write_report
     from sedbench.tracking import tracking_uri
 
-    out = write_report(args.name, args.storage, tracking_uri(args.tracking), args.out or Path("results") / args.name,
-                       args.mlflow_url, args.allow_mixed)
+    folder = args.out or Path("results") / args.name
+    if args.out is not None:  # the default folder is checked once the sweep is known to exist
+        check_writable(folder, "report", "--out")
+    out = write_report(args.name, args.storage, tracking_uri(args.tracking), folder, args.mlflow_url,
+                       args.allow_mixed)
     print(f"report: {out / 'index.md'} (Markdown and PNG), {out / 'index.html'} (one page, interactive figures)")
