@@ -483,5 +483,8 @@ def test_seeds_added_in_rounds_train_the_next_round_after_a_look_and_resume(synt
     assert main(["claims", "rounds", "--storage", f"sqlite:///{tmp_path}/optuna.db", "--tracking",
                  f"sqlite:///{tmp_path}/mlflow.db", "--out", str(tmp_path / "across.md")]) == 0
     assert "(look 2 of 2, 6 seeds)" in (tmp_path / "across.md").read_text()  # decided look by look there too
+    status = subprocess.run([sys.executable, "-m", "sedbench", "status", "rounds", "--storage",
+                             f"sqlite:///{tmp_path}/optuna.db"], capture_output=True, text=True, timeout=120)
+    assert "18 of 18 done" in status.stdout and "seeds in rounds (2, 6 a configuration)" in status.stdout
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "nothing new to train (18 of 18 trials done)" in r.stdout, r.stderr[-2000:]

@@ -121,7 +121,7 @@ def sweep_status(storage, name: str, now: float | None = None) -> dict:
             "waiting": len(by_state.get("WAITING", [])),
             "best": {fam: (t.number, cell(t), t.value, t.user_attrs.get("test/f1_frm")) for fam, t in best.items()},
             "objective": objective, "rate_per_hour": rate, "eta_seconds": eta,
-            "provenance": study.user_attrs.get("provenance"),
+            "provenance": study.user_attrs.get("provenance"), "rounds": study.user_attrs.get("rounds"),
             "other": [(t.number, cell(t), t.user_attrs["provenance_differs"]) for t in trials
                       if t.user_attrs.get("provenance_differs")]}
 
@@ -141,6 +141,10 @@ def status_text(storage, name: str) -> str:
              f"{len(s['running'])} running, {len(s['failed'])} failed, {s['waiting']} waiting",
              f"  throughput {s['rate_per_hour']:.1f} trials/hour; time left about {_duration(s['eta_seconds'])}"
              if s["rate_per_hour"] else "  throughput: no finished trial yet"]
+    if s.get("rounds"):
+        seeds = ", ".join(map(str, s["rounds"]["seeds"]))
+        lines.append(f"  seeds in rounds ({seeds} a configuration): the count is the rounds run so far; each look "
+                     f"decides which configurations get more (`sedbench report {name}`: the looks and verdicts)")
     if s["best"]:
         from sedbench.metrics.registry import get
 
