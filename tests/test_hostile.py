@@ -99,6 +99,7 @@ def test_every_default_config_is_in_range():
                                                 "greater than 0. Fix: see `sedbench score --help`"),
     (["score", "--resolution", "abc", "ref.tsv"], "argument --resolution: 'abc' is not a number"),
     (["score", "--bootstrap", "-3", "ref.tsv"], "argument --bootstrap: -3 is out of range: must be at least 0"),
+    (["score", "--resolution", "inf", "ref.tsv"], "argument --resolution: inf is not a finite number"),
     (["status", "--watch", "0"], "argument --watch: 0 is out of range: must be greater than 0"),
     (["data", "generate", "synth", "--minutes-train", "-1"], "argument --minutes-train: -1 is out of range"),
     (["dashboard", "--port", "70000"], "argument --port: 70000 is out of range: must be at least 1 and at most 65,535"),

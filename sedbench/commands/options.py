@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from sedbench.tracking import DEFAULT_STORAGE, DEFAULT_TRACKING_URI
@@ -40,7 +41,9 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
-        bad = (value != value or (low is not None and (value <= low if above else value < low))
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        bad = ((low is not None and (value <= low if above else value < low))
                or (high is not None and (value >= high if below else value > high)))
         if bad:
             def fmt(v: float) -> str:
