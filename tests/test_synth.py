@@ -133,7 +133,7 @@ def test_refuses_to_overwrite_and_failure_leaves_output_intact(tmp_path, capsys)
 
 def test_bad_minutes_is_a_clear_error(tmp_path, capsys):
     assert main(["data", "generate", "synth", "--out", str(tmp_path / "x"), "--minutes-train", "0"]) == 2
-    assert "--minutes-train must be > 0" in capsys.readouterr().err
+    assert "argument --minutes-train: 0 is out of range: must be greater than 0" in capsys.readouterr().err
 
 
 def test_no_instances_is_a_clear_error():
