@@ -52,3 +52,13 @@ def note(message: str, once: str | None = None) -> None:
         _noted.add(once)
         message += " (further files like it are not reported)"
     log.warning(message)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process was (as Ctrl-C raises KeyboardInterrupt), so that a run it ends is
+    recorded KILLED with what it had and the command exits 143."""
+
+
+def raise_terminated(signum, frame) -> None:
+    """A SIGTERM handler: raise :class:`Terminated`."""
+    raise Terminated()

@@ -91,7 +91,9 @@ def test_train_on_a_fresh_checkout_generates_the_embedded_dataset_first(tmp_path
     and records the run; a root outside the data home is an error, never generated."""
     import os
 
-    env = {**os.environ, "SEDBENCH_DATA": str(tmp_path / "data")}
+    # MLflow's set_tracking_uri, called by an earlier in-process test of this worker, exports MLFLOW_TRACKING_URI
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["SEDBENCH_DATA"] = str(tmp_path / "data")
     small = ["data.generate.minutes_train=0.3", "+data.generate.mixture_seconds=10", "+data.generate.sample_rate=8000",
              "+data.generate.instances_per_class=3", "data.seq_len=32", "model.maps=4", "trainer.max_epochs=1",
              "trainer.num_threads=1", f"features.cache_dir={tmp_path}/cache", "tracking.log_model=false"]

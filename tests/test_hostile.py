@@ -197,3 +197,35 @@ def test_an_internal_error_is_one_line_naming_its_saved_traceback(monkeypatch, c
     path = Path(line.split("the traceback is in ")[1].split(". Please report")[0])
     text = path.read_text()
     assert "sedbench status" in text and "Traceback (most recent call last)" in text and "a bug in sedbench" in text
+
+
+@pytest.mark.parametrize("sig, code, what", [("SIGINT", 130, "Ctrl-C"), ("SIGTERM", 143, "SIGTERM")])
+def test_a_signal_during_an_epoch_is_one_line_its_exit_code_and_a_killed_run(sig, code, what, synth_dir, tmp_path):
+    """A real signal once training has run one epoch: one line, 130 or 143, and the MLflow run KILLED (Lightning
+    ended an interrupted fit with exit 1 and the run was recorded FAILED)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import mlflow
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "sedbench", "train", "data=folder", f"data.root={synth_dir}",
+                             "model.maps=4", "data.seq_len=32", "trainer.max_epochs=100000", "trainer.max_time=null",
+                             "trainer.patience=null", "trainer.num_threads=1", f"hydra.run.dir={run_dir}",
+                             f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/art",
+                             f"features.cache_dir={tmp_path}/cache"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not list(run_dir.glob("**/*.ckpt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # a checkpoint: one epoch trained and validated
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-3000:]
+    assert "Traceback" not in err and "Detected KeyboardInterrupt" not in out + err
+    assert err.strip().splitlines()[-1] == f"interrupted ({what}): the run is recorded KILLED with what it had"
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
+    assert [r.info.status for r in runs] == ["KILLED"]

@@ -157,12 +157,25 @@ def as_task(fn):
 
                 claim_gpu(str(trial.gpus).split(","), int(trial.per_gpu or 1),
                           Path(tempfile.gettempdir()) / f"sedbench-gpu-slots-{trial.get('sweeper_pid')}")
+        import signal
+
+        from sedbench.errors import Terminated, raise_terminated
+
+        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        if not multirun:  # a single run: SIGTERM ends it as Ctrl-C does (a sweep's workers are the sweeper's)
+            signal.signal(signal.SIGTERM, raise_terminated)
         try:
             return fn(cfg)
         except SedbenchError as exc:
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            if multirun:
                 raise
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        except KeyboardInterrupt as exc:  # the run is recorded KILLED (sedbench.tracking.record_failure)
+            if multirun:
+                raise
+            what, code = ("SIGTERM", 143) if isinstance(exc, Terminated) else ("Ctrl-C", 130)
+            print(f"interrupted ({what}): the run is recorded KILLED with what it had", file=sys.stderr)
+            raise SystemExit(code) from None
 
     return wrapped

@@ -84,6 +84,32 @@ def train(cfg: DictConfig) -> float:
                 logging.getLogger(__name__).warning("could not log %s to MLflow (%s)", log_path, exc)
 
 
+def fit_interruptibly(trainer, module, datamodule) -> None:
+    """``trainer.fit``, with Ctrl-C (or SIGTERM) raised as it came: Lightning answers a KeyboardInterrupt with its
+    own shutdown message and ``sys.exit(1)``, which would record the run FAILED and end the command silently."""
+    import logging
+
+    class Quiet(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "Detected KeyboardInterrupt" not in record.getMessage()
+
+    quiet = Quiet()
+    loggers = [logging.getLogger(n) for n in ("pytorch_lightning.trainer.call", "lightning.pytorch.trainer.call",
+                                               "pytorch_lightning.utilities.rank_zero")]
+    for lg in loggers:
+        lg.addFilter(quiet)
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except SystemExit as exc:
+        if trainer.interrupted:  # the interrupt Lightning caught (Ctrl-C, or SIGTERM: sedbench.errors.Terminated)
+            cause = exc.__context__
+            raise (cause if isinstance(cause, KeyboardInterrupt) else KeyboardInterrupt()) from None
+        raise
+    finally:
+        for lg in loggers:
+            lg.removeFilter(quiet)
+
+
 def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dict) -> float:
     import functools
 
@@ -123,7 +149,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     trainer = make_trainer(cfg.trainer, [clock, curve, checkpoint, stopper, *callbacks], logger, run_dir, monitor,
                            objective.sign)
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
+    fit_interruptibly(trainer, module, dm)
     fit_seconds = time.perf_counter() - t0
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
     fit = Fitted(best=best, best_path=checkpoint.best_model_path or None, points=curve.points,
