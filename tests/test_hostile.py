@@ -225,7 +225,8 @@ def test_a_signal_during_an_epoch_is_one_line_its_exit_code_and_a_killed_run(sig
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-3000:]
     assert "Traceback" not in err and "Detected KeyboardInterrupt" not in out + err
-    assert err.strip().splitlines()[-1] == f"interrupted ({what}): the run is recorded KILLED with what it had"
+    last = err.strip().splitlines()[-1]
+    assert last == f"interrupted ({what}): a run already recorded is marked KILLED with what it had"
     client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
     assert [r.info.status for r in runs] == ["KILLED"]

@@ -175,7 +175,7 @@ def as_task(fn):
             if multirun:
                 raise
             what, code = ("SIGTERM", 143) if isinstance(exc, Terminated) else ("Ctrl-C", 130)
-            print(f"interrupted ({what}): the run is recorded KILLED with what it had", file=sys.stderr)
+            print(f"interrupted ({what}): a run already recorded is marked KILLED with what it had", file=sys.stderr)
             raise SystemExit(code) from None
 
     return wrapped
