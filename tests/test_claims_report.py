@@ -3,12 +3,11 @@
 import csv
 
 import pytest
+from helpers import HIT, MISS, write_file_counts
 
 from sedbench.metrics.segment import FILE_COUNTS
 from sedbench.report.collect import TrialRow
 from sedbench.report.rounds import write_sweep_claims
-
-HIT, MISS = (1, 1, 1, 0, 0, 0), (0, 1, 1, 1, 0, 0)
 
 
 def make_rows(tmp_path, plan=None, seeds=3, converged=None):
@@ -22,12 +21,8 @@ def make_rows(tmp_path, plan=None, seeds=3, converged=None):
         for seed in range(seeds):
             n = len(rows)
             k = min(20, max(0, hits + (seed if fam == "rnn" else (-1) ** seed * (seed % 2))))
-            counts = [HIT] * k + [MISS] * (20 - k)
             path = tmp_path / f"run{n}.csv"
-            with open(path, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["file", "resolution", *FILE_COUNTS])
-                w.writerows([f"f{i}.wav", "frm", *c] for i, c in enumerate(counts))
+            counts = write_file_counts(path, k)
             files[f"run{n}"] = path
             f1 = sum(c[0] for c in counts) / 20
             params = {"model": fam, "model.kernel": kernel, "seed": str(seed)}

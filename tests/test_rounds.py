@@ -1,17 +1,13 @@
 """The studies of issue 38: Table IV's and Fig. 4's declared claims, and seeds added in rounds (which claims each
 look decides, which configurations get more seeds), on sweeps made up by hand."""
 
-import csv
-
 import pytest
+from helpers import write_file_counts
 
-from sedbench.metrics.segment import FILE_COUNTS
 from sedbench.report.claims import FIG4, TABLE4, claim_set, evaluate_claims, run_readers
 from sedbench.report.collect import TrialRow
 from sedbench.report.rounds import config_of, first_seeds, replay, study_claims
 from sedbench.stats import look_levels
-
-HIT, MISS = (1, 1, 1, 0, 0, 0), (0, 1, 1, 1, 0, 0)
 
 
 def made_up(tmp_path, plan: dict, seeds=3):
@@ -22,12 +18,8 @@ def made_up(tmp_path, plan: dict, seeds=3):
         for seed in range(seeds if isinstance(seeds, int) else seeds[params]):
             n = len(rows)
             k = min(20, max(0, hits + (-1) ** seed * (seed % 2)))
-            counts = [HIT] * k + [MISS] * (20 - k)
             path = tmp_path / f"run{n}.csv"
-            with open(path, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["file", "resolution", *FILE_COUNTS])
-                w.writerows([f"f{i}.wav", "frm", *c] for i, c in enumerate(counts))
+            write_file_counts(path, k)
             files[f"run{n}"] = path
             p = dict(kv.split("=", 1) for kv in params) | {"seed": str(seed)}
             rows.append(TrialRow(n, "COMPLETE", p["model"], p, {"mlflow_run_id": f"run{n}", "n_params": n_params},

@@ -121,10 +121,10 @@ class SearchSpace:
                               "seeds in every grid block")
         return tuple(int(n) for n in rounds)
 
-    def _round_cells(self, study, name: str, grid) -> list:
-        """The grid's cells that the study's rounds reach now (sedbench.report.rounds): each configuration's
-        first seeds, as many as its round wants, decided from the finished trials; one header line says where
-        the rounds stand."""
+    def _round_cells(self, study, name: str, grid, rounds: tuple[int, ...]) -> list:
+        """The grid's cells that the study's ``rounds`` (:meth:`_rounds`) reach now (sedbench.report.rounds): each
+        configuration's first seeds, as many as its round wants, decided from the finished trials; one header
+        line says where the rounds stand."""
         import tempfile
         from pathlib import Path
 
@@ -139,14 +139,14 @@ class SearchSpace:
         rows = rows_from_study(study, uri)
         with tempfile.TemporaryDirectory(prefix="sedbench-rounds-") as tmp:
             readers = run_readers(artifact_fetcher(uri, Path(tmp)))
-            state = replay(rows, claim_set(str(cfg.get("claims") or "claims")), readers, self._rounds(name, grid),
-                           str(cfg.spending), expected={config_of(sw.cell_params(c)) for c in grid})
+            state = replay(rows, claim_set(str(cfg.get("claims") or "claims")), readers, rounds, str(cfg.spending),
+                           expected={config_of(sw.cell_params(c)) for c in grid})
         decided = [f"{r.claim.name}: {r.verdict} at look {r.look[0]}" for r in state.results
                    if r.verdict in ("holds", "contradicted") and r.look]
-        untested = [r.claim.name for r in state.results if r.todo and state.looks_taken]
+        untested = sum(1 for r in state.results if r.todo) if state.looks_taken else 0
         self._say(f"sweep {name}: {state.describe()}" + (f"; decided: {'; '.join(decided)}" if decided else "")
-                  + (f"; not testable on these trials (no seeds added for them; `sedbench report {name}` says what "
-                     f"they need): {'; '.join(untested)}" if untested else ""))
+                  + (f"; {untested} of {len(state.results)} claims cannot be tested on these trials, so no seeds "
+                     f"are added for them (`sedbench report {name}` says what each needs)" if untested else ""))
         order: dict[str, list[int]] = {}
         for cell in grid:
             params = sw.cell_params(cell)

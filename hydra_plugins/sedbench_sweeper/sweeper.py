@@ -109,7 +109,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         study.set_user_attr("claims", str(cfg.get("claims") or "claims"))  # what the report and the rounds decide
         if rounds is not None:
             study.set_user_attr("rounds", {"seeds": list(rounds), "spending": str(cfg.spending)})
-            cells = self._round_cells(study, name, grid)
+            cells = self._round_cells(study, name, grid, rounds)
             budget = len(cells)
         study.set_user_attr("budget", budget)  # what `sedbench status` counts the trials done against
         self.provenance = self._provenance(study, name, composed)
@@ -165,7 +165,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
                                "errors above")
                 if rounds is None or verdict or finished == before or sw.done_count(study) < budget:
                     break  # nothing new, or a round with failed cells (rerun to retry them before the next look)
-                cells = self._round_cells(study, name, grid)
+                cells = self._round_cells(study, name, grid, rounds)
                 if len(cells) <= budget:  # no configuration needs more seeds: the study is decided
                     break
                 budget = len(cells)
