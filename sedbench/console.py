@@ -52,6 +52,11 @@ def quiet_libraries(verbose: bool = False) -> None:
     if verbose:
         return
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow sets its loggers' level when imported
+    # the process-pool's resource tracker, a process of its own, warns at exit about the semaphores of workers
+    # that a stopped sweep killed (joblib/loky): the filter reaches it through its environment
+    tracker = "ignore:resource_tracker:UserWarning"
+    if tracker not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), tracker) if w)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for message, module in KNOWN_WARNINGS:

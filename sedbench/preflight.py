@@ -35,10 +35,12 @@ def check_writable(path: str | Path, what: str, key: str) -> None:
 
 
 def check_tracking(uri: str) -> None:
-    """An MLflow tracking server (http/https URI) answers ``/health`` within a few seconds."""
-    from sedbench.tracking import is_server
+    """An MLflow tracking server (http/https URI) answers ``/health`` within a few seconds; a SQLite store that
+    exists reads as one (:func:`sedbench.tracking.check_store`)."""
+    from sedbench.tracking import check_store, is_server
 
     if not is_server(uri):
+        check_store(uri)
         return
     import urllib.error
     import urllib.request
@@ -90,6 +92,42 @@ def check_run(cfg, multirun: bool) -> None:
     for path, what, key in run_targets(cfg, multirun):
         check_writable(path, what, key)
     check_tracking(str(cfg.tracking.uri))
+
+
+def check_given_roots(overrides: list[str]) -> None:
+    """A ``data.root`` typed on the command line that does not exist is an error naming it, never a dataset
+    generated at a misspelled path: only a root set in a config file (the data config's own, or a sweep file's)
+    is generated on first use (:func:`sedbench.data.layouts.dataset_from_config`). Each value of a swept root
+    (``data.root=a,b``) is checked; ``${oc.env:...}`` in a value is resolved."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from sedbench.data.layouts import data_home, is_in_data_home
+
+    roots = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] == "data.root"]
+    if not roots:
+        return
+    try:
+        parsed = OverridesParser.create().parse_overrides(roots)
+    except Exception:  # bad syntax: Hydra reports it with its own message
+        return
+    for override in parsed:
+        values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        for value in values:
+            try:
+                root = Path(str(OmegaConf.create({"root": value}).root))
+            except Exception:  # an interpolation Hydra resolves later, with its own message
+                continue
+            if root.exists() or not is_in_data_home(root):
+                continue  # a root elsewhere that is missing is named by the dataset's reader
+            home = data_home()
+            have = sorted(p.name for p in home.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+                if home.is_dir() else []
+            raise ConfigError(f"data.root={root}: no dataset there, and a root given on the command line is never "
+                              f"generated (a typo would start a new dataset). Fix: check the name (the data home "
+                              f"{home} has: {', '.join(have) or 'nothing yet'}); make it with `sedbench data generate "
+                              "synth --out ROOT`; or leave data.root out to use the dataset's own (generated on first "
+                              "use)")
 
 
 def check_objective(metric: str, weak: bool | None = None) -> None:

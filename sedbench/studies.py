@@ -13,7 +13,7 @@ import os
 import socket
 import time
 
-from sedbench.tracking import make_sqlite_folder, redact, sqlite_file
+from sedbench.tracking import make_sqlite_folder, redact, sqlite_file, sqlite_tables
 
 
 def retry(fn, attempts: int = 6, first_wait: float = 0.2):
@@ -43,10 +43,25 @@ def engine_kwargs(url: str) -> dict:
 
 
 def check_storage(url: str) -> None:
-    """Connect once to a server storage and fail with a clear error (not a hang) when it does not answer."""
+    """Connect once to a server storage and fail with a clear error (not a hang) when it does not answer; a SQLite
+    file that exists must read as a database without another program's tables (an MLflow store given by mistake)."""
     from sedbench.errors import ConfigError
 
     if url.startswith("sqlite"):
+        path = sqlite_file(url)
+        if path is not None and path.is_file():
+            import sqlite3
+
+            try:
+                tables = sqlite_tables(path)
+            except sqlite3.Error as exc:
+                raise ConfigError(f"{path}: not a readable Optuna storage ({exc}). Fix: give sweep.storage the "
+                                  "storage your sweeps wrote (a corrupt file can be restored from a copy or removed; "
+                                  "its sweeps are lost)") from None
+            if tables and "studies" not in tables:
+                kind = " (it is an MLflow store)" if "experiments" in tables else ""
+                raise ConfigError(f"{path}: a database without Optuna's tables{kind}. Fix: give sweep.storage the "
+                                  "Optuna storage (by default sqlite:///results/optuna.db), not this file")
         return
     import sqlalchemy
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError

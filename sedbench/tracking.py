@@ -64,6 +64,40 @@ def redact(url: str) -> str:
     return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def sqlite_tables(path: Path) -> set[str]:
+    """The tables of an existing SQLite file, opened read-only (nothing is created or changed); a file that is not
+    a database raises :class:`sqlite3.Error`."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def check_store(uri: str, option: str = "tracking.uri (or --tracking)") -> None:
+    """An existing SQLite MLflow store reads as one, checked in milliseconds before any work: a file that is not a
+    database, or a database without MLflow's tables (say, the Optuna storage given by mistake), is one
+    :class:`sedbench.errors.SedbenchError` naming the file and the fix. A file not there yet is left to MLflow,
+    which creates it when a run is recorded."""
+    import sqlite3
+
+    from sedbench.errors import SedbenchError
+
+    path = sqlite_file(uri)
+    if path is None or not path.is_file():
+        return
+    try:
+        tables = sqlite_tables(path)
+    except sqlite3.Error as exc:
+        raise SedbenchError(f"{path}: not a readable MLflow store ({exc}). Fix: give {option} the store your "
+                            "runs wrote (a corrupt file can be restored from a copy or removed; its runs are lost)"
+                            ) from None
+    if tables and "experiments" not in tables:
+        kind = " (it is an Optuna storage)" if "studies" in tables else ""
+        raise SedbenchError(f"{path}: a database without MLflow's tables{kind}. Fix: give {option} the MLflow store "
+                            f"(by default {DEFAULT_TRACKING_URI}), not this file")
+
+
 def is_server(uri: str) -> bool:
     return str(uri).startswith(("http://", "https://"))
 
@@ -241,6 +275,7 @@ class RunStore:
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri(uri)
+        check_store(self.uri)
         self.client = MlflowClient(self.uri)
 
     def require(self, run_id: str) -> None:

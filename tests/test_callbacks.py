@@ -68,3 +68,21 @@ def test_convergence_by_hand():
     assert convergence([*almost[:-1], (4000, 0.511)], 4000, False)["convergence"] == "improving"
     # an epoch budget: the steps the run took are its budget
     assert convergence(flat, None, False)["convergence"] == "plateau"
+
+
+@pytest.mark.parametrize("patience, epochs", [(1, 2), (3, 4), (None, len(CURVE))])
+def test_patience_null_never_stops_and_seeds_trained_together_follow_the_same_rule(patience, epochs):
+    """trainer.patience=null (no early stopping) raised a TypeError at the first validation that did not improve,
+    solo and fused; now neither stops, and the fused loop's rule stops at the epoch Lightning's does."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from sedbench.training.fused import GroupFit, Member
+
+    assert epochs_run(WarmupEarlyStopping(0, monitor="val/f1_frm", mode="max", patience=patience)) == epochs
+    fit = GroupFit.__new__(GroupFit)  # the rule alone: it reads the patience and the objective's direction
+    fit.t, fit.objective = SimpleNamespace(patience=patience), SimpleNamespace(mode="max")
+    member = Member(number=None, seed=0, cfg=None, run_dir=None)
+    stops = [fit._early_stop(member, np.float32(v)) for v in CURVE]
+    assert (stops.index(True) + 1 if True in stops else len(CURVE)) == epochs

@@ -18,6 +18,21 @@ def one_error(capsys) -> str:
     return lines[0]
 
 
+def one_error_of(argv: list[str], cwd, env: dict | None = None) -> tuple[int, str]:
+    """``sedbench ARGV`` in a process of its own (a sweep's console needs a real stderr, which capsys is not): its
+    exit code and its one `error:` line."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "MLFLOW_TRACKING_URI"}
+    r = subprocess.run([sys.executable, "-m", "sedbench", *argv], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=300)
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stdout + r.stderr, r.stderr
+    return r.returncode, lines[0]
+
+
 @pytest.mark.parametrize("argv", READERS, ids=" ".join)
 def test_a_reading_command_in_a_folder_without_sweeps_says_so_and_creates_nothing(argv, tmp_path, monkeypatch,
                                                                                    capsys):
@@ -67,16 +82,9 @@ def test_a_value_out_of_range_is_one_line_before_any_work(overrides, message, tm
 
 
 def test_a_sweep_cell_out_of_range_is_named_before_anything_is_enqueued(tmp_path):
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "sedbench", "train", "-m", "model.maps=16,0",
-                        f"data.root={tmp_path}/no-data-needed"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    lines = [x for x in r.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and "model.maps=0: must be a whole number" in lines[0]
-    assert "(found in sweep cell model.maps=0)" in lines[0] and list(tmp_path.iterdir()) == []
+    code, line = one_error_of(["train", "-m", "model.maps=16,0", f"data.root={tmp_path}/no-data-needed"], tmp_path)
+    assert code == 2 and "model.maps=0: must be a whole number" in line
+    assert "(found in sweep cell model.maps=0)" in line and list(tmp_path.iterdir()) == []
 
 
 def test_every_default_config_is_in_range():
@@ -199,34 +207,189 @@ def test_an_internal_error_is_one_line_naming_its_saved_traceback(monkeypatch, c
     assert "sedbench status" in text and "Traceback (most recent call last)" in text and "a bug in sedbench" in text
 
 
+def interrupt_training(tmp_path, synth_dir, ready, sig: str, env: dict | None = None) -> tuple[int, str, str]:
+    """``sedbench train`` in a process of its own, sent the real signal ``sig`` once ``ready()`` holds: its exit
+    code, its stdout and its stderr."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen([sys.executable, "-m", "sedbench", "train", "data=folder", f"data.root={synth_dir}",
+                             "model.maps=4", "data.seq_len=32", "trainer.max_epochs=100000", "trainer.max_time=null",
+                             "trainer.patience=null", "trainer.num_threads=1", f"hydra.run.dir={tmp_path}/run",
+                             f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/art",
+                             f"features.cache_dir={tmp_path}/cache"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not ready() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+def assert_killed(tmp_path, code: int, expected: int, what: str, out: str, err: str) -> None:
+    """One line, the exit code, no traceback, and the one MLflow run KILLED."""
+    import mlflow
+
+    assert code == expected, err[-3000:]
+    assert "Traceback" not in err and "Detected KeyboardInterrupt" not in out + err
+    assert err.strip().splitlines()[-1] == f"interrupted ({what}): a run already recorded is marked KILLED with what " \
+                                            "it had"
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
+    assert [r.info.status for r in runs] == ["KILLED"]
+
+
 @pytest.mark.parametrize("sig, code, what", [("SIGINT", 130, "Ctrl-C"), ("SIGTERM", 143, "SIGTERM")])
 def test_a_signal_during_an_epoch_is_one_line_its_exit_code_and_a_killed_run(sig, code, what, synth_dir, tmp_path):
     """A real signal once training has run one epoch: one line, 130 or 143, and the MLflow run KILLED (Lightning
     ended an interrupted fit with exit 1 and the run was recorded FAILED)."""
+    run_dir = tmp_path / "run"
+    got, out, err = interrupt_training(tmp_path, synth_dir, lambda: bool(list(run_dir.glob("**/*.ckpt"))), sig)
+    assert_killed(tmp_path, got, code, what, out, err)  # a checkpoint: one epoch trained and validated
+
+
+def test_ctrl_c_during_feature_loading_is_one_line_130_and_a_killed_run(synth_dir, tmp_path):
+    """A real SIGINT while the features are extracted (it printed a 50-line KeyboardInterrupt traceback). The
+    training process extracts its first file, then says so with a marker file and extracts slowly: the signal
+    lands inside the extraction, at a moment the test knows, not by a race with the clock."""
+    marker = tmp_path / "extracting"
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import pathlib, time\n"
+        "from sedbench.data import features\n"
+        "real = features.extract\n"
+        "def extract(*args, **kwargs):\n"
+        "    out = real(*args, **kwargs)\n"
+        f"    pathlib.Path({str(marker)!r}).touch()\n"
+        "    time.sleep(0.5)\n"
+        "    return out\n"
+        "features.extract = extract\n")
+    import os
+
+    path = os.pathsep.join(p for p in [str(hook), os.environ.get("PYTHONPATH", "")] if p)
+    got, out, err = interrupt_training(tmp_path, synth_dir, marker.exists, "SIGINT", {"PYTHONPATH": path})
+    assert_killed(tmp_path, got, 130, "Ctrl-C", out, err)
+    assert not list((tmp_path / "run").glob("**/*.ckpt"))  # stopped before training
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sigterm_to_a_sweep_is_one_line_143_and_its_trials_and_runs_recorded(jobs, synth_dir, tmp_path):
+    """SIGTERM to the sweep's process alone (a scheduler's or `kill`'s, not the terminal's Ctrl-C to every
+    process): it killed the sweep unrecorded, its trials left RUNNING and its workers' MLflow runs RUNNING. Now:
+    one line, exit 143, the running trials failed as interrupted, every MLflow run KILLED, and no process left
+    (trials in the sweep's own process with sweep.n_jobs=1, in worker processes with 2)."""
+    import os
     import signal
     import subprocess
     import sys
     import time
 
     import mlflow
+    import optuna
 
-    run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "sedbench", "train", "data=folder", f"data.root={synth_dir}",
-                             "model.maps=4", "data.seq_len=32", "trainer.max_epochs=100000", "trainer.max_time=null",
-                             "trainer.patience=null", "trainer.num_threads=1", f"hydra.run.dir={run_dir}",
-                             f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/art",
-                             f"features.cache_dir={tmp_path}/cache"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen([sys.executable, "-m", "sedbench", "train", "-m", "model.maps=4,5", "data=folder",
+                             f"data.root={synth_dir}", "data.seq_len=32", "trainer.max_epochs=100000",
+                             "trainer.max_time=null", "trainer.patience=null", "trainer.num_threads=1",
+                             f"sweep.n_jobs={jobs}", "sweep.name=s", f"sweep.storage=sqlite:///{tmp_path}/optuna.db",
+                             f"hydra.sweep.dir={tmp_path}/runs", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+                             f"tracking.artifacts={tmp_path}/art", f"features.cache_dir={tmp_path}/cache"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     deadline = time.time() + 240
-    while not list(run_dir.glob("**/*.ckpt")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)  # a checkpoint: one epoch trained and validated
+    while len(list(tmp_path.glob("runs/**/*.ckpt"))) < jobs and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # every running trial has trained and validated an epoch
     assert proc.poll() is None, proc.communicate()
-    proc.send_signal(getattr(signal, sig))
+    proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err[-3000:]
-    assert "Traceback" not in err and "Detected KeyboardInterrupt" not in out + err
-    last = err.strip().splitlines()[-1]
-    assert last == f"interrupted ({what}): a run already recorded is marked KILLED with what it had"
+    assert proc.returncode == 143 and "Traceback" not in out + err, err[-3000:]
+    numbers = list(range(jobs))
+    assert err.strip().splitlines()[-1] == f"interrupted (SIGTERM): trials {numbers} were stopped (marked failed, " \
+                                           "their runs KILLED); finished trials are kept, and the same command " \
+                                           "again resumes the sweep"
+    assert "nothing new to train" not in out
+    trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/optuna.db").trials
+    assert [(t.state.name, t.user_attrs.get("error")) for t in trials if t.state.name != "WAITING"] == \
+        [("FAIL", "interrupted (SIGTERM)")] * jobs
     client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
-    assert [r.info.status for r in runs] == ["KILLED"]
+    assert sorted(r.info.status for r in runs) == ["KILLED"] * (jobs + 1)  # its trials' runs and the sweep's own
+    deadline = time.time() + 30
+    while time.time() < deadline:  # the workers end with their sweep
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("a process of the sweep outlived it")
+
+
+def other_store(path, kind: str) -> None:
+    """A file where a store is expected: bytes that are not a database, or the other program's database."""
+    import sqlite3
+
+    if kind == "garbage":
+        path.write_text("these bytes are not a database")
+        return
+    with sqlite3.connect(path) as conn:  # the tables that name each program's database
+        conn.execute("CREATE TABLE studies (study_id INTEGER)" if kind == "optuna" else
+                     "CREATE TABLE experiments (experiment_id INTEGER)")
+    conn.close()
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("garbage", "bad.db: not a readable MLflow store (file is not a database). Fix: give tracking.uri"),
+    ("optuna", "bad.db: a database without MLflow's tables (it is an Optuna storage). Fix: give tracking.uri"),
+])
+@pytest.mark.parametrize("argv", [["train"], ["train", "-m", "model.maps=4,8"], ["dashboard", "--tracking"]],
+                         ids=" ".join)
+def test_a_bad_tracking_store_is_one_line_before_any_data_is_read(argv, kind, message, tmp_path, monkeypatch,
+                                                                  capsys):
+    """The README says the tracking store is checked before training: it is, before the data (the dataset named
+    here does not exist, and its error would come first otherwise) and before a run folder."""
+    monkeypatch.chdir(tmp_path)
+    other_store(tmp_path / "bad.db", kind)
+    data = [f"data.root={tmp_path}/elsewhere/no-data"]
+    args = [*argv, "sqlite:///bad.db"] if argv[0] == "dashboard" else [*argv, "tracking.uri=sqlite:///bad.db", *data]
+    before = sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*"))
+    if "-m" in args:
+        code, line = one_error_of(args, tmp_path)
+    else:
+        code, line = main(args), one_error(capsys)
+    assert code == 2 and message in line
+    assert sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("garbage", "bad.db: not a readable Optuna storage (file is not a database). Fix: give sweep.storage"),
+    ("mlflow", "bad.db: a database without Optuna's tables (it is an MLflow store). Fix: give sweep.storage"),
+])
+def test_a_sweep_on_a_bad_storage_is_one_line_before_any_data_is_read(kind, message, tmp_path):
+    other_store(tmp_path / "bad.db", kind)
+    before = sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*"))
+    code, line = one_error_of(["train", "-m", "model.maps=4,8", "sweep.storage=sqlite:///bad.db",
+                               f"data.root={tmp_path}/elsewhere/no-data"], tmp_path)
+    assert code == 2 and message in line
+    assert sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("argv", [["train", "data.root={home}/synht"],
+                                  ["train", "-m", "data.root=${{oc.env:SEDBENCH_DATA}}/synth_a,{home}/synht"],
+                                  ["sweep", "demo", "data.root={home}/synht"]], ids=lambda a: " ".join(a[:2]))
+def test_a_data_root_typed_on_the_command_line_is_never_generated(argv, tmp_path):
+    """A misspelled root in the data home used to start generating a new 12-minute synth there."""
+    home = tmp_path / "data"
+    (home / "synth_a").mkdir(parents=True)
+    code, line = one_error_of([a.format(home=home) for a in argv], tmp_path, {"SEDBENCH_DATA": str(home)})
+    assert code == 2 and line.startswith(f"error: data.root={home}/synht: no dataset there, and a root given on the "
+                                         "command line is never generated")
+    assert f"the data home {home} has: synth_a)" in line
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["data", "data/synth_a"]

@@ -15,6 +15,23 @@ from omegaconf import open_dict
 log = logging.getLogger("sedbench.sweep")
 
 
+def interruption(exc: BaseException) -> str | None:
+    """The error a trial stopped by ``exc`` records: ``interrupted (Ctrl-C)`` or ``interrupted (SIGTERM)``; None
+    for any other exception."""
+    from sedbench.errors import Terminated
+
+    if not isinstance(exc, KeyboardInterrupt):
+        return None
+    return f"interrupted ({'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'})"
+
+
+def resumable(trials) -> str:
+    """What an interrupted sweep kept, for its one line on the console (``sedbench.commands.cli.main``)."""
+    numbers = sorted(t.number for t in trials)
+    stopped = f"trials {numbers} were stopped (marked failed, their runs KILLED); " if numbers else ""
+    return f"{stopped}finished trials are kept, and the same command again resumes the sweep"
+
+
 class Job:
     """What one trial process runs: one trial, or seeds of one configuration trained together
     (sedbench.training.fused), and the launcher's overrides for it."""
@@ -228,17 +245,22 @@ class Scheduling:
                     stopping = True
                     continue
                 start(ask(self.split.n_jobs - len(running), [t.number for j in running.values() for t in j.trials]))
-        except BaseException as exc:  # Ctrl-C or a launcher error: running trials are failed, their processes ended
-            error = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else \
-                f"the sweep stopped: {type(exc).__name__}: {exc}"[:2000]
+        except BaseException as exc:  # Ctrl-C, SIGTERM or a launcher error: running trials are failed, their
+            # processes ended and their MLflow runs KILLED (a worker ended by the executor cannot end its own)
+            error = interruption(exc) or f"the sweep stopped: {type(exc).__name__}: {exc}"[:2000]
             trials = [t for job in running.values() for t in job.trials]
             self._fail_unfinished(study, trials, error)
             if running:
                 from joblib.externals.loky import get_reusable_executor
 
-                get_reusable_executor().shutdown(wait=False, kill_workers=True)
+                # kill_workers here too: an executor it replaces (other arguments) is ended, not awaited, since
+                # its busy workers got no signal (SIGTERM comes to this process alone; Ctrl-C to the terminal's all)
+                get_reusable_executor(kill_workers=True).shutdown(wait=False, kill_workers=True)
+                self._end_runs(study.study_name, trials)
                 log.warning("%s: trials %s marked failed (those not finished); run the same command again to "
                             "resume", error, sorted(t.number for t in trials))
+            if isinstance(exc, KeyboardInterrupt):
+                raise type(exc)(resumable(trials)) from None
             raise
 
     @staticmethod
@@ -273,11 +295,11 @@ class Scheduling:
             first, self.job_idx = self.job_idx, self.job_idx + len(batch)
         try:
             results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=first)
-        except KeyboardInterrupt:
-            self._fail_unfinished(study, trials, "interrupted (Ctrl-C)")
+        except KeyboardInterrupt as exc:
+            self._fail_unfinished(study, trials, interruption(exc))
             log.warning("interrupted: trials %s marked failed (those not finished); run the same command again to "
                         "resume", [t.number for t in trials])
-            raise
+            raise type(exc)(resumable(trials)) from None
         finally:
             stop.set()
         return results

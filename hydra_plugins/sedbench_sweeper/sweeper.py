@@ -185,7 +185,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
                 self.console.close()
             wall = time.perf_counter() - t0
             print(sw.summary_table(study))
-            if finished == 0:
+            if finished == 0 and status != "KILLED":
                 print(f"sweep {name}: nothing new to train ({sw.done_count(study)} of {budget} trials done)")
             elif fits and sum(fits) > 0:
                 print(f"orchestration: sweep wall {wall:.0f} s / sum of trial fit times {sum(fits):.0f} s = "

@@ -44,17 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line: a user's mistake is one ``error:`` line and exit 2, Ctrl-C one line and 130, anything
-    else one line naming the file that holds its traceback and exit 1 (never a traceback on the console)."""
+    """The command line: a user's mistake is one ``error:`` line and exit 2, Ctrl-C one line and 130 (SIGTERM:
+    143), anything else one line naming the file that holds its traceback and exit 1 (never a traceback on the
+    console)."""
+    import signal
+    import threading
+
+    from sedbench.errors import Terminated, raise_terminated
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None  # SIGTERM as Ctrl-C
     try:
         return _main(argv)
     except SedbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # what was running says what it recorded (a sweep: its trials, its runs)
+        what, code = ("SIGTERM", 143) if isinstance(exc, Terminated) else ("Ctrl-C", 130)
+        print(f"interrupted ({what}){f': {exc}' if str(exc) else ''}", file=sys.stderr)
+        return code
     except OSError as exc:  # the disk, a path or a permission: the user's to fix
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}. Fix: check the path, its permissions and the free space",
@@ -64,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: internal error ({type(exc).__name__}: {str(exc)[:200]}); the traceback is in "
               f"{save_traceback(argv)}. Please report it with that file", file=sys.stderr)
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def save_traceback(argv: list[str]) -> str:

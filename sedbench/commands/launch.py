@@ -51,6 +51,9 @@ def run_hydra(task: str, overrides: list[str]) -> int:
         overrides = [*([] if inspect else ["-m"]), f"+sweeps={name}", f"hydra.searchpath=[file://{folder.parent}]",
                      *overrides]
     if task != "params":
+        from sedbench.preflight import check_given_roots
+
+        check_given_roots(overrides)
         preflight(folder, overrides)
     fn = as_task({"train": train_job, "params": params, "sweep": train_job}[task])
     saved = sys.argv
@@ -157,14 +160,10 @@ def as_task(fn):
 
                 claim_gpu(str(trial.gpus).split(","), int(trial.per_gpu or 1),
                           Path(tempfile.gettempdir()) / f"sedbench-gpu-slots-{trial.get('sweeper_pid')}")
-        import signal
-
-        from sedbench.errors import Terminated, raise_terminated
+        from sedbench.errors import Terminated
 
         multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-        if not multirun:  # a single run: SIGTERM ends it as Ctrl-C does (a sweep's workers are the sweeper's)
-            signal.signal(signal.SIGTERM, raise_terminated)
-        try:
+        try:  # SIGTERM is raised as Terminated, a KeyboardInterrupt (sedbench.commands.cli.main)
             return fn(cfg)
         except SedbenchError as exc:
             if multirun:

@@ -3,6 +3,8 @@ validation F1_frm to an Optuna trial every epoch and prune on request."""
 
 from __future__ import annotations
 
+import sys
+
 import pytorch_lightning as pl
 
 
@@ -12,8 +14,10 @@ class WarmupEarlyStopping(pl.callbacks.EarlyStopping):
     a model whose validation score dips early (the small CRNN: 0.24 at epoch 3, 0.01 at epoch 10, 0.53 at epoch
     80) is stopped the moment ``min_epochs`` is reached."""
 
-    def __init__(self, warmup: int = 0, **kwargs):
-        super().__init__(check_on_train_epoch_end=False, **kwargs)
+    def __init__(self, warmup: int = 0, patience: int | None = 3, **kwargs):
+        # patience None (trainer.patience=null): no stop on patience; a non-finite score still stops the run
+        super().__init__(check_on_train_epoch_end=False, patience=sys.maxsize if patience is None else patience,
+                         **kwargs)
         self.warmup = int(warmup or 0)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

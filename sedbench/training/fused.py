@@ -604,7 +604,8 @@ class GroupFit:
 
     def _early_stop(self, m: Member, value: np.float32) -> bool:
         """Lightning's EarlyStopping (min_delta 0, check_finite): stop on a non-finite score, or when ``patience``
-        validations in a row have not been strictly better than the best since the warm-up."""
+        validations in a row have not been strictly better than the best since the warm-up (never, with patience
+        null)."""
         if not np.isfinite(value):
             return True
         sign = 1 if self.objective.mode == "max" else -1
@@ -612,7 +613,7 @@ class GroupFit:
             m.stop_best, m.wait = float(value), 0
             return False
         m.wait += 1
-        return m.wait >= int(self.t.patience)
+        return self.t.patience is not None and m.wait >= int(self.t.patience)  # null: no stop on patience
 
 
 def _draw_base_seed(gen) -> None:
