@@ -148,6 +148,22 @@ def check_single(cfg) -> None:
     check_run(cfg, multirun=False)
     model_config(cfg.model)
     check_precision(cfg.trainer)
+    check_dataset(cfg)
+
+
+def check_dataset(cfg) -> None:
+    """The run's dataset exists and reads, and can produce its ``optimized_metric`` (a clip-labelled dataset
+    has no frame scores): read here, before a run folder or an MLflow run exists, unless it is an embedded
+    dataset still to be generated on first use (the run generates it, with its progress bar)."""
+    from omegaconf import OmegaConf
+
+    from sedbench.data.layouts import dataset_from_config, is_in_data_home
+
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    root = data.get("root")
+    if data.get("generate") and root and is_in_data_home(root) and not Path(root).exists():
+        return
+    check_objective(cfg.optimized_metric, dataset_from_config(cfg.data, generate=False).weak)
 
 
 def check_ranges_of(cfg) -> None:

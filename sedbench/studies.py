@@ -13,7 +13,7 @@ import os
 import socket
 import time
 
-from sedbench.tracking import make_sqlite_folder, redact, sqlite_file, sqlite_tables
+from sedbench.tracking import DEFAULT_STORAGE, make_sqlite_folder, redact, sqlite_file, sqlite_tables
 
 
 def retry(fn, attempts: int = 6, first_wait: float = 0.2):
@@ -61,7 +61,7 @@ def check_storage(url: str) -> None:
             if tables and "studies" not in tables:
                 kind = " (it is an MLflow store)" if "experiments" in tables else ""
                 raise ConfigError(f"{path}: a database without Optuna's tables{kind}. Fix: give sweep.storage the "
-                                  "Optuna storage (by default sqlite:///results/optuna.db), not this file")
+                                  f"Optuna storage (by default {DEFAULT_STORAGE}), not this file")
         return
     import sqlalchemy
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError

@@ -144,11 +144,13 @@ def flatten(d: dict, prefix: str = "") -> dict[str, str]:
 def make_logger(cfg, run_name: str):
     """The run's Lightning MLflow logger, tagged (family, model, dataset, seed; sweep and trial, nested under
     the sweep's parent run) and holding every resolved config value as a parameter."""
+    from mlflow.tracking import MlflowClient
     from omegaconf import OmegaConf
     from pytorch_lightning.loggers import MLFlowLogger
 
     uri = cfg.tracking.uri
     make_sqlite_folder(uri)
+    ensure_experiment(MlflowClient(uri), cfg.tracking)  # made here, Lightning's logger warns on the console
     tags = {"family": cfg.model.family, "model": cfg.model.name, "dataset": cfg.data.name, "seed": str(cfg.seed)}
     trial = cfg.get("trial") or {}
     if trial.get("number") is not None:

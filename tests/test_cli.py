@@ -119,6 +119,6 @@ def test_an_objective_validation_does_not_log_or_the_labels_cannot_give_is_refus
     r = sedbench("train", "-m", "data=folder", f"data.root={synth_dir}", "model.maps=1,2", "optimized_metric=val/eer",
                  f"sweep.storage=sqlite:///{tmp_path}/o.db", *base)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "optimized_metric=val/eer needs clips labels, and this dataset has frame (event) labels" in r.stderr
+    assert "optimized_metric=val/eer needs clip labels, and this dataset has frame (event) labels" in r.stderr
     assert "Fix: optimized_metric=auto, or one of val/f1_frm, val/er_frm" in r.stderr
     assert not (tmp_path / "o.db").exists()  # nothing enqueued

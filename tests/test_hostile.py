@@ -49,7 +49,9 @@ def test_a_reading_command_in_a_folder_without_sweeps_says_so_and_creates_nothin
     ("postgresql://me:secret@127.0.0.1:1/x", "the Optuna storage postgresql://me:***@127.0.0.1:1/x does not answer"),
     ("not-a-url", "--storage 'not-a-url' is not a usable database URL"),
 ])
-@pytest.mark.parametrize("argv", [["report", "demo"], ["status"], ["plan", "demo"]], ids=" ".join)
+@pytest.mark.parametrize("argv", [["report", "demo"], ["status"], ["plan", "demo"], ["claims", "demo"],
+                                  ["compare", "--sweep", "demo", "model=crnn", "--vs", "model=cnn"],
+                                  ["evaluate", "--sweep", "demo"]], ids=" ".join)
 def test_a_bad_store_is_one_line_with_its_password_hidden(argv, url, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.db").write_text("these bytes are not a database")
@@ -77,6 +79,23 @@ def test_a_value_out_of_range_is_one_line_before_any_work(overrides, message, tm
     """Checked before data loading, a run folder or an MLflow run exists: nothing is created in the folder."""
     monkeypatch.chdir(tmp_path)
     assert main(["train", *overrides, f"data.root={tmp_path}/no-data-needed"]) == 2
+    assert message in one_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data=tut_sed_2016"], "tut_sed_2016: dataset folder not found. Fix: create it with `sedbench data prepare "
+                            "tut_sed_2016 --root"),
+    (["data=folder", "data.root={tmp}"], "dataset.yaml: not found: a folder dataset needs dataset.yaml. Fix: "),
+    (["data=folder", "data.root={synth}", "optimized_metric=val/f1_clip"],
+     "optimized_metric=val/f1_clip needs clip labels, and this dataset has frame (event) labels"),
+])
+def test_a_dataset_that_cannot_serve_the_run_is_one_line_before_a_run_exists(overrides, message, synth_dir, tmp_path,
+                                                                           monkeypatch, capsys):
+    """A missing dataset used to be found after Hydra had made a run folder and a FAILED MLflow run."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path / "data"))
+    assert main(["train", *(o.format(tmp=tmp_path, synth=synth_dir) for o in overrides)]) == 2
     assert message in one_error(capsys)
     assert list(tmp_path.iterdir()) == []
 
@@ -368,16 +387,20 @@ def test_a_bad_tracking_store_is_one_line_before_any_data_is_read(argv, kind, me
     assert sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*")) == before
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("garbage", "bad.db: not a readable Optuna storage (file is not a database). Fix: give sweep.storage"),
-    ("mlflow", "bad.db: a database without Optuna's tables (it is an MLflow store). Fix: give sweep.storage"),
-])
-def test_a_sweep_on_a_bad_storage_is_one_line_before_any_data_is_read(kind, message, tmp_path):
-    other_store(tmp_path / "bad.db", kind)
+@pytest.mark.parametrize("storage, message", [
+    ("sqlite:///bad.db", "bad.db: not a readable Optuna storage (file is not a database). Fix: give sweep.storage"),
+    ("sqlite:///mlflow.db", "mlflow.db: a database without Optuna's tables (it is an MLflow store). Fix: give "
+                            "sweep.storage"),
+    ("postgresql://me:secret@127.0.0.1:1/x", "the Optuna storage postgresql://me:***@127.0.0.1:1/x does not answer"),
+    ("not-a-url", "sweep.storage 'not-a-url' is not a usable database URL"),
+], ids=["garbage", "mlflow", "unreachable", "malformed"])
+def test_a_sweep_on_a_bad_storage_is_one_line_before_any_data_is_read(storage, message, tmp_path):
+    other_store(tmp_path / "bad.db", "garbage")
+    other_store(tmp_path / "mlflow.db", "mlflow")
     before = sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*"))
-    code, line = one_error_of(["train", "-m", "model.maps=4,8", "sweep.storage=sqlite:///bad.db",
+    code, line = one_error_of(["train", "-m", "model.maps=4,8", f"sweep.storage={storage}",
                                f"data.root={tmp_path}/elsewhere/no-data"], tmp_path)
-    assert code == 2 and message in line
+    assert code == 2 and message in line and "secret" not in line
     assert sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*")) == before
 
 

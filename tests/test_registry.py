@@ -106,7 +106,7 @@ def test_objective_auto_by_labels_and_refusals():
     assert registry.objective("auto", weak=False).name == "f1_frm"
     assert registry.objective("auto", weak=True).name == "f1_clip"
     assert registry.objective("val/eer", weak=True).direction == "minimize"
-    with pytest.raises(ConfigError, match="needs frames labels, and this dataset has clip labels"):
+    with pytest.raises(ConfigError, match=r"needs frame \(event\) labels, and this dataset has clip labels"):
         registry.objective("val/f1_frm", weak=True)
     with pytest.raises(ConfigError, match="validation does not log it"):
         registry.objective("test/f1_frm")

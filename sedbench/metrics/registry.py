@@ -198,7 +198,7 @@ def objective(key: str, weak: bool | None = None) -> Metric:
         raise ConfigError(f"optimized_metric={key}: validation does not log it. Fix: auto, or one of "
                           f"{', '.join(logged)}")
     if weak is not None and (m.labels == WEAK) != bool(weak):
-        kind, needed = ("clip", STRONG) if weak else ("frame (event)", WEAK)
+        kind, needed = ("clip", "frame (event)") if weak else ("frame (event)", "clip")
         fits = ", ".join(f"val/{x.name}" for x in metrics(labels=WEAK if weak else STRONG, validation=True))
         raise ConfigError(f"optimized_metric={key} needs {needed} labels, and this dataset has {kind} labels. "
                           f"Fix: optimized_metric=auto, or one of {fits}")
