@@ -29,6 +29,10 @@ NOISY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.uti
                  "mlflow", "alembic", "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_ray_launcher",
                  "hydra_plugins.hydra_submitit_launcher", "hydra._internal.core_plugins.basic_launcher",
                  "optuna")
+# loggers whose errors are raised again to the caller, which reports them: MLflow's database session logs a
+# database error with its traceback (on the console of a single run; seen when Ctrl-C lands inside a SQLite
+# write), then raises it as an MlflowException
+RERAISED_LOGGERS = ("mlflow.store.db.utils",)
 
 # (message regex, module regex) of warnings known and understood; each says why it is harmless here
 KNOWN_WARNINGS = (
@@ -59,6 +63,8 @@ def quiet_libraries(verbose: bool = False) -> None:
         os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), tracker) if w)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in RERAISED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     for message, module in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message, module=module)
     with contextlib.suppress(ImportError):  # Optuna's experimental-API warnings have their own category

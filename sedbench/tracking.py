@@ -280,6 +280,19 @@ class RunStore:
         check_store(self.uri)
         self.client = MlflowClient(self.uri)
 
+    @classmethod
+    def existing(cls, uri: str | None = None, option: str = "--tracking") -> RunStore:
+        """The store of a command that only reads runs: a SQLite file that is not there is one
+        :class:`sedbench.errors.SedbenchError` with the fix, never a new empty store."""
+        from sedbench.errors import SedbenchError
+
+        path = sqlite_file(tracking_uri(uri))
+        if path is not None and not path.is_file():
+            raise SedbenchError(f"{path}: no MLflow store here (no run has been recorded in it). Fix: run from the "
+                                f"project folder whose runs you want, or give {option} the store they were recorded "
+                                "in")
+        return cls(uri)
+
     def require(self, run_id: str) -> None:
         """The run exists, or a clear error with where to find run ids."""
         from mlflow.exceptions import MlflowException

@@ -79,6 +79,24 @@ def test_known_noise_is_silenced_and_a_new_warning_still_shows():
     assert logging.getLogger("sedbench").level == logging.NOTSET  # sedbench's own loggers are left alone
 
 
+def test_a_database_error_mlflow_raises_again_prints_no_traceback_of_its_own(tmp_path, capfd):
+    """MLflow's session logs a SQLite error with its traceback, then raises it: a Ctrl-C landing inside a write
+    printed that traceback on a single run's console (once in a `make test` run). Only the raised error remains."""
+    import pytest
+    import sqlalchemy
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.db.utils import _get_managed_session_maker
+
+    quiet_libraries()
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path}/x.db")
+    maker = _get_managed_session_maker(sqlalchemy.orm.sessionmaker(bind=engine), "sqlite")
+    with pytest.raises(MlflowException, match="interrupted"), maker() as session:
+        session.execute(sqlalchemy.text("SELECT 1"))
+        raise sqlalchemy.exc.OperationalError("INSERT ...", {}, Exception("interrupted"))
+    out = capfd.readouterr()
+    assert "Traceback" not in out.out + out.err and "SQLAlchemy database error" not in out.out + out.err
+
+
 def test_short_cells_and_trial_lines():
     assert short_cell(["model=crnn", "model.maps=32", "model.kernel=[5,5]", "seed=0"]) == "crnn maps=32 k=5x5 seed=0"
     assert short_cell(["data.seq_len=512", "model.pool=[5,4,2]"]) == "seq=512 pool=[5,4,2]"

@@ -43,6 +43,18 @@ def test_a_reading_command_in_a_folder_without_sweeps_says_so_and_creates_nothin
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv", [["evaluate", "0123abcd"], ["compare", "0123abcd", "--vs", "4567ef01"]],
+                         ids=" ".join)
+def test_reading_runs_in_a_folder_without_runs_says_so_and_creates_nothing(argv, tmp_path, monkeypatch, capsys):
+    """`evaluate RUN_ID` and `compare A --vs B` used to create an empty results/mlflow.db, then say the run was not
+    in it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(argv) == 2
+    assert "results/mlflow.db: no MLflow store here (no run has been recorded in it). Fix: " in one_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("url, message", [
     ("sqlite:///{tmp}/bad.db", "bad.db: not a readable Optuna storage (file is not a database). Fix: "),
     ("sqlite:///{tmp}/empty.db", "empty.db: not a readable Optuna storage (no such table: version_info). Fix: "),
@@ -96,6 +108,27 @@ def test_a_dataset_that_cannot_serve_the_run_is_one_line_before_a_run_exists(ove
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path / "data"))
     assert main(["train", *(o.format(tmp=tmp_path, synth=synth_dir) for o in overrides)]) == 2
+    assert message in one_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "model=nosuch"], "the overrides do not compose: In 'config': Could not find 'model/nosuch' Available "
+                                "options in 'model': acrnn cnn crnn"),
+    (["params", "data=nosuch"], "Could not find 'data/nosuch' Available options in 'data': chime_home"),
+    (["sweep", "demo", "foo=1"], "the overrides do not compose: Could not override 'foo'. To append to your config "
+                                 "use +foo=1. Fix: "),
+    (["train", "model.maps=["], "'model.maps=[' is not a valid override (no viable alternative at input '['). Fix: "),
+    (["train", "model.maps=4,8"], "model.maps=4,8: several values in one run. Fix: -m to sweep them"),
+    (["params", "model.maps=0"], "model.maps=0: must be a whole number of feature maps or units >= 1"),
+    (["sweep", "demo", "model.poool=3"], "model.poool is not a setting of model.arch=crnn (crnn). Fix: remove it or "
+                                         "use one of arch, bidirectional"),
+], ids=lambda a: " ".join(a) if isinstance(a, list) else None)
+def test_hydras_own_errors_are_one_line_before_hydra_starts(argv, message, tmp_path, monkeypatch, capsys):
+    """Hydra answered these with its own multi-line message and exit 1 (`sedbench train model.maps=4,8` with an
+    internal error): now one line and exit 2, and nothing is created."""
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
     assert message in one_error(capsys)
     assert list(tmp_path.iterdir()) == []
 
@@ -256,7 +289,7 @@ def assert_killed(tmp_path, code: int, expected: int, what: str, out: str, err: 
     import mlflow
 
     assert code == expected, err[-3000:]
-    assert "Traceback" not in err and "Detected KeyboardInterrupt" not in out + err
+    assert "Traceback" not in err and "Detected KeyboardInterrupt" not in out + err, err[-6000:]
     assert err.strip().splitlines()[-1] == f"interrupted ({what}): a run already recorded is marked KILLED with what " \
                                             "it had"
     client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")

@@ -153,7 +153,7 @@ def runs_side(items: list[str], resolution: str, tracking: str | None, label: st
         if store is None:
             from sedbench.tracking import RunStore, tracking_uri
 
-            store = RunStore(tracking_uri(tracking))
+            store = RunStore.existing(tracking_uri(tracking))
         store.require(item)
         path = store.download(item, FILE_COUNTS_PATH, tmp / item)
         store.download(item, "metrics.json", tmp / item)  # beside it: what produced the run

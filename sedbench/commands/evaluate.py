@@ -110,7 +110,7 @@ def evaluate_run(run_id: str, tracking_uri: str, shifts: Sequence[int], override
     from sedbench.training.artifacts import PITCH_SHIFT_COUNTS_PATH, shift_tag, write_file_counts
     from sedbench.training.device import evaluation_device
 
-    store = RunStore(tracking_uri)
+    store = RunStore.existing(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = download_bundle(store, run_id, Path(tmp))
     bundle.to(evaluation_device(bundle.accelerator, device))

@@ -50,7 +50,13 @@ def run_hydra(task: str, overrides: list[str]) -> int:
         inspect = bool(INSPECT_FLAGS & set(overrides))  # --cfg job shows the sweep's base config: no multirun
         overrides = [*([] if inspect else ["-m"]), f"+sweeps={name}", f"hydra.searchpath=[file://{folder.parent}]",
                      *overrides]
-    if task != "params":
+    if not INSPECT_FLAGS & set(overrides):
+        check_composes(folder, overrides)
+    if task == "params":
+        from sedbench.preflight import check_ranges_of
+
+        check_ranges_of(compose(overrides, folder=folder))
+    else:
         from sedbench.preflight import check_given_roots
 
         check_given_roots(overrides)
@@ -99,6 +105,47 @@ INSPECT_FLAGS = {"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", 
                  "--shell-completion", "-sc"}
 
 
+def one_value_each(overrides: list[str]) -> list[str]:
+    """The overrides of a command line with every sweep (``a,b``, ``range(...)``, ``choice(...)``) reduced to its
+    first value, flags dropped: what one cell composes from. A line Hydra cannot parse, or a sweep without
+    ``-m``, is one :class:`SedbenchError` naming it and the fix."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser, out = OverridesParser.create(), []
+    multirun = "-m" in overrides or "--multirun" in overrides
+    for line in (o for o in overrides if not o.startswith("-")):
+        try:
+            (override,) = parser.parse_overrides([line])
+        except OverrideParseException as exc:
+            reason = " ".join(str(exc).split("See https://")[0].split())
+            raise SedbenchError(f"{line!r} is not a valid override ({reason}). Fix: KEY=VALUE, +KEY=VALUE to add a "
+                                "key, KEY=a,b to sweep (quote brackets and spaces for the shell); see "
+                                "https://hydra.cc/docs/advanced/override_grammar/basic/") from None
+        if override.is_sweep_override() and not multirun:
+            raise SedbenchError(f"{line}: several values in one run. Fix: -m to sweep them (sedbench train -m ...), "
+                                "or give one value")
+        if override.is_sweep_override():
+            line = f"{line.split('=', 1)[0]}={next(iter(override.sweep_string_iterator()))}"
+        out.append(line)
+    return out
+
+
+def check_composes(folder: Path, overrides: list[str]) -> None:
+    """Hydra's own errors (a group option or key the configs lack, a value of the wrong type, a line it cannot
+    parse) as one line with the fix, before Hydra starts; a sweep's cells are composed again by its sweeper."""
+    one = one_value_each(overrides)
+    try:
+        compose(one, hydra=True, folder=folder)
+    except SedbenchError:
+        raise
+    except Exception as exc:
+        unknown_override(exc, one, folder)  # a model key: its own message, naming the model's settings
+        reason = " ".join(str(exc).split("Config search path")[0].split("full_key:")[0].split())
+        raise SedbenchError(f"the overrides do not compose: {reason.rstrip('.')}. Fix: correct that override "
+                            "(`sedbench train --cfg job` prints the composed configuration)") from None
+
+
 def preflight(folder: Path, overrides: list[str]) -> None:
     """Before Hydra creates anything for a single run: compose its config and check it (sedbench.preflight:
     writable folders, live servers, known model keys, a precision this CPU runs natively), so that a typo
@@ -108,12 +155,7 @@ def preflight(folder: Path, overrides: list[str]) -> None:
         return
     from sedbench.preflight import check_single
 
-    try:
-        cfg = compose(overrides, hydra=True, folder=folder)
-    except Exception as exc:
-        unknown_override(exc, overrides, folder)
-        return  # any other bad override: Hydra itself reports it, with its own message
-    check_single(cfg)
+    check_single(compose(overrides, hydra=True, folder=folder))
 
 
 def unknown_override(exc: Exception, overrides: list[str], folder: Path) -> None:
