@@ -149,6 +149,15 @@ def check_single(cfg) -> None:
     model_config(cfg.model)
     check_precision(cfg.trainer)
     check_dataset(cfg)
+    check_model_fits(cfg)
+
+
+def check_model_fits(cfg) -> None:
+    """The model can be built on the run's features (``model.pool=[10,10,10]`` cannot pool 40 bands): built once
+    here, in milliseconds, rather than after the features are extracted."""
+    from sedbench.training.params import count_parameters_of
+
+    count_parameters_of(cfg, default_classes=1)  # the classes do not decide whether it fits
 
 
 def check_dataset(cfg) -> None:
@@ -195,7 +204,8 @@ def check_sweep(cells: list[tuple[tuple[str, ...], object]], storage: str):
         check_objective(metric)  # known at all, before anything is read
     check_run(cells[0][1], multirun=True)
     _check_each_distinct(cells, "model", model_config)
-    _check_each_distinct(cells, ("model", "data", "trainer"), check_ranges_of)
+    _check_each_distinct(cells, ("model", "data", "trainer", "features"), check_ranges_of)
+    _check_each_distinct(cells, ("model", "data", "features", "n_classes"), check_model_fits)
     _check_each_distinct(cells, "trainer", check_precision)
     check_storage(storage)
     found: dict[str, str] = {}

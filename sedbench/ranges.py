@@ -58,6 +58,15 @@ RANGES: dict[str, tuple[Callable, str, str]] = {
     "data.seq_len": (_whole(1), "a whole number of frames >= 1", "128"),
     "data.batch_size": (_whole(1), "a whole number of sequences >= 1", "8"),
     "data.batch_frames": (_whole(1), "a whole number of frames >= 1 (at least data.seq_len)", "1024"),
+    "features.kind": (_one_of("logmel", "stft", "mfcc", "gammatone", "waveform"),
+                      "logmel, stft, mfcc, gammatone or waveform", "logmel"),
+    "features.n_mels": (_whole(1), "a whole number of bands >= 1", "40"),
+    "features.n_mfcc": (_whole(1), "a whole number of coefficients >= 1", "20"),
+    "features.delta_width": (lambda x: _whole(3)(x) and x % 2 == 1, "an odd whole number of frames >= 3", "9"),
+    "features.frame_seconds": (_positive, "a frame length in seconds > 0", "0.04"),
+    "features.hop_seconds": (_positive, "a hop in seconds > 0 (at most features.frame_seconds)", "0.02"),
+    "features.fmin": (lambda x: _number(x) and x >= 0, "a frequency in Hz >= 0", "0.0"),
+    "features.fmax": (_positive, "a frequency in Hz > features.fmin, or null (Nyquist)", "null"),
     "trainer.max_epochs": (_whole(1), "a whole number of epochs >= 1 (0 would record an untrained model)", "6"),
     "trainer.max_steps": (_max_steps, "a whole number of optimizer steps >= 1, or null", "5000"),
     "trainer.patience": (_whole(1), "a whole number of epochs >= 1, or null", "10"),
@@ -87,6 +96,14 @@ def check_ranges(cfg, model_keys: tuple[str, ...] | None = None) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not ok(value):
             raise ConfigError(f"{key}={value!r}: must be {what}. Fix: e.g. {key}={example}")
+    frame, hop = OmegaConf.select(cfg, "features.frame_seconds"), OmegaConf.select(cfg, "features.hop_seconds")
+    if _positive(frame) and _positive(hop) and hop > frame:
+        raise ConfigError(f"features.hop_seconds={hop} is longer than a frame (features.frame_seconds={frame}): "
+                          f"samples would be skipped. Fix: features.hop_seconds={frame / 2:g} (50 % overlap) or less")
+    fmin, fmax = OmegaConf.select(cfg, "features.fmin"), OmegaConf.select(cfg, "features.fmax")
+    if _number(fmin) and _positive(fmax) and fmax <= fmin:
+        raise ConfigError(f"features.fmax={fmax} is not above features.fmin={fmin}. Fix: features.fmax=null "
+                          "(Nyquist), or a higher frequency")
     seq_len, frames = OmegaConf.select(cfg, "data.seq_len"), OmegaConf.select(cfg, "data.batch_frames")
     if isinstance(seq_len, int) and isinstance(frames, int) and frames < seq_len:
         raise ConfigError(f"data.batch_frames={frames} is fewer frames than one sequence (data.seq_len={seq_len}). "

@@ -86,6 +86,9 @@ def test_a_bad_store_is_one_line_with_its_password_hidden(argv, url, message, tm
     (["model.cell=gruu"], "model.cell='gruu': must be gru or lstm"),
     (["data.seq_len=128", "data.batch_frames=64"], "data.batch_frames=64 is fewer frames than one sequence"),
     (["trainer.max_steps=0"], "trainer.max_steps=0: must be a whole number of optimizer steps >= 1, or null"),
+    (["features.n_mels=0"], "features.n_mels=0: must be a whole number of bands >= 1. Fix: e.g. features.n_mels=40"),
+    (["features.hop_seconds=0.1"], "features.hop_seconds=0.1 is longer than a frame (features.frame_seconds=0.04)"),
+    (["features=mfcc", "features.delta_width=4"], "features.delta_width=4: must be an odd whole number of frames"),
 ])
 def test_a_value_out_of_range_is_one_line_before_any_work(overrides, message, tmp_path, monkeypatch, capsys):
     """Checked before data loading, a run folder or an MLflow run exists: nothing is created in the folder."""
@@ -101,10 +104,13 @@ def test_a_value_out_of_range_is_one_line_before_any_work(overrides, message, tm
     (["data=folder", "data.root={tmp}"], "dataset.yaml: not found: a folder dataset needs dataset.yaml. Fix: "),
     (["data=folder", "data.root={synth}", "optimized_metric=val/f1_clip"],
      "optimized_metric=val/f1_clip needs clip labels, and this dataset has frame (event) labels"),
+    (["data=folder", "data.root={synth}", "model.pool=[10,10,10]"],
+     "model.pool [10, 10, 10] cannot pool 40 bands (stuck at 4 bands before 10). Fix: "),
 ])
 def test_a_dataset_that_cannot_serve_the_run_is_one_line_before_a_run_exists(overrides, message, synth_dir, tmp_path,
                                                                            monkeypatch, capsys):
-    """A missing dataset used to be found after Hydra had made a run folder and a FAILED MLflow run."""
+    """A missing dataset, or a model its features cannot feed, used to be found after Hydra had made a run folder
+    and a FAILED MLflow run (the model after every feature was extracted)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEDBENCH_DATA", str(tmp_path / "data"))
     assert main(["train", *(o.format(tmp=tmp_path, synth=synth_dir) for o in overrides)]) == 2
