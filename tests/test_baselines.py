@@ -71,6 +71,7 @@ def test_gmm_trains_and_is_recorded(synth_dir, tmp_path):
     assert cfg.features.kind == "mfcc"
     metrics = trained(cfg, tmp_path, "gmm")
     assert metrics["n_params"] == 16 * 2 * 2 * 119
+    assert metrics["macs_per_10s"] == 500 * 16 * 2 * 2 * 2 * 59  # per frame: each component's square and weighting
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["family"] == "gmm"

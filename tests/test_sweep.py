@@ -196,24 +196,40 @@ def test_every_sweep_definition_composes(name):
 
 
 def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
-    """Ad-hoc grid through `sedbench train -m`: one cell trains, one fails (impossible pooling)."""
+    """Ad-hoc grid through `sedbench train -m`: one cell trains, one fails once its data is loaded (a fault injected
+    into the trial's process: an impossible configuration is refused before the sweep starts)."""
+    import os
+
     import mlflow
 
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "from sedbench.training import train\n"
+        "real = train.model_costs\n"
+        "def model_costs(cfg, net, n_features):\n"
+        "    if cfg.model.maps == 5:\n"
+        "        raise RuntimeError('a fault injected into the trial')\n"
+        "    return real(cfg, net, n_features)\n"
+        "train.model_costs = model_costs\n")
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+           "PYTHONPATH": os.pathsep.join(p for p in [str(hook), os.environ.get("PYTHONPATH", "")] if p)}
     cmd = [sys.executable, "-m", "sedbench", "train", "-m", "data=folder", f"data.root={synth_dir}",
-           "data.seq_len=32", "model.maps=4", "model.pool=[5,4,2],[8,8]", "trainer.max_epochs=2",
+           "data.seq_len=32", "model.maps=4,5", "trainer.max_epochs=2",
            "trainer.max_time=null", "trainer.num_threads=1", "sweep.n_jobs=1", "sweep.name=real",
            f"sweep.storage=sqlite:///{tmp_path}/optuna.db", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
            f"tracking.artifacts={tmp_path}/artifacts", f"features.cache_dir={tmp_path}/cache",
            f"hydra.sweep.dir={tmp_path}/runs"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     st = study(tmp_path, "real")
     ok, bad = sorted(st.trials, key=lambda t: t.state.name)
     assert ok.state.name == "COMPLETE" and bad.state.name == "FAIL"
-    assert "cannot pool 40 bands" in bad.user_attrs["error"]
-    for key in ("mlflow_run_id", "n_params", "test/f1_frm", "test/er_frm", "test/f1_1sec", "fit_seconds"):
+    assert "a fault injected into the trial" in bad.user_attrs["error"]
+    for key in ("mlflow_run_id", "n_params", "macs_per_10s", "test/f1_frm", "test/er_frm", "test/f1_1sec",
+                "fit_seconds"):
         assert key in ok.user_attrs, key
-    assert ok.params == {"model.pool": "[5,4,2]"}
+    assert ok.params == {"model.maps": "4"}
 
     client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
@@ -248,6 +264,7 @@ def test_real_sweep_records_in_mlflow_and_optuna(synth_dir, tmp_path):
     assert "PSDS1" in scores and "F1_event" in scores
     header = (out / "trials.csv").read_text().splitlines()[0].split(",")
     assert {"test/psds1", "test/psds2", "test/f1_event", "test/f1_event_pp", "test/psds1_pp"} <= set(header)
+    assert header[header.index("n_params") + 1] == "macs_per_10s"  # the architecture's costs side by side
     assert not [h for h in header if h.count("/") > 1]  # class-wise scores stay in MLflow
 
 

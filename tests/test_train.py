@@ -23,6 +23,8 @@ def test_train_records_everything(synth_dir, tmp_path):
     for key in ("test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec", "n_params", "fit_seconds"):
         assert key in metrics and math.isfinite(metrics[key])
     assert len(metrics["class_wise_test_f1"]) == 16 and (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+    # the architecture's cost per 10 s (500 frames): 8 maps on 40, 8 and 2 bands, a GRU of 8 on 8, 16 outputs
+    assert metrics["macs_per_10s"] == 500 * (8 * 40 * 25 + 8 * 8 * 8 * 25 + 8 * 2 * 8 * 25 + 3 * 8 * 16 + 8 * 16)
     detection = ("f1_event", "er_event", "psds1", "psds2", "auroc_1sec")
     for key in (*detection, *[f"{k}_pp" for k in ("f1_frm", "er_frm", "f1_1sec", "er_1sec", *detection)]):
         assert math.isfinite(metrics[f"test/{key}"]), key  # raw and median-filtered, event-based and PSDS
@@ -40,6 +42,7 @@ def test_train_records_everything(synth_dir, tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
     assert run.info.run_name == run_name(cfg) == "crnn-maps8-pool5.4.2-rnn1gru-fnn0-k5x5-seq64-folder-seed0"
     assert run.data.params["model.maps"] == "8" and run.data.params["model.pool"] == "[5, 4, 2]"
+    assert run.data.params["macs_per_10s"] == str(metrics["macs_per_10s"])
     assert run.data.tags["family"] == "crnn" and run.data.tags["dataset"] == "folder" and run.data.tags["seed"] == "0"
     for key in ("test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec", "n_params", "fit_seconds",
                 "test/f1_frm/glass smash", "test/f1_event", "test/er_event", "test/psds1", "test/psds2",

@@ -29,6 +29,11 @@ class GMMDetector:
     def n_parameters(self, n_features: int) -> int:
         return len(self.classes) * 2 * self.n_components * (2 * n_features + 1)
 
+    def n_macs(self, n_features: int) -> int:
+        """Multiply-accumulates per frame (sedbench.models.macs): each class's two diagonal GMMs score the frame
+        under every component, one square and one precision-weighted accumulation per feature."""
+        return len(self.classes) * 2 * self.n_components * 2 * n_features
+
     def fit(self, features: Sequence[np.ndarray], targets: Sequence[np.ndarray], progress: bool = True) -> GMMDetector:
         from sklearn.mixture import GaussianMixture
         from tqdm.auto import tqdm

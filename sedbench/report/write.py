@@ -70,10 +70,11 @@ def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
     keys = sorted({k for r in rows for k in r.params})
     tail = ["epochs", "steps", "converged", "convergence", "val_gain_last_quarter", "failed_run", "failed_reason",
             "fit_seconds", "budget", "run_name", "mlflow_run_id", "error"]
-    metric_keys = sorted({k for r in rows for k in r.metrics} - {"n_params", *tail})
-    write_csv(out / "trials.csv", ["trial", "state", "family", *keys, "n_params", *metric_keys, *tail],
+    costs = ["n_params", "macs_per_10s"]  # what the architecture costs (sedbench.training.train.model_costs)
+    metric_keys = sorted({k for r in rows for k in r.metrics} - {*costs, *tail})
+    write_csv(out / "trials.csv", ["trial", "state", "family", *keys, *costs, *metric_keys, *tail],
               [[r.number, r.state, r.family, *[r.params.get(k, "") for k in keys],
-                *[r.metrics.get(k, r.attrs.get(k, "")) for k in ["n_params", *metric_keys]],
+                *[r.metrics.get(k, r.attrs.get(k, "")) for k in [*costs, *metric_keys]],
                 *[r.attrs.get(k, r.metrics.get(k, "")) for k in tail]] for r in rows])
     return "trials.csv"
 

@@ -70,6 +70,7 @@ class Member:
     run_dir: Path
     logger: object = None
     net: object = None                # its solo network: its best weights are loaded into it for the test
+    costs: dict = field(default_factory=dict)  # its architecture's n_params and macs_per_10s (train.model_costs)
     gen: object = None                # its CPU generator (data loaders' draws; dropout on the CPU)
     cuda_state: object = None         # its CUDA generator state (dropout on CUDA)
     loader: object = None
@@ -226,10 +227,10 @@ def _train_group(cfg: DictConfig, members: list[Member], t_enter: float, numeric
 
     from sedbench.data.sequences import ShiftedStartSampler, TrainSequences
     from sedbench.metrics import registry
-    from sedbench.models.families import build_model, count_parameters
+    from sedbench.models.families import build_model
     from sedbench.models.fused import fusable, fuse_reason
     from sedbench.training.scoring import SplitScorer, psds_mode
-    from sedbench.training.train import load_data
+    from sedbench.training.train import load_data, model_costs
 
     psds = psds_mode((cfg.get("evaluation") or {}).get("psds", True))
     accelerator = str(cfg.trainer.accelerator)
@@ -249,8 +250,8 @@ def _train_group(cfg: DictConfig, members: list[Member], t_enter: float, numeric
         m.gen.set_state(torch.get_rng_state())
         if device.type == "cuda":
             m.cuda_state = torch.cuda.get_rng_state(device)
-        n_params = count_parameters(m.net)
-        m.logger.log_hyperparams({"n_params": n_params})
+        m.costs = model_costs(cfg, m.net, dm.n_features)
+        m.logger.log_hyperparams(m.costs)
         m.logger.experiment.set_tag(m.logger.run_id, "fused_group", group)
     reason = reason or fusable(members[0].net) or ("clip labels have no fused form yet" if dm.ds.weak else None) \
         or (None if isinstance(dm.sets["train"], TrainSequences) else "these training sequences have no fused form")
@@ -297,7 +298,6 @@ def _device(accelerator: str):
 def _finish_member(m: Member, cfg, dm, scorer, objective, psds, hardware, provenance, startup, group) -> None:
     """Test and record a member as its solo run is tested and recorded (``test_and_record``), or record its
     failure."""
-    from sedbench.models.families import count_parameters
     from sedbench.training.module import SEDModule
     from sedbench.training.train import Fitted, Run, make_trainer, test_and_record
 
@@ -318,7 +318,7 @@ def _finish_member(m: Member, cfg, dm, scorer, objective, psds, hardware, proven
                      epochs=m.epochs, steps=m.steps, fit_seconds=fit_seconds,
                      timing={"startup": startup, **{k: round(v, 3) for k, v in share.items()}},
                      val_outputs=lambda: m.best_val)
-        run = Run(m.cfg, m.run_dir, m.logger, dm, m.net, count_parameters(m.net), hardware, provenance, group=group)
+        run = Run(m.cfg, m.run_dir, m.logger, dm, m.net, m.costs, hardware, provenance, group=group)
         test_and_record(run, module, trainer, scorer, objective, psds, fit, startup + fit_seconds)
         m.logger.finalize("success")
     except BaseException as exc:

@@ -6,10 +6,21 @@ from omegaconf import DictConfig
 
 
 def params(cfg: DictConfig) -> int:
-    """Trainable parameter count of the configured model (``n_classes=K`` or the dataset's classes), printed."""
-    n, n_classes, n_features = _count(cfg)
+    """Trainable parameter count of the configured model (``n_classes=K`` or the dataset's classes) and its
+    multiply-accumulates per 10 s of audio (sedbench.models.macs), printed."""
+    n, n_classes, n_features, macs = _count(cfg, macs=True)
     print(f"{n:,} trainable parameters  ({cfg.model.name}, {n_classes} classes, {n_features} input features)")
+    print(f"{macs:,} MACs per 10 s of audio  ({human(macs)}; sequences of {cfg.data.seq_len} frames, feature "
+          "extraction not counted)")
     return n
+
+
+def human(macs: int) -> str:
+    """``17.03 G`` for 17,034,752,000."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if macs >= size:
+            return f"{macs / size:.2f} {unit}"
+    return str(macs)
 
 
 def count_parameters_of(cfg: DictConfig, default_classes: int | None = None) -> int:
@@ -18,7 +29,7 @@ def count_parameters_of(cfg: DictConfig, default_classes: int | None = None) -> 
     return _count(cfg, default_classes)[0]
 
 
-def _count(cfg: DictConfig, default_classes: int | None = None) -> tuple[int, int, int]:
+def _count(cfg: DictConfig, default_classes: int | None = None, macs: bool = False) -> tuple:
     from sedbench.data.features import params_from_config
     from sedbench.errors import SedbenchError
     from sedbench.models.families import build_model, count_parameters
@@ -41,5 +52,11 @@ def _count(cfg: DictConfig, default_classes: int | None = None) -> tuple[int, in
             n_classes = n_classes or default_classes
         else:
             n_classes, sr = n_classes or len(ds.classes), ds.sample_rate
-    n = count_parameters(build_model(cfg.model, feats.n_features(sr), int(n_classes)), feats.n_features(sr))
-    return n, int(n_classes), feats.n_features(sr)
+    net = build_model(cfg.model, feats.n_features(sr), int(n_classes))
+    n = count_parameters(net, feats.n_features(sr))
+    if not macs:
+        return n, int(n_classes), feats.n_features(sr)
+    from sedbench.models.macs import count_macs
+
+    return n, int(n_classes), feats.n_features(sr), count_macs(net, feats.n_features(sr), int(cfg.data.seq_len),
+                                                                feats.hop_seconds)

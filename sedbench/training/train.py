@@ -113,7 +113,7 @@ def fit_interruptibly(trainer, module, datamodule) -> None:
 def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dict) -> float:
     import functools
 
-    from sedbench.models.families import FRAMES, arch_of, build_model, count_parameters
+    from sedbench.models.families import FRAMES, arch_of, build_model
     from sedbench.training.callbacks import TrialClock
     from sedbench.training.device import check_every
     from sedbench.training.module import SEDModule
@@ -127,8 +127,8 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     net = build_model(cfg.model, n_in=dm.n_features, n_classes=len(dm.classes))
     if hasattr(net, "init_output_bias") and not dm.ds.weak:
         net.init_output_bias(dm.sets["train"].y)  # model.output_bias=prior: the training split's class priors
-    n_params = count_parameters(net)
-    logger.log_hyperparams({"n_params": n_params})
+    costs = model_costs(cfg, net, dm.n_features)
+    logger.log_hyperparams(costs)
     scorer = SplitScorer.for_datamodule(dm, cfg.threshold)
     objective = registry.objective(cfg.optimized_metric, weak=dm.ds.weak)  # refused here if the labels cannot
     monitor, mode = f"val/{objective.name}", objective.mode
@@ -157,7 +157,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
                  budget=budget_status(trainer), epochs=trainer.current_epoch, steps=trainer.global_step,
                  fit_seconds=fit_seconds, timing={"startup": t0 - t_enter, **clock.split()},
                  val_outputs=lambda: best_validation_outputs(trainer, module, dm, checkpoint))
-    run = Run(cfg, run_dir, logger, dm, net, n_params, hardware, provenance)
+    run = Run(cfg, run_dir, logger, dm, net, costs, hardware, provenance)
     return test_and_record(run, module, trainer, scorer, objective, psds, fit, time.perf_counter() - t_enter)
 
 
@@ -169,7 +169,7 @@ class Run:
     logger: object
     dm: object
     net: object
-    n_params: int
+    costs: dict                  # what the architecture costs: n_params, macs_per_10s (model_costs)
     hardware: dict
     provenance: dict
     group: str | None = None     # seeds trained together (sedbench.training.fused): the group's name
@@ -211,7 +211,7 @@ def test_and_record(run: Run, module, trainer, scorer, objective, psds: str, fit
         test["detection_seconds"] = round(time.perf_counter() - t0, 3)
         timing["detection"] = test["detection_seconds"]
     monitor = f"val/{objective.name}"
-    metrics = run_metrics(cfg, logger.run_id, {monitor: fit.best}, test, run.n_params, fit.fit_seconds,
+    metrics = run_metrics(cfg, logger.run_id, {monitor: fit.best}, test, run.costs, fit.fit_seconds,
                           fit.epochs, dm.params.hop_seconds)
     metrics.update(budget=fit.budget, steps=fit.steps, hardware=run.hardware, provenance=run.provenance)
     max_steps = cfg.trainer.get("max_steps") or 0
@@ -417,7 +417,7 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
     from sedbench.data.features import FeatureCache, params_from_config
     from sedbench.data.layouts import dataset_from_config
     from sedbench.errors import ConfigError
-    from sedbench.models.families import build_model, count_parameters
+    from sedbench.models.families import build_model
     from sedbench.training.scoring import SplitScorer, detection_metrics
 
     ds = dataset_from_config(cfg.data)
@@ -431,8 +431,8 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
     n_features = params.n_features(ds.sample_rate)
     model = build_model(cfg.model, n_features, len(ds.classes), classes=list(ds.classes),
                         hop_seconds=params.hop_seconds, seed=cfg.seed)
-    n_params = count_parameters(model, n_features)
-    logger.log_hyperparams({"n_params": n_params})
+    costs = model_costs(cfg, model, n_features)
+    logger.log_hyperparams(costs)
     train_features = split_features(ds, "train", params, cache)
     t0 = time.perf_counter()
     model.fit(*train_features)
@@ -453,7 +453,7 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
     val = scores["validation"][objective.name]
     logger.log_metrics({f"val/{m.name}": scores["validation"][m.name] for m in registry.metrics(validation=True)
                         if m.name in scores["validation"]}, step=0)
-    metrics = run_metrics(cfg, logger.run_id, {f"val/{objective.name}": val}, scores["test"], n_params, fit_seconds,
+    metrics = run_metrics(cfg, logger.run_id, {f"val/{objective.name}": val}, scores["test"], costs, fit_seconds,
                           0, params.hop_seconds)
     # EM to convergence (max_iter), no clock; on the CPU
     metrics.update(budget="complete", hardware=hardware, provenance=provenance)
@@ -486,11 +486,25 @@ def _log_frames_model(logger, cfg: DictConfig, model, ds, params, test, probs, r
     tracking.log_artifact(logger, run_dir / ACTIVITY_PATH)
 
 
-def run_metrics(cfg: DictConfig, run_id: str, validation: dict, test: dict, n_params: int,
+def model_costs(cfg: DictConfig, net, n_features: int) -> dict:
+    """What the run's architecture costs, recorded wherever its parameter count goes: ``n_params`` and
+    ``macs_per_10s``, its multiply-accumulates per 10 s of audio at the run's frame rate, evaluated sequence by
+    sequence of ``data.seq_len`` frames (:mod:`sedbench.models.macs`; feature extraction not counted)."""
+    from sedbench.data.features import params_from_config
+    from sedbench.models.families import count_parameters
+    from sedbench.models.macs import count_macs
+
+    hop = params_from_config(cfg.features)[0].hop_seconds
+    return {"n_params": count_parameters(net, n_features),
+            "macs_per_10s": count_macs(net, n_features, int(cfg.data.seq_len), hop)}
+
+
+def run_metrics(cfg: DictConfig, run_id: str, validation: dict, test: dict, costs: dict,
                 fit_seconds: float, epochs: int, hop_seconds: float) -> dict:
-    """What a finished run records (metrics.json, MLflow, the sweep's trial attributes); ``hop_seconds``, the
-    features' frame hop, turns frame counts (sequence lengths) into seconds in the reports."""
-    return {**validation, **registry.as_record(test, RUN_FIGURES), "n_params": n_params,
+    """What a finished run records (metrics.json, MLflow, the sweep's trial attributes); ``costs``: its
+    :func:`model_costs`; ``hop_seconds``, the features' frame hop, turns frame counts (sequence lengths) into
+    seconds in the reports."""
+    return {**validation, **registry.as_record(test, RUN_FIGURES), **costs,
             "fit_seconds": round(fit_seconds, 2), "epochs": epochs, "family": cfg.model.family,
             "run_name": run_name(cfg), "mlflow_run_id": run_id, "hop_seconds": hop_seconds}
 
