@@ -227,3 +227,41 @@ def run_hardware(accelerator: str) -> dict:
         out.update(device="cuda", gpu=torch.cuda.get_device_name(device), cuda=gpu["cuda"], cudnn=gpu["cudnn"],
                    driver=gpu["driver"], cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
     return out
+
+
+def reset_peak_memory() -> None:
+    """Start measuring a run's peak memory now: the process's peak resident set (Linux: ``/proc/self/clear_refs``),
+    and CUDA's peak allocation when torch has initialized CUDA. A worker that trains several trials in turn thus
+    records each trial's own peak, not the process's."""
+    import sys
+
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:  # not Linux, or not allowed: the peak is the process's (peak_memory says so)
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory() -> dict:
+    """The peak memory since :func:`reset_peak_memory`: ``peak_rss_gb`` (the process's resident set; its
+    ``peak_rss_scope``: ``run`` where it could be reset, else ``process``, its whole life), and on CUDA
+    ``peak_gpu_memory_gb`` (what torch allocated)."""
+    import sys
+
+    out: dict = {}
+    try:
+        status = Path("/proc/self/status").read_text()
+        hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))  # kB
+        out.update(peak_rss_gb=round(hwm / 1024**2, 3), peak_rss_scope="run")
+    except (OSError, StopIteration, ValueError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+        out.update(peak_rss_gb=round(peak / (1024**3 if sys.platform == "darwin" else 1024**2), 3),
+                   peak_rss_scope="process")
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1024**3, 3)
+    return out

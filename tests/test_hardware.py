@@ -44,3 +44,18 @@ def test_native_bf16_fp32_and_gpu_pass(monkeypatch):
     hardware.check_precision({"accelerator": "cpu", "precision": "32"})
     hardware.check_precision({"accelerator": "gpu", "precision": "bf16-mixed"})
     assert hardware.runs_on_cpu("auto") == (not torch.cuda.is_available())
+
+
+def test_the_peak_memory_is_the_runs_own():
+    """A worker process trains trials in turn: each records its own peak resident set, not the process's."""
+    import numpy as np
+
+    from sedbench.hardware import peak_memory, reset_peak_memory
+
+    big = np.ones(400 * 2**20 // 8)  # 400 MiB touched
+    before = peak_memory()
+    del big
+    reset_peak_memory()
+    after = peak_memory()
+    assert before["peak_rss_scope"] == after["peak_rss_scope"] == "run"
+    assert before["peak_rss_gb"] - after["peak_rss_gb"] > 0.3

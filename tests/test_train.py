@@ -23,6 +23,8 @@ def test_train_records_everything(synth_dir, tmp_path):
     for key in ("test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec", "n_params", "fit_seconds"):
         assert key in metrics and math.isfinite(metrics[key])
     assert len(metrics["class_wise_test_f1"]) == 16 and (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+    assert 0.1 < metrics["peak_rss_gb"] < 8 and metrics["peak_rss_scope"] == "run"  # its own peak, from its start
+    assert "peak_gpu_memory_gb" not in metrics  # on a GPU only
     # the architecture's cost per 10 s (500 frames): 8 maps on 40, 8 and 2 bands, a GRU of 8 on 8, 16 outputs
     assert metrics["macs_per_10s"] == 500 * (8 * 40 * 25 + 8 * 8 * 8 * 25 + 8 * 2 * 8 * 25 + 3 * 8 * 16 + 8 * 16)
     detection = ("f1_event", "er_event", "psds1", "psds2", "auroc_1sec")

@@ -129,7 +129,7 @@ def train_group(cfg: DictConfig, seeds: list[int] | None = None) -> dict:
     fails or is pruned is recorded so and the others go on; an error before training (data, configuration)
     fails the whole group."""
     from sedbench.console import quiet_libraries, trial_output
-    from sedbench.hardware import check_precision
+    from sedbench.hardware import check_precision, reset_peak_memory
     from sedbench.training.device import configure_numerics
     from sedbench.training.train import output_dir, run_name
 
@@ -142,6 +142,7 @@ def train_group(cfg: DictConfig, seeds: list[int] | None = None) -> dict:
     quiet_libraries(verbose=full)
     check_precision(cfg.trainer)
     numerics = configure_numerics(cfg.trainer)
+    reset_peak_memory()  # the group's peak from here, recorded by each member
     job_dir = output_dir(cfg)
     dirs = member_dirs(job_dir, numbers, seeds)
     members = [Member(n, s, member_config(cfg, n, s), d) for (n, s), d in zip(pairs, dirs, strict=True)]

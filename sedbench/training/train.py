@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sedbench import tracking
+from sedbench.hardware import peak_memory
 from sedbench.metrics import registry
 
 tracking.register_resolver()  # also in launcher processes, which compose nothing themselves
@@ -48,7 +49,7 @@ def train(cfg: DictConfig) -> float:
     (Seeds a sweep trains together, ``trial.members``: :func:`sedbench.training.fused.train_job`.)"""
     t_enter = time.perf_counter()
     from sedbench.console import quiet_libraries, trial_output
-    from sedbench.hardware import check_precision
+    from sedbench.hardware import check_precision, reset_peak_memory
 
     full = str((cfg.get("sweep") or {}).get("console", "trials")) == "full"
     quiet_libraries(verbose=full)
@@ -56,6 +57,7 @@ def train(cfg: DictConfig) -> float:
     from sedbench.training.device import configure_numerics
 
     numerics = configure_numerics(cfg.trainer)  # determinism and the float32 policy, before anything uses CUDA
+    reset_peak_memory()  # the run's own peak from here (a sweep's worker trains trials in turn)
     run_dir = output_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     in_sweep = (cfg.get("trial") or {}).get("number") is not None
@@ -213,7 +215,8 @@ def test_and_record(run: Run, module, trainer, scorer, objective, psds: str, fit
     monitor = f"val/{objective.name}"
     metrics = run_metrics(cfg, logger.run_id, {monitor: fit.best}, test, run.costs, fit.fit_seconds,
                           fit.epochs, dm.params.hop_seconds)
-    metrics.update(budget=fit.budget, steps=fit.steps, hardware=run.hardware, provenance=run.provenance)
+    metrics.update(budget=fit.budget, steps=fit.steps, hardware=run.hardware, provenance=run.provenance,
+                   **peak_memory())  # seeds trained together: their group's peak
     max_steps = cfg.trainer.get("max_steps") or 0
     metrics.update(convergence(fit.points, max_steps if max_steps > 0 else fit.steps,
                                stopped_early=fit.stopped_early, truncated=fit.budget == "truncated",
@@ -456,7 +459,7 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
     metrics = run_metrics(cfg, logger.run_id, {f"val/{objective.name}": val}, scores["test"], costs, fit_seconds,
                           0, params.hop_seconds)
     # EM to convergence (max_iter), no clock; on the CPU
-    metrics.update(budget="complete", hardware=hardware, provenance=provenance)
+    metrics.update(budget="complete", hardware=hardware, provenance=provenance, **peak_memory())
     tracking.record(logger, cfg, metrics, run_dir)
     _log_file_counts(logger, run_dir, ds, scores["test"])
     if cfg.tracking.get("log_model", True):  # the same bundle and test excerpt as a network's
