@@ -8,10 +8,10 @@ from omegaconf import DictConfig
 def params(cfg: DictConfig) -> int:
     """Trainable parameter count of the configured model (``n_classes=K`` or the dataset's classes) and its
     multiply-accumulates per 10 s of audio (sedbench.models.macs), printed."""
-    n, n_classes, n_features, macs = _count(cfg, macs=True)
+    n, n_classes, n_features, macs, frames_model = _count(cfg, macs=True)
     print(f"{n:,} trainable parameters  ({cfg.model.name}, {n_classes} classes, {n_features} input features)")
-    print(f"{macs:,} MACs per 10 s of audio  ({human(macs)}; sequences of {cfg.data.seq_len} frames, feature "
-          "extraction not counted)")
+    how = "frame by frame" if frames_model else f"sequences of {cfg.data.seq_len} frames"
+    print(f"{macs:,} MACs per 10 s of audio  ({human(macs)}; {how}, feature extraction not counted)")
     return n
 
 
@@ -59,4 +59,4 @@ def _count(cfg: DictConfig, default_classes: int | None = None, macs: bool = Fal
     from sedbench.models.macs import count_macs
 
     return n, int(n_classes), feats.n_features(sr), count_macs(net, feats.n_features(sr), int(cfg.data.seq_len),
-                                                                feats.hop_seconds)
+                                                                feats.hop_seconds), hasattr(net, "n_macs")
