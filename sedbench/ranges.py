@@ -67,6 +67,7 @@ RANGES: dict[str, tuple[Callable, str, str]] = {
     "features.hop_seconds": (_positive, "a hop in seconds > 0 (at most features.frame_seconds)", "0.02"),
     "features.fmin": (lambda x: _number(x) and x >= 0, "a frequency in Hz >= 0", "0.0"),
     "features.fmax": (_positive, "a frequency in Hz > features.fmin, or null (Nyquist)", "null"),
+    "energy.cpu_watts_per_core": (_positive, "watts per busy CPU core > 0 (an estimate where RAPL is absent)", "10"),
     "trainer.max_epochs": (_whole(1), "a whole number of epochs >= 1 (0 would record an untrained model)", "6"),
     "trainer.max_steps": (_max_steps, "a whole number of optimizer steps >= 1, or null", "5000"),
     "trainer.patience": (_whole(1), "a whole number of epochs >= 1, or null", "10"),

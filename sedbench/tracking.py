@@ -203,7 +203,7 @@ TAG_DICTS = ("hardware",)
 # training (its scores depend on the machine's speed), else ``complete``; ``convergence`` is early_stop, plateau,
 # improving or truncated (sedbench.training.callbacks.convergence); ``fused_group`` names the seeds a run was
 # trained together with (sedbench.training.fused)
-TAGS = ("budget", "convergence", "fused_group")
+TAGS = ("budget", "convergence", "fused_group", "energy_method", "peak_rss_scope")  # how a figure was obtained
 
 
 def as_mlflow_metrics(metrics: dict) -> dict[str, float]:

@@ -72,6 +72,7 @@ def test_gmm_trains_and_is_recorded(synth_dir, tmp_path):
     metrics = trained(cfg, tmp_path, "gmm")
     assert metrics["n_params"] == 16 * 2 * 2 * 119
     assert metrics["macs_per_10s"] == 500 * 16 * 2 * 2 * 2 * 59  # per frame: each component's square and weighting
+    assert metrics["energy_train_kwh"] > 0 and metrics["energy_test_kwh"] > 0 and metrics["energy_method"]
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["family"] == "gmm"
@@ -203,3 +204,10 @@ def test_augmented_copies_stretch_audio_and_events(synth_dir, tmp_path):
     assert abs(active_copy - active / rate) <= 2 * targets[0].shape[1] * 20  # ...and so are its events
     assert len(split_features(ds, "test", FeatureParams(), cache, progress=False, augment=aug)[0]) == len(
         ds.recordings("test"))  # only training files are augmented
+
+
+def test_energy_off_records_none(synth_dir, tmp_path):
+    cfg = train_cfg(synth_dir, tmp_path, "model=gmm", "model.n_components=2", "model.max_iter=5",
+                    "model.max_frames=500", "energy.enabled=false")
+    metrics = trained(cfg, tmp_path, "gmm")
+    assert not {"energy_train_kwh", "energy_test_kwh", "energy_method"} & set(metrics)

@@ -16,6 +16,8 @@ def tiny_cfg(synth_dir, tmp_path, *extra):
 def test_train_records_everything(synth_dir, tmp_path):
     import mlflow
 
+    from sedbench import energy
+
     cfg = tiny_cfg(synth_dir, tmp_path)
     best = train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -25,6 +27,9 @@ def test_train_records_everything(synth_dir, tmp_path):
     assert len(metrics["class_wise_test_f1"]) == 16 and (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
     assert 0.1 < metrics["peak_rss_gb"] < 8 and metrics["peak_rss_scope"] == "run"  # its own peak, from its start
     assert "peak_gpu_memory_gb" not in metrics  # on a GPU only
+    assert metrics["energy_train_kwh"] > 0 and metrics["energy_test_kwh"] > 0  # measured, or estimated:
+    if not energy.RAPL.exists():  # as on these machines
+        assert metrics["energy_method"] == "cpu: estimate, 10 W per busy core (no RAPL)"
     # the architecture's cost per 10 s (500 frames): 8 maps on 40, 8 and 2 bands, a GRU of 8 on 8, 16 outputs
     assert metrics["macs_per_10s"] == 500 * (8 * 40 * 25 + 8 * 8 * 8 * 25 + 8 * 2 * 8 * 25 + 3 * 8 * 16 + 8 * 16)
     detection = ("f1_event", "er_event", "psds1", "psds2", "auroc_1sec")
@@ -45,6 +50,8 @@ def test_train_records_everything(synth_dir, tmp_path):
     assert run.info.run_name == run_name(cfg) == "crnn-maps8-pool5.4.2-rnn1gru-fnn0-k5x5-seq64-folder-seed0"
     assert run.data.params["model.maps"] == "8" and run.data.params["model.pool"] == "[5, 4, 2]"
     assert run.data.params["macs_per_10s"] == str(metrics["macs_per_10s"])
+    assert run.data.tags["energy_method"] == metrics["energy_method"] and run.data.tags["peak_rss_scope"] == "run"
+    assert run.data.metrics["energy_train_kwh"] == pytest.approx(metrics["energy_train_kwh"])
     assert run.data.tags["family"] == "crnn" and run.data.tags["dataset"] == "folder" and run.data.tags["seed"] == "0"
     for key in ("test/f1_frm", "test/er_frm", "test/f1_1sec", "test/er_1sec", "n_params", "fit_seconds",
                 "test/f1_frm/glass smash", "test/f1_event", "test/er_event", "test/psds1", "test/psds2",
@@ -153,7 +160,8 @@ def test_same_config_and_seed_give_the_same_metrics(synth_dir, tmp_path):
         cfg = tiny_cfg(synth_dir, tmp_path / str(i), "model=cnn", "model.maps=8")
         train(cfg)
         m = json.loads((tmp_path / str(i) / "run" / "metrics.json").read_text())
-        timings = ("fit_seconds", "detection_seconds", "mlflow_run_id")
+        timings = ("fit_seconds", "detection_seconds", "mlflow_run_id", "energy_train_kwh", "energy_test_kwh",
+                   "peak_rss_gb")  # measurements of the machine, not results
         results.append({k: v for k, v in m.items() if k not in timings and not k.startswith("time/")})
     assert results[0] == results[1]  # every recorded metric, exactly (class-wise ones included)
     counts = [(tmp_path / str(i) / "run" / "file_counts.csv").read_text() for i in range(2)]

@@ -129,7 +129,8 @@ def view_metrics() -> list[str]:
 
     return ["n_params", *dict.fromkeys(f"val/{objective('auto', weak).name}_best" for weak in (False, True)),
             *[f"test/{m.name}" for m in metrics(summary=True)]]
-NOT_GRID = ("trial.", "tracking.", "sweep.", "data.root", "features.cache_dir", "n_params")  # params that vary by run
+NOT_GRID = ("trial.", "tracking.", "sweep.", "data.root", "features.cache_dir", "n_params", "macs_per_10s",
+            "energy.")  # params that vary by run, or say nothing of the configuration
 
 
 @dataclass

@@ -71,6 +71,7 @@ class Member:
     logger: object = None
     net: object = None                # its solo network: its best weights are loaded into it for the test
     costs: dict = field(default_factory=dict)  # its architecture's n_params and macs_per_10s (train.model_costs)
+    energy: tuple | None = None       # its share of the group's training energy (kWh, method); None: not measured
     gen: object = None                # its CPU generator (data loaders' draws; dropout on the CPU)
     cuda_state: object = None         # its CUDA generator state (dropout on CUDA)
     loader: object = None
@@ -231,7 +232,7 @@ def _train_group(cfg: DictConfig, members: list[Member], t_enter: float, numeric
     from sedbench.models.families import build_model
     from sedbench.models.fused import fusable, fuse_reason
     from sedbench.training.scoring import SplitScorer, psds_mode
-    from sedbench.training.train import load_data, model_costs
+    from sedbench.training.train import energy_meter, load_data, model_costs
 
     psds = psds_mode((cfg.get("evaluation") or {}).get("psds", True))
     accelerator = str(cfg.trainer.accelerator)
@@ -274,8 +275,15 @@ def _train_group(cfg: DictConfig, members: list[Member], t_enter: float, numeric
             m.pruning = TrialReporter(trial.study, trial.storage, int(trial.number), cfg.sweep.pruner)
     t0 = time.perf_counter()
     startup = (t0 - t_enter) / len(members)
+    meter = energy_meter(cfg)
     GroupFit(cfg, members, dm, objective, functools.partial(scorer, "validation"), device).run()
     fit_wall = time.perf_counter() - t0
+    if meter:  # the group's, shared among its members by their shares of its time
+        kwh, how = meter.stop()
+        total = sum(sum(m.seconds.values()) for m in members) or 1.0
+        for m in members:
+            m.energy = (kwh * sum(m.seconds.values()) / total,
+                        f"{how}; the group's, shared among its {len(members)} seeds by their time")
     print(f"group {group}: {len(members)} seeds trained together in {fit_wall:.0f} s "
           f"({', '.join(f'seed {m.seed} {m.outcome}' for m in members)})", flush=True)
     for m in members:
@@ -318,7 +326,7 @@ def _finish_member(m: Member, cfg, dm, scorer, objective, psds, hardware, proven
                      stopped_early=m.stopped_epoch > 0, budget="truncated" if m.truncated else "complete",
                      epochs=m.epochs, steps=m.steps, fit_seconds=fit_seconds,
                      timing={"startup": startup, **{k: round(v, 3) for k, v in share.items()}},
-                     val_outputs=lambda: m.best_val)
+                     val_outputs=lambda: m.best_val, energy=m.energy)
         run = Run(m.cfg, m.run_dir, m.logger, dm, m.net, m.costs, hardware, provenance, group=group)
         test_and_record(run, module, trainer, scorer, objective, psds, fit, startup + fit_seconds)
         m.logger.finalize("success")

@@ -151,6 +151,7 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
     trainer = make_trainer(cfg.trainer, [clock, curve, checkpoint, stopper, *callbacks], logger, run_dir, monitor,
                            objective.sign)
     t0 = time.perf_counter()
+    meter = energy_meter(cfg)
     fit_interruptibly(trainer, module, dm)
     fit_seconds = time.perf_counter() - t0
     best = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
@@ -158,7 +159,8 @@ def _train(cfg: DictConfig, run_dir: Path, logger, t_enter: float, numerics: dic
                  stopped_early=stopper.stopped_epoch > 0,  # now: loading a checkpoint restores callbacks' states
                  budget=budget_status(trainer), epochs=trainer.current_epoch, steps=trainer.global_step,
                  fit_seconds=fit_seconds, timing={"startup": t0 - t_enter, **clock.split()},
-                 val_outputs=lambda: best_validation_outputs(trainer, module, dm, checkpoint))
+                 val_outputs=lambda: best_validation_outputs(trainer, module, dm, checkpoint),
+                 energy=meter.stop() if meter else None)
     run = Run(cfg, run_dir, logger, dm, net, costs, hardware, provenance)
     return test_and_record(run, module, trainer, scorer, objective, psds, fit, time.perf_counter() - t_enter)
 
@@ -191,6 +193,7 @@ class Fitted:
     fit_seconds: float
     timing: dict                 # seconds: startup, steps, data, validation, fit_other
     val_outputs: Callable[[], object]  # the best epoch's validation outputs, for the post-processing's tuning
+    energy: tuple[float, str] | None = None  # the fit's kWh and how they were obtained (energy_meter); None: off
 
 
 def test_and_record(run: Run, module, trainer, scorer, objective, psds: str, fit: Fitted, wall_before: float) -> float:
@@ -202,7 +205,9 @@ def test_and_record(run: Run, module, trainer, scorer, objective, psds: str, fit
     cfg, run_dir, logger, dm = run.cfg, run.run_dir, run.logger, run.dm
     t_start = t_test = time.perf_counter()
     timing = dict(fit.timing)
+    meter = energy_meter(cfg) if fit.energy else None
     outputs = predict_best(trainer, module, dm.test_dataloader(), fit.best_path)
+    energy = energy_record(fit.energy, meter.stop() if meter else None)
     test = scorer("test", outputs, resolutions=(1.0,))
     timing["test"] = time.perf_counter() - t_test
     if not dm.ds.weak:  # event-based, PSDS, and all again after median filters tuned on validation
@@ -216,7 +221,7 @@ def test_and_record(run: Run, module, trainer, scorer, objective, psds: str, fit
     metrics = run_metrics(cfg, logger.run_id, {monitor: fit.best}, test, run.costs, fit.fit_seconds,
                           fit.epochs, dm.params.hop_seconds)
     metrics.update(budget=fit.budget, steps=fit.steps, hardware=run.hardware, provenance=run.provenance,
-                   **peak_memory())  # seeds trained together: their group's peak
+                   **peak_memory(), **energy)  # seeds trained together: their group's peak
     max_steps = cfg.trainer.get("max_steps") or 0
     metrics.update(convergence(fit.points, max_steps if max_steps > 0 else fit.steps,
                                stopped_early=fit.stopped_early, truncated=fit.budget == "truncated",
@@ -238,6 +243,43 @@ def test_and_record(run: Run, module, trainer, scorer, objective, psds: str, fit
     tracking.record(logger, cfg, metrics, run_dir)
     print(summary(cfg, metrics, run_dir, logger))
     return fit.best
+
+
+def energy_meter(cfg: DictConfig):
+    """A started :class:`sedbench.energy.EnergyMeter` for the run's device, or None with ``energy.enabled=false``."""
+    settings = cfg.get("energy") or {}
+    if not settings.get("enabled", True):
+        return None
+    from sedbench.energy import EnergyMeter
+
+    return EnergyMeter(float(settings.get("cpu_watts_per_core") or 10), nvml_index(str(cfg.trainer.accelerator))
+                       ).start()
+
+
+def nvml_index(accelerator: str) -> int | None:
+    """The NVML index of the GPU this process uses (``CUDA_VISIBLE_DEVICES`` renumbers torch's); None on the CPU."""
+    import os
+
+    from sedbench.hardware import runs_on_cpu
+
+    if runs_on_cpu(accelerator):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    current = torch.cuda.current_device()
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    return int(visible[current]) if current < len(visible) and visible[current].isdigit() else current
+
+
+def energy_record(train: tuple[float, str] | None, test: tuple[float, str] | None) -> dict:
+    """What a run records of its energy: kWh of its training and of its test inference, and how they were obtained
+    (one method when both were obtained alike)."""
+    if train is None or test is None:
+        return {}
+    method = train[1] if train[1] == test[1] else f"training: {train[1]}; test: {test[1]}"
+    return {"energy_train_kwh": round(train[0], 9), "energy_test_kwh": round(test[0], 9), "energy_method": method}
 
 
 def watchers(trainer_cfg: DictConfig, objective, run_dir: Path) -> tuple:
@@ -438,14 +480,18 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
     logger.log_hyperparams(costs)
     train_features = split_features(ds, "train", params, cache)
     t0 = time.perf_counter()
+    meter = energy_meter(cfg)
     model.fit(*train_features)
     fit_seconds = time.perf_counter() - t0
+    train_energy = meter.stop() if meter else None
     refs = {split: [r.events for r in ds.recordings(split)] for split in ("validation", "test")}
     scorer = SplitScorer({}, ds.classes, params.hop_seconds, cfg.threshold, references=refs)
     scores, probs, feats = {}, {}, {}
     for split in ("validation", "test"):
         feats[split] = split_features(ds, split, params, cache)
+        meter = energy_meter(cfg) if split == "test" and train_energy else None
         probs[split] = [model.predict(f) for f in feats[split][0]]
+        test_energy = meter.stop() if meter else None
         scores[split] = scorer.score_files(split, probs[split], (1.0,) if split == "test" else ())
     t0 = time.perf_counter()
     ev = cfg.get("evaluation") or {}
@@ -459,7 +505,8 @@ def _train_frames(cfg: DictConfig, run_dir: Path, logger, psds: str, hardware: d
     metrics = run_metrics(cfg, logger.run_id, {f"val/{objective.name}": val}, scores["test"], costs, fit_seconds,
                           0, params.hop_seconds)
     # EM to convergence (max_iter), no clock; on the CPU
-    metrics.update(budget="complete", hardware=hardware, provenance=provenance, **peak_memory())
+    metrics.update(budget="complete", hardware=hardware, provenance=provenance, **peak_memory(),
+                   **energy_record(train_energy, test_energy))
     tracking.record(logger, cfg, metrics, run_dir)
     _log_file_counts(logger, run_dir, ds, scores["test"])
     if cfg.tracking.get("log_model", True):  # the same bundle and test excerpt as a network's
