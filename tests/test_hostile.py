@@ -126,6 +126,8 @@ def test_a_dataset_that_cannot_serve_the_run_is_one_line_before_a_run_exists(ove
                                  "use +foo=1. Fix: "),
     (["train", "model.maps=["], "'model.maps=[' is not a valid override (no viable alternative at input '['). Fix: "),
     (["train", "model.maps=4,8"], "model.maps=4,8: several values in one run. Fix: -m to sweep them"),
+    (["train", "-m", "model.maps=4,8", "--cfg", "job"], "-m and --cfg cannot go together: Hydra prints or runs, "
+                                                        "not both. Fix: drop -m"),
     (["params", "model.maps=0"], "model.maps=0: must be a whole number of feature maps or units >= 1"),
     (["sweep", "demo", "model.poool=3"], "model.poool is not a setting of model.arch=crnn (crnn). Fix: remove it or "
                                          "use one of arch, bidirectional"),

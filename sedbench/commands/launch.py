@@ -50,7 +50,12 @@ def run_hydra(task: str, overrides: list[str]) -> int:
         inspect = bool(INSPECT_FLAGS & set(overrides))  # --cfg job shows the sweep's base config: no multirun
         overrides = [*([] if inspect else ["-m"]), f"+sweeps={name}", f"hydra.searchpath=[file://{folder.parent}]",
                      *overrides]
-    if not INSPECT_FLAGS & set(overrides):
+    inspect = sorted(INSPECT_FLAGS & set(overrides))
+    if inspect and ("-m" in overrides or "--multirun" in overrides):
+        raise SedbenchError(f"-m and {inspect[0]} cannot go together: Hydra prints or runs, not both. Fix: drop -m to "
+                            f"print one cell's configuration (sedbench {task} {inspect[0]} ...), or drop "
+                            f"{inspect[0]} to run the sweep")
+    if not inspect:
         check_composes(folder, overrides)
     if task == "params":
         from sedbench.preflight import check_ranges_of
@@ -105,10 +110,10 @@ INSPECT_FLAGS = {"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", 
                  "--shell-completion", "-sc"}
 
 
-def one_value_each(overrides: list[str]) -> list[str]:
+def one_value_each(overrides: list[str]) -> list[str] | None:
     """The overrides of a command line with every sweep (``a,b``, ``range(...)``, ``choice(...)``) reduced to its
-    first value, flags dropped: what one cell composes from. A line Hydra cannot parse, or a sweep without
-    ``-m``, is one :class:`SedbenchError` naming it and the fix."""
+    first value, flags dropped: what one cell composes from (None: a sweep only Hydra expands). A line Hydra
+    cannot parse, or a sweep without ``-m``, is one :class:`SedbenchError` naming it and the fix."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
@@ -126,7 +131,10 @@ def one_value_each(overrides: list[str]) -> list[str]:
             raise SedbenchError(f"{line}: several values in one run. Fix: -m to sweep them (sedbench train -m ...), "
                                 "or give one value")
         if override.is_sweep_override():
-            line = f"{line.split('=', 1)[0]}={next(iter(override.sweep_string_iterator()))}"
+            try:
+                line = f"{line.split('=', 1)[0]}={next(iter(override.sweep_string_iterator()))}"
+            except Exception:  # a sweep Hydra expands itself (glob(...) of group options): its cells are checked
+                return None    # by the sweeper, each composed
         out.append(line)
     return out
 
@@ -135,6 +143,8 @@ def check_composes(folder: Path, overrides: list[str]) -> None:
     """Hydra's own errors (a group option or key the configs lack, a value of the wrong type, a line it cannot
     parse) as one line with the fix, before Hydra starts; a sweep's cells are composed again by its sweeper."""
     one = one_value_each(overrides)
+    if one is None:
+        return
     try:
         compose(one, hydra=True, folder=folder)
     except SedbenchError:
