@@ -269,12 +269,14 @@ def test_an_internal_error_is_one_line_naming_its_saved_traceback(monkeypatch, c
 
 def interrupt_training(tmp_path, synth_dir, ready, sig: str, env: dict | None = None) -> tuple[int, str, str]:
     """``sedbench train`` in a process of its own, sent the real signal ``sig`` once ``ready()`` holds: its exit
-    code, its stdout and its stderr."""
+    code, its stdout and its stderr. SIGINT is restored in it (a background job's children ignore it)."""
     import os
     import signal
     import subprocess
     import sys
     import time
+
+    from helpers import interruptible
 
     env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "MLFLOW_TRACKING_URI"}
     proc = subprocess.Popen([sys.executable, "-m", "sedbench", "train", "data=folder", f"data.root={synth_dir}",
@@ -282,7 +284,7 @@ def interrupt_training(tmp_path, synth_dir, ready, sig: str, env: dict | None = 
                              "trainer.patience=null", "trainer.num_threads=1", f"hydra.run.dir={tmp_path}/run",
                              f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"tracking.artifacts={tmp_path}/art",
                              f"features.cache_dir={tmp_path}/cache"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     deadline = time.time() + 240
     while not ready() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
