@@ -5,7 +5,8 @@ and always recorded with how it was obtained (``energy_method``), as DCASE asks 
   recent AMD under Linux) over the interval, times this process's share of the machine's busy CPU time in
   it (``/proc/stat``), so that trials running side by side do not each count the whole package.
 * CPU, estimated (no RAPL, as on virtual machines): this process's CPU seconds (all its threads) times
-  ``energy.cpu_watts_per_core``, a figure per busy core the user can set for their machine.
+  ``energy.cpu_watts_per_core``, a figure per busy core the user can set for their machine. Data loader worker
+  processes (used on a GPU, never on the CPU) are not counted.
 * GPU, measured: NVML's total energy counter of the run's device (``pynvml``), over the interval; the
   whole device, so a GPU shared by several trials counts each of them in full (said in the method).
 
