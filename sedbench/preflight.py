@@ -166,11 +166,9 @@ def check_dataset(cfg) -> None:
     dataset still to be generated on first use (the run generates it, with its progress bar)."""
     from omegaconf import OmegaConf
 
-    from sedbench.data.layouts import dataset_from_config, is_in_data_home
+    from sedbench.data.layouts import dataset_from_config, to_generate
 
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    root = data.get("root")
-    if data.get("generate") and root and is_in_data_home(root) and not Path(root).exists():
+    if to_generate(OmegaConf.to_container(cfg.data, resolve=True)):
         return
     check_objective(cfg.optimized_metric, dataset_from_config(cfg.data, generate=False).weak)
 

@@ -55,17 +55,16 @@ def run_hydra(task: str, overrides: list[str]) -> int:
         raise SedbenchError(f"-m and {inspect[0]} cannot go together: Hydra prints or runs, not both. Fix: drop -m to "
                             f"print one cell's configuration (sedbench {task} {inspect[0]} ...), or drop "
                             f"{inspect[0]} to run the sweep")
-    if not inspect:
-        check_composes(folder, overrides)
+    cfg = None if inspect else check_composes(folder, overrides)
     if task == "params":
         from sedbench.preflight import check_ranges_of
 
-        check_ranges_of(compose(overrides, folder=folder))
+        check_ranges_of(cfg if cfg is not None else compose(overrides, folder=folder))
     else:
         from sedbench.preflight import check_given_roots
 
         check_given_roots(overrides)
-        preflight(folder, overrides)
+        preflight(folder, overrides, cfg)
     fn = as_task({"train": train_job, "params": params, "sweep": train_job}[task])
     saved = sys.argv
     if task == "params":  # a count, not a run: no output folder, no log file
@@ -139,14 +138,15 @@ def one_value_each(overrides: list[str]) -> list[str] | None:
     return out
 
 
-def check_composes(folder: Path, overrides: list[str]) -> None:
+def check_composes(folder: Path, overrides: list[str]):
     """Hydra's own errors (a group option or key the configs lack, a value of the wrong type, a line it cannot
-    parse) as one line with the fix, before Hydra starts; a sweep's cells are composed again by its sweeper."""
+    parse) as one line with the fix, before Hydra starts; a sweep's cells are composed again by its sweeper.
+    Returns the composed configuration (a sweep's first cell), None when only Hydra can expand the sweep."""
     one = one_value_each(overrides)
     if one is None:
-        return
+        return None
     try:
-        compose(one, hydra=True, folder=folder)
+        return compose(one, hydra=True, folder=folder)
     except SedbenchError:
         raise
     except Exception as exc:
@@ -156,7 +156,7 @@ def check_composes(folder: Path, overrides: list[str]) -> None:
                             "(`sedbench train --cfg job` prints the composed configuration)") from None
 
 
-def preflight(folder: Path, overrides: list[str]) -> None:
+def preflight(folder: Path, overrides: list[str], cfg=None) -> None:
     """Before Hydra creates anything for a single run: compose its config and check it (sedbench.preflight:
     writable folders, live servers, known model keys, a precision this CPU runs natively), so that a typo
     fails at once, not after the data is read. A multirun is checked by the sweeper, once for all its cells,
@@ -165,7 +165,7 @@ def preflight(folder: Path, overrides: list[str]) -> None:
         return
     from sedbench.preflight import check_single
 
-    check_single(compose(overrides, hydra=True, folder=folder))
+    check_single(cfg if cfg is not None else compose(overrides, hydra=True, folder=folder))
 
 
 def unknown_override(exc: Exception, overrides: list[str], folder: Path) -> None:

@@ -397,7 +397,7 @@ def dataset_from_config(data_cfg, strict: bool = True, generate: bool = True) ->
 
     d = OmegaConf.to_container(data_cfg, resolve=True) if OmegaConf.is_config(data_cfg) else dict(data_cfg)
     root = d.get("root")
-    if generate and d.get("generate") and root and is_in_data_home(root) and not Path(root).exists():
+    if generate and to_generate(d):
         from sedbench.data.synth import ensure_generated
 
         ensure_generated(root, dict(d["generate"]))
@@ -406,6 +406,13 @@ def dataset_from_config(data_cfg, strict: bool = True, generate: bool = True) ->
     if not strict and layout in LAYOUTS:
         options = {k: v for k, v in options.items() if k in reader_options(layout)}
     return load_dataset(d["name"], root=root, layout=d.get("layout"), **options)
+
+
+def to_generate(data: dict) -> bool:
+    """A resolved ``data`` config names an embedded dataset still to be generated on first use: it has a
+    ``generate`` recipe and its root, in the data home, does not exist yet."""
+    root = data.get("root")
+    return bool(data.get("generate") and root and is_in_data_home(root) and not Path(root).exists())
 
 
 def is_in_data_home(root: str | Path) -> bool:

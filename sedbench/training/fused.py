@@ -252,7 +252,7 @@ def _train_group(cfg: DictConfig, members: list[Member], t_enter: float, numeric
         m.gen.set_state(torch.get_rng_state())
         if device.type == "cuda":
             m.cuda_state = torch.cuda.get_rng_state(device)
-        m.costs = model_costs(cfg, m.net, dm.n_features)
+        m.costs = members[0].costs or model_costs(cfg, m.net, dm.n_features)  # one architecture: counted once
         m.logger.log_hyperparams(m.costs)
         m.logger.experiment.set_tag(m.logger.run_id, "fused_group", group)
     reason = reason or fusable(members[0].net) or ("clip labels have no fused form yet" if dm.ds.weak else None) \
