@@ -58,9 +58,10 @@ def check_storage(url: str) -> None:
                 raise ConfigError(f"{path}: not a readable Optuna storage ({exc}). Fix: give sweep.storage the "
                                   "storage your sweeps wrote (a corrupt file can be restored from a copy or removed; "
                                   "its sweeps are lost)") from None
-            if tables and "studies" not in tables:
-                kind = " (it is an MLflow store)" if "experiments" in tables else ""
-                raise ConfigError(f"{path}: a database without Optuna's tables{kind}. Fix: give sweep.storage the "
+            if "experiments" in tables and "studies" not in tables:  # another process may be creating the schema:
+                # only MLflow's own tables, never a schema half made, are refused
+                raise ConfigError(f"{path}: a database without Optuna's tables (it is an MLflow store). Fix: give "
+                                  "sweep.storage the "
                                   f"Optuna storage (by default {DEFAULT_STORAGE}), not this file")
         return
     import sqlalchemy

@@ -92,9 +92,10 @@ def check_store(uri: str, option: str = "tracking.uri (or --tracking)") -> None:
         raise SedbenchError(f"{path}: not a readable MLflow store ({exc}). Fix: give {option} the store your "
                             "runs wrote (a corrupt file can be restored from a copy or removed; its runs are lost)"
                             ) from None
-    if tables and "experiments" not in tables:
-        kind = " (it is an Optuna storage)" if "studies" in tables else ""
-        raise SedbenchError(f"{path}: a database without MLflow's tables{kind}. Fix: give {option} the MLflow store "
+    if "studies" in tables and "experiments" not in tables:  # only Optuna's own tables, never a schema half made
+        # by another process starting at the same time, are refused
+        raise SedbenchError(f"{path}: a database without MLflow's tables (it is an Optuna storage). Fix: give "
+                            f"{option} the MLflow store "
                             f"(by default {DEFAULT_TRACKING_URI}), not this file")
 
 
