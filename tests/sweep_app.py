@@ -80,7 +80,8 @@ def toy_trial(cfg, out: Path | None = None, group: int | None = None) -> float:
     out = out or Path(HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {"val/f1_frm": value, "test/f1_frm": value, "n_params": maps, "fit_seconds": float(toy.get("sleep", 0)),
-               "family": "toy", "hop_seconds": 0.02}
+               "family": "toy", "hop_seconds": 0.02, "macs_per_10s": 1000 * maps,  # what train() records of costs
+               "energy_train_kwh": 1e-6 * maps, "energy_test_kwh": 1e-7 * maps, "energy_method": "toy"}
     if toy.get("provenance"):   # what train() records: code, libraries, the dataset's fingerprint
         from sedbench.data.layouts import dataset_from_config
         from sedbench.provenance import run_provenance

@@ -51,10 +51,13 @@ def test_report_of_a_sweep_in_progress(tmp_path, capsys, monkeypatch):
                  "--tracking", f"sqlite:///{tmp_path}/mlflow.db", "--out", str(out)]) == 0
     index = (out / "index.md").read_text()
     assert "8 complete" in index and "4 waiting" in index
-    for item in ("trials.csv", "params_vs_f1.png", "best.md", "scores.md", "filter_shape.md", "filter_shape.png",
-                 "seq_len.png", "importance.png"):
+    for item in ("trials.csv", "params_vs_f1.png", "macs_vs_f1.png", "energy_vs_f1.png", "costs.md", "best.md",
+                 "scores.md", "filter_shape.md", "filter_shape.png", "seq_len.png", "importance.png"):
         assert f"]({item})" in index and (out / item).is_file(), item
     assert "](per_class.md)" not in index and "per_class.md: needs runs with class-wise" in index  # toy trials
+    costs = (out / "costs.md").read_text()  # the toy's MACs and energies went through Optuna's attributes
+    assert "Reference: TOY `" in costs and "the configuration with the best mean validation score" in costs
+    assert "Energy method: `toy`" in costs and costs.count(" (reference) |") == 1
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12 and {r["state"] for r in rows} == {"COMPLETE", "WAITING"}
@@ -132,8 +135,8 @@ def test_fig4_draws_each_configuration_at_its_mean_with_its_interval(tmp_path):
     import csv
 
     from sedbench.report.collect import TrialRow
+    from sedbench.report.costs import PARAMS, CostVsF1
     from sedbench.report.items import Context
-    from sedbench.report.write import ParamsVsF1
 
     rows, n = [], 0
     for fam, maps, params, scores in (("crnn", 16, 15248, [0.40, 0.44, 0.42]), ("cnn", 16, 15552, [0.30, 0.34]),
@@ -143,7 +146,7 @@ def test_fig4_draws_each_configuration_at_its_mean_with_its_interval(tmp_path):
                                  {"n_params": params}, {"test/f1_frm": f1}))
             n += 1
     ctx = Context("x", rows, None, tmp_path)
-    item = ParamsVsF1()
+    item = CostVsF1(PARAMS)
     assert set(item.write(ctx)) == {"params_vs_f1.png", "params_vs_f1.csv"}
     table = {r["family"]: r for r in csv.DictReader((tmp_path / "params_vs_f1.csv").open())}
     crnn = table["crnn"]
@@ -194,8 +197,8 @@ def test_fig4_joins_a_familys_size_series_and_leaves_its_other_configurations_un
     import csv
 
     from sedbench.report.collect import TrialRow
+    from sedbench.report.costs import PARAMS, CostVsF1
     from sedbench.report.items import Context
-    from sedbench.report.write import ParamsVsF1
 
     rows = []
     for params, n_params in (({"model.maps": "5"}, 1696), ({"model.maps": "16"}, 15248),
@@ -204,9 +207,85 @@ def test_fig4_joins_a_familys_size_series_and_leaves_its_other_configurations_un
             rows.append(TrialRow(len(rows), "COMPLETE", "crnn", {"model": "crnn", **params, "seed": str(seed)},
                                  {"n_params": n_params}, {"test/f1_frm": 0.4 + 0.01 * seed}))
     ctx = Context("x", rows, None, tmp_path)
-    item = ParamsVsF1()
+    item = CostVsF1(PARAMS)
     item.write(ctx)
     series = {r["n_params"]: r["series"] for r in csv.DictReader((tmp_path / "params_vs_f1.csv").open())}
     assert series == {"1696": "True", "15248": "True", "45488": "True", "15012": "False"}
     svg = item.svg(ctx, item.records)
     assert "CRNN, other configurations" in svg and ">CRNN<" in svg
+
+
+def _cost_rows():
+    """Two CRNN sizes and a CNN, three seeds each, with their MACs and each seed's training energy."""
+    from sedbench.report.collect import TrialRow
+
+    rows = []
+    for fam, maps, params, macs, kwh, f1 in (("crnn", 8, 4000, 2.0e6, 0.010, 0.40),
+                                             ("crnn", 16, 15248, 6.0e6, 0.020, 0.44),
+                                             ("cnn", 16, 15552, 9.0e6, 0.040, 0.30)):
+        for seed in range(3):
+            params_of = {"model": fam, "model.maps": str(maps), "seed": str(seed)}
+            attrs = {"n_params": params, "macs_per_10s": macs, "energy_train_kwh": kwh * (1 + 0.1 * seed),
+                     "energy_test_kwh": kwh / 10, "energy_method": "cpu time estimate", "peak_rss_gb": 0.5}
+            rows.append(TrialRow(len(rows), "COMPLETE", fam, params_of, attrs,
+                                 {"test/f1_frm": f1 + 0.01 * seed, "val/f1_frm": f1 + 0.01 * seed}))
+    return rows
+
+
+def test_accuracy_against_macs_and_against_training_energy(tmp_path):
+    """F1 against MACs per 10 s (the architecture's: one value per configuration) and against training energy (per
+    run: the seeds' mean with its own interval, drawn as a horizontal bar), a line per family through its sizes."""
+    import csv
+
+    from sedbench.report.costs import ENERGY, MACS, CostVsF1
+    from sedbench.report.items import Context
+
+    ctx = Context("x", _cost_rows(), None, tmp_path)
+    macs, energy = CostVsF1(MACS), CostVsF1(ENERGY)
+    assert set(macs.write(ctx)) == {"macs_vs_f1.png", "macs_vs_f1.csv"}
+    assert set(energy.write(ctx)) == {"energy_vs_f1.png", "energy_vs_f1.csv"}
+    by_macs = {r["macs_per_10s"]: r for r in csv.DictReader((tmp_path / "macs_vs_f1.csv").open())}
+    assert set(by_macs) == {"2000000", "6000000", "9000000"} and by_macs["6000000"]["trials"] == "3"
+    rows = {r["family"] + r["config"]: r for r in csv.DictReader((tmp_path / "energy_vs_f1.csv").open())}
+    big = rows["crnnmodel=crnn model.maps=16"]
+    assert float(big["energy_train_kwh"]) == pytest.approx(0.022)  # mean of 0.020, 0.022, 0.024
+    assert float(big["energy_train_kwh_low"]) < 0.022 < float(big["energy_train_kwh_high"])
+    assert Image.open(tmp_path / "energy_vs_f1.png").size[0] > 500
+    svg = energy.svg(ctx, energy.records)
+    assert "22 Wh training energy (mean over seeds)" in svg and "training energy (log scale)" in svg
+    assert "6.0 M MACs per 10 s" in macs.svg(ctx, macs.records)
+    rows[next(iter(rows))]["x"] = 1  # records of runs without energy: no figure, the index says why
+    bare = [r for r in _cost_rows()]
+    for r in bare:
+        r.attrs.pop("energy_train_kwh")
+    assert CostVsF1(ENERGY).write(Context("x", bare, None, tmp_path / "none")) == []
+
+
+def test_costs_table_weights_f1_by_the_reference_energy(tmp_path):
+    """costs.md: each configuration's costs, and DCASE's energy-weighted F1 = F1 x E_ref / E against the named
+    reference; the reference's own weighted score is its F1; a name that matches no configuration is said."""
+    from sedbench.report.costs import write_costs
+    from sedbench.report.items import Context
+
+    ctx = Context("x", _cost_rows(), None, tmp_path)
+    assert write_costs(ctx, "model=crnn model.maps=16") == "costs.md"
+    text = (tmp_path / "costs.md").read_text()
+    assert "Reference: CRNN `model=crnn model.maps=16`, 22 Wh of training on average: the reference named" in text
+    lines = {line.split("|")[2].strip(): line for line in text.splitlines() if line.startswith("| C")}
+    cells = lambda key: [c.strip() for c in lines[key].split("|")]  # noqa: E731
+    assert cells("`model=crnn model.maps=16`")[-2] == "45.0"  # its own F1: E_ref / E = 1
+    assert cells("`model=crnn model.maps=8`")[-2] == f"{100 * 0.41 * 0.022 / 0.011:.1f}"  # half the energy: 2x
+    assert cells("`model=cnn model.maps=16`")[-2] == f"{100 * 0.31 * 0.022 / 0.044:.1f}"
+    assert cells("`model=crnn model.maps=16`")[4:6] == ["15,248", "6.00 M"]
+    assert "Energy method: `cpu time estimate`" in text
+    write_costs(ctx, "model=rnn")
+    assert "No energy-weighted score: the energy reference `model=rnn` matches no configuration" in \
+        (tmp_path / "costs.md").read_text()
+    write_costs(ctx, "model=crnn")
+    assert "matches 2 configurations" in (tmp_path / "costs.md").read_text()
+    write_costs(ctx)  # none named: the best by validation score (the 16-map CRNN)
+    assert "Reference: CRNN `model=crnn model.maps=16`" in (tmp_path / "costs.md").read_text()
+    study = type("Study", (), {"user_attrs": {"energy_reference": "model=cnn"}})()  # the sweep's setting
+    write_costs(Context("x", _cost_rows(), study, tmp_path))
+    assert "Reference: CNN `model=cnn model.maps=16`, 44 Wh of training on average: the reference named" in \
+        (tmp_path / "costs.md").read_text()

@@ -99,6 +99,9 @@ def test_a_sweep_whose_trials_all_fail_exits_non_zero(tmp_path):
     ("seed=0,1 sweep.rounds=[2,3]", "sweep.rounds ends at 3 seeds but 3 configuration(s) list fewer (e.g. "
                                     "model.maps=1). Fix: list at least 3 seeds in every grid block"),
     ("seed=0,1,2 sweep.rounds=[2,3] sweep.pruner=median", "sweep.rounds looks at every seed's test score"),
+    ("sweep.energy_reference='model.maps=9'", "sweep.energy_reference 'model.maps=9' matches no cell of the grid. "
+                                              "Fix: name a configuration the grid trains, e.g. 'model.maps=1'"),
+    ("sweep.energy_reference=crnn", "sweep.energy_reference: 'crnn' is not key=value"),
 ])
 def test_an_error_every_cell_shares_is_one_line_and_exit_2_with_nothing_enqueued(tmp_path, override, message):
     if override == "trainer=cpu_bf16":

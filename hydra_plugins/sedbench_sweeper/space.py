@@ -65,6 +65,23 @@ class SearchSpace:
             raise ConfigError(f"sweep {name}: started with overrides {recorded}, now {relevant}; its finished cells "
                               "would not mean the same. Fix: pass the same overrides, or a new sweep.name")
 
+    def _check_reference(self, name: str, cells) -> None:
+        """``sweep.energy_reference`` names one configuration of the grid (overrides, as ``sedbench compare``
+        takes them): checked before anything runs, not when the report finds it missing."""
+        from sedbench.errors import ConfigError
+        from sedbench.report.costs import parse_reference
+
+        named = self.config.sweep.get("energy_reference")
+        if not named:
+            return
+        try:
+            wanted = parse_reference(str(named))
+        except ValueError as exc:
+            raise ConfigError(f"sweep {name}: sweep.energy_reference: {exc}") from None
+        if cells and not any(wanted.items() <= dict(o.split("=", 1) for o in cell).items() for cell in cells):
+            raise ConfigError(f"sweep {name}: sweep.energy_reference {named!r} matches no cell of the grid. Fix: "
+                              f"name a configuration the grid trains, e.g. {' '.join(cells[0])!r} without its seed")
+
     def _check_grid(self, study, name: str) -> None:
         """A study keeps one grid: Optuna's categorical parameters cannot change their choices."""
         from sedbench.errors import ConfigError

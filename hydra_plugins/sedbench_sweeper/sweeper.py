@@ -100,6 +100,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         pruner = studies.make_pruner(cfg.pruner)
         # what cells share, storage and objective included: one clear error, nothing enqueued
         composed, objective = self._preflight(base, grid)
+        self._check_reference(name, grid)
         base = self._pack(base, composed)  # sweep.n_jobs=auto: processes x threads for this machine
         claims = studies.Claims(cfg.storage, name)  # before the study: it forgets the claims of a deleted one
         self.storage = studies.make_storage(cfg.storage)
@@ -107,6 +108,8 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
         studies.check_objective(study, name, f"val/{objective.name}", objective.direction)
         study.set_user_attr("packing", self.split.describe())  # this launch's processes x threads, and why
         study.set_user_attr("claims", str(cfg.get("claims") or "claims"))  # what the report and the rounds decide
+        if cfg.get("energy_reference"):  # what the report's energy-weighted score divides by
+            study.set_user_attr("energy_reference", str(cfg.energy_reference))
         if rounds is not None:
             study.set_user_attr("rounds", {"seeds": list(rounds), "spending": str(cfg.spending)})
             cells = self._round_cells(study, name, grid, rounds)

@@ -21,6 +21,10 @@ def add_parser(sub) -> None:
     rep.add_argument("--allow-mixed", action="store_true",
                      help="decide claims across runs that read different copies of the dataset (their fingerprints "
                           "differ); without it such a claim gets no verdict")
+    rep.add_argument("--energy-reference", metavar="OVERRIDES",
+                     help='the configuration costs.md weights energies against (DCASE\'s energy-weighted score), e.g. '
+                          '"model=crnn model.maps=16"; default: the study\'s sweep.energy_reference, else the '
+                          'configuration with the best mean validation score')
     rep.add_argument("--mlflow-url", default="http://127.0.0.1:5000",
                      help="address of the MLflow UI the page links runs to (default: `sedbench dashboard`'s)")
     rep.set_defaults(handler=run)
@@ -34,6 +38,14 @@ def run(args) -> None:
     folder = args.out or Path("results") / args.name
     if args.out is not None:  # the default folder is checked once the sweep is known to exist
         check_writable(folder, "report", "--out")
+    if args.energy_reference is not None:
+        from sedbench.errors import SedbenchError
+        from sedbench.report.costs import parse_reference
+
+        try:
+            parse_reference(args.energy_reference)
+        except ValueError as exc:
+            raise SedbenchError(f"--energy-reference: {exc}") from None
     out = write_report(args.name, args.storage, tracking_uri(args.tracking), folder, args.mlflow_url,
-                       args.allow_mixed)
+                       args.allow_mixed, args.energy_reference)
     print(f"report: {out / 'index.md'} (Markdown and PNG), {out / 'index.html'} (one page, interactive figures)")

@@ -210,27 +210,29 @@ def run_link(mlflow_url: str | None, experiment_id: str | None, run_id: str | No
 
 
 # the interactive figures: each draws the records its report item wrote as CSV and drew as PNG
-def figure_params_vs_f1(records: list[dict], trials: dict[str, dict], link) -> str:
-    """Fig. 4: each configuration's mean test F1_frm over its seeds with its 95 % interval, one line per family
-    in order of parameters through its size series (its other configurations unjoined); a point's link opens its
-    first trial's MLflow run."""
+def figure_cost_vs_f1(records: list[dict], trials: dict[str, dict], link, cost) -> str:
+    """Test F1_frm against a cost (``cost``: sedbench.report.costs.Cost; Fig. 4 for the parameter count): each
+    configuration's mean test F1_frm over its seeds with its 95 % interval, one line per family in order of cost
+    through its size series (its other configurations unjoined); a point's link opens its first trial's MLflow
+    run."""
     groups: dict[str, Series] = {}
-    for r in sorted(records, key=lambda r: float(r["n_params"])):
+    for r in sorted(records, key=lambda r: float(r[cost.key])):
         first = str(r["trial_numbers"]).split()[0]
         t = trials.get(first, {})
         mean, low, high = (100 * float(r[k]) if r[k] not in ("", None) else math.nan
                            for k in ("mean_test_f1_frm", "low", "high"))
         interval = f" [{low:.1f}, {high:.1f}]" if math.isfinite(low) else ""
-        tip = (f"{r['family'].upper()} · {r['config'] or 'base'}\n{int(float(r['n_params'])):,} parameters · "
+        spent = f"{cost.text(float(r[cost.key]))} {cost.name}" + (" (mean over seeds)" if cost.per_run else "")
+        tip = (f"{r['family'].upper()} · {r['config'] or 'base'}\n{spent} · "
                f"test F1_frm {mean:.1f} %{interval} over {r['trials']} seed(s) (trials {r['trial_numbers']})"
                + (f"\nMLflow run of trial {first} (click to open)" if t.get("mlflow_run_id") else ""))
         on_line = str(r.get("series", True)) != "False"  # a family's line joins its size series only
         name = r["family"].upper() + ("" if on_line else ", other configurations")
         groups.setdefault(name, Series(name, line=on_line)).points.append(
-            Point(float(r["n_params"]), mean, tip, link(t.get("mlflow_run_id")), low if math.isfinite(low) else None,
+            Point(float(r[cost.key]), mean, tip, link(t.get("mlflow_run_id")), low if math.isfinite(low) else None,
                   high if math.isfinite(high) else None))
-    return svg_plot(list(groups.values()), "parameters (log scale)", "test F1_frm (%), mean and 95 % interval",
-                    log_x=True, title="test F1_frm against parameter count")
+    return svg_plot(list(groups.values()), f"{cost.name} (log scale)", "test F1_frm (%), mean and 95 % interval",
+                    log_x=True, title=f"test F1_frm against {cost.name}")
 
 
 def figure_pitch_shift(records: list[dict], trials: dict[str, dict], link) -> str:

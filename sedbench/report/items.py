@@ -26,6 +26,7 @@ class Context:
     fetch: Callable[[str, str], Path | None] = lambda run_id, path: None
     link: Callable[[str | None], str | None] = lambda run_id: None
     allow_mixed: bool = False   # verdicts across runs that read different copies of the dataset (--allow-mixed)
+    energy_reference: str | None = None  # costs.md's reference configuration (--energy-reference), else the study's
 
     @cached_property
     def trials(self) -> dict[str, dict]:

@@ -20,7 +20,6 @@ from sedbench.report.collect import (
     best_per_family,
     collect,
     completed,
-    configurations,
     file_counts,
     matched_controls,
     matched_groups,
@@ -34,6 +33,7 @@ from sedbench.report.common import (
     style,
     write_csv,
 )
+from sedbench.report.costs import ENERGY, MACS, PARAMS, CostVsF1, write_costs
 from sedbench.report.items import Context, Figure, Item
 
 
@@ -77,71 +77,6 @@ def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
                 *[r.metrics.get(k, r.attrs.get(k, "")) for k in [*costs, *metric_keys]],
                 *[r.attrs.get(k, r.metrics.get(k, "")) for k in tail]] for r in rows])
     return "trials.csv"
-
-
-class ParamsVsF1(Figure):
-    """Fig. 4 as the paper draws it: test F1_frm against the parameter count (log scale), one point per
-    configuration at the mean over its seeds with its 95 % t interval, one line per family in order of parameters
-    through its size series (configurations that differ only in ``model.maps``, when the family has one; its other
-    configurations are points of their own, e.g. a CRNN of another depth); each seed's own score a faint mark
-    behind it. The CSV has one row per configuration, ``series`` saying whether its family's line joins it."""
-
-    file, title = "params_vs_f1.png", "test F1_frm against parameter count (Fig. 4)"
-
-    def data(self, ctx: Context) -> list[dict] | None:
-        from sedbench.stats import mean_std_interval
-
-        out, self.seeds = [], {}
-        series = {fam: {id(g[0]) for g in matched_groups(ctx.rows, fam, "model.maps").values()}
-                  for fam in {r.family for r in ctx.rows}}
-        for (fam, config), trials in sorted(configurations(ctx.rows).items()):
-            scored = [t for t in trials if t.attrs.get("n_params") and not math.isnan(t.get("test/f1_frm"))]
-            if not scored:
-                continue
-            values = [t.get("test/f1_frm") for t in scored]
-            mean, std, (low, high) = mean_std_interval(values)
-            n_params = scored[0].attrs["n_params"]
-            out.append({"family": fam, "config": config, "n_params": n_params, "trials": len(values),
-                        "mean_test_f1_frm": mean, "std": "" if math.isnan(std) else std,
-                        "low": "" if math.isnan(low) else low, "high": "" if math.isnan(high) else high,
-                        "trial_numbers": " ".join(str(t.number) for t in scored),
-                        "series": not series[fam] or id(trials[0]) in series[fam]})
-            self.seeds.setdefault(fam, []).extend((n_params, v) for v in values)
-        return out or None
-
-    def png(self, ctx: Context, records: list[dict], path: Path) -> None:
-        plt, fig, ax = figure()
-        for fam in sorted({r["family"] for r in records}):
-            color, marker = style(fam)
-            sel = sorted((r for r in records if r["family"] == fam), key=lambda r: r["n_params"])
-            seeds = self.seeds.get(fam, [])
-            ax.scatter([n for n, _ in seeds], [100 * v for _, v in seeds], c=color, marker=marker, alpha=0.25,
-                       s=12, linewidths=0)
-            for on_line in (True, False):
-                part = [r for r in sel if r["series"] == on_line]
-                if not part:
-                    continue
-                means = [100 * r["mean_test_f1_frm"] for r in part]
-                err = [[m - 100 * r["low"] if r["low"] != "" else 0.0 for m, r in zip(means, part, strict=True)],
-                       [100 * r["high"] - m if r["high"] != "" else 0.0 for m, r in zip(means, part, strict=True)]]
-                ax.errorbar([r["n_params"] for r in part], means, yerr=err, color=color, marker=marker, capsize=3,
-                            label=fam.upper() if on_line else f"{fam.upper()}, other configurations",
-                            markeredgecolor="black", markeredgewidth=0.4, linewidth=1.2 if on_line else 0,
-                            markerfacecolor=color if on_line else "white")
-        ax.set_xscale("log")
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5 per decade, written out in full
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        finish(plt, fig, ax, path, "trainable parameters (count, log scale)",
-               "test F1_frm (%): mean over seeds, bars 95 % t interval",
-               "Parameters vs. accuracy (cf. Cakir et al. 2017, Fig. 4)", {"title": "family"})
-
-    def svg(self, ctx: Context, records: list[dict]) -> str:
-        from sedbench.report.html import figure_params_vs_f1
-
-        return figure_params_vs_f1(records, ctx.trials, ctx.link)
 
 
 def _with_interval(value: float, counts: list[list[int]] | None, statistic: str, pct: bool) -> str:
@@ -493,7 +428,9 @@ def report_items() -> list[Item]:
     from sedbench.report import figures
     from sedbench.report.rounds import write_study_claims
 
-    return [TrialsCsv(), ParamsVsF1(),
+    return [TrialsCsv(), CostVsF1(PARAMS), CostVsF1(MACS), CostVsF1(ENERGY),
+            Table("costs.md", "what each configuration costs, with its energy-weighted F1_frm (DCASE)",
+                  lambda c: write_costs(c, c.energy_reference), "needs runs with test F1_frm"),
             Table("per_class.md", "class-wise F1_frm of each family's best configuration (Table III)",
                   lambda c: write_per_class(c.rows, c.out), "needs runs with class-wise test scores"),
             FilterShape(), SeqLen(), Importance(),
@@ -589,7 +526,8 @@ def provenance_lines(rows: list[TrialRow], name: str) -> list[str]:
 
 
 def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
-                 mlflow_url: str | None = "http://127.0.0.1:5000", allow_mixed: bool = False) -> Path:
+                 mlflow_url: str | None = "http://127.0.0.1:5000", allow_mixed: bool = False,
+                 energy_reference: str | None = None) -> Path:
     import tempfile
 
     from sedbench.report.html import run_link, write_html
@@ -604,7 +542,7 @@ def write_report(name: str, storage: str, tracking_uri: str | None, out: Path,
         fetch = artifact_fetcher(tracking_uri, Path(tmp))
         fill_deferred_psds(rows, fetch, tracking_uri)  # before any table: PSDS the trials left to the report
         ctx = Context(name, rows, study, out, fetch, lambda run_id: run_link(mlflow_url, experiment, run_id),
-                      allow_mixed)
+                      allow_mixed, energy_reference)
         items = report_items()
         for item in items:
             files = item.write(ctx)
