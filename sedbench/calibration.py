@@ -26,7 +26,12 @@ are not sedbench's procedure. **Seeds added in rounds** (:data:`SEQUENTIAL`, :fu
 designs looked at after each round of seeds, each look at the level of :func:`sedbench.stats.look_levels`. Every cell
 uses one generator seed, so the tables are the same on every run.
 
-``python -m sedbench.calibration [--studies 1000]`` prints the three tables of docs/statistics.md.
+A fourth table, **costs** (:data:`COST_DESIGNS`, :func:`calibrate_costs`): the ratio of two configurations' measured
+costs (training energy, memory, time: ``sedbench compare --statistic energy_train``, :func:`sedbench.stats.cost_ratio`),
+each run's cost log-normal around its configuration's with the seed-to-seed spreads a real study measured (the
+training times of the Table IV study on synth: 0.09-0.31 on the log scale), and runs that stop early.
+
+``python -m sedbench.calibration [--studies 1000]`` prints the four tables of docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -435,6 +440,72 @@ def over_bound_sequential(cells: list[SequentialCell]) -> list[SequentialCell]:
     return [c for c in cells if c.effect == 0 and c.design.sedbench and c.verdict > LIMIT]
 
 
+@dataclass(frozen=True)
+class CostDesign:
+    name: str
+    seeds: tuple[int, int]
+    sd_log: tuple[float, float]      # seed-to-seed spread of log cost, sides a and b
+    early: float = 0.0               # probability that a run stops early, spending 30-70 % of a full run
+
+
+# the spreads a real study measured: Table IV on synth, training time over 8 seeds per configuration, 0.09-0.31 on
+# the log scale (its energies are CPU time x watts, so the same)
+COST_DESIGNS = (CostDesign("3 vs 3 seeds, steady (0.10)", (3, 3), (0.10, 0.10)),
+                CostDesign("3 vs 3 seeds, spread (0.30)", (3, 3), (0.30, 0.30)),
+                CostDesign("2 vs 2 seeds, spread (0.30)", (2, 2), (0.30, 0.30)),
+                CostDesign("3 vs 8 seeds", (3, 8), (0.20, 0.20)),
+                CostDesign("2 vs 5 seeds (a failed seed of 3)", (2, 5), (0.20, 0.20)),
+                CostDesign("3 vs 5 seeds, unequal spreads (0.10 vs 0.30)", (3, 5), (0.10, 0.30)),
+                CostDesign("3 vs 3 seeds, a quarter stop early", (3, 3), (0.10, 0.10), 0.25),
+                CostDesign("5 vs 5 seeds, a quarter stop early", (5, 5), (0.10, 0.10), 0.25))
+COST_RATIOS = (1.0, 0.8, 0.67)       # true cost of a over b (1: the null)
+
+
+@dataclass
+class CostCell:
+    design: CostDesign
+    ratio: float
+    studies: int
+    verdict: float   # null: share with any verdict; else: share saying a costs less (power)
+
+
+def run_costs(d: CostDesign, ratio: float, studies: int, seed: int = 0) -> CostCell:
+    """``studies`` simulated comparisons of ``d`` with a true cost ratio a / b of ``ratio``, each decided by
+    :func:`sedbench.stats.cost_ratio` as ``sedbench compare`` decides."""
+    from sedbench.stats import cost_ratio
+
+    rng = np.random.default_rng([seed, 40, zlib.crc32(d.name.encode()), int(round(ratio * 1000))])
+
+    def runs(n: int, sd: float, scale: float) -> np.ndarray:
+        cost = scale * np.exp(rng.normal(0.0, sd, (studies, n)))
+        stops = rng.random((studies, n)) < d.early
+        return np.where(stops, cost * rng.uniform(0.3, 0.7, (studies, n)), cost)
+
+    a, b = runs(d.seeds[0], d.sd_log[0], ratio), runs(d.seeds[1], d.sd_log[1], 1.0)
+    sides = np.array([cost_ratio(a[i], b[i]).excludes_one() for i in range(studies)])
+    return CostCell(d, ratio, studies, float((sides != 0).mean() if ratio == 1 else (sides < 0).mean()))
+
+
+def calibrate_costs(studies: int = 1000, designs=COST_DESIGNS, ratios=COST_RATIOS, seed: int = 0) -> list[CostCell]:
+    return [run_costs(d, r, studies * (NULL_FACTOR if r == 1 else 1), seed) for d in designs for r in ratios]
+
+
+def costs_table(cells: list[CostCell]) -> str:
+    ratios = sorted({c.ratio for c in cells if c.ratio != 1}, reverse=True)
+    head = ["design (spread of log cost)", "false verdicts (bound 6 %)",
+            *[f"power at {100 * (1 - r):.0f} % less" for r in ratios]]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    by = {(c.design, c.ratio): c for c in cells}
+    for d in dict.fromkeys(c.design for c in cells):
+        lines.append(f"| {d.name} | {100 * by[(d, 1.0)].verdict:.1f} % | "
+                     + " | ".join(f"{100 * by[(d, r)].verdict:.0f} %" for r in ratios) + " |")
+    return "\n".join(lines)
+
+
+def over_bound_costs(cells: list[CostCell]) -> list[CostCell]:
+    return [c for c in cells if c.ratio == 1 and c.verdict > LIMIT]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sedbench.calibration",
                                 description="False-verdict rate and power of sedbench.stats.compare by simulation.")
@@ -464,7 +535,13 @@ def main(argv: list[str] | None = None) -> int:
           + sequential_table(rounds))
     print(f"\n{len(rounds)} cells, {time.perf_counter() - t0:.0f} s; "
           + (f"over 6 %: {', '.join(c.design.name for c in late)}" if late else "every design within 6 %"))
-    return 1 if bad or over or late else 0
+    t0 = time.perf_counter()
+    costs = calibrate_costs(args.studies)
+    dear = over_bound_costs(costs)
+    print("\nCosts (sedbench compare --statistic energy_train and the other measured costs):\n\n" + costs_table(costs))
+    print(f"\n{len(costs)} cells, {time.perf_counter() - t0:.0f} s; "
+          + (f"over 6 %: {', '.join(c.design.name for c in dear)}" if dear else "every design within 6 %"))
+    return 1 if bad or over or late or dear else 0
 
 
 if __name__ == "__main__":

@@ -105,6 +105,52 @@ def test_bad_inputs_name_the_problem(tmp_path, capsys):
         assert message in capsys.readouterr().err, (args, message)
 
 
+def cost_runs(tmp_path, side, energies, method="cpu time estimate", **extra):
+    """Run folders holding only what a run records of its costs (metrics.json)."""
+    folders = []
+    for i, kwh in enumerate(energies):
+        folder = tmp_path / f"{side}{i}"
+        folder.mkdir()
+        record = {"energy_train_kwh": kwh, "energy_test_kwh": kwh / 10, "energy_method": method, "n_params": 1000,
+                  "macs_per_10s": 2.0e6, "peak_rss_gb": 0.5 + 0.01 * i, **extra}
+        (folder / "metrics.json").write_text(json.dumps(record))
+        folders.append(str(folder))
+    return folders
+
+
+def test_costs_compare_as_ratios(tmp_path, capsys):
+    """--statistic energy_train: A's training energy over B's, the ratio of geometric means with its interval over
+    the seeds, lower is better; parameters and MACs exactly; energies obtained in different ways, one seed, or a
+    cost not recorded: no verdict or one clear error."""
+    from sedbench.stats import cost_ratio
+
+    a = cost_runs(tmp_path, "a", [0.010, 0.011, 0.012])
+    b = cost_runs(tmp_path, "b", [0.020, 0.021, 0.022, 0.019], n_params=4000, macs_per_10s=5.0e6)
+    assert main(["compare", *a, "--vs", *b, "--statistic", "energy_train", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    expected = cost_ratio([0.010, 0.011, 0.012], [0.020, 0.021, 0.022, 0.019])
+    assert (got["ratio"], got["low"], got["high"]) == pytest.approx((expected.ratio, expected.low, expected.high))
+    assert got["high"] < 1 and got["a"]["n"] == 3 and got["b"]["n"] == 4 and got["method"] == "welch_log"
+    assert main(["compare", *a, "--vs", *b, "--statistic", "energy_train"]) == 0
+    text = capsys.readouterr().out
+    assert "conclusion: A costs less training energy: the 95 % interval of A / B lies below 1" in text
+    assert "ratio A / B: 0.5" in text and "energy obtained by: cpu time estimate" in text
+    assert main(["compare", *a, "--vs", *b, "--statistic", "params"]) == 0
+    assert "conclusion: A has fewer parameters: 0.25x (the architecture's" in capsys.readouterr().out
+    assert main(["compare", *a, "--vs", *b, "--statistic", "peak_rss"]) == 0
+    assert "conclusion: inconclusive" in capsys.readouterr().out
+    other = cost_runs(tmp_path, "c", [0.020, 0.021], method="rapl x process share")
+    assert main(["compare", *a, "--vs", *other, "--statistic", "energy_train"]) == 0
+    assert "no verdict: the energies were obtained in different ways" in capsys.readouterr().out
+    assert main(["compare", a[0], "--vs", *b, "--statistic", "energy_test"]) == 0
+    assert "no verdict: one seed on a side" in capsys.readouterr().out
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "metrics.json").write_text(json.dumps({"n_params": 5}))
+    assert main(["compare", str(bare), "--vs", *b, "--statistic", "energy_train"]) == 2
+    assert f"run {bare} recorded no energy_train_kwh (training energy). Fix:" in capsys.readouterr().err
+
+
 def test_run_folders_run_ids_and_a_sweeps_overrides(tiny_sweep, tmp_path, capsys):
     """The tiny sweep trained one CRNN, CNN and RNN (one seed each): every way of naming them gives the same
     numbers, and no verdict, since each side has one seed."""
@@ -129,5 +175,14 @@ def test_run_folders_run_ids_and_a_sweeps_overrides(tiny_sweep, tmp_path, capsys
                                ("maps=8", "has no parameter 'maps'")):
         assert main(["compare", "--sweep", tiny_sweep.name, overrides, "--vs", "model=cnn", *base]) == 2
         assert message in capsys.readouterr().err
+    # a cost of the trained runs, named each way: what the runs recorded
+    for args in ([ids[0], "--vs", ids[1], "--tracking", tiny_sweep.tracking],
+                 ["--sweep", tiny_sweep.name, "model=crnn", "--vs", "model=cnn", *base]):
+        assert main(["compare", *args, "--statistic", "macs", "--json"]) == 0, args
+        got = json.loads(capsys.readouterr().out)
+        assert got["a"]["mean"] == trials["crnn"].user_attrs["macs_per_10s"] and got["method"] == "exact"
+        assert main(["compare", *args, "--statistic", "energy_train", "--json"]) == 0, args
+        got = json.loads(capsys.readouterr().out)
+        assert got["conclusion"].startswith("no verdict") and got["energy_methods"]  # one seed a side
     assert main(["compare", "nonexistent-run-id", "--vs", ids[1], "--tracking", tiny_sweep.tracking]) == 2
     assert "no MLflow run 'nonexistent-run-id'" in capsys.readouterr().err

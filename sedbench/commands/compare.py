@@ -21,6 +21,12 @@ from pathlib import Path
 from sedbench.errors import SedbenchError
 
 STATISTICS = {"f1": ("F1", True), "er": ("ER", False)}   # name -> (label, higher is better)
+# what a run costs (metrics.json, docs/metrics.md): name -> (its record, label, unit); lower is better. Parameters
+# and MACs are the architecture's (one value a configuration); the others are measured, run by run
+COSTS = {"energy_train": ("energy_train_kwh", "training energy", "kWh"),
+         "energy_test": ("energy_test_kwh", "test energy", "kWh"), "peak_rss": ("peak_rss_gb", "peak RSS", "GB"),
+         "fit_time": ("fit_seconds", "training time", "s"), "macs": ("macs_per_10s", "MACs per 10 s", "MACs"),
+         "params": ("n_params", "parameters", "")}
 
 
 @dataclass
@@ -31,6 +37,7 @@ class Side:
     names: list[str] = field(default_factory=list)   # test file names, where known
     sources: list[list[list[str]] | None] = field(default_factory=list)  # per run: its test files' source ids
     provenance: list[dict | None] = field(default_factory=list)  # per run: what produced it (sedbench.provenance)
+    records: list[dict] = field(default_factory=list)  # per run: its metrics.json figures (costs), where known
 
 
 def add_parser(sub) -> None:
@@ -50,7 +57,10 @@ def add_parser(sub) -> None:
     p.add_argument("--vs", nargs="+", required=True, metavar="B", help="side B, the same way")
     p.add_argument("--sweep", metavar="NAME", help="select each side's completed trials of this sweep by overrides")
     p.add_argument("--counts", nargs="+", metavar="FILE", help="side A as file_counts.csv files (then --vs files)")
-    p.add_argument("--statistic", choices=list(STATISTICS), default="f1", help="f1 (default) or er")
+    p.add_argument("--statistic", choices=[*STATISTICS, *COSTS], default="f1",
+                   help="f1 (default) or er, over the test files; or a cost, lower is better: energy_train, "
+                        "energy_test, peak_rss, fit_time (measured per run: the ratio A / B with its interval over "
+                        "seeds), macs, params (the architecture's: an exact ratio)")
     p.add_argument("--resolution", choices=["frm", "1sec"], default="frm",
                    help="frm: one frame of 20 ms, the paper's F1_frm (default); 1sec: 1-s segments")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
@@ -68,21 +78,27 @@ def run(args: argparse.Namespace) -> int:
         raise SedbenchError(f"--level {args.level}: an interval level is between 0 and 1 (e.g. 0.95)")
     if args.counts and args.sweep:
         raise SedbenchError("--counts and --sweep name the sides in different ways. Fix: use one of them")
+    cost = args.statistic in COSTS
     if args.counts:
         if args.side_a:
             raise SedbenchError(f"with --counts, side A is the files after --counts; {args.side_a[0]!r} is extra")
-        a, b = (counts_side(paths, args.resolution, label) for paths, label in ((args.counts, "A"), (args.vs, "B")))
+        a, b = (counts_side(paths, args.resolution, label, not cost)
+                for paths, label in ((args.counts, "A"), (args.vs, "B")))
     elif args.sweep:
         if not args.side_a:
             raise SedbenchError('--sweep NAME needs side A\'s overrides. Fix: e.g. sedbench compare --sweep claims '
                                 '"model=crnn" --vs "model=cnn"')
-        a, b = sweep_sides(args.sweep, args.side_a, args.vs, args.resolution, args.storage, args.tracking)
+        a, b = sweep_sides(args.sweep, args.side_a, args.vs, args.resolution, args.storage, args.tracking, not cost)
     else:
         if not args.side_a:
             raise SedbenchError("no runs for side A. Fix: sedbench compare RUN... --vs RUN... (MLflow run ids or "
                                 "run folders), or --sweep NAME / --counts FILE...")
-        a, b = (runs_side(items, args.resolution, args.tracking, label)
+        a, b = (runs_side(items, args.resolution, args.tracking, label, not cost)
                 for items, label in ((args.side_a, "A"), (args.vs, "B")))
+    if cost:
+        result = compare_costs(a, b, args.statistic, args.level, args.allow_mixed)
+        print(json.dumps(result, indent=2) if args.json else cost_text(result))
+        return 0
     result = compare_sides(a, b, args.statistic, args.level, args.allow_mixed)
     print(json.dumps(result, indent=2) if args.json else as_text(result))
     return 0
@@ -103,15 +119,19 @@ def _names(path: Path, resolution: str) -> list[str]:
         return [r["file"] for r in csv.DictReader(f) if r.get("resolution") == resolution]
 
 
-def counts_side(paths: list[str], resolution: str, label: str) -> Side:
-    """One side from ``file_counts.csv`` files."""
+def counts_side(paths: list[str], resolution: str, label: str, counted: bool = True) -> Side:
+    """One side from ``file_counts.csv`` files (each with its run's metrics.json beside it, where it has one);
+    ``counted=False``: only the runs' records are read (a cost comparison)."""
     from sedbench.training.artifacts import read_file_counts, read_file_sources
 
     counts, names, sources = [], [], []
+    records = [_run_record(Path(p).parent / "metrics.json") for p in paths]
     for p in map(Path, paths):
         if not p.is_file():
             raise SedbenchError(f"{p}: no such file. Fix: give file_counts.csv files (one per run), found in each "
                                 "run folder and as an MLflow artifact of every run")
+        if not counted:
+            continue
         try:
             counts.append(_resolution(read_file_counts(p), resolution, str(p)))
         except (KeyError, ValueError) as exc:
@@ -120,32 +140,34 @@ def counts_side(paths: list[str], resolution: str, label: str) -> Side:
         names.append(_names(p, resolution))
         sources.append(read_file_sources(p))
     return Side(label, [str(p) for p in paths], counts, names[0] if names else [], sources,
-                [_run_provenance(Path(p).parent / "metrics.json") for p in paths])
+                [r.get("provenance") for r in records], records)
 
 
-def _run_provenance(metrics_json: Path) -> dict | None:
-    """The provenance a run recorded in its metrics.json (beside its file_counts.csv); None without one."""
+def _run_record(metrics_json: Path) -> dict:
+    """What a run recorded in its metrics.json (beside its file_counts.csv): provenance, costs; empty without one."""
     if not metrics_json.is_file():
-        return None
+        return {}
     try:
-        return json.loads(metrics_json.read_text()).get("provenance")
-    except (ValueError, AttributeError):
-        return None
+        record = json.loads(metrics_json.read_text())
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
-def runs_side(items: list[str], resolution: str, tracking: str | None, label: str) -> Side:
+def runs_side(items: list[str], resolution: str, tracking: str | None, label: str, counted: bool = True) -> Side:
     """One side from run folders (``file_counts.csv`` inside) or MLflow run ids (its artifact)."""
     import tempfile
 
     from sedbench.training.artifacts import FILE_COUNTS_PATH
 
     paths, store, tmp = [], None, Path(tempfile.mkdtemp(prefix="sedbench-compare-"))
+    wanted = FILE_COUNTS_PATH if counted else "metrics.json"   # a cost comparison reads the run's record only
     for item in items:
         folder = Path(item)
         if folder.is_dir():
-            path = folder / FILE_COUNTS_PATH
+            path = folder / wanted
             if not path.is_file():
-                raise SedbenchError(f"run folder {folder} has no {FILE_COUNTS_PATH}: the run failed, is still "
+                raise SedbenchError(f"run folder {folder} has no {wanted}: the run failed, is still "
                                     "running, or was recorded by an older sedbench. Fix: train it again, or compare "
                                     "runs that finished")
             paths.append(path)
@@ -155,31 +177,33 @@ def runs_side(items: list[str], resolution: str, tracking: str | None, label: st
 
             store = RunStore.existing(tracking_uri(tracking))
         store.require(item)
-        path = store.download(item, FILE_COUNTS_PATH, tmp / item)
-        store.download(item, "metrics.json", tmp / item)  # beside it: what produced the run
+        path = store.download(item, wanted, tmp / item)
+        if counted:
+            store.download(item, "metrics.json", tmp / item)  # beside it: what produced the run
         if path is None:
-            raise SedbenchError(f"MLflow run {item} has no {FILE_COUNTS_PATH} artifact: it failed, is still running, "
-                                "has clip labels, or was recorded by an older sedbench. Fix: compare finished runs "
-                                "of strongly labelled data")
+            raise SedbenchError(f"MLflow run {item} has no {wanted} artifact: it failed, is still running, "
+                                + ("has clip labels, " if counted else "")
+                                + "or was recorded by an older sedbench. Fix: compare finished runs"
+                                + (" of strongly labelled data" if counted else ""))
         paths.append(path)
-    side = counts_side([str(p) for p in paths], resolution, label)
+    side = counts_side([str(p) for p in paths], resolution, label, counted)
     side.runs = list(items)
     return side
 
 
 def parse_overrides(tokens: list[str]) -> dict[str, str]:
-    out = {}
-    for token in " ".join(tokens).split():
-        key, sep, value = token.partition("=")
-        if not sep or not key:
-            raise SedbenchError(f"{token!r} is not key=value. Fix: e.g. \"model=crnn model.maps=16\"")
-        out[key.lstrip("+")] = value.replace(" ", "")
-    return out
+    from sedbench.report.costs import parse_reference
+
+    try:
+        return parse_reference(" ".join(tokens))
+    except ValueError as exc:
+        raise SedbenchError(f"{exc}. Fix: give overrides as key=value") from None
 
 
 def sweep_sides(name: str, tokens_a: list[str], tokens_b: list[str], resolution: str, storage: str | None,
-                tracking: str | None) -> tuple[Side, Side]:
-    """Each side: the completed trials of one configuration of sweep ``name`` that match its overrides."""
+                tracking: str | None, counted: bool = True) -> tuple[Side, Side]:
+    """Each side: the completed trials of one configuration of sweep ``name`` that match its overrides (with their
+    per-file counts unless ``counted`` is False: a cost comparison reads the trials' records only)."""
     import tempfile
 
     from sedbench.report.collect import collect, completed, file_counts, file_sources
@@ -206,16 +230,17 @@ def sweep_sides(name: str, tokens_a: list[str], tokens_b: list[str], resolution:
             raise SedbenchError(f"side {label}: {' '.join(tokens)} matches {len(configs)} configurations of sweep "
                                 f"{name!r} ({'; '.join(sorted(configs)[:4])}{' ...' if len(configs) > 4 else ''}). "
                                 "Fix: add the overrides that single one out (its seeds are the repeats)")
-        counts = [file_counts(r, fetch).get(resolution) for r in match]
-        lacking = [r.number for r, c in zip(match, counts, strict=True) if c is None]
+        counts = [file_counts(r, fetch).get(resolution) for r in match] if counted else []
+        lacking = [r.number for r, c in zip(match, counts, strict=True) if c is None] if counted else []
         if lacking:
             raise SedbenchError(f"side {label}: trials {lacking} of sweep {name!r} have no per-file counts at "
                                 f"{resolution!r} (no file_counts.csv in MLflow {uri}). Fix: --tracking with the "
                                 "sweep's MLflow store, or runs recorded by a current sedbench")
         sides.append(Side(f"{label}: {configs.pop() or 'base'}", [str(r.attrs.get("mlflow_run_id", r.number))
                                                                   for r in match], counts,
-                          sources=[file_sources(r, fetch) for r in match],
-                          provenance=[r.attrs.get("provenance") for r in match]))
+                          sources=[file_sources(r, fetch) for r in match] if counted else [],
+                          provenance=[r.attrs.get("provenance") for r in match],
+                          records=[{**r.attrs, **r.metrics} for r in match]))
     return sides[0], sides[1]
 
 
@@ -273,6 +298,93 @@ def compare_sides(a: Side, b: Side, statistic: str, level: float, allow_mixed: b
             "level": level, "df": None if math.isnan(c.df) else c.df, "n_files": c.n_files, "method": c.method,
             "shared_sources": c.shared_sources, "mixed": mixed,
             "conclusion": conclusion}
+
+
+def compare_costs(a: Side, b: Side, statistic: str, level: float, allow_mixed: bool = False) -> dict:
+    """A's cost over B's: for a cost measured per run (energy, memory, time) the ratio of their geometric means with
+    its interval over the seeds (:func:`sedbench.stats.cost_ratio`) and a verdict; for the architecture's own
+    (parameters, MACs) the exact ratio. Lower is better."""
+    from sedbench.stats import ONE_SEED, cost_ratio
+
+    key, name, unit = COSTS[statistic]
+    values = []
+    for s in (a, b):
+        got = [_positive(r.get(key)) for r in s.records]
+        lacking = [run for run, v in zip(s.runs, got, strict=True) if v is None]
+        if lacking or not got:
+            raise SedbenchError(f"side {s.label.split(':')[0]}: run {(lacking or s.runs or ['?'])[0]} recorded no "
+                                f"{key} ({name}). Fix: compare runs recorded by a sedbench that measures it"
+                                + (" with energy.enabled=true" if key.startswith("energy") else ""))
+        values.append(got)
+    r = cost_ratio(values[0], values[1], level)
+    fixed = key in ("n_params", "macs_per_10s")
+    methods = sorted({str(x.get("energy_method")) for s in (a, b) for x in s.records if x.get("energy_method")}) \
+        if key.startswith("energy") else []
+    mixed = provenance_of(a, b)
+    if fixed:
+        conclusion = (f"{'A' if r.ratio < 1 else 'B'} has fewer {name}: {r.ratio:.3g}x (the architecture's, the same "
+                      "for every seed: exact, no interval needed)" if r.ratio != 1 else f"the same {name}")
+    elif len(methods) > 1:
+        conclusion = (f"no verdict: the energies were obtained in different ways ({'; '.join(methods)}). Fix: "
+                      "compare runs measured alike (docs/metrics.md)")
+    elif "dataset" in mixed and not allow_mixed:
+        conclusion = ("no verdict: the runs read different copies of the dataset. Fix: compare runs of one copy, or "
+                      "--allow-mixed to decide anyway")
+    elif min(r.n) < 2:
+        conclusion = f"no verdict: {ONE_SEED}"
+    elif r.excludes_one() == 0:
+        conclusion = (f"inconclusive: the {100 * level:g} % interval of A / B holds 1, so these runs cannot tell A's "
+                      f"{name} from B's")
+    else:
+        conclusion = (f"{'A' if r.excludes_one() < 0 else 'B'} costs less {name}: the {100 * level:g} % interval of "
+                      f"A / B lies {'below' if r.excludes_one() < 0 else 'above'} 1")
+
+    def side(s: Side, values: list[float], i: int) -> dict:
+        from sedbench.stats import mean_std_interval
+
+        mean, std, _ = mean_std_interval(values)
+        return {"label": s.label, "runs": s.runs, "n": len(values), "mean": mean,
+                "std": None if math.isnan(std) else std, "geometric_mean": r.geometric_mean[i]}
+
+    num = lambda v: None if math.isnan(v) else v  # noqa: E731
+    return {"statistic": statistic, "name": name, "key": key, "unit": unit, "higher_is_better": False,
+            "a": side(a, values[0], 0), "b": side(b, values[1], 1), "ratio": r.ratio, "low": num(r.low),
+            "high": num(r.high), "level": level, "df": None if not math.isfinite(r.df) else r.df,
+            "method": "exact" if fixed else "welch_log", "energy_methods": methods, "mixed": mixed,
+            "conclusion": conclusion}
+
+
+def _positive(v) -> float | None:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) and v > 0 else None
+
+
+def cost_text(r: dict) -> str:
+    unit = f" {r['unit']}" if r["unit"] and r["unit"] != "MACs" else ""
+
+    def num(v):
+        return "–" if v is None else f"{v:.4g}"
+
+    lines = []
+    for key in ("a", "b"):
+        s = r[key]
+        spread = f" ± {num(s['std'])}{unit}" if s["std"] is not None else f"{unit} (one run: no spread)"
+        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}   n = {s['n']}")
+    interval = f"[{r['low']:.3f}, {r['high']:.3f}]" if r["low"] is not None else "no interval"
+    df = f", {r['df']:.1f} degrees of freedom" if r["df"] else ""
+    what = "exact" if r["method"] == "exact" else \
+        f"{100 * r['level']:g} % interval {interval} (geometric means, Welch's t on the logarithms{df})"
+    lines.append(f"ratio A / B: {r['ratio']:.3f}, {what}")
+    if r["energy_methods"]:
+        lines.append(f"energy obtained by: {'; '.join(r['energy_methods'])}")
+    for part, sides in (r.get("mixed") or {}).items():
+        lines.append(f"note: the runs differ in {part} (A: {'; '.join(sides['A']) or '?'}; "
+                     f"B: {'; '.join(sides['B']) or '?'})")
+    lines.append(f"conclusion: {r['conclusion']}")
+    return "\n".join(lines)
 
 
 def as_text(r: dict) -> str:
