@@ -169,6 +169,8 @@ def test_bench_measures_every_figure(tmp_path):
     assert t["bf16"]["status"] == ("measured" if result["machine"]["bf16_native"] else "unsupported")
     assert result["memory"]["audio_minutes"] == pytest.approx(2, abs=0.2)
     assert 0 < result["memory"]["scoring_share"] < 1 and result["psds_paper"]["identical"]
+    meter = result["meter"]  # item 23: what the energy and memory records cost a run, against item 12's trial
+    assert meter["seconds_per_run"] > 0 and meter["method"].startswith("cpu: ") and meter["trial_wall_seconds"] > 0
     for label in LABELS.values():
         assert label in r.stdout  # the printed table
     if not torch.cuda.is_available():
@@ -191,3 +193,11 @@ def test_the_gpu_checks_fused_item_runs_on_the_cpu(synth_dir, tmp_path):
     result = check_fused("cpu", synth_dir, tmp_path, quick=True)
     assert result["pass"] and result["exactness"]["max_relative_difference"] < 1e-5
     assert result["ratio_2"] > 0 and result["ratio_3"] > 0 and result["batch_64_over_8"] > 0
+
+
+def test_the_meter_figure_times_what_a_run_reads_of_its_energy_and_memory():
+    from sedbench.bench.data import bench_meter
+
+    got = bench_meter(30.0, repeats=5)
+    assert got["seconds_per_run"] > 0 and got["overhead_share"] == got["seconds_per_run"] / 30.0
+    assert got["method"].startswith("cpu: ") and "trial_wall_seconds" not in bench_meter(None, repeats=1)

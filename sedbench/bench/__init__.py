@@ -49,6 +49,9 @@ measurements taken side by side (alternating where they are cheap enough to repe
    against the 5 solo runs: trials per hour of each, and the ratio of their training steps alone;
 20-22. where CUDA is present: 5 and 20 seeds of that CRNN fused against one at a time (trials per hour at a fixed
    step budget, from their step times), and the paper CRNN's training frames/s at batch 64 against 8.
+23. what recording a run's energy and peak memory costs it (sedbench.energy reads its counters when training and
+   testing start and stop, nothing in between): those readings' seconds per run, timed over 200 runs' worth,
+   against the wall time of item 12's trial (goal: at most 2 %).
 
 ``--parts events,psds,memory,psds_paper,small_model,packing,pruning,gpu,fused`` measures only those parts and merges
 them into an existing ``--out`` (``pruning`` needs ``--pruning-from``; ``packing`` measures it on its own auto
@@ -58,7 +61,7 @@ Every figure records the CPU it was measured on (torch's CPU capability and the 
 ``machine`` also names the GPU, CUDA, cuDNN and driver, or that there is none.
 
 The package holds one module per group of items: :mod:`.training` (1, 2, 11), :mod:`.scores` (3, 9, 10, 18),
-:mod:`.data` (4, 5, 8), :mod:`.sweeps` (6, 12-14), :mod:`.gpu` (15-17, ``make gpu-check``), :mod:`.fused`
+:mod:`.data` (4, 5, 8, 23), :mod:`.sweeps` (6, 12-14), :mod:`.gpu` (15-17, ``make gpu-check``), :mod:`.fused`
 (19-22); :mod:`.goals`
 (each figure's goal, label and place in the result, and the table), :mod:`.run` (the command line: everything,
 or ``--parts``). Timing helpers and the models measured are in :mod:`.common`.

@@ -73,3 +73,32 @@ def bench_memory(work: Path, minutes: float, train_seconds: int, root: Path | No
                test_share=times.get("time/test", 0.0) / wall, psds1=times.get("test/psds1"),
                psds2=times.get("test/psds2"))
     return out
+
+
+def bench_meter(trial_wall_seconds: float | None, repeats: int = 200) -> dict:
+    """Item 23: what recording a run's energy and peak memory costs it. A run reads its energy meter four times
+    (training and test, each started and stopped: sedbench.energy reads counters at those moments and runs nothing
+    in between) and resets and reads its peak memory once; their seconds, timed here over ``repeats`` runs' worth,
+    against the wall time of item 12's demo CRNN trial (``trial_wall_seconds``)."""
+    from sedbench.energy import EnergyMeter
+    from sedbench.hardware import peak_memory, reset_peak_memory
+
+    cuda = 0 if _cuda() else None
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        for _ in range(2):  # training, then test
+            EnergyMeter(10.0, cuda).start().stop()
+        reset_peak_memory()
+        peak_memory()
+    per_run = (time.perf_counter() - t0) / repeats
+    _, method = EnergyMeter(10.0, cuda).start().stop()
+    out = {"seconds_per_run": per_run, "method": method, "repeats": repeats}
+    if trial_wall_seconds:
+        out.update(trial_wall_seconds=trial_wall_seconds, overhead_share=per_run / trial_wall_seconds)
+    return out
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from sedbench.bench.common import best_wall, log
-from sedbench.bench.data import bench_cache, bench_memory, bench_pipeline
+from sedbench.bench.data import bench_cache, bench_memory, bench_meter, bench_pipeline
 from sedbench.bench.fused import bench_fused_trials
 from sedbench.bench.goals import goals, table
 from sedbench.bench.scores import bench_events, bench_psds, bench_psds_paper, bench_score
@@ -30,6 +30,8 @@ def measure_packing(args, result: dict, work: Path) -> None:
     result["packing"] = packing
     result.setdefault("small_model", {})["overhead_share"] = packing["overhead_share"]
     result.setdefault("sweep", {})["packing_speedup"] = packing["packing_speedup"]
+    log("item 23: the energy and memory records' cost to a run")
+    result["meter"] = bench_meter(packing["largest_crnn_trial"]["wall_seconds"])
     if not args.pruning_from:
         auto = packing["auto"]
         result["pruning"] = bench_pruning("auto", auto["storage"], auto["tracking"], pruning_figure(args))
