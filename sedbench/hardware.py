@@ -229,6 +229,22 @@ def run_hardware(accelerator: str) -> dict:
     return out
 
 
+def release_freed_memory() -> None:
+    """Give the C heap's freed pages back to the operating system (glibc's ``malloc_trim``; elsewhere nothing):
+    after feature extraction, whose large temporaries the allocator otherwise keeps, a run trains with a smaller
+    resident set (``make bench`` item 8)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): its allocator returns memory its own way
+        return
+    if trim is not None:
+        trim(0)
+
+
 def reset_peak_memory() -> None:
     """Start measuring a run's peak memory now: the process's peak resident set (Linux: ``/proc/self/clear_refs``),
     and CUDA's peak allocation when torch has initialized CUDA. A worker that trains several trials in turn thus

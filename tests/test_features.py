@@ -17,6 +17,19 @@ from sedbench.data.features import (
 )
 
 
+@pytest.mark.parametrize("kind", ["logmel", "stft", "mfcc", "gammatone"])
+def test_spectra_in_blocks_of_frames_are_the_whole_files_values(monkeypatch, kind):
+    """extract() computes a long file's spectra a block of frames at a time (its memory): each frame's FFT is its
+    own, so blocks of 7 frames give the values one block of the whole file gives, bit for bit."""
+    from sedbench.data import features
+
+    y = np.random.default_rng(0).standard_normal(44100 * 2).astype(np.float32)
+    monkeypatch.setattr(features, "POWER_BLOCK", 10**9)
+    whole = extract(y, 44100, FeatureParams(kind=kind))
+    monkeypatch.setattr(features, "POWER_BLOCK", 7)
+    assert np.array_equal(extract(y, 44100, FeatureParams(kind=kind)), whole)
+
+
 def test_logmel_shape_and_alignment():
     sr = 44100
     y = np.zeros(3 * sr, np.float32)

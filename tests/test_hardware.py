@@ -1,6 +1,7 @@
 """CPU capability: bf16 is native or emulated, and emulated bf16 training is refused with the fix."""
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,3 +60,26 @@ def test_the_peak_memory_is_the_runs_own():
     after = peak_memory()
     assert before["peak_rss_scope"] == after["peak_rss_scope"] == "run"
     assert before["peak_rss_gb"] - after["peak_rss_gb"] > 0.3
+
+
+
+def test_freed_heap_memory_goes_back_to_the_system():
+    """After feature extraction a run gives the allocator's freed pages back (glibc's malloc_trim): pages freed in
+    the middle of the heap, which the heap alone keeps, leave the resident set."""
+    import ctypes.util
+
+    import numpy as np
+
+    from sedbench.hardware import release_freed_memory
+
+    if "libc" not in str(ctypes.util.find_library("c")) or not Path("/proc/self/statm").is_file():
+        pytest.skip("glibc on Linux only: other C libraries return freed memory their own way")
+
+    def rss_mb() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+    blocks = [np.ones(12_000) for _ in range(4000)]  # 96 kB each: under the allocator's mmap threshold, on the heap
+    del blocks[:-1]  # freed, except the last, which pins the heap's top
+    before = rss_mb()
+    release_freed_memory()
+    assert rss_mb() < before - 200  # of the 366 MB freed, most were still resident

@@ -73,6 +73,9 @@ def n_frames(n_samples: int, sample_rate: int, params: FeatureParams) -> int:
     return max(1, math.ceil(n_samples / params.hop(sample_rate)))
 
 
+POWER_BLOCK = 1024  # frames whose spectra are computed at once (extract)
+
+
 def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeatureParams()) -> np.ndarray:
     """Features of a mono signal: ``(frames, features)`` float32, frame ``i`` centred on ``[i*hop, (i+1)*hop)``."""
     import librosa
@@ -88,7 +91,10 @@ def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeaturePara
     padded[left:left + len(y)] = y
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:T]
     win = librosa.filters.get_window(params.window, n_fft, fftbins=True).astype(np.float32)
-    power = np.abs(np.fft.rfft(frames * win, axis=1)) ** 2  # (T, n_fft/2+1)
+    power = np.empty((T, n_fft // 2 + 1), np.float32)  # (T, n_fft/2+1)
+    for s in range(0, T, POWER_BLOCK):  # a block of frames at a time: the same values (each frame's own FFT), and
+        # the windowed frames and their spectra of a 6-minute file never in memory at once (they took 0.4 GB)
+        power[s:s + POWER_BLOCK] = np.abs(np.fft.rfft(frames[s:s + POWER_BLOCK] * win, axis=1)) ** 2
     if params.kind == "stft":
         return np.sqrt(power).astype(np.float32)
     fmax = params.fmax or sample_rate / 2

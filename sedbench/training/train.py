@@ -344,6 +344,7 @@ def load_data(cfg: DictConfig, numerics: dict, logger, seed: int) -> tuple:
     what it records about where it runs (``hardware``) and what produced it (``provenance``, tagged on its MLflow
     run at once). ``seed``: the training sampler's and the training copies' seed."""
     from sedbench.data.datamodule import build_datamodule
+    from sedbench.hardware import release_freed_memory
     from sedbench.training.device import loader_options
 
     accelerator = str(cfg.trainer.accelerator)
@@ -352,6 +353,7 @@ def load_data(cfg: DictConfig, numerics: dict, logger, seed: int) -> tuple:
     hardware.update(loader_workers=loader["num_workers"], pin_memory=loader["pin_memory"])
     dm = build_datamodule(cfg.data, cfg.features, seed=seed, loader=loader)
     dm.setup("fit")
+    release_freed_memory()  # what extracting the features freed: not held through training
     return dm, hardware, _provenance(logger, dm.ds, cfg.features.get("cache_dir"))
 
 
