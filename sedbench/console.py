@@ -46,6 +46,9 @@ KNOWN_WARNINGS = (
     (r"The '\w+_dataloader' does not have many workers", r""),
     # sedbench logs its own hyperparameters; Lightning's reminder to save the module's is not for it
     (r"Attribute '\w+' is an instance of `nn.Module` and is already saved", r""),
+    # on a machine with SLURM's client tools, Lightning asks for `srun` before every run: it matters to several
+    # processes training one model together, and a sedbench trial trains in one process (a SLURM job's own)
+    (r"The `srun` command is available on your system but is not used", r""),
     # Optuna marks APIs experimental that sedbench uses on purpose (set_metric_names, heartbeat-free studies)
     (r".*is experimental \(supported from v\d", r""),
 )

@@ -79,6 +79,27 @@ def test_known_noise_is_silenced_and_a_new_warning_still_shows():
     assert logging.getLogger("sedbench").level == logging.NOTSET  # sedbench's own loggers are left alone
 
 
+def test_lightnings_srun_reminder_is_silenced_where_slurm_is_installed(tmp_path, monkeypatch):
+    """A machine with SLURM's client tools (a cluster's node, or the SLURM tests' own) makes Lightning ask for
+    `srun` at every run: a sedbench trial trains in one process, so the reminder is noise."""
+    from lightning_fabric.plugins.environments.slurm import SLURMEnvironment
+
+    srun = tmp_path / "srun"
+    srun.write_text("#!/bin/sh\n")
+    srun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    for key in [k for k in os.environ if k.startswith("SLURM_")]:
+        monkeypatch.delenv(key)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        SLURMEnvironment._validate_srun_used()
+        assert any("srun" in str(w.message) for w in seen)  # what Lightning says without the filter
+        seen.clear()
+        quiet_libraries()
+        SLURMEnvironment._validate_srun_used()
+    assert not seen
+
+
 def test_a_database_error_mlflow_raises_again_prints_no_traceback_of_its_own(tmp_path, capfd):
     """MLflow's session logs a SQLite error with its traceback, then raises it: a Ctrl-C landing inside a write
     printed that traceback on a single run's console (once in a `make test` run). Only the raised error remains."""

@@ -54,7 +54,7 @@ PARAMS = Cost("n_params", "params_vs_f1.png", "test F1_frm against parameter cou
               "trainable parameters (count, log scale)", "parameters", False)
 MACS = Cost("macs_per_10s", "macs_vs_f1.png", "test F1_frm against multiply-accumulates per 10 s of audio (DCASE)",
             "multiply-accumulates per 10 s of audio (MACs, log scale)", "MACs per 10 s", False,
-            "needs runs that counted their MACs (recorded since sedbench 0.40's cost records)")
+            "needs runs that recorded their MACs per 10 s (runs of a sedbench older than its cost records have none)")
 ENERGY = Cost("energy_train_kwh", "energy_vs_f1.png", "test F1_frm against training energy (DCASE)",
               "training energy (Wh, log scale): mean over seeds, bars 95 % t interval", "training energy", True,
               "needs runs that recorded their energy (energy.enabled=true; docs/metrics.md)", 1000.0)
