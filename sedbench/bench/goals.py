@@ -57,7 +57,7 @@ FIGURES = (
     ("gpu_fused_20", "21. GPU: 20 seeds fused, trials/h / solo", ("gpu_fused", "ratio_20"), 10.0, "min"),
     ("gpu_batch_64_over_8", "22. GPU: paper CRNN frames/s, batch 64 / batch 8", ("gpu_fused", "batch_64_over_8"),
      1.0, "min"),
-    ("meter_overhead_share", "23. energy and memory records: share of a demo CRNN trial's wall",
+    ("meter_overhead_share", "23. energy/memory records: share of a demo trial's wall",
      ("meter", "overhead_share"), 0.02, "max"),
 )
 GOALS = {key: (goal, kind) for key, _, _, goal, kind in FIGURES if kind != "equal"}
