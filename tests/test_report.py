@@ -61,6 +61,9 @@ def test_report_of_a_sweep_in_progress(tmp_path, capsys, monkeypatch):
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12 and {r["state"] for r in rows} == {"COMPLETE", "WAITING"}
+    done = [r for r in rows if r["state"] == "COMPLETE"]  # each run's costs, from its Optuna attributes
+    assert all(float(r["macs_per_10s"]) > 0 and float(r["energy_train_kwh"]) > 0 and r["energy_method"] == "toy"
+               for r in done)
     # the failure rule's decision recorded on every completed run (toy runs: one seed a configuration, none fails)
     assert {r["failed_run"] for r in rows if r["state"] == "COMPLETE"} == {"False"}
     import optuna

@@ -70,7 +70,8 @@ def write_trials_csv(rows: list[TrialRow], out: Path) -> str:
     keys = sorted({k for r in rows for k in r.params})
     tail = ["epochs", "steps", "converged", "convergence", "val_gain_last_quarter", "failed_run", "failed_reason",
             "fit_seconds", "budget", "run_name", "mlflow_run_id", "error"]
-    costs = ["n_params", "macs_per_10s"]  # what the architecture costs (sedbench.training.train.model_costs)
+    # what the architecture costs (sedbench.training.train.model_costs), then what the run spent (its records)
+    costs = ["n_params", "macs_per_10s", "energy_train_kwh", "energy_test_kwh", "energy_method", "peak_rss_gb"]
     metric_keys = sorted({k for r in rows for k in r.metrics} - {*costs, *tail})
     write_csv(out / "trials.csv", ["trial", "state", "family", *keys, *costs, *metric_keys, *tail],
               [[r.number, r.state, r.family, *[r.params.get(k, "") for k in keys],
