@@ -93,7 +93,7 @@ def extract(y: np.ndarray, sample_rate: int, params: FeatureParams = FeaturePara
     win = librosa.filters.get_window(params.window, n_fft, fftbins=True).astype(np.float32)
     power = np.empty((T, n_fft // 2 + 1), np.float32)  # (T, n_fft/2+1)
     for s in range(0, T, POWER_BLOCK):  # a block of frames at a time: the same values (each frame's own FFT), and
-        # the windowed frames and their spectra of a 6-minute file never in memory at once (they took 0.4 GB)
+        # the windowed frames and their spectra of a 6-minute file never in memory at once (they took 0.5 GB)
         power[s:s + POWER_BLOCK] = np.abs(np.fft.rfft(frames[s:s + POWER_BLOCK] * win, axis=1)) ** 2
     if params.kind == "stft":
         return np.sqrt(power).astype(np.float32)
