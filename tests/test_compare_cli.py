@@ -144,6 +144,14 @@ def test_costs_compare_as_ratios(tmp_path, capsys):
     assert "no verdict: the energies were obtained in different ways" in capsys.readouterr().out
     assert main(["compare", a[0], "--vs", *b, "--statistic", "energy_test"]) == 0
     assert "no verdict: one seed on a side" in capsys.readouterr().out
+    # seeds trained together share one measurement of their group's training energy: one measurement, no verdict
+    fused = cost_runs(tmp_path, "f", [0.010, 0.010, 0.010], fused_group="g1")
+    assert main(["compare", *fused, "--vs", *b, "--statistic", "energy_train", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["a"]["n"] == 3 and got["a"]["measurements"] == 1 and got["low"] is None
+    assert got["conclusion"].startswith("no verdict: a side's seeds were trained together")
+    assert main(["compare", *fused, "--vs", *b, "--statistic", "energy_test", "--json"]) == 0  # each seed's own
+    assert json.loads(capsys.readouterr().out)["a"]["measurements"] == 3
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "metrics.json").write_text(json.dumps({"n_params": 5}))

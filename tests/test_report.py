@@ -281,6 +281,12 @@ def test_costs_table_weights_f1_by_the_reference_energy(tmp_path):
     assert cells("`model=cnn model.maps=16`")[-2] == f"{100 * 0.31 * 0.022 / 0.044:.1f}"
     assert cells("`model=crnn model.maps=16`")[4:6] == ["15,248", "6.00 M"]
     assert "Energy method: `cpu time estimate`" in text
+    assert "Seeds trained together" not in text
+    fused = _cost_rows()
+    fused[0].attrs["fused_group"] = "g"
+    write_costs(Context("x", fused, None, tmp_path), "model=cnn")
+    assert "Seeds trained together (`sweep.fuse`) share their group's training energy" in \
+        (tmp_path / "costs.md").read_text()
     write_costs(ctx, "model=rnn")
     assert "No energy-weighted score: the energy reference `model=rnn` matches no configuration" in \
         (tmp_path / "costs.md").read_text()

@@ -307,7 +307,7 @@ def compare_costs(a: Side, b: Side, statistic: str, level: float, allow_mixed: b
     from sedbench.stats import ONE_SEED, cost_ratio
 
     key, name, unit = COSTS[statistic]
-    values = []
+    values, measured = [], []
     for s in (a, b):
         got = [_positive(r.get(key)) for r in s.records]
         lacking = [run for run, v in zip(s.runs, got, strict=True) if v is None]
@@ -316,7 +316,8 @@ def compare_costs(a: Side, b: Side, statistic: str, level: float, allow_mixed: b
                                 f"{key} ({name}). Fix: compare runs recorded by a sedbench that measures it"
                                 + (" with energy.enabled=true" if key.startswith("energy") else ""))
         values.append(got)
-    r = cost_ratio(values[0], values[1], level)
+        measured.append(_measurements(s.records, got, key))
+    r = cost_ratio(measured[0], measured[1], level)
     fixed = key in ("n_params", "macs_per_10s")
     methods = sorted({str(x.get("energy_method")) for s in (a, b) for x in s.records if x.get("energy_method")}) \
         if key.startswith("energy") else []
@@ -330,6 +331,10 @@ def compare_costs(a: Side, b: Side, statistic: str, level: float, allow_mixed: b
     elif "dataset" in mixed and not allow_mixed:
         conclusion = ("no verdict: the runs read different copies of the dataset. Fix: compare runs of one copy, or "
                       "--allow-mixed to decide anyway")
+    elif min(r.n) < 2 and min(len(v) for v in values) >= 2:
+        conclusion = ("no verdict: a side's seeds were trained together (sweep.fuse), and seeds trained together "
+                      f"share one measurement of their group's {name}, so that side has one measurement: its spread "
+                      "is unknown. Fix: compare seeds trained solo (sweep.fuse=off), or several groups")
     elif min(r.n) < 2:
         conclusion = f"no verdict: {ONE_SEED}"
     elif r.excludes_one() == 0:
@@ -343,7 +348,7 @@ def compare_costs(a: Side, b: Side, statistic: str, level: float, allow_mixed: b
         from sedbench.stats import mean_std_interval
 
         mean, std, _ = mean_std_interval(values)
-        return {"label": s.label, "runs": s.runs, "n": len(values), "mean": mean,
+        return {"label": s.label, "runs": s.runs, "n": len(values), "measurements": r.n[i], "mean": mean,
                 "std": None if math.isnan(std) else std, "geometric_mean": r.geometric_mean[i]}
 
     num = lambda v: None if math.isnan(v) else v  # noqa: E731
@@ -352,6 +357,28 @@ def compare_costs(a: Side, b: Side, statistic: str, level: float, allow_mixed: b
             "high": num(r.high), "level": level, "df": None if not math.isfinite(r.df) else r.df,
             "method": "exact" if fixed else "welch_log", "energy_methods": methods, "mixed": mixed,
             "conclusion": conclusion}
+
+
+# what seeds trained together (sweep.fuse) measure once for their group and share among themselves
+GROUP_MEASURED = ("energy_train_kwh", "fit_seconds", "peak_rss_gb")
+
+
+def _measurements(records: list[dict], values: list[float], key: str) -> list[float]:
+    """The side's independent measurements of ``key``: a run's own value, but one value (the mean of its shares)
+    for the seeds of one fused group, whose training energy, time and peak memory were measured once for the
+    group and shared (sedbench.training.fused): counting each share as a measurement would claim a precision
+    that was never measured. Test energy is each member's own."""
+    if key not in GROUP_MEASURED:
+        return values
+    groups: dict[str, list[float]] = {}
+    out = []
+    for record, v in zip(records, values, strict=True):
+        group = record.get("fused_group")
+        if group:
+            groups.setdefault(str(group), []).append(v)
+        else:
+            out.append(v)
+    return out + [sum(g) / len(g) for g in groups.values()]
 
 
 def _positive(v) -> float | None:
@@ -372,7 +399,9 @@ def cost_text(r: dict) -> str:
     for key in ("a", "b"):
         s = r[key]
         spread = f" ± {num(s['std'])}{unit}" if s["std"] is not None else f"{unit} (one run: no spread)"
-        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}   n = {s['n']}")
+        shared = f" ({s['measurements']} measurement(s): seeds trained together)" \
+            if s.get("measurements", s["n"]) != s["n"] else ""
+        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}   n = {s['n']}{shared}")
     interval = f"[{r['low']:.3f}, {r['high']:.3f}]" if r["low"] is not None else "no interval"
     df = f", {r['df']:.1f} degrees of freedom" if r["df"] else ""
     what = "exact" if r["method"] == "exact" else \

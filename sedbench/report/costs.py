@@ -220,6 +220,10 @@ def write_costs(ctx: Context, named: str | None = None) -> str | None:
     if methods:
         lines += ["", "Energy " + ("method" if len(methods) == 1 else "methods (they differ between runs: their "
                                    "energies do not compare)") + ": " + "; ".join(f"`{m}`" for m in methods) + "."]
+    if any(t.attrs.get("fused_group") for ts in groups.values() for t in ts):
+        lines += ["", "Seeds trained together (`sweep.fuse`) share their group's training energy, measured once, by "
+                      "their shares of its time: their spread over seeds is not a measurement's (`sedbench compare "
+                      "--statistic energy_train` counts a group as one measurement)."]
     lines += ["", "| family | configuration | n | parameters | MACs per 10 s | training energy (Wh) | "
               "test energy (Wh) | peak RSS, largest run (GB) | test F1_frm (%) | energy-weighted F1_frm (%) |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
