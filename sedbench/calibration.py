@@ -506,6 +506,12 @@ def over_bound_costs(cells: list[CostCell]) -> list[CostCell]:
     return [c for c in cells if c.ratio == 1 and c.verdict > LIMIT]
 
 
+def _summary(cells: list, t0: float, over: list) -> None:
+    """A table's last line: its cells, its seconds, and the designs over the 6 % bound."""
+    print(f"\n{len(cells)} cells, {time.perf_counter() - t0:.0f} s; "
+          + (f"over 6 %: {', '.join(c.design.name for c in over)}" if over else "every design within 6 %"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sedbench.calibration",
                                 description="False-verdict rate and power of sedbench.stats.compare by simulation.")
@@ -533,14 +539,12 @@ def main(argv: list[str] | None = None) -> int:
     late = over_bound_sequential(rounds)
     print("\nSeeds added in rounds, decided at each look at the level the spending function gives it:\n\n"
           + sequential_table(rounds))
-    print(f"\n{len(rounds)} cells, {time.perf_counter() - t0:.0f} s; "
-          + (f"over 6 %: {', '.join(c.design.name for c in late)}" if late else "every design within 6 %"))
+    _summary(rounds, t0, late)
     t0 = time.perf_counter()
     costs = calibrate_costs(args.studies)
     dear = over_bound_costs(costs)
     print("\nCosts (sedbench compare --statistic energy_train and the other measured costs):\n\n" + costs_table(costs))
-    print(f"\n{len(costs)} cells, {time.perf_counter() - t0:.0f} s; "
-          + (f"over 6 %: {', '.join(c.design.name for c in dear)}" if dear else "every design within 6 %"))
+    _summary(costs, t0, dear)
     return 1 if bad or over or late or dear else 0
 
 

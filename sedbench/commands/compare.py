@@ -395,13 +395,7 @@ def cost_text(r: dict) -> str:
     def num(v):
         return "–" if v is None else f"{v:.4g}"
 
-    lines = []
-    for key in ("a", "b"):
-        s = r[key]
-        spread = f" ± {num(s['std'])}{unit}" if s["std"] is not None else f"{unit} (one run: no spread)"
-        shared = f" ({s['measurements']} measurement(s): seeds trained together)" \
-            if s.get("measurements", s["n"]) != s["n"] else ""
-        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}   n = {s['n']}{shared}")
+    lines = _side_lines(r, num, unit)
     interval = f"[{r['low']:.3f}, {r['high']:.3f}]" if r["low"] is not None else "no interval"
     df = f", {r['df']:.1f} degrees of freedom" if r["df"] else ""
     what = "exact" if r["method"] == "exact" else \
@@ -409,11 +403,27 @@ def cost_text(r: dict) -> str:
     lines.append(f"ratio A / B: {r['ratio']:.3f}, {what}")
     if r["energy_methods"]:
         lines.append(f"energy obtained by: {'; '.join(r['energy_methods'])}")
-    for part, sides in (r.get("mixed") or {}).items():
-        lines.append(f"note: the runs differ in {part} (A: {'; '.join(sides['A']) or '?'}; "
-                     f"B: {'; '.join(sides['B']) or '?'})")
-    lines.append(f"conclusion: {r['conclusion']}")
-    return "\n".join(lines)
+    return "\n".join(lines + _closing_lines(r))
+
+
+def _side_lines(r: dict, num, unit: str) -> list[str]:
+    """Each side's line: its label, mean ± std (``num`` formats a value) and n, and how many measurements those
+    runs are where seeds trained together share one."""
+    lines = []
+    for key in ("a", "b"):
+        s = r[key]
+        spread = f" ± {num(s['std'])}{unit}" if s["std"] is not None else f"{unit} (one run: no spread)"
+        shared = f" ({s['measurements']} measurement(s): seeds trained together)" \
+            if s.get("measurements", s["n"]) != s["n"] else ""
+        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}   n = {s['n']}{shared}")
+    return lines
+
+
+def _closing_lines(r: dict) -> list[str]:
+    """How the two sides' runs differ in what produced them, and the conclusion."""
+    lines = [f"note: the runs differ in {part} (A: {'; '.join(sides['A']) or '?'}; B: {'; '.join(sides['B']) or '?'})"
+             for part, sides in (r.get("mixed") or {}).items()]
+    return [*lines, f"conclusion: {r['conclusion']}"]
 
 
 def as_text(r: dict) -> str:
@@ -423,19 +433,11 @@ def as_text(r: dict) -> str:
     def num(v):
         return "–" if v is None else f"{scale * v:.{digits}f}"
 
-    lines = []
-    for key in ("a", "b"):
-        s = r[key]
-        spread = f" ± {num(s['std'])}{unit}" if s["std"] is not None else f"{unit} (one run: no spread)"
-        lines.append(f"{s['label']:<40} {r['name']} {num(s['mean'])}{spread}   n = {s['n']}")
+    lines = _side_lines(r, num, unit)
     interval = (f"[{scale * r['low']:+.{digits}f}, {scale * r['high']:+.{digits}f}]" if r["low"] is not None
                 else "no interval")
     lines.append(f"difference A - B: {scale * r['difference']:+.{digits}f}{' points' if scale == 100 else ''}, "
                  f"{100 * r['level']:g} % interval {interval}  ({r['n_files']} test files"
                  + (", which share source instances" if r.get("shared_sources") else "")
                  + (f", {r['df']:.1f} degrees of freedom" if r["df"] is not None else "") + ")")
-    for part, sides in (r.get("mixed") or {}).items():
-        lines.append(f"note: the runs differ in {part} (A: {'; '.join(sides['A']) or '?'}; "
-                     f"B: {'; '.join(sides['B']) or '?'})")
-    lines.append(f"conclusion: {r['conclusion']}")
-    return "\n".join(lines)
+    return "\n".join(lines + _closing_lines(r))
