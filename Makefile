@@ -3,13 +3,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
+RAY    ?= ray==2.60.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH_STAMP := $(VENV)/.torch
 # The exact versions every install gets (torch excepted: $(TORCH) chooses its build). `make lock` refreshes it.
 LOCK   := requirements-lock.txt
 
-.PHONY: setup lock browser postgres demo test test-full bench gpu-check lint clean FORCE
+.PHONY: setup lock browser postgres ray slurm demo test test-full bench gpu-check lint clean FORCE
 
 $(STAMP): pyproject.toml $(LOCK) $(TORCH_STAMP)
 	$(BIN)/pip install --quiet -c $(LOCK) -e ".[dev]"
@@ -69,12 +70,29 @@ postgres:
 	  else echo "note: PostgreSQL is missing and this is not root: the postgres test will skip"; fi; \
 	fi
 
+# Ray for hydra/launcher=ray_cluster and its tests (the version tested: docs/scale-out.md), when missing.
+ray: $(STAMP)
+	@$(BIN)/python -c "import ray" 2>/dev/null || { echo "installing $(RAY) (pip)"; $(BIN)/pip install --quiet -c $(LOCK) "$(RAY)"; }
+
+# A one-node SLURM cluster's daemons for the SLURM tests (Debian packages), installed when missing and root:
+# munge, slurmctld, slurmd, the client commands, and slurmdbd with MariaDB (sacct). tests/helpers/slurm.py starts
+# its own throwaway daemons on free ports and stops them.
+slurm:
+	@if ! command -v slurmctld >/dev/null || ! command -v slurmdbd >/dev/null || ! command -v mariadbd >/dev/null \
+	    || ! command -v munged >/dev/null || ! command -v sbatch >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing slurm, munge and mariadb (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq munge slurmctld slurmd \
+	      slurm-client slurmdbd mariadb-server >/dev/null; \
+	  else echo "note: SLURM is missing and this is not root: the SLURM tests will skip"; fi; \
+	fi
+
 # The fast tier (what CI runs): every module, no case marked slow. test-full adds the slow end-to-end cases.
 # two workers (2 cores); the cases that run whole sweeps share one worker (xdist_group "sweeps"), one at a time
-test: $(STAMP) browser postgres
+test: $(STAMP) browser postgres ray
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadgroup
 
-test-full: $(STAMP) browser postgres
+test-full: $(STAMP) browser postgres ray slurm
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

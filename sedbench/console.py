@@ -137,6 +137,9 @@ def trial_line(number: int, cell: str, state: str, metrics: dict, error: str | N
                log_path: str | None = None, differs: list[str] | None = None) -> str:
     """One finished trial, as the sweep's console shows it; ``differs``: what of its code, libraries and dataset
     was not what the sweep started with (sedbench.provenance.differences)."""
+    if state == "lost":  # the engine lost its job (sedbench.errors.JobLost): the sweep trains the cell again
+        error = (error or "").removeprefix("JobLost: ")[:200]
+        return f"trial {number:>3}  {cell:<34} LOST: {error}; its cell is trained again"
     if state == "failed":
         line = f"trial {number:>3}  {cell:<34} FAILED: {error or 'see its log'}"[:300]
         return line + (f"  (log: {log_path})" if log_path else "")
@@ -187,6 +190,13 @@ class SweepConsole:
     def set_running(self, n: int) -> None:
         self.running = n
         self._postfix()
+
+    def extend(self, n: int) -> None:
+        """``n`` more trials to run: cells queued again (their jobs were lost)."""
+        self.total += n
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
 
     def finished(self, line: str, failed: bool = False) -> None:
         self.done += 1

@@ -54,6 +54,11 @@ def note(message: str, once: str | None = None) -> None:
     log.warning(message)
 
 
+class JobLost(RuntimeError):
+    """A trial's job ended without a result of its own: the engine lost it (a SLURM job cancelled or preempted,
+    a Ray node that died). Not the trial's fault: the sweep fails the trial and trains its cell again."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process was (as Ctrl-C raises KeyboardInterrupt), so that a run it ends is
     recorded KILLED with what it had and the command exits 143."""

@@ -8,7 +8,8 @@ to the pruning callback as validation F1 = 1 / maps, so larger maps are worse), 
 (record what train() records of code, libraries and dataset), ``touch`` (a file to append a line to when
 the trial is done: a tracked file of a checkout changed between two trials), ``fail_seeds`` (seeds whose
 member fails when seeds train together, ``trial.members``: each member is then trained and recorded in turn, as
-sedbench.training.fused does, its trial told the moment it is recorded).
+sedbench.training.fused does, its trial told the moment it is recorded), ``die_once`` (maps values whose process
+exits at once, without a word, the first time they train: a job its engine lost).
 """
 
 import copy
@@ -73,6 +74,11 @@ def toy_trial(cfg, out: Path | None = None, group: int | None = None) -> float:
             cb.on_validation_end(SimpleNamespace(callback_metrics={"val/f1_frm": value}, current_epoch=epoch,
                                                  sanity_checking=False), None)
     time.sleep(float(toy.get("slow_sleep", 0)) if maps in (toy.get("slow") or []) else float(toy.get("sleep", 0)))
+    if maps in (toy.get("die_once") or []) and toy.get("log"):  # the process dies once (an engine loses its job)
+        mark = Path(f"{toy.log}.died-{maps}")
+        if not mark.exists():
+            mark.touch()
+            os._exit(137)
     if maps in (toy.get("fail") or []):
         raise RuntimeError(f"toy failure for maps={maps}")
     if maps in (toy.get("nan") or []):

@@ -130,7 +130,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     assert len(pids) == 2                                       # both workers did share the work
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_mid_trial_then_rerun_completes_the_grid(tmp_path, sig):
     args = ["model.maps=1,2,3,4", "+toy.sleep=2"]
     proc = run_app(tmp_path, *args, wait=False)
@@ -143,8 +143,12 @@ def test_killed_mid_trial_then_rerun_completes_the_grid(tmp_path, sig):
     st = study(tmp_path)
     running = [t for t in st.trials if t.state.name == "RUNNING"]
     state = [(t.number, t.state.name, t.user_attrs.get("error")) for t in st.trials]
-    if sig == signal.SIGINT:  # Ctrl-C: the running trial is marked failed, the study stays consistent
-        assert not running and any(t.user_attrs.get("error", "").startswith("interrupted") for t in st.trials), state
+    if sig == signal.SIGINT:  # Ctrl-C (as SIGTERM, a SLURM task cancelled: tests/test_engines.py): the running trial
+        # is marked failed and its cell queued again, for another worker of the study or the rerun
+        assert not running, state
+        (stopped,) = [t for t in st.trials if t.user_attrs.get("error", "").startswith("interrupted")]
+        assert [t.state.name for t in st.trials if t.user_attrs["cell"] == stopped.user_attrs["cell"]] == \
+            ["FAIL", "WAITING"], state
     else:
         assert len(running) == 1, state  # SIGKILL leaves it running; the rerun finds the dead worker
     r = run_app(tmp_path, *args)
@@ -328,17 +332,59 @@ def test_the_slurm_preset_composes_for_a_cluster():
         cfg = compose(config_name="config", overrides=["hydra/launcher=slurm", "sweep.n_jobs=16",
                                                        "hydra.launcher.partition=gpu"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher._target_ == "hydra_plugins.sedbench_sweeper.launchers.SlurmLauncher"
     assert launcher.array_parallelism == 16 and launcher.partition == "gpu" and launcher.gpus_per_node == 1
 
 
+def test_a_slurm_job_without_a_result_is_lost_and_the_array_keeps_the_others():
+    """sedbench's SLURM launcher awaits each job of an array on its own: a job SLURM ended without a result
+    (cancelled: submitit's UncompletedJobError) comes back lost (the sweep trains its cell again), one that could
+    not run the trial fails, and the others keep their results (hydra-submitit's launch raises for the whole array).
+    The cluster itself: tests/test_engines.py (make test-full)."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install 'sedbench[slurm]'")
+    from hydra.core.utils import JobReturn, JobStatus
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    from hydra_plugins.sedbench_sweeper.launchers import SlurmLauncher
+    from sedbench.errors import JobLost
+
+    class Job:
+        def __init__(self, outcome, job_id: str, state: str):
+            self.outcome, self.job_id, self.state = outcome, job_id, state
+
+        def results(self):
+            if isinstance(self.outcome, BaseException):
+                raise self.outcome
+            return [self.outcome]
+
+    done = JobReturn(overrides=["model.maps=1"], status=JobStatus.COMPLETED, _return_value=0.5)
+    rets = [SlurmLauncher._outcome(Job(done, "7_0", "COMPLETED"), ["model.maps=1"]),
+            SlurmLauncher._outcome(Job(UncompletedJobError("no output"), "7_1", "CANCELLED by 0"), ["model.maps=2"]),
+            SlurmLauncher._outcome(Job(FailedJobError("no module named sedbench"), "7_2", "FAILED"), ["model.maps=3"])]
+    assert rets[0] is done and rets[0].return_value == 0.5
+    assert rets[1].status == JobStatus.FAILED and rets[1].overrides == ["model.maps=2"]
+    with pytest.raises(JobLost, match=r"SLURM job 7_1 ended without a result \(CANCELLED by 0\)"):
+        rets[1].return_value  # noqa: B018 (raises)
+    with pytest.raises(FailedJobError, match="no module named sedbench"):
+        rets[2].return_value  # noqa: B018 (raises)
+
+
 def test_trials_through_ray(tmp_path):
-    """``hydra/launcher=ray_cluster``: trials as Ray tasks on a local Ray instance (where Ray installs)."""
-    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="Ray is optional: pip install 'sedbench[ray]'")
-    r = run_app(tmp_path, "model.maps=1,2,3", "+toy.fail=[2]", "sweep.n_jobs=3", "hydra/launcher=ray_cluster")
+    """``hydra/launcher=ray_cluster``: trials as Ray tasks on a Ray started by the sweep. A trial that raises fails
+    and is not retried; a task whose process dies (the engine lost it) fails as lost, and its cell is trained
+    again as a new trial in the same sweep; nothing else trains twice."""
+    pytest.importorskip("ray", reason="Ray is optional: `make ray` (or pip install 'sedbench[ray]') installs it")
+    r = run_app(tmp_path, "model.maps=1,2,3", "+toy.fail=[2]", "+toy.die_once=[3]", "sweep.n_jobs=3",
+                "hydra/launcher=ray_cluster", "+hydra.launcher.ray.init.num_cpus=2")
     assert r.returncode == 0, r.stdout + r.stderr
-    states = {cell_from_key(t.user_attrs["cell"])[0]: t.state.name for t in study(tmp_path).trials}
-    assert states == {"model.maps=1": "COMPLETE", "model.maps=2": "FAIL", "model.maps=3": "COMPLETE"}
+    by_cell = Counter((cell_from_key(t.user_attrs["cell"])[0], t.state.name) for t in study(tmp_path).trials)
+    assert by_cell == {("model.maps=1", "COMPLETE"): 1, ("model.maps=2", "FAIL"): 1, ("model.maps=3", "FAIL"): 1,
+                       ("model.maps=3", "COMPLETE"): 1}
+    assert trained(tmp_path) == {"1": 1, "2": 1, "3": 2}
+    (gone,) = [t for t in study(tmp_path).trials if t.user_attrs.get("lost")]
+    assert "Ray lost the task" in gone.user_attrs["error"]
+    assert "LOST: Ray lost the task" in r.stderr and "its cell is trained again" in r.stderr
+    assert "toy failure for maps=2" in r.stderr
 
 
 @pytest.mark.slow  # end to end and long: make test-full (the fast tier covers the module with shorter cases)

@@ -31,6 +31,7 @@ class Recording:
         import optuna
         from optuna.trial import TrialState
 
+        from sedbench.errors import JobLost
         from sedbench.provenance import differences
         from sedbench.studies import trial_attrs
         from sedbench.tracking import read_metrics
@@ -56,6 +57,8 @@ class Recording:
             self._log_trial("trial %d pruned", trial.number)
             return False, metrics
         trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+        if isinstance(exc, JobLost):
+            trial.set_user_attr("lost", True)  # the engine's loss, not the trial's failure: its cell is retried
         study.tell(trial, state=TrialState.FAIL)
         self._log_trial("trial %d failed (%s: %s); the sweep goes on", trial.number, type(exc).__name__, exc)
         return None, metrics
@@ -83,8 +86,12 @@ class Recording:
                 tell_member(self.config.sweep.storage, study.study_name, trial.number, results[trial.number],
                             compare=differences)
             else:
+                from sedbench.errors import JobLost
+
                 error = f"{type(exc).__name__}: {exc}"[:2000] if exc is not None else \
                     "its group ended without a result for it"
+                if isinstance(exc, JobLost):
+                    trial.set_user_attr("lost", True)
                 self._fail_unfinished(study, [trial], error)
         frozen = trial_state(self.storage, study.study_name, trial.number)
         ok = {"COMPLETE": True, "PRUNED": False}.get(frozen.state.name)
@@ -92,6 +99,19 @@ class Recording:
         if ok is None:
             self._log_trial("trial %d failed (%s); the sweep goes on", trial.number, frozen.user_attrs.get("error"))
         return frozen, ok, read_metrics(out_dir) if out_dir else {}
+
+    def _retry_lost(self, study, name: str, trials, cells) -> None:
+        """Trials whose job the engine lost (``lost``: a SLURM job cancelled, a Ray node dead): their MLflow runs
+        ended KILLED (their process could not end them) and their grid cells queued again in this sweep."""
+        from sedbench import sweep as sw
+
+        self._end_runs(name, trials)
+        keys = {t.user_attrs.get("cell") for t in trials}
+        again = sw.enqueue_missing(study, [c for c in cells if sw.cell_key(c) in keys])
+        if self.console is not None:
+            self.console.extend(again)
+        self._log_trial("trials %s were lost by the engine: %d cell(s) queued again", [t.number for t in trials],
+                        again)
 
     def _provenance(self, study, name: str, composed) -> dict | None:
         """The provenance the sweep started with (the study's ``provenance`` attribute, set by its first launch);

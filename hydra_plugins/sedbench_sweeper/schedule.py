@@ -250,6 +250,8 @@ class Scheduling:
             error = interruption(exc) or f"the sweep stopped: {type(exc).__name__}: {exc}"[:2000]
             trials = [t for job in running.values() for t in job.trials]
             self._fail_unfinished(study, trials, error)
+            if interruption(exc):
+                self._requeue(study, trials)
             if running:
                 from joblib.externals.loky import get_reusable_executor
 
@@ -277,6 +279,19 @@ class Scheduling:
             except UpdateFinishedTrialError:
                 pass
 
+    def _requeue(self, study, trials) -> None:
+        """The grid cells of trials stopped by Ctrl-C or SIGTERM (a SLURM job cancelled, preempted or out of
+        time) queued again: another worker of the study trains them now, or the next run of the command."""
+        from sedbench import sweep as sw
+
+        if str(self.config.sweep.sampler) != "grid":
+            return
+        try:
+            keys = {t.user_attrs.get("cell") for t in trials} - {None}
+            sw.enqueue_missing(study, [sw.cell_from_key(k) for k in sorted(keys)])
+        except Exception as exc:  # the storage out of reach: the next run queues them (sweep.enqueue_missing)
+            log.warning("could not queue the stopped trials' cells again (%s); the next run does", exc)
+
     def _launch(self, study, batch: list[Job]) -> list:
         stop = threading.Event()
         trials = [t for job in batch for t in job.trials]
@@ -297,6 +312,7 @@ class Scheduling:
             results = self.launcher.launch([job.overrides for job in batch], initial_job_idx=first)
         except KeyboardInterrupt as exc:
             self._fail_unfinished(study, trials, interruption(exc))
+            self._requeue(study, trials)
             log.warning("interrupted: trials %s marked failed (those not finished); run the same command again to "
                         "resume", [t.number for t in trials])
             raise type(exc)(resumable(trials)) from None

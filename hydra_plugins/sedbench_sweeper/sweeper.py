@@ -147,13 +147,18 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
                 before = finished
                 results = self._as_they_finish(study, ask) if parallel else self._in_batches(study, ask)
                 for job, ret in results:
+                    lost = []
                     for trial, ok, metrics in self._finished(study, job, ret):
                         finished += 1
                         self._show(study, trial, ok, metrics)
                         if ok is None:
                             failures += 1
+                            if trial.user_attrs.get("lost"):
+                                lost.append(trial)
                         elif ok:
                             fits.append(float(metrics.get("fit_seconds") or 0.0))
+                    if lost:  # the engine lost the job (not the trial's fault): its cells are trained again
+                        self._retry_lost(study, name, lost, cells)
                     if finished >= 4 and failures / finished > cfg.max_failure_rate:
                         status = "FAILED"
                         verdict = (f"sweep {name} stopped: {failures} of {finished} trials failed, more than "
@@ -217,7 +222,7 @@ class SedbenchSweeper(SearchSpace, Scheduling, Recording, Sweeper):
 
         attrs = trial.user_attrs
         cell = short_cell(sw.cell_from_key(attrs["cell"])) if attrs.get("cell") else ""
-        state = "complete" if ok else "pruned" if ok is False else "failed"
+        state = "complete" if ok else "pruned" if ok is False else "lost" if attrs.get("lost") else "failed"
         log_path = f"{attrs['output_dir']}/{TRIAL_LOG}" if attrs.get("output_dir") else None
         running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         self.console.set_running(running)
