@@ -26,7 +26,7 @@ NOISY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.uti
                  "lightning_fabric.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                  "lightning_fabric.utilities.seed", "lightning.fabric.utilities.seed",
                  "pytorch_lightning.accelerators.cuda", "lightning.pytorch.accelerators.cuda",
-                 "mlflow", "alembic", "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_ray_launcher",
+                 "mlflow", "alembic", "hydra_plugins.hydra_joblib_launcher",
                  "hydra_plugins.hydra_submitit_launcher", "hydra._internal.core_plugins.basic_launcher",
                  "optuna")
 # loggers whose errors are raised again to the caller, which reports them: MLflow's database session logs a

@@ -142,9 +142,17 @@ def wait_for_training(slurm, sweep: subprocess.Popen | None, log: Path, seconds:
 
 @pytest.mark.slow  # a SLURM cluster and a real sweep: make test-full
 def test_a_slurm_job_array_with_a_cancelled_job_loses_nothing(slurm, synth_dir, tmp_path):
-    """``hydra/launcher=slurm``: the 4 cells go out as one job array; one job is cancelled (scancel) while its
+    """``hydra/launcher=slurm``: a job array sbatch refuses (no such partition) is one error line, and its trials
+    are not left running. Then the 4 cells go out as one job array; one job is cancelled (scancel) while its
     trial trains. The array's other trials keep their results; the cancelled one comes back lost (submitit reads
     CANCELLED from sacct), its run is closed KILLED, and its cell goes out again as an array of one."""
+    refused = subprocess.run(sweep_cmd(synth_dir, tmp_path, "refused", "hydra/launcher=slurm",
+                                       "hydra.launcher.partition=nosuch", "hydra.launcher.gpus_per_node=0",
+                                       "hydra.launcher.mem_gb=null"),
+                             capture_output=True, text=True, env=slurm.env, timeout=300)
+    assert refused.returncode == 2 and "error: hydra/launcher=slurm: sbatch refused the job array: " in \
+        refused.stderr and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
+    assert not [t for t in trials_of(tmp_path, "refused") if t.state.name == "RUNNING"]  # failed and queued again
     cmd = sweep_cmd(synth_dir, tmp_path, "slurm", "hydra/launcher=slurm", "sweep.n_jobs=4",
                     "hydra.launcher.partition=debug", "hydra.launcher.cpus_per_task=1",
                     "hydra.launcher.gpus_per_node=0", "hydra.launcher.mem_gb=null", "hydra.launcher.timeout_min=20",

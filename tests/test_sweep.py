@@ -369,6 +369,33 @@ def test_a_slurm_job_without_a_result_is_lost_and_the_array_keeps_the_others():
         rets[2].return_value  # noqa: B018 (raises)
 
 
+def test_an_engine_that_is_not_there_is_one_error_before_anything_is_queued(tmp_path, monkeypatch):
+    """The sweeper's preflight asks sedbench's launchers whether their engine is there: Ray installed; SLURM's
+    commands answering (sbatch, squeue, and sacct, which is how a cancelled job is seen to end)."""
+    import importlib.util
+
+    from hydra_plugins.sedbench_sweeper.launchers import RayLauncher
+    from sedbench.errors import ConfigError
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    with pytest.raises(ConfigError, match=r"Ray is not installed. Fix: pip install 'sedbench\[ray\]'"):
+        RayLauncher().check()
+    monkeypatch.undo()
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install 'sedbench[slurm]'")
+    from hydra_plugins.sedbench_sweeper.launchers import SlurmLauncher
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="sbatch, sacct, squeue not found. Fix: run the sweep on a SLURM login"):
+        SlurmLauncher(submitit_folder=str(tmp_path)).check()
+    for cmd in ("sbatch", "sacct", "squeue"):  # SLURM's commands, but no cluster answers
+        (tmp_path / cmd).write_text("#!/bin/sh\necho 'squeue: fatal: Could not establish a configuration source' >&2\n"
+                                    "exit 1\n")
+        (tmp_path / cmd).chmod(0o755)
+    with pytest.raises(ConfigError, match="`squeue -h -u .*` fails here: squeue: fatal: Could not establish"):
+        SlurmLauncher(submitit_folder=str(tmp_path)).check()
+
+
 def test_trials_through_ray(tmp_path):
     """``hydra/launcher=ray_cluster``: trials as Ray tasks on a Ray started by the sweep. A trial that raises fails
     and is not retried; a task whose process dies (the engine lost it) fails as lost, and its cell is trained

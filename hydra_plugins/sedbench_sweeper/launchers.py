@@ -103,6 +103,16 @@ class RayLauncher(Launcher):
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
+    def check(self) -> None:
+        """Before anything is queued: Ray is installed (the sweeper's preflight)."""
+        import importlib.util
+
+        from sedbench.errors import ConfigError
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError("hydra/launcher=ray_cluster: Ray is not installed. Fix: pip install 'sedbench[ray]' "
+                              "(or make ray), or another launcher (hydra/launcher=local)")
+
     def _connect(self):
         import ray
 
@@ -143,6 +153,22 @@ class RayLauncher(Launcher):
 
 
 # ---------------------------------------------------------------------------------------------------- SLURM
+def _last_line(said) -> str:
+    lines = [x.strip() for x in str(said).splitlines() if x.strip()]
+    return lines[-1] if lines else "(no message)"
+
+
+def _answer(cmd: list[str]) -> str | None:
+    """None when ``cmd`` succeeds; else the last line it said."""
+    import subprocess
+
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if r.returncode == 0 else _last_line(r.stderr or r.stdout)
+
+
 try:
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _SubmititSlurm
@@ -156,6 +182,23 @@ if _SubmititSlurm is not None:
         jobs are awaited one by one: a job that SLURM cancelled, or that ended without a result, is lost
         (:func:`lost`) and the others keep their results."""
 
+        def check(self) -> None:
+            """Before anything is queued: SLURM's commands answer here (the sweeper's preflight)."""
+            import shutil
+
+            from sedbench.errors import ConfigError
+
+            missing = [c for c in ("sbatch", "sacct", "squeue") if shutil.which(c) is None]
+            if missing:
+                raise ConfigError(f"hydra/launcher=slurm: {', '.join(missing)} not found. Fix: run the sweep on a "
+                                  "SLURM login node (sacct needs the cluster's accounting), or use another launcher")
+            for cmd in (["squeue", "-h", "-u", str(os.getuid())], ["sacct", "-n", "-X", "-S", "now"]):
+                said = _answer(cmd)
+                if said is not None:
+                    raise ConfigError(f"hydra/launcher=slurm: `{' '.join(cmd)}` fails here: {said}. Fix: run the "
+                                      "sweep where SLURM answers (a login node; SLURM_CONF), with the cluster's "
+                                      "accounting on (sacct: how a cancelled job is seen to end)")
+
         def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
             import submitit
 
@@ -168,7 +211,14 @@ if _SubmititSlurm is not None:
             _sweep_dir(self.config)
             calls = [(list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state())
                      for idx, overrides in enumerate(job_overrides, initial_job_idx)]
-            jobs = executor.map_array(self, *zip(*calls, strict=True))
+            try:
+                jobs = executor.map_array(self, *zip(*calls, strict=True))
+            except submitit.core.utils.FailedJobError as exc:  # sbatch refused the array
+                from sedbench.errors import ConfigError
+
+                raise ConfigError(f"hydra/launcher=slurm: sbatch refused the job array: {_last_line(exc)}. Fix: the "
+                                  "hydra.launcher settings (partition, time, CPUs, GPUs, memory: "
+                                  "conf/hydra/launcher/slurm.yaml)") from None
             return [self._outcome(job, overrides) for job, overrides in zip(jobs, job_overrides, strict=True)]
 
         @staticmethod

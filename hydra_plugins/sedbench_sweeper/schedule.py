@@ -316,6 +316,10 @@ class Scheduling:
             log.warning("interrupted: trials %s marked failed (those not finished); run the same command again to "
                         "resume", [t.number for t in trials])
             raise type(exc)(resumable(trials)) from None
+        except Exception as exc:  # the launcher failed (e.g. sbatch refused the array): nothing of it ran
+            self._fail_unfinished(study, trials, f"the sweep stopped: {type(exc).__name__}: {exc}"[:2000])
+            self._requeue(study, trials)
+            raise
         finally:
             stop.set()
         return results

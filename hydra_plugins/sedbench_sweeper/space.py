@@ -46,6 +46,9 @@ class SearchSpace:
                 raise ConfigError(f"sweep cell {' '.join(cell) or '(the base configuration)'} does not compose: "
                                   f"{reason}. Fix: correct the grid (sweeps/*.yaml or the command line)") from None
         objective = check_sweep(composed, self.config.sweep.storage)
+        check = getattr(self.launcher, "check", None)  # the engine is there (sedbench's launchers: .launchers)
+        if check is not None:
+            check()
         return [c for _, c in composed], objective
 
     # overrides that change where or how fast a sweep runs, not what its trials compute (paths may differ
