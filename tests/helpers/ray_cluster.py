@@ -95,7 +95,7 @@ class RayCluster:
                 continue
         for p in self.nodes.values():
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
         self.nodes.clear()  # (not `ray stop`: it would stop every Ray of this machine, not only this cluster)
