@@ -280,3 +280,21 @@ def test_a_study_on_two_datasets_with_its_family_and_the_every_dataset_claim(tmp
     assert on_every_dataset(per)[0][1] == "holds"
     text = write_claims_across(per, tmp_path / "across.md", "study").read_text()
     assert "all datasets together" in text and "## Dataset `c`" in text and f"| {primary} |" in text
+
+
+def test_the_parameter_warning_compares_each_comparisons_two_sides_not_all_sizes():
+    """Fig. 4's primary claim compares families matched at each of four sizes (1.7k to 45k): no warning, though its
+    configurations span 27x; a comparison whose sides differ by more than 15 % is counted and flagged."""
+    from sedbench.report.claims import Claim, Result, Test, _compared_cell
+
+    def group(family: str, n_params: int) -> list[TrialRow]:
+        return [TrialRow(0, "COMPLETE", family, {"model": family, "seed": "0"}, {"n_params": n_params},
+                         metrics={"test/f1_frm": 0.5})]
+
+    claim = Claim("fig4", "paper", True, True, "CRNN > CNN at each size", tests=lambda *a: [])
+    matched = [Test("1.7k", group("crnn", 1696), group("cnn", 1736)),
+               Test("45k", group("crnn", 45488), group("cnn", 46356))]
+    assert "⚠" not in _compared_cell(Result(claim, matched))
+    unmatched = [*matched, Test("shape", group("crnn", 15248), group("crnn", 4688))]
+    cell = _compared_cell(Result(claim, unmatched))
+    assert "⚠ parameter counts differ by more than 15 % in 1 of 3 comparisons" in cell

@@ -614,9 +614,12 @@ def _compared_cell(r: Result) -> str:
         return f"{describe(g)}: F1 {100 * mean_of(kept or g, 'test/f1_frm'):.1f} % (n = {len(kept)}{bad})"
 
     described = [one(key, g) for key, g in groups.items()]
-    params = [_n_params(g) for g in groups.values() if _n_params(g)]
-    if r.claim.primary and params and max(params) > (1 + PARAMS_TOLERANCE) * min(params):
-        described.append(f"⚠ parameter counts differ by more than {100 * PARAMS_TOLERANCE:.0f} %")
+    # each comparison's two sides (a claim over several sizes compares within a size, not across sizes)
+    pairs = [(_n_params(t.a), _n_params(t.b)) for t in r.tests if _n_params(t.a) and _n_params(t.b)]
+    unmatched = sum(max(p) > (1 + PARAMS_TOLERANCE) * min(p) for p in pairs)
+    if r.claim.primary and unmatched:
+        described.append(f"⚠ parameter counts differ by more than {100 * PARAMS_TOLERANCE:.0f} % in {unmatched} of "
+                         f"{len(pairs)} comparison{'s' if len(pairs) != 1 else ''}")
     return "<br>".join(described) or "–"
 
 
