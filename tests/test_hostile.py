@@ -380,6 +380,9 @@ def test_sigterm_to_a_sweep_is_one_line_143_and_its_trials_and_runs_recorded(job
     trials = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/optuna.db").trials
     assert [(t.state.name, t.user_attrs.get("error")) for t in trials if t.state.name != "WAITING"] == \
         [("FAIL", "interrupted (SIGTERM)")] * jobs
+    # the stopped cells are queued again (another worker of the study trains them, or the next run): both wait
+    assert sorted(t.user_attrs["cell"] for t in trials if t.state.name == "WAITING") == \
+        ['["model.maps=4"]', '["model.maps=5"]']
     client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("sedbench").experiment_id])
     assert sorted(r.info.status for r in runs) == ["KILLED"] * (jobs + 1)  # its trials' runs and the sweep's own

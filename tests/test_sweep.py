@@ -130,7 +130,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     assert len(pids) == 2                                       # both workers did share the work
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_killed_mid_trial_then_rerun_completes_the_grid(tmp_path, sig):
     args = ["model.maps=1,2,3,4", "+toy.sleep=2"]
     proc = run_app(tmp_path, *args, wait=False)
