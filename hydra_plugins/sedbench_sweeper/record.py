@@ -102,12 +102,8 @@ class Recording:
 
     def _retry_lost(self, study, name: str, trials, cells) -> None:
         """Trials whose job the engine lost (``lost``: a SLURM job cancelled, a Ray node dead): their MLflow runs
-        ended KILLED (their process could not end them) and their grid cells queued again in this sweep."""
-        from sedbench import sweep as sw
-
-        self._end_runs(name, trials)
-        keys = {t.user_attrs.get("cell") for t in trials}
-        again = sw.enqueue_missing(study, [c for c in cells if sw.cell_key(c) in keys])
+        ended KILLED and their grid cells queued again in this sweep (``.schedule``'s ``_queue_again``)."""
+        again = self._queue_again(study, name, trials, cells)
         if self.console is not None:
             self.console.extend(again)
         self._log_trial("trials %s were lost by the engine: %d cell(s) queued again", [t.number for t in trials],

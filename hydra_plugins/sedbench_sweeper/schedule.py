@@ -333,6 +333,13 @@ class Scheduling:
             return
         log.warning("trials %s had lost their worker: marked failed, their cells will be retried",
                     [t.number for t in stale])
-        self._end_runs(name, stale)
-        keys = {t.user_attrs.get("cell") for t in stale}
-        sw.enqueue_missing(study, [c for c in cells if sw.cell_key(c) in keys])
+        self._queue_again(study, name, stale, cells)
+
+    def _queue_again(self, study, name: str, trials, cells) -> int:
+        """Failed trials whose worker or job is gone: their MLflow runs ended KILLED (their process could not end
+        them) and those of ``cells`` (the grid's now) queued again; returns how many."""
+        from sedbench import sweep as sw
+
+        self._end_runs(name, trials)
+        keys = {t.user_attrs.get("cell") for t in trials}
+        return sw.enqueue_missing(study, [c for c in cells if sw.cell_key(c) in keys])
